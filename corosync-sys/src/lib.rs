@@ -45,3 +45,25 @@ pub fn cs_timestamp_get() -> u64 {
         .wrapping_mul(CS_TIME_NS_IN_SEC as u64)
         .wrapping_add(ts.tv_nsec as u64)
 }
+
+/// Which version-dependent functions these bindings contain (each is also
+/// the cfg flag `corosync_has_<name>` inside this crate, and
+/// `DEP_COROSYNC_HAS_<NAME>` for build scripts of dependent crates).
+pub mod optional {
+    /// `quorum_model_initialize` (corosync 3.1.0 and later).
+    pub const QUORUM_MODEL_INITIALIZE: bool = cfg!(corosync_has_quorum_model_initialize);
+    /// `corosync_cfg_node_status_get` (3.1.1 and later).
+    pub const COROSYNC_CFG_NODE_STATUS_GET: bool = cfg!(corosync_has_corosync_cfg_node_status_get);
+    /// `corosync_cfg_trackstart` (3.1.1 and later).
+    pub const COROSYNC_CFG_TRACKSTART: bool = cfg!(corosync_has_corosync_cfg_trackstart);
+    /// `corosync_cfg_trackstop` (3.1.1 and later).
+    pub const COROSYNC_CFG_TRACKSTOP: bool = cfg!(corosync_has_corosync_cfg_trackstop);
+    /// `votequorum_model_initialize` (after 3.1.10).
+    pub const VOTEQUORUM_MODEL_INITIALIZE: bool = cfg!(corosync_has_votequorum_model_initialize);
+    /// `votequorum_get_qdevice_extra_info` (after 3.1.10).
+    pub const VOTEQUORUM_GET_QDEVICE_EXTRA_INFO: bool =
+        cfg!(corosync_has_votequorum_get_qdevice_extra_info);
+    /// `votequorum_set_qdevice_extra_info` (after 3.1.10).
+    pub const VOTEQUORUM_SET_QDEVICE_EXTRA_INFO: bool =
+        cfg!(corosync_has_votequorum_set_qdevice_extra_info);
+}

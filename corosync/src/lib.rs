@@ -1,1 +1,89 @@
-//! x
+//! Safe Rust bindings to the corosync cluster engine's client libraries.
+//!
+//! corosync's C libraries — libcpg (closed process groups: membership and
+//! totally ordered multicast), libquorum, libvotequorum, libcmap (the
+//! configuration and statistics map), libcfg and libsam — are what
+//! pacemaker, dlm and Proxmox's cluster filesystem are built on. This crate
+//! wraps them with owned handles that finalize on drop, callbacks that are
+//! Rust closures, and one [`Error`] type that keeps corosync's raw codes.
+//!
+//! # Conventions
+//!
+//! - Every fallible call returns [`Result`]; [`Error::is_retryable`] tells
+//!   `CS_ERR_TRY_AGAIN` apart, and [`Retry`] repeats a call while it answers
+//!   that.
+//! - Callbacks run only inside a handle's `dispatch`, on the dispatching
+//!   thread, never while a lock of these bindings is held. A panic in a
+//!   callback never unwinds through C: it is caught and resumed when
+//!   `dispatch` returns. A `dispatch` started from inside a callback of the
+//!   same handle returns [`Error::DispatchInProgress`].
+//! - [`DispatchMode`] names corosync's four dispatch modes and
+//!   [`TrackFlags`] its track flags; [`NodeId`] and [`RingId`] are the node and
+//!   membership identifiers every service shares.
+//!
+//! # Cargo features
+//!
+//! One per service, all on by default: `cpg`, `quorum`, `votequorum`,
+//! `cmap`, `cfg`, `sam`. A program that disables the others links only the
+//! libraries it uses.
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub(crate) mod callback;
+mod dispatch;
+mod error;
+mod node;
+mod retry;
+mod track;
+
+#[cfg(feature = "quorum")]
+pub mod quorum;
+
+pub use dispatch::DispatchMode;
+pub use error::{Error, Result};
+pub use node::{NodeId, RingId};
+pub use retry::{retry, Retry};
+pub use track::TrackFlags;
+
+/// The raw FFI bindings this crate is built on, for what the safe API does
+/// not cover.
+pub use corosync_sys as sys;
+
+#[cfg(test)]
+mod tests {
+    /// The safe crate sees the same version-dependent functions as
+    /// corosync-sys (passed on through the `links` metadata).
+    #[test]
+    fn optional_function_flags_follow_corosync_sys() {
+        use corosync_sys::optional as sys;
+        assert_eq!(
+            cfg!(corosync_has_quorum_model_initialize),
+            sys::QUORUM_MODEL_INITIALIZE
+        );
+        assert_eq!(
+            cfg!(corosync_has_corosync_cfg_node_status_get),
+            sys::COROSYNC_CFG_NODE_STATUS_GET
+        );
+        assert_eq!(
+            cfg!(corosync_has_corosync_cfg_trackstart),
+            sys::COROSYNC_CFG_TRACKSTART
+        );
+        assert_eq!(
+            cfg!(corosync_has_corosync_cfg_trackstop),
+            sys::COROSYNC_CFG_TRACKSTOP
+        );
+        assert_eq!(
+            cfg!(corosync_has_votequorum_model_initialize),
+            sys::VOTEQUORUM_MODEL_INITIALIZE
+        );
+        assert_eq!(
+            cfg!(corosync_has_votequorum_get_qdevice_extra_info),
+            sys::VOTEQUORUM_GET_QDEVICE_EXTRA_INFO
+        );
+        assert_eq!(
+            cfg!(corosync_has_votequorum_set_qdevice_extra_info),
+            sys::VOTEQUORUM_SET_QDEVICE_EXTRA_INFO
+        );
+    }
+}

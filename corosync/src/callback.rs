@@ -1,0 +1,353 @@
+//! The plumbing between C callbacks and Rust closures, shared by every
+//! service.
+//!
+//! A handle keeps its closures in a [`CallbackCell`] inside a [`Context`]: a
+//! heap allocation whose address never changes and which is handed to the C
+//! library as the handle's context (`cpg_model_initialize`'s `context`,
+//! `*_context_set`, cmap track `user_data`). A C callback is a monomorphised
+//! `extern "C"` trampoline that finds the cell through that pointer and calls
+//! [`CallbackCell::invoke`].
+//!
+//! The rules every service follows through this module:
+//!
+//! - **No unwinding into C.** `invoke` catches a panic of the closure and
+//!   keeps its payload; no further closure runs in that dispatch, and
+//!   [`CallbackCell::dispatch`] resumes the panic in its caller once the C
+//!   dispatch function has returned.
+//! - **One dispatch at a time.** `dispatch` takes an atomic flag (no lock:
+//!   user code never runs while a lock is held). A dispatch started from one
+//!   of the handle's own callbacks, or from another thread while one runs,
+//!   returns [`Error::DispatchInProgress`] instead of deadlocking or touching
+//!   the closures twice. Every other method of the handle stays callable from
+//!   inside a callback.
+//! - **Nothing allocated per event.** The cell is allocated once per handle.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::{Error, Result};
+
+/// A slice a C callback passed as pointer and length, borrowed for the
+/// callback's duration. A null pointer or a zero length gives an empty slice.
+///
+/// # Safety
+///
+/// Unless null or `len` is 0, `ptr` must point to `len` initialized values of
+/// `T` that stay valid and unchanged for `'a`.
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller promises `len` valid values at `ptr`.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+/// A panic payload caught in a callback.
+type Payload = Box<dyn Any + Send + 'static>;
+
+/// A heap value with a stable address, handed to C as a `void *` context.
+///
+/// Unlike a `Box`, moving a `Context` does not claim unique access to the
+/// value, so the pointer C holds stays valid while the owning handle moves
+/// around. The value is freed on drop; the owner must make sure C can no
+/// longer call back with the pointer by then (finalize the C handle first).
+pub(crate) struct Context<T> {
+    ptr: NonNull<T>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: a Context owns its T like a Box does and hands out only shared
+// references; sending or sharing it is sound exactly when it is for T.
+unsafe impl<T: Send> Send for Context<T> {}
+// SAFETY: as above; `&Context<T>` gives only `&T`.
+unsafe impl<T: Sync> Sync for Context<T> {}
+
+impl<T> Context<T> {
+    /// Moves `value` to the heap.
+    pub(crate) fn new(value: T) -> Self {
+        Context {
+            ptr: NonNull::from(Box::leak(Box::new(value))),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The pointer to give to C.
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.ptr.as_ptr().cast()
+    }
+
+    /// The value.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: `ptr` came from a leaked Box and is freed only in Drop;
+        // only shared references to it are ever created.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// A second owner of the value behind `ptr`, for building a borrowed
+    /// view of a handle inside a callback. It must never be dropped: wrap
+    /// it (or what contains it) in `ManuallyDrop`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from [`Context::as_ptr`] of a `Context<T>` that stays
+    /// alive while the alias is used, and the alias must not be dropped.
+    pub(crate) unsafe fn alias(ptr: *mut c_void) -> Self {
+        Context {
+            // SAFETY: the caller passes the non-null pointer of a live Context.
+            ptr: unsafe { NonNull::new_unchecked(ptr.cast()) },
+            _owns: PhantomData,
+        }
+    }
+
+    /// The value behind a pointer C gave back.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be null or come from [`Context::as_ptr`] of a
+    /// `Context<T>` that is still alive for `'a`.
+    pub(crate) unsafe fn from_ptr<'a>(ptr: *mut c_void) -> Option<&'a T> {
+        // SAFETY: the caller promises a live Context<T> or null.
+        unsafe { ptr.cast::<T>().as_ref() }
+    }
+}
+
+impl<T> Drop for Context<T> {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from Box::leak in `new` and is freed only here.
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+    }
+}
+
+/// A handle's closures, with the panic slot and the dispatch flag.
+pub(crate) struct CallbackCell<F> {
+    /// Set while a dispatch runs; whoever set it has exclusive access to
+    /// `panic` and `callbacks`.
+    dispatching: AtomicBool,
+    panic: UnsafeCell<Option<Payload>>,
+    callbacks: UnsafeCell<F>,
+}
+
+// SAFETY: `callbacks` and `panic` are only touched by the thread that holds
+// the `dispatching` flag (taken with an atomic compare-exchange), so sharing
+// the cell between threads never gives two threads access at once. The
+// closures may run on whichever thread dispatches, so they must be Send.
+unsafe impl<F: Send> Sync for CallbackCell<F> {}
+
+impl<F> CallbackCell<F> {
+    /// A cell holding `callbacks`.
+    pub(crate) fn new(callbacks: F) -> Self {
+        CallbackCell {
+            dispatching: AtomicBool::new(false),
+            panic: UnsafeCell::new(None),
+            callbacks: UnsafeCell::new(callbacks),
+        }
+    }
+
+    /// Runs `c_dispatch` (a call of the C library's dispatch function) with
+    /// the dispatch flag held, so the trampolines it triggers may call
+    /// [`CallbackCell::invoke`].
+    ///
+    /// Returns [`Error::DispatchInProgress`] without calling `c_dispatch` if
+    /// a dispatch already runs. If a closure panicked, the panic is resumed
+    /// here after `c_dispatch` returned.
+    pub(crate) fn dispatch<R>(&self, c_dispatch: impl FnOnce() -> R) -> Result<R> {
+        if self
+            .dispatching
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(Error::DispatchInProgress);
+        }
+        struct Release<'a>(&'a AtomicBool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let release = Release(&self.dispatching);
+        let result = c_dispatch();
+        // SAFETY: this thread holds the dispatch flag, so nothing else
+        // touches the panic slot.
+        let payload = unsafe { (*self.panic.get()).take() };
+        drop(release);
+        if let Some(payload) = payload {
+            panic::resume_unwind(payload);
+        }
+        Ok(result)
+    }
+
+    /// Calls `f` with the closures, from a trampoline.
+    ///
+    /// A panic in `f` is caught and kept for [`CallbackCell::dispatch`] to
+    /// resume; once one is kept, later calls in the same dispatch do nothing.
+    /// A call while no dispatch runs does nothing either (the C libraries
+    /// only call back from their dispatch functions).
+    ///
+    /// # Safety
+    ///
+    /// Must only be called from a callback that the C library runs inside
+    /// the `c_dispatch` of a [`CallbackCell::dispatch`] on this same cell,
+    /// on the thread running that dispatch.
+    pub(crate) unsafe fn invoke(&self, f: impl FnOnce(&mut F)) {
+        if !self.dispatching.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: the caller runs inside this cell's dispatch on its
+        // thread, which holds the flag: nothing else touches the slot.
+        let slot = unsafe { &mut *self.panic.get() };
+        if slot.is_some() {
+            return;
+        }
+        // SAFETY: as above, and `invoke` is not re-entered for this cell: a
+        // closure cannot reach the trampoline again except through a nested
+        // dispatch, which the flag refuses.
+        let callbacks = unsafe { &mut *self.callbacks.get() };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(callbacks))) {
+            *slot = Some(payload);
+        }
+    }
+
+    /// Whether a dispatch is running on this cell right now.
+    #[cfg(test)]
+    pub(crate) fn is_dispatching(&self) -> bool {
+        self.dispatching.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    type Closure = Box<dyn FnMut(u32) + Send>;
+
+    /// A trampoline as a service writes it: context pointer in, closure
+    /// called through the cell.
+    extern "C" fn trampoline(context: *mut c_void, value: u32) {
+        // SAFETY: the tests pass the pointer of a live Context<CallbackCell<Closure>>.
+        let Some(cell) = (unsafe { Context::<CallbackCell<Closure>>::from_ptr(context) }) else {
+            return;
+        };
+        // SAFETY: the tests call the trampoline only inside cell.dispatch on
+        // this thread.
+        unsafe { cell.invoke(|f| f(value)) };
+    }
+
+    #[test]
+    fn a_panic_in_a_callback_does_not_cross_c_and_resumes_after_dispatch() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let seen2 = seen.clone();
+        let ctx: Context<CallbackCell<Closure>> =
+            Context::new(CallbackCell::new(Box::new(move |v: u32| {
+                seen2.fetch_add(1, Ordering::SeqCst);
+                if v == 2 {
+                    panic!("callback failed on {v}");
+                }
+            })));
+        let ptr = ctx.as_ptr();
+        let mut after = false;
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            ctx.get().dispatch(|| {
+                // What the C dispatch loop does: call back, then go on.
+                trampoline(ptr, 1);
+                trampoline(ptr, 2);
+                trampoline(ptr, 3);
+                after = true;
+            })
+        }));
+        let payload = outcome.expect_err("the panic comes out of dispatch");
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some("callback failed on 2")
+        );
+        assert!(
+            after,
+            "the C side ran to its end: nothing unwound through it"
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "no callback after the panic"
+        );
+        // The handle stays usable: the next dispatch calls back again.
+        let r = ctx.get().dispatch(|| {
+            trampoline(ptr, 4);
+            7
+        });
+        assert_eq!(r, Ok(7));
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert!(!ctx.get().is_dispatching());
+    }
+
+    #[test]
+    fn a_non_string_payload_is_resumed_unchanged() {
+        let ctx: Context<CallbackCell<Closure>> = Context::new(CallbackCell::new(Box::new(|_| {
+            std::panic::panic_any(42u64)
+        })));
+        let ptr = ctx.as_ptr();
+        let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+            ctx.get().dispatch(|| trampoline(ptr, 0))
+        }))
+        .expect_err("resumed");
+        assert_eq!(payload.downcast_ref::<u64>(), Some(&42));
+    }
+
+    #[test]
+    fn re_entrant_dispatch_is_an_error() {
+        let cell: Arc<Context<CallbackCell<Closure>>> =
+            Arc::new(Context::new(CallbackCell::new(Box::new(|_| {}))));
+        let inner = cell.clone();
+        let nested = cell.get().dispatch(|| inner.get().dispatch(|| ()));
+        assert_eq!(nested, Ok(Err(Error::DispatchInProgress)));
+        // The flag is released afterwards.
+        assert_eq!(cell.get().dispatch(|| 1), Ok(1));
+    }
+
+    #[test]
+    fn concurrent_dispatch_from_another_thread_is_an_error() {
+        let cell: Arc<Context<CallbackCell<Closure>>> =
+            Arc::new(Context::new(CallbackCell::new(Box::new(|_| {}))));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+        let other = cell.clone();
+        let holder = std::thread::spawn(move || {
+            other.get().dispatch(|| {
+                started_tx.send(()).unwrap();
+                finish_rx.recv().unwrap();
+            })
+        });
+        started_rx.recv().unwrap();
+        assert_eq!(cell.get().dispatch(|| ()), Err(Error::DispatchInProgress));
+        finish_tx.send(()).unwrap();
+        assert_eq!(holder.join().unwrap(), Ok(()));
+        assert_eq!(cell.get().dispatch(|| ()), Ok(()));
+    }
+
+    #[test]
+    fn callbacks_outside_dispatch_are_ignored() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let seen2 = seen.clone();
+        let ctx: Context<CallbackCell<Closure>> =
+            Context::new(CallbackCell::new(Box::new(move |_| {
+                seen2.fetch_add(1, Ordering::SeqCst);
+            })));
+        trampoline(ctx.as_ptr(), 1);
+        trampoline(std::ptr::null_mut(), 1);
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_context_address_is_stable_when_the_owner_moves() {
+        let ctx = Context::new(CallbackCell::new(0u8));
+        let before = ctx.as_ptr();
+        let moved = vec![ctx];
+        assert_eq!(moved[0].as_ptr(), before);
+    }
+}

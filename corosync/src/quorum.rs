@@ -1,0 +1,417 @@
+//! The quorum service (libquorum): is this partition quorate, and which
+//! nodes does it hold.
+//!
+//! ```no_run
+//! use corosync::quorum::Quorum;
+//! use corosync::{DispatchMode, TrackFlags};
+//!
+//! let quorum = Quorum::builder()
+//!     .on_quorum(|_q, n| println!("quorate: {}, members: {:?}", n.quorate, n.members))
+//!     .connect()?;
+//! println!("quorate now: {}", quorum.is_quorate()?);
+//! quorum.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
+//! loop {
+//!     quorum.dispatch(DispatchMode::One)?;
+//! }
+//! # Ok::<(), corosync::Error>(())
+//! ```
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use corosync_sys as sys;
+
+use crate::callback::{slice_arg, CallbackCell, Context};
+use crate::error::check;
+use crate::{DispatchMode, NodeId, Result, RingId, TrackFlags};
+
+/// Which quorum provider the daemon runs (the `quorum_type` corosync reports
+/// at initialize).
+///
+/// A newtype over the raw value, so a value from a newer corosync is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuorumType(pub u32);
+
+impl QuorumType {
+    /// `QUORUM_FREE`: no quorum provider is configured; every partition is
+    /// quorate.
+    pub const FREE: QuorumType = QuorumType(sys::QUORUM_FREE);
+    /// `QUORUM_SET`: a quorum provider (votequorum) decides.
+    pub const SET: QuorumType = QuorumType(sys::QUORUM_SET);
+}
+
+/// A quorum notification: the quorate state and the members of the current
+/// membership. Borrowed for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct QuorumNotification<'a> {
+    /// Whether this partition is quorate.
+    pub quorate: bool,
+    /// The membership's ring id. With corosync before 3.1, which has only
+    /// the old callback, the node id part is 0.
+    pub ring_id: RingId,
+    /// The nodes of the membership.
+    pub members: &'a [NodeId],
+}
+
+/// A node-list notification (corosync 3.1 and later): the membership and
+/// what changed. Borrowed for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeListNotification<'a> {
+    /// The membership's ring id.
+    pub ring_id: RingId,
+    /// The nodes of the membership.
+    pub members: &'a [NodeId],
+    /// The nodes that joined since the last membership.
+    pub joined: &'a [NodeId],
+    /// The nodes that left since the last membership.
+    pub left: &'a [NodeId],
+}
+
+type QuorumFn = Box<dyn FnMut(&Quorum, &QuorumNotification<'_>) + Send>;
+type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
+
+struct Callbacks {
+    quorum: Option<QuorumFn>,
+    nodelist: Option<NodeListFn>,
+}
+
+struct Inner {
+    raw: Cell<sys::quorum_handle_t>,
+    quorum_type: Cell<u32>,
+    cell: CallbackCell<Callbacks>,
+}
+
+/// A connection to the quorum service. Finalized on drop.
+///
+/// `Send` (it may move to another thread) but not `Sync`: libquorum does not
+/// serialize concurrent requests on one connection.
+pub struct Quorum {
+    inner: Context<Inner>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Builds a [`Quorum`] connection with its callbacks.
+#[derive(Default)]
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct QuorumBuilder {
+    quorum: Option<QuorumFn>,
+    nodelist: Option<NodeListFn>,
+}
+
+impl QuorumBuilder {
+    /// Called with the quorate state and members after
+    /// [`Quorum::track_start`], on each change.
+    pub fn on_quorum(
+        mut self,
+        f: impl FnMut(&Quorum, &QuorumNotification<'_>) + Send + 'static,
+    ) -> Self {
+        self.quorum = Some(Box::new(f));
+        self
+    }
+
+    /// Called with the node list and the nodes that joined and left, on each
+    /// membership change while tracking. Needs corosync 3.1 or later;
+    /// [`QuorumBuilder::connect`] returns [`crate::Error::NotSupported`] on older
+    /// versions.
+    pub fn on_nodelist(
+        mut self,
+        f: impl FnMut(&Quorum, &NodeListNotification<'_>) + Send + 'static,
+    ) -> Self {
+        self.nodelist = Some(Box::new(f));
+        self
+    }
+
+    /// Connects to the local corosync daemon.
+    pub fn connect(self) -> Result<Quorum> {
+        #[cfg(not(corosync_has_quorum_model_initialize))]
+        if self.nodelist.is_some() {
+            return Err(crate::Error::NotSupported);
+        }
+        let inner = Context::new(Inner {
+            raw: Cell::new(0),
+            quorum_type: Cell::new(0),
+            cell: CallbackCell::new(Callbacks {
+                quorum: self.quorum,
+                nodelist: self.nodelist,
+            }),
+        });
+        let mut raw = 0;
+        let mut quorum_type = 0;
+        #[cfg(corosync_has_quorum_model_initialize)]
+        {
+            let mut model = sys::quorum_model_v1_data_t {
+                model: sys::QUORUM_MODEL_V1,
+                quorum_notify_fn: Some(quorum_v1_trampoline),
+                nodelist_notify_fn: Some(nodelist_trampoline),
+            };
+            // SAFETY: the out-pointers are valid; the model struct is a
+            // quorum_model_v1_data_t whose first field is the model, as
+            // quorum_model_initialize expects; the context stays alive until
+            // after quorum_finalize (Quorum's field order and Drop).
+            check(unsafe {
+                sys::quorum_model_initialize(
+                    &mut raw,
+                    sys::QUORUM_MODEL_V1,
+                    std::ptr::addr_of_mut!(model).cast(),
+                    &mut quorum_type,
+                    inner.as_ptr(),
+                )
+            })?;
+        }
+        #[cfg(not(corosync_has_quorum_model_initialize))]
+        {
+            let mut callbacks = sys::quorum_callbacks_t {
+                quorum_notify_fn: Some(quorum_v0_trampoline),
+            };
+            // SAFETY: valid out-pointers; libquorum copies the callbacks.
+            check(unsafe { sys::quorum_initialize(&mut raw, &mut callbacks, &mut quorum_type) })?;
+            // SAFETY: `raw` is a live handle; the context outlives it.
+            let rc = unsafe { sys::quorum_context_set(raw, inner.as_ptr()) };
+            if let Err(err) = check(rc) {
+                // SAFETY: `raw` is live and not used again.
+                unsafe { sys::quorum_finalize(raw) };
+                return Err(err);
+            }
+        }
+        inner.get().raw.set(raw);
+        inner.get().quorum_type.set(quorum_type);
+        Ok(Quorum {
+            inner,
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+impl Quorum {
+    /// A connection with no callbacks (enough for [`Quorum::is_quorate`]).
+    pub fn new() -> Result<Quorum> {
+        Quorum::builder().connect()
+    }
+
+    /// A builder, to set callbacks before connecting.
+    pub fn builder() -> QuorumBuilder {
+        QuorumBuilder::default()
+    }
+
+    fn raw(&self) -> sys::quorum_handle_t {
+        self.inner.get().raw.get()
+    }
+
+    /// The quorum provider type the daemon reported at connect time.
+    pub fn quorum_type(&self) -> QuorumType {
+        QuorumType(self.inner.get().quorum_type.get())
+    }
+
+    /// Whether the local partition is quorate now (`quorum_getquorate`).
+    pub fn is_quorate(&self) -> Result<bool> {
+        let mut quorate = 0;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::quorum_getquorate(self.raw(), &mut quorate) })?;
+        Ok(quorate != 0)
+    }
+
+    /// Starts tracking: the callbacks run from [`Quorum::dispatch`] with the
+    /// current state ([`TrackFlags::CURRENT`]) and on changes
+    /// ([`TrackFlags::CHANGES`]).
+    pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::quorum_trackstart(self.raw(), flags.as_raw().into()) })
+    }
+
+    /// Stops tracking.
+    pub fn track_stop(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::quorum_trackstop(self.raw()) })
+    }
+
+    /// Runs the callbacks of pending events, as `mode` says.
+    ///
+    /// A panic in a callback is resumed here. Called from inside one of this
+    /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
+    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
+        let raw = self.raw();
+        // SAFETY: live handle; the trampolines find this handle's context.
+        let rc = self
+            .inner
+            .get()
+            .cell
+            .dispatch(|| unsafe { sys::quorum_dispatch(raw, mode.as_raw()) })?;
+        check(rc)
+    }
+
+    /// Finalizes the connection, returning the library's answer (dropping
+    /// finalizes too, ignoring it).
+    pub fn finalize(self) -> Result<()> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: live handle, finalized once: Drop does not run.
+        let rc = unsafe { sys::quorum_finalize(this.raw()) };
+        // SAFETY: `this` is never used again; dropping the context after
+        // finalize is what Drop does.
+        drop(unsafe { std::ptr::read(&this.inner) });
+        check(rc)
+    }
+
+    /// The pointer-sized handle the C library uses, for calls the safe API
+    /// does not cover. It stays owned by `self`.
+    pub fn as_raw(&self) -> sys::quorum_handle_t {
+        self.raw()
+    }
+}
+
+impl Drop for Quorum {
+    fn drop(&mut self) {
+        // SAFETY: live handle, finalized once. The context is freed after
+        // this, when the fields drop.
+        unsafe { sys::quorum_finalize(self.raw()) };
+    }
+}
+
+impl AsRawFd for Quorum {
+    /// The descriptor that becomes readable when events are pending. If the
+    /// library refuses (the connection is gone), -1.
+    fn as_raw_fd(&self) -> RawFd {
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if unsafe { sys::quorum_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
+            return -1;
+        }
+        fd
+    }
+}
+
+impl AsFd for Quorum {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to the connection, which lives as
+        // long as `self`.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
+/// Runs `f` with the handle the context belongs to.
+///
+/// # Safety
+///
+/// Only from a libquorum callback during [`Quorum::dispatch`] of `handle`.
+unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut Callbacks)) {
+    let mut context = MaybeUninit::<*const c_void>::uninit();
+    // SAFETY: valid out-pointer; the handle is live while it dispatches.
+    if unsafe { sys::quorum_context_get(handle, context.as_mut_ptr()) } != sys::CS_OK {
+        return;
+    }
+    // SAFETY: quorum_context_get succeeded, so it wrote the pointer.
+    let context = unsafe { context.assume_init() }.cast_mut();
+    // SAFETY: the context is the Inner of the Quorum that is dispatching.
+    let Some(inner) = (unsafe { Context::<Inner>::from_ptr(context) }) else {
+        return;
+    };
+    // A second, never-dropped owner of the same context: the callback gets
+    // `&Quorum`, the type it knows, for the callback's duration only.
+    // SAFETY: `context` is a live Context<Inner> pointer (above).
+    let alias = ManuallyDrop::new(Quorum {
+        inner: unsafe { Context::alias(context) },
+        _not_sync: PhantomData,
+    });
+    // SAFETY: we are inside this cell's dispatch, on its thread.
+    unsafe { inner.cell.invoke(|callbacks| f(&alias, callbacks)) };
+}
+
+#[cfg(not(corosync_has_quorum_model_initialize))]
+unsafe extern "C" fn quorum_v0_trampoline(
+    handle: sys::quorum_handle_t,
+    quorate: u32,
+    ring_seq: u64,
+    entries: u32,
+    list: *mut u32,
+) {
+    // SAFETY: called by libquorum from quorum_dispatch, with `entries`
+    // node ids at `list` valid for the call.
+    unsafe {
+        with_quorum(handle, |q, cb| {
+            if let Some(f) = cb.quorum.as_mut() {
+                let members = NodeId::from_raw_slice(slice_arg(list, entries as usize));
+                let n = QuorumNotification {
+                    quorate: quorate != 0,
+                    ring_id: RingId::new(NodeId::new(0), ring_seq),
+                    members,
+                };
+                f(q, &n);
+            }
+        })
+    }
+}
+
+#[cfg(corosync_has_quorum_model_initialize)]
+unsafe extern "C" fn quorum_v1_trampoline(
+    handle: sys::quorum_handle_t,
+    quorate: u32,
+    ring_id: sys::quorum_ring_id,
+    entries: u32,
+    list: *const u32,
+) {
+    // SAFETY: called by libquorum from quorum_dispatch, with `entries`
+    // node ids at `list` valid for the call.
+    unsafe {
+        with_quorum(handle, |q, cb| {
+            if let Some(f) = cb.quorum.as_mut() {
+                let members = NodeId::from_raw_slice(slice_arg(list, entries as usize));
+                let n = QuorumNotification {
+                    quorate: quorate != 0,
+                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+                    members,
+                };
+                f(q, &n);
+            }
+        })
+    }
+}
+
+#[cfg(corosync_has_quorum_model_initialize)]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn nodelist_trampoline(
+    handle: sys::quorum_handle_t,
+    ring_id: sys::quorum_ring_id,
+    member_entries: u32,
+    members: *const u32,
+    joined_entries: u32,
+    joined: *const u32,
+    left_entries: u32,
+    left: *const u32,
+) {
+    // SAFETY: called by libquorum from quorum_dispatch; each list holds its
+    // number of node ids, valid for the call.
+    unsafe {
+        with_quorum(handle, |q, cb| {
+            if let Some(f) = cb.nodelist.as_mut() {
+                let n = NodeListNotification {
+                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+                    members: NodeId::from_raw_slice(slice_arg(members, member_entries as usize)),
+                    joined: NodeId::from_raw_slice(slice_arg(joined, joined_entries as usize)),
+                    left: NodeId::from_raw_slice(slice_arg(left, left_entries as usize)),
+                };
+                f(q, &n);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn quorum_is_send() {
+        assert_send::<Quorum>();
+        assert_send::<QuorumBuilder>();
+    }
+
+    #[test]
+    fn quorum_types_match_quorum_h() {
+        assert_eq!(QuorumType::FREE, QuorumType(0));
+        assert_eq!(QuorumType::SET, QuorumType(1));
+    }
+}

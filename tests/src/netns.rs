@@ -1,0 +1,194 @@
+//! Network namespaces: create and delete them, and run code or commands in
+//! them.
+//!
+//! Namespaces are made with iproute2's `ip netns add`, which pins each one at
+//! `/run/netns/<name>`; every name this harness makes starts with
+//! [`PREFIX`] and carries the creating process's pid, so namespaces left by a
+//! crashed run can be found and deleted ([`remove_stale`]).
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::HarnessError;
+
+/// The prefix of every namespace name this harness creates.
+pub const PREFIX: &str = "crs";
+
+/// Runs `ip` with `args`; an error carries its stderr.
+pub(crate) fn ip(args: &[&str]) -> Result<(), HarnessError> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| HarnessError::new(format!("cannot run `ip` (install iproute2): {e}")))?;
+    check_output("ip", args, &out)
+}
+
+fn check_output(program: &str, args: &[&str], out: &Output) -> Result<(), HarnessError> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::new(format!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A named network namespace, deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+    deleted: bool,
+}
+
+impl Netns {
+    /// Creates the namespace `name` with its loopback interface up.
+    pub fn create(name: &str) -> Result<Netns, HarnessError> {
+        ip(&["netns", "add", name])?;
+        let ns = Netns { name: name.to_string(), deleted: false };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file that pins the namespace.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Opens the namespace file, for `setns`.
+    pub fn open(&self) -> Result<File, HarnessError> {
+        File::open(self.path())
+            .map_err(|e| HarnessError::new(format!("open {}: {e}", self.path().display())))
+    }
+
+    /// Runs `ip -n <name> args...`.
+    pub fn ip(&self, args: &[&str]) -> Result<(), HarnessError> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// A command that runs inside this namespace (network only; the mount
+    /// namespace is the caller's).
+    pub fn command(&self, program: &str) -> Result<Command, HarnessError> {
+        let file = self.open()?;
+        let mut cmd = Command::new(program);
+        let fd = file.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes the async-signal-safe setns system call. `file` is moved
+        // into the closure, so the descriptor stays open until the Command
+        // is dropped.
+        unsafe {
+            cmd.pre_exec(move || {
+                let _keep = &file;
+                enter(fd)
+            });
+        }
+        Ok(cmd)
+    }
+
+    /// Runs `f` on a new thread that has entered this namespace, and returns
+    /// its result; a panic in `f` is resumed here. Sockets created in `f`
+    /// (corosync client connections among them) belong to this namespace
+    /// for their whole life, whichever thread uses them later.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, HarnessError> {
+        let file = self.open()?;
+        std::thread::scope(|scope| {
+            let handle = scope.spawn(move || {
+                enter(file.as_raw_fd()).map_err(|e| {
+                    HarnessError::new(format!("setns into {}: {e}", self.name))
+                })?;
+                Ok(f())
+            });
+            match handle.join() {
+                Ok(result) => result,
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        })
+    }
+
+    /// Deletes the namespace.
+    pub fn delete(mut self) -> Result<(), HarnessError> {
+        self.deleted = true;
+        ip(&["netns", "delete", &self.name])
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if !self.deleted {
+            let _ = ip(&["netns", "delete", &self.name]);
+        }
+    }
+}
+
+/// Moves the calling thread into the network namespace `fd` refers to.
+pub(crate) fn enter(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: setns only reads its arguments; a bad fd is reported as an
+    // error.
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The pid a harness namespace name was made by, if it is one of ours.
+pub(crate) fn owner_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The harness namespaces that exist now.
+pub fn list() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| owner_pid(n).is_some())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The pids of the processes running in namespace `name`.
+pub(crate) fn pids_in(name: &str) -> Vec<i32> {
+    Command::new("ip")
+        .args(["netns", "pids", name])
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes harness namespaces whose creating process no longer runs (left
+/// behind by a run that was killed before it could clean up), killing the
+/// daemons still running in them.
+pub fn remove_stale() {
+    for name in list() {
+        if let Some(pid) = owner_pid(&name) {
+            if !crate::process_alive(pid) {
+                for daemon in pids_in(&name) {
+                    // SAFETY: kill only sends a signal.
+                    unsafe { libc::kill(daemon, libc::SIGKILL) };
+                }
+                let _ = ip(&["netns", "delete", &name]);
+            }
+        }
+    }
+}
