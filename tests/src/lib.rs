@@ -1,1 +1,105 @@
-//! x
+//! The corosync-rs test harness: real corosync clusters on one machine.
+//!
+//! [`Cluster`] starts 1 to 5 corosync daemons, each in its own network
+//! namespace with a private `/run` and state folder, and tears everything
+//! down on drop. Client code runs "on node i" through [`Node::run`] (a
+//! thread inside the node's network namespace: corosync's IPC sockets are
+//! abstract unix sockets, so a client reaches the daemon of the namespace it
+//! was created in) or [`Node::command`].
+//!
+//! ```no_run
+//! use corosync_tests::Cluster;
+//!
+//! let mut cluster = Cluster::new(3).expect("cluster");
+//! cluster.kill(2).expect("kill");
+//! cluster.wait_for_membership(&[0, 1]).expect("two nodes stay quorate");
+//! ```
+//!
+//! The harness needs root (namespaces, mounts) and an installed corosync;
+//! without them it fails with a message saying what to do. It never skips.
+
+use std::fmt;
+
+mod cluster;
+pub mod netns;
+mod slots;
+
+pub use cluster::{shm_files_of, wait_readable, Cluster, ClusterBuilder, Node, MAX_NODES};
+
+/// What went wrong in the harness, with the daemons' logs where they help.
+#[derive(Debug, Clone)]
+pub struct HarnessError(String);
+
+impl HarnessError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        HarnessError(message.into())
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+/// Whether process `pid` exists.
+pub(crate) fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The corosync daemon binary: `$COROSYNC_BINARY` if set, else `corosync`
+/// from `PATH` or the sbin folders.
+pub fn corosync_binary() -> Result<std::path::PathBuf, HarnessError> {
+    if let Some(path) = std::env::var_os("COROSYNC_BINARY") {
+        let path = std::path::PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(HarnessError::new(format!(
+                "the corosync daemon is not installed at COROSYNC_BINARY={}: run scripts/test.sh \
+                 (it installs it), or `apt-get install corosync`",
+                path.display()
+            )))
+        };
+    }
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/local/sbin".into()]);
+    for dir in candidates {
+        let path = dir.join("corosync");
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(HarnessError::new(
+        "the corosync daemon is not installed: run scripts/test.sh (it installs it), \
+         or `apt-get install corosync`",
+    ))
+}
+
+/// Checks that the harness can work here: root, corosync and iproute2.
+/// Also removes namespaces left behind by harness runs that were killed.
+pub fn preflight() -> Result<(), HarnessError> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(HarnessError::new(
+            "the corosync test harness must run as root (it creates network namespaces and \
+             mounts): run the README's test command as root, e.g. `sudo scripts/test.sh`",
+        ));
+    }
+    corosync_binary()?;
+    if std::process::Command::new("ip").arg("-V").output().is_err() {
+        return Err(HarnessError::new(
+            "`ip` is missing: install iproute2 (scripts/test.sh does)",
+        ));
+    }
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    CLEANED.call_once(netns::remove_stale);
+    Ok(())
+}

@@ -50,7 +50,10 @@ impl Netns {
     /// Creates the namespace `name` with its loopback interface up.
     pub fn create(name: &str) -> Result<Netns, HarnessError> {
         ip(&["netns", "add", name])?;
-        let ns = Netns { name: name.to_string(), deleted: false };
+        let ns = Netns {
+            name: name.to_string(),
+            deleted: false,
+        };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -105,9 +108,8 @@ impl Netns {
         let file = self.open()?;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
-                enter(file.as_raw_fd()).map_err(|e| {
-                    HarnessError::new(format!("setns into {}: {e}", self.name))
-                })?;
+                enter(file.as_raw_fd())
+                    .map_err(|e| HarnessError::new(format!("setns into {}: {e}", self.name)))?;
                 Ok(f())
             });
             match handle.join() {
