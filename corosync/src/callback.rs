@@ -347,7 +347,7 @@ mod tests {
     fn the_context_address_is_stable_when_the_owner_moves() {
         let ctx = Context::new(CallbackCell::new(0u8));
         let before = ctx.as_ptr();
-        let moved = vec![ctx];
+        let moved = Box::new([ctx]);
         assert_eq!(moved[0].as_ptr(), before);
     }
 }

@@ -309,9 +309,11 @@ unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut
     };
     // A second, never-dropped owner of the same context: the callback gets
     // `&Quorum`, the type it knows, for the callback's duration only.
-    // SAFETY: `context` is a live Context<Inner> pointer (above).
+    // SAFETY: `context` is a live Context<Inner> pointer (above), and the
+    // alias is wrapped in ManuallyDrop right away.
+    let alias = unsafe { Context::alias(context) };
     let alias = ManuallyDrop::new(Quorum {
-        inner: unsafe { Context::alias(context) },
+        inner: alias,
         _not_sync: PhantomData,
     });
     // SAFETY: we are inside this cell's dispatch, on its thread.
