@@ -48,6 +48,39 @@ pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
     }
 }
 
+/// A handle that is nothing but the [`Context`] of its state, so that a
+/// borrowed view of it can be lent to callbacks ([`with_handle`]).
+pub(crate) trait ContextHandle: Sized {
+    /// The state behind the context pointer.
+    type Inner;
+
+    /// Wraps a context in the handle type.
+    fn from_context(context: Context<Self::Inner>) -> Self;
+}
+
+/// Runs `f` with the handle whose context `ptr` is and that context's state.
+/// The handle is a never-dropped second owner of the same context, lent out
+/// for the call only, so a callback can call the methods of the handle it
+/// belongs to.
+///
+/// # Safety
+///
+/// `ptr` must be null (then `f` is not called) or the pointer of a live
+/// `Context<H::Inner>` that stays alive during the call, and `H` must not
+/// free anything when it is forgotten.
+pub(crate) unsafe fn with_handle<H: ContextHandle>(
+    ptr: *mut c_void,
+    f: impl FnOnce(&H, &H::Inner),
+) {
+    // SAFETY: the caller promises a live Context<H::Inner> or null.
+    let Some(inner) = (unsafe { Context::<H::Inner>::from_ptr(ptr) }) else {
+        return;
+    };
+    // SAFETY: `ptr` is live (above); the alias is never dropped.
+    let alias = std::mem::ManuallyDrop::new(H::from_context(unsafe { Context::alias(ptr) }));
+    f(&alias, inner);
+}
+
 /// A panic payload caught in a callback.
 type Payload = Box<dyn Any + Send + 'static>;
 

@@ -37,6 +37,8 @@ mod node;
 mod retry;
 mod track;
 
+#[cfg(feature = "cpg")]
+pub mod cpg;
 #[cfg(feature = "quorum")]
 pub mod quorum;
 

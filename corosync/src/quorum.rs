@@ -24,7 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use corosync_sys as sys;
 
-use crate::callback::{slice_arg, CallbackCell, Context};
+use crate::callback::{slice_arg, with_handle, CallbackCell, Context, ContextHandle};
 use crate::error::check;
 use crate::{DispatchMode, NodeId, Result, RingId, TrackFlags};
 
@@ -78,7 +78,7 @@ struct Callbacks {
     nodelist: Option<NodeListFn>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     raw: Cell<sys::quorum_handle_t>,
     quorum_type: Cell<u32>,
     cell: CallbackCell<Callbacks>,
@@ -290,7 +290,7 @@ impl AsFd for Quorum {
     }
 }
 
-/// Runs `f` with the handle the context belongs to.
+/// Runs `f` with the handle whose dispatch called back and its closures.
 ///
 /// # Safety
 ///
@@ -301,23 +301,25 @@ unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut
     if unsafe { sys::quorum_context_get(handle, context.as_mut_ptr()) } != sys::CS_OK {
         return;
     }
-    // SAFETY: quorum_context_get succeeded, so it wrote the pointer.
-    let context = unsafe { context.assume_init() }.cast_mut();
-    // SAFETY: the context is the Inner of the Quorum that is dispatching.
-    let Some(inner) = (unsafe { Context::<Inner>::from_ptr(context) }) else {
-        return;
-    };
-    // A second, never-dropped owner of the same context: the callback gets
-    // `&Quorum`, the type it knows, for the callback's duration only.
-    // SAFETY: `context` is a live Context<Inner> pointer (above), and the
-    // alias is wrapped in ManuallyDrop right away.
-    let alias = unsafe { Context::alias(context) };
-    let alias = ManuallyDrop::new(Quorum {
-        inner: alias,
-        _not_sync: PhantomData,
-    });
-    // SAFETY: we are inside this cell's dispatch, on its thread.
-    unsafe { inner.cell.invoke(|callbacks| f(&alias, callbacks)) };
+    // SAFETY: quorum_context_get succeeded, so it wrote the pointer, which
+    // is the context of the Quorum that is dispatching.
+    unsafe {
+        with_handle::<Quorum>(context.assume_init().cast_mut(), |quorum, inner| {
+            // Inside this cell's dispatch, on its thread.
+            inner.cell.invoke(|callbacks| f(quorum, callbacks))
+        })
+    }
+}
+
+impl ContextHandle for Quorum {
+    type Inner = Inner;
+
+    fn from_context(inner: Context<Inner>) -> Self {
+        Quorum {
+            inner,
+            _not_sync: PhantomData,
+        }
+    }
 }
 
 #[cfg(not(corosync_has_quorum_model_initialize))]

@@ -21,6 +21,7 @@
 use std::fmt;
 
 mod cluster;
+pub mod events;
 pub mod netns;
 mod slots;
 

@@ -1,0 +1,801 @@
+//! Closed process groups (libcpg): group membership and totally ordered
+//! multicast.
+//!
+//! A [`Cpg`] handle joins a group by [`GroupName`], multicasts to it, and
+//! receives, through closures run by [`Cpg::dispatch`], every message sent
+//! to that group in the same total order on every node, plus configuration
+//! changes (who joined, left or failed) and totem ring changes.
+//!
+//! corosync lets one connection be in one group at a time, and one process
+//! be in a group once: a process that needs several groups opens one
+//! handle per group.
+//!
+//! ```no_run
+//! use corosync::cpg::{Cpg, GroupName, Guarantee};
+//! use corosync::DispatchMode;
+//!
+//! let group = GroupName::new("my-service")?;
+//! let cpg = Cpg::builder()
+//!     .on_deliver(|_cpg, msg| {
+//!         println!("{} from node {} pid {}: {} bytes", msg.group, msg.nodeid, msg.pid, msg.data.len())
+//!     })
+//!     .on_confchg(|_cpg, change| {
+//!         for m in change.joined {
+//!             println!("joined: node {} pid {}", m.nodeid(), m.pid());
+//!         }
+//!     })
+//!     .connect()?;
+//! cpg.join(&group)?;
+//! cpg.mcast(Guarantee::Agreed, b"hello")?;
+//! loop {
+//!     cpg.dispatch(DispatchMode::One)?;
+//! }
+//! # Ok::<(), corosync::Error>(())
+//! ```
+//!
+//! # Delivery
+//!
+//! The message passed to the deliver closure borrows the library's receive
+//! buffer: delivering a message allocates nothing and takes no lock on the
+//! Rust side. Copy what must outlive the callback.
+//!
+//! # Limits
+//!
+//! - Group names hold up to [`MAX_NAME_LEN`] (128) bytes.
+//! - One multicast takes up to [`MAX_BUFFERS`] (63) buffers: libcpg copies
+//!   them into a fixed array.
+//! - Messages larger than [`Cpg::max_atomic_msgsize`] are fragmented by
+//!   libcpg and reassembled by the receivers' libcpg, up to
+//!   [`MAX_MESSAGE_LEN`] bytes (corosync carries the length in a signed
+//!   32-bit field).
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::fmt;
+use std::io::IoSlice;
+use std::marker::PhantomData;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use corosync_sys as sys;
+
+use crate::callback::{slice_arg, with_handle, CallbackCell, Context, ContextHandle};
+use crate::error::check;
+use crate::{DispatchMode, Error, NodeId, Result, RingId};
+
+mod iteration;
+mod name;
+mod zerocopy;
+
+pub use iteration::{GroupIter, IterEntry, Iteration};
+pub use name::{GroupName, MAX_NAME_LEN};
+pub use zerocopy::ZcBuffer;
+
+/// The most buffers one multicast takes: libcpg copies the caller's iovecs
+/// behind its own header into an array of 64.
+pub const MAX_BUFFERS: usize = 63;
+
+/// The largest message libcpg can send, fragmented: corosync carries the
+/// length in a signed 32-bit field.
+pub const MAX_MESSAGE_LEN: usize = i32::MAX as usize;
+
+/// Room for the members `cpg_membership_get` may write: the daemon answers
+/// with up to `PROCESSOR_COUNT_MAX` (384) entries whatever the caller's
+/// buffer holds.
+const MEMBERSHIP_CAPACITY: usize = 384;
+
+/// The most entries libcpg passes in one configuration change list.
+const MEMBERS_MAX: usize = sys::CPG_MEMBERS_MAX as usize;
+
+/// The delivery guarantee of a multicast (`cpg_guarantee_t`).
+///
+/// corosync 3 delivers every CPG message in agreed order: `Unordered` and
+/// `Safe` are accepted but not implemented by the daemon, and `Fifo` is the
+/// same as `Agreed` (see cpg.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Guarantee {
+    /// `CPG_TYPE_UNORDERED` (delivered as agreed).
+    Unordered,
+    /// `CPG_TYPE_FIFO` (same as agreed).
+    Fifo,
+    /// `CPG_TYPE_AGREED`: one total order on every node.
+    #[default]
+    Agreed,
+    /// `CPG_TYPE_SAFE` (delivered as agreed).
+    Safe,
+}
+
+impl Guarantee {
+    /// The `cpg_guarantee_t` value.
+    pub fn as_raw(self) -> sys::cpg_guarantee_t {
+        match self {
+            Guarantee::Unordered => sys::CPG_TYPE_UNORDERED,
+            Guarantee::Fifo => sys::CPG_TYPE_FIFO,
+            Guarantee::Agreed => sys::CPG_TYPE_AGREED,
+            Guarantee::Safe => sys::CPG_TYPE_SAFE,
+        }
+    }
+}
+
+/// Why a process is in a configuration change list (`cpg_reason_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// `CPG_REASON_UNDEFINED` (members of the current membership).
+    Undefined,
+    /// `CPG_REASON_JOIN`: the process joined the group.
+    Join,
+    /// `CPG_REASON_LEAVE`: the process left the group.
+    Leave,
+    /// `CPG_REASON_NODEDOWN`: the process's node left the membership.
+    NodeDown,
+    /// `CPG_REASON_NODEUP`: the process's node joined the membership.
+    NodeUp,
+    /// `CPG_REASON_PROCDOWN`: the process ended (or lost its connection)
+    /// without leaving.
+    ProcDown,
+    /// A value these bindings do not know.
+    Unknown(u32),
+}
+
+impl Reason {
+    /// The reason for a raw `cpg_reason_t`.
+    pub fn from_raw(raw: u32) -> Reason {
+        match raw {
+            sys::CPG_REASON_UNDEFINED => Reason::Undefined,
+            sys::CPG_REASON_JOIN => Reason::Join,
+            sys::CPG_REASON_LEAVE => Reason::Leave,
+            sys::CPG_REASON_NODEDOWN => Reason::NodeDown,
+            sys::CPG_REASON_NODEUP => Reason::NodeUp,
+            sys::CPG_REASON_PROCDOWN => Reason::ProcDown,
+            other => Reason::Unknown(other),
+        }
+    }
+
+    /// The raw `cpg_reason_t`.
+    pub fn as_raw(self) -> u32 {
+        match self {
+            Reason::Undefined => sys::CPG_REASON_UNDEFINED,
+            Reason::Join => sys::CPG_REASON_JOIN,
+            Reason::Leave => sys::CPG_REASON_LEAVE,
+            Reason::NodeDown => sys::CPG_REASON_NODEDOWN,
+            Reason::NodeUp => sys::CPG_REASON_NODEUP,
+            Reason::ProcDown => sys::CPG_REASON_PROCDOWN,
+            Reason::Unknown(raw) => raw,
+        }
+    }
+}
+
+/// A group member: node id, process id and, in configuration changes, why
+/// it is listed (`struct cpg_address`).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Address(sys::cpg_address);
+
+impl PartialEq for Address {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Address {}
+
+impl std::hash::Hash for Address {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl Address {
+    /// An address from its parts.
+    pub fn new(nodeid: NodeId, pid: u32, reason: Reason) -> Address {
+        Address(sys::cpg_address {
+            nodeid: nodeid.get(),
+            pid,
+            reason: reason.as_raw(),
+        })
+    }
+
+    /// The member's node.
+    pub fn nodeid(&self) -> NodeId {
+        NodeId::new(self.0.nodeid)
+    }
+
+    /// The member's process id on its node.
+    pub fn pid(&self) -> u32 {
+        self.0.pid
+    }
+
+    /// Why it is listed.
+    pub fn reason(&self) -> Reason {
+        Reason::from_raw(self.0.reason)
+    }
+
+    /// The C struct.
+    pub fn as_raw(&self) -> &sys::cpg_address {
+        &self.0
+    }
+
+    fn key(&self) -> (u32, u32, u32) {
+        (self.0.nodeid, self.0.pid, self.0.reason)
+    }
+
+    fn from_raw_slice(raw: &[sys::cpg_address]) -> &[Address] {
+        // SAFETY: Address is repr(transparent) over cpg_address.
+        unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Address>(), raw.len()) }
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Address")
+            .field("nodeid", &self.0.nodeid)
+            .field("pid", &self.0.pid)
+            .field("reason", &self.reason())
+            .finish()
+    }
+}
+
+/// A delivered message, borrowed for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The group it was sent to.
+    pub group: &'a GroupName,
+    /// The sender's node.
+    pub nodeid: NodeId,
+    /// The sender's process id.
+    pub pid: u32,
+    /// The payload, exactly as sent.
+    pub data: &'a [u8],
+}
+
+/// A change of a group's membership, borrowed for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfChange<'a> {
+    /// The group.
+    pub group: &'a GroupName,
+    /// The members after the change.
+    pub members: &'a [Address],
+    /// The members that left, with the reason.
+    pub left: &'a [Address],
+    /// The members that joined, with the reason.
+    pub joined: &'a [Address],
+}
+
+/// A change of the totem membership (the nodes of the cluster), borrowed
+/// for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct TotemConfChange<'a> {
+    /// The new ring id; its sequence number grows with every membership.
+    pub ring_id: RingId,
+    /// The nodes of the new membership.
+    pub members: &'a [NodeId],
+}
+
+type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
+type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
+type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
+
+struct Callbacks {
+    deliver: Option<DeliverFn>,
+    confchg: Option<ConfchgFn>,
+    totem: Option<TotemFn>,
+}
+
+pub(crate) struct Inner {
+    raw: Cell<sys::cpg_handle_t>,
+    /// The group this connection joined, as far as this handle knows.
+    joined: Cell<Option<GroupName>>,
+    cell: CallbackCell<Callbacks>,
+}
+
+/// A connection to the CPG service. Finalized on drop.
+///
+/// `Send` but not `Sync`: libcpg does not serialize concurrent requests on
+/// one connection. Every method takes `&self`, so the closures, which get a
+/// `&Cpg`, may multicast, join, leave and read membership from inside a
+/// callback.
+pub struct Cpg {
+    inner: Context<Inner>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Builds a [`Cpg`] connection with its callbacks.
+#[derive(Default)]
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct CpgBuilder {
+    deliver: Option<DeliverFn>,
+    confchg: Option<ConfchgFn>,
+    totem: Option<TotemFn>,
+    initial_totem_conf: bool,
+    legacy: bool,
+}
+
+impl CpgBuilder {
+    /// Called for every message delivered to a joined group.
+    pub fn on_deliver(mut self, f: impl FnMut(&Cpg, &Message<'_>) + Send + 'static) -> Self {
+        self.deliver = Some(Box::new(f));
+        self
+    }
+
+    /// Called when the membership of a joined group changes.
+    pub fn on_confchg(mut self, f: impl FnMut(&Cpg, &ConfChange<'_>) + Send + 'static) -> Self {
+        self.confchg = Some(Box::new(f));
+        self
+    }
+
+    /// Called when the totem membership (the cluster's nodes) changes.
+    pub fn on_totem_confchg(
+        mut self,
+        f: impl FnMut(&Cpg, &TotemConfChange<'_>) + Send + 'static,
+    ) -> Self {
+        self.totem = Some(Box::new(f));
+        self
+    }
+
+    /// Also report the current totem membership right after the first join
+    /// (`CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF`).
+    pub fn deliver_initial_totem_conf(mut self, yes: bool) -> Self {
+        self.initial_totem_conf = yes;
+        self
+    }
+
+    /// Connect with the old `cpg_initialize` call instead of
+    /// `cpg_model_initialize`. It knows only the deliver and configuration
+    /// change callbacks: with a totem callback or the initial-totem option
+    /// set, [`CpgBuilder::connect`] returns [`Error::InvalidInput`].
+    pub fn legacy_initialize(mut self, yes: bool) -> Self {
+        self.legacy = yes;
+        self
+    }
+
+    /// Connects to the local corosync daemon.
+    pub fn connect(self) -> Result<Cpg> {
+        if self.legacy && (self.totem.is_some() || self.initial_totem_conf) {
+            return Err(Error::InvalidInput {
+                what: "CPG connection",
+                reason: "cpg_initialize has no totem configuration change callback",
+            });
+        }
+        let legacy = self.legacy;
+        let flags = if self.initial_totem_conf {
+            sys::CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF
+        } else {
+            0
+        };
+        let inner = Context::new(Inner {
+            raw: Cell::new(0),
+            joined: Cell::new(None),
+            cell: CallbackCell::new(Callbacks {
+                deliver: self.deliver,
+                confchg: self.confchg,
+                totem: self.totem,
+            }),
+        });
+        let mut raw = 0;
+        if legacy {
+            let mut callbacks = sys::cpg_callbacks_t {
+                cpg_deliver_fn: Some(deliver_trampoline),
+                cpg_confchg_fn: Some(confchg_trampoline),
+            };
+            // SAFETY: valid pointers; libcpg copies the callbacks.
+            check(unsafe { sys::cpg_initialize(&mut raw, &mut callbacks) })?;
+            // SAFETY: `raw` is live; the context outlives the handle (Cpg's
+            // Drop finalizes before the context is freed).
+            if let Err(err) = check(unsafe { sys::cpg_context_set(raw, inner.as_ptr()) }) {
+                // SAFETY: live handle, never used again.
+                unsafe { sys::cpg_finalize(raw) };
+                return Err(err);
+            }
+        } else {
+            let mut model = sys::cpg_model_v1_data_t {
+                model: sys::CPG_MODEL_V1,
+                cpg_deliver_fn: Some(deliver_trampoline),
+                cpg_confchg_fn: Some(confchg_trampoline),
+                cpg_totem_confchg_fn: Some(totem_trampoline),
+                flags,
+            };
+            // SAFETY: `model` is a cpg_model_v1_data_t, whose first field is
+            // the model as cpg_model_initialize expects; libcpg copies it.
+            // The context outlives the handle.
+            check(unsafe {
+                sys::cpg_model_initialize(
+                    &mut raw,
+                    sys::CPG_MODEL_V1,
+                    std::ptr::addr_of_mut!(model).cast(),
+                    inner.as_ptr(),
+                )
+            })?;
+        }
+        inner.get().raw.set(raw);
+        Ok(Cpg {
+            inner,
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+impl Cpg {
+    /// A builder, to set callbacks before connecting.
+    pub fn builder() -> CpgBuilder {
+        CpgBuilder::default()
+    }
+
+    /// A connection with no callbacks (for membership queries, iteration
+    /// and sending).
+    pub fn new() -> Result<Cpg> {
+        Cpg::builder().connect()
+    }
+
+    fn raw(&self) -> sys::cpg_handle_t {
+        self.inner.get().raw.get()
+    }
+
+    /// The handle the C library uses, for calls the safe API does not cover.
+    /// It stays owned by `self`.
+    pub fn as_raw(&self) -> sys::cpg_handle_t {
+        self.raw()
+    }
+
+    /// Joins `group`. Its members (this one included) get a configuration
+    /// change.
+    ///
+    /// A connection is in at most one group: joining while in a group is
+    /// [`Error::Exist`], and so is joining a group another handle of the same
+    /// process is in (corosync tells members apart by node and pid).
+    pub fn join(&self, group: &GroupName) -> Result<()> {
+        // SAFETY: live handle, valid name.
+        check(unsafe { sys::cpg_join(self.raw(), group.as_raw()) })?;
+        self.inner.get().joined.set(Some(*group));
+        Ok(())
+    }
+
+    /// Leaves `group`, the group this handle joined.
+    ///
+    /// Any other name is [`Error::NotExist`]. (The daemon itself would accept
+    /// it, announce a leave of a group this process is not in, and leave
+    /// the connection stuck half-way out of the group it is in.)
+    pub fn leave(&self, group: &GroupName) -> Result<()> {
+        let joined = self.inner.get().joined.get();
+        if joined.is_some_and(|j| j != *group) {
+            return Err(Error::NotExist);
+        }
+        // SAFETY: live handle, valid name.
+        check(unsafe { sys::cpg_leave(self.raw(), group.as_raw()) })?;
+        self.inner.get().joined.set(None);
+        Ok(())
+    }
+
+    /// The group this handle joined last, unless it left it since.
+    pub fn joined_group(&self) -> Option<GroupName> {
+        self.inner.get().joined.get()
+    }
+
+    /// Multicasts `data` to the group this handle joined.
+    ///
+    /// [`Error::TryAgain`] means corosync's queues are full (flow control):
+    /// dispatch, then send again, or use [`crate::Retry`].
+    pub fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
+        self.mcast_vectored(guarantee, &[IoSlice::new(data)])
+    }
+
+    /// Multicasts the concatenation of `bufs` as one message, without
+    /// copying them first. At most [`MAX_BUFFERS`] buffers and
+    /// [`MAX_MESSAGE_LEN`] bytes in all.
+    pub fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
+        if bufs.len() > MAX_BUFFERS {
+            return Err(Error::TooManyBuffers {
+                count: bufs.len(),
+                max: MAX_BUFFERS,
+            });
+        }
+        let mut len: usize = 0;
+        for buf in bufs {
+            len = len.saturating_add(buf.len());
+        }
+        if len > MAX_MESSAGE_LEN {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        // SAFETY: IoSlice is ABI-compatible with struct iovec on Unix; the
+        // buffers are valid for reads for the call; their count fits the
+        // library's array (checked above).
+        check(unsafe {
+            sys::cpg_mcast_joined(
+                self.raw(),
+                guarantee.as_raw(),
+                bufs.as_ptr().cast::<sys::iovec>(),
+                bufs.len() as u32,
+            )
+        })
+    }
+
+    /// The members of `group` (that this handle may or may not have joined).
+    pub fn membership(&self, group: &GroupName) -> Result<Vec<Address>> {
+        let empty = sys::cpg_address {
+            nodeid: 0,
+            pid: 0,
+            reason: 0,
+        };
+        let mut list = [empty; MEMBERSHIP_CAPACITY];
+        let mut count = MEMBERSHIP_CAPACITY as i32;
+        let mut name = *group.as_raw();
+        // SAFETY: live handle; `list` has room for every entry the daemon
+        // can answer with (see MEMBERSHIP_CAPACITY).
+        check(unsafe {
+            sys::cpg_membership_get(self.raw(), &mut name, list.as_mut_ptr(), &mut count)
+        })?;
+        let count = (count.max(0) as usize).min(MEMBERSHIP_CAPACITY);
+        Ok(Address::from_raw_slice(&list[..count]).to_vec())
+    }
+
+    /// The node id of the local node.
+    pub fn local_nodeid(&self) -> Result<NodeId> {
+        let mut id = 0;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::cpg_local_get(self.raw(), &mut id) })?;
+        Ok(NodeId::new(id))
+    }
+
+    /// The largest message sent without fragmentation.
+    pub fn max_atomic_msgsize(&self) -> Result<usize> {
+        let mut size = 0;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::cpg_max_atomic_msgsize_get(self.raw(), &mut size) })?;
+        Ok(size as usize)
+    }
+
+    /// Whether flow control is on: corosync asks senders to stop until its
+    /// queues drain (sends then answer [`Error::TryAgain`]).
+    pub fn flow_control_enabled(&self) -> Result<bool> {
+        let mut state = sys::CPG_FLOW_CONTROL_DISABLED;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::cpg_flow_control_state_get(self.raw(), &mut state) })?;
+        Ok(state != sys::CPG_FLOW_CONTROL_DISABLED)
+    }
+
+    /// Runs the callbacks of pending events, as `mode` says.
+    ///
+    /// A panic in a callback is resumed here, after libcpg returned. Called
+    /// from inside one of this handle's callbacks, it returns
+    /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
+    /// an error rather than waiting.
+    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
+        let raw = self.raw();
+        // SAFETY: live handle; the trampolines find this handle's context.
+        let rc = self
+            .inner
+            .get()
+            .cell
+            .dispatch(|| unsafe { sys::cpg_dispatch(raw, mode.as_raw()) })?;
+        check(rc)
+    }
+
+    /// Iterates over groups and members (`cpg_iteration_*`).
+    pub fn iter(&self, what: Iteration<'_>) -> Result<GroupIter<'_>> {
+        GroupIter::new(self, what)
+    }
+
+    /// Allocates a zero-copy buffer of `size` bytes (at most
+    /// [`Cpg::max_atomic_msgsize`]), shared with the daemon
+    /// (`cpg_zcb_alloc`). Freed on drop.
+    pub fn zcb_alloc(&self, size: usize) -> Result<ZcBuffer<'_>> {
+        ZcBuffer::new(self, size)
+    }
+
+    /// Finalizes the connection, returning the library's answer (dropping
+    /// finalizes too, ignoring it).
+    pub fn finalize(self) -> Result<()> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: live handle, finalized once: Drop does not run.
+        let rc = unsafe { sys::cpg_finalize(this.raw()) };
+        // SAFETY: `this` is not used again; the context is freed after the
+        // handle, as in Drop.
+        drop(unsafe { std::ptr::read(&this.inner) });
+        check(rc)
+    }
+}
+
+impl Drop for Cpg {
+    fn drop(&mut self) {
+        // SAFETY: live handle, finalized once; the context is freed after
+        // this, when the fields drop.
+        unsafe { sys::cpg_finalize(self.raw()) };
+    }
+}
+
+impl fmt::Debug for Cpg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cpg")
+            .field("handle", &self.raw())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsRawFd for Cpg {
+    /// The descriptor that becomes readable when events are pending; -1 if
+    /// the library refuses (the connection is gone).
+    fn as_raw_fd(&self) -> RawFd {
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if unsafe { sys::cpg_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
+            return -1;
+        }
+        fd
+    }
+}
+
+impl AsFd for Cpg {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to the connection, which lives as
+        // long as `self`.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
+impl ContextHandle for Cpg {
+    type Inner = Inner;
+
+    fn from_context(inner: Context<Inner>) -> Self {
+        Cpg {
+            inner,
+            _not_sync: PhantomData,
+        }
+    }
+}
+
+/// Runs `f` with the handle whose dispatch called back and its closures.
+///
+/// # Safety
+///
+/// Only from a libcpg callback during [`Cpg::dispatch`] of `handle`.
+unsafe fn with_cpg(handle: sys::cpg_handle_t, f: impl FnOnce(&Cpg, &mut Callbacks)) {
+    let mut context = MaybeUninit::<*mut c_void>::uninit();
+    // SAFETY: valid out-pointer; the handle is live while it dispatches.
+    if unsafe { sys::cpg_context_get(handle, context.as_mut_ptr()) } != sys::CS_OK {
+        return;
+    }
+    // SAFETY: cpg_context_get succeeded, so it wrote the pointer: the
+    // context of the Cpg that is dispatching. We are inside its dispatch.
+    unsafe {
+        with_handle::<Cpg>(context.assume_init(), |cpg, inner| {
+            inner.cell.invoke(|callbacks| f(cpg, callbacks))
+        })
+    }
+}
+
+unsafe extern "C" fn deliver_trampoline(
+    handle: sys::cpg_handle_t,
+    group: *const sys::cpg_name,
+    nodeid: u32,
+    pid: u32,
+    msg: *mut c_void,
+    msg_len: usize,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch with a valid group name
+    // and `msg_len` bytes at `msg`, valid for the call.
+    unsafe {
+        with_cpg(handle, |cpg, cb| {
+            if let Some(f) = cb.deliver.as_mut() {
+                let message = Message {
+                    group: GroupName::from_ptr(group),
+                    nodeid: NodeId::new(nodeid),
+                    pid,
+                    data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
+                };
+                f(cpg, &message);
+            }
+        })
+    }
+}
+
+unsafe extern "C" fn confchg_trampoline(
+    handle: sys::cpg_handle_t,
+    group: *const sys::cpg_name,
+    members: *const sys::cpg_address,
+    member_entries: usize,
+    left: *const sys::cpg_address,
+    left_entries: usize,
+    joined: *const sys::cpg_address,
+    joined_entries: usize,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch; each list has its count
+    // of entries (libcpg's arrays hold at most CPG_MEMBERS_MAX, so larger
+    // counts are clamped), valid for the call.
+    unsafe {
+        with_cpg(handle, |cpg, cb| {
+            if let Some(f) = cb.confchg.as_mut() {
+                let list =
+                    |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));
+                let change = ConfChange {
+                    group: GroupName::from_ptr(group),
+                    members: list(members, member_entries),
+                    left: list(left, left_entries),
+                    joined: list(joined, joined_entries),
+                };
+                f(cpg, &change);
+            }
+        })
+    }
+}
+
+unsafe extern "C" fn totem_trampoline(
+    handle: sys::cpg_handle_t,
+    ring_id: sys::cpg_ring_id,
+    member_entries: u32,
+    members: *const u32,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch with `member_entries` node
+    // ids (at most CPG_MEMBERS_MAX) at `members`, valid for the call.
+    unsafe {
+        with_cpg(handle, |cpg, cb| {
+            if let Some(f) = cb.totem.as_mut() {
+                let n = (member_entries as usize).min(MEMBERS_MAX);
+                let change = TotemConfChange {
+                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+                    members: NodeId::from_raw_slice(slice_arg(members, n)),
+                };
+                f(cpg, &change);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpg_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Cpg>();
+        assert_send::<CpgBuilder>();
+    }
+
+    #[test]
+    fn reasons_round_trip_and_keep_unknown_values() {
+        for raw in 0..=5 {
+            assert_eq!(Reason::from_raw(raw).as_raw(), raw);
+            assert!(!matches!(Reason::from_raw(raw), Reason::Unknown(_)));
+        }
+        assert_eq!(Reason::from_raw(1), Reason::Join);
+        assert_eq!(Reason::from_raw(5), Reason::ProcDown);
+        assert_eq!(Reason::from_raw(77), Reason::Unknown(77));
+        assert_eq!(Reason::Unknown(77).as_raw(), 77);
+    }
+
+    #[test]
+    fn guarantees_match_cpg_h() {
+        assert_eq!(Guarantee::Unordered.as_raw(), 0);
+        assert_eq!(Guarantee::Fifo.as_raw(), 1);
+        assert_eq!(Guarantee::Agreed.as_raw(), 2);
+        assert_eq!(Guarantee::Safe.as_raw(), 3);
+        assert_eq!(Guarantee::default(), Guarantee::Agreed);
+    }
+
+    #[test]
+    fn io_slice_has_the_layout_of_iovec() {
+        let data = [1u8, 2, 3];
+        let slices = [IoSlice::new(&data)];
+        // SAFETY: the layouts are the same (std guarantees it on Unix).
+        let iov = unsafe { &*slices.as_ptr().cast::<sys::iovec>() };
+        assert_eq!(iov.iov_base.cast_const(), data.as_ptr().cast());
+        assert_eq!(iov.iov_len, 3);
+        assert_eq!(
+            std::mem::size_of::<IoSlice<'_>>(),
+            std::mem::size_of::<sys::iovec>()
+        );
+    }
+
+    #[test]
+    fn addresses_view_the_c_struct() {
+        let a = Address::new(NodeId::new(3), 42, Reason::NodeUp);
+        assert_eq!(
+            (a.nodeid(), a.pid(), a.reason()),
+            (NodeId::new(3), 42, Reason::NodeUp)
+        );
+        assert_eq!(a.as_raw().reason, 4);
+        assert_eq!(std::mem::size_of::<Address>(), 12);
+    }
+}

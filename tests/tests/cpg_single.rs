@@ -1,0 +1,439 @@
+//! CPG on a one-node cluster: the whole API against a real daemon.
+
+use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corosync::cpg::{
+    Address, ConfChange, Cpg, GroupName, Guarantee, Iteration, Reason, MAX_BUFFERS, MAX_MESSAGE_LEN,
+};
+use corosync::{DispatchMode, Error, NodeId, Retry};
+use corosync_tests::events::dispatch_until;
+use corosync_tests::{Cluster, Node};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What a test's callbacks saw.
+#[derive(Default, Debug)]
+struct Seen {
+    messages: Vec<(GroupName, NodeId, u32, Vec<u8>)>,
+    confchgs: Vec<(GroupName, Vec<Address>, Vec<Address>, Vec<Address>)>,
+    totem: Vec<(corosync::RingId, Vec<NodeId>)>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn recording_cpg(seen: &Shared) -> Cpg {
+    let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
+    Cpg::builder()
+        .on_deliver(move |_, m| {
+            a.lock().unwrap().messages.push((*m.group, m.nodeid, m.pid, m.data.to_vec()))
+        })
+        .on_confchg(move |_, c: &ConfChange<'_>| {
+            b.lock().unwrap().confchgs.push((
+                *c.group,
+                c.members.to_vec(),
+                c.left.to_vec(),
+                c.joined.to_vec(),
+            ))
+        })
+        .on_totem_confchg(move |_, t| c.lock().unwrap().totem.push((t.ring_id, t.members.to_vec())))
+        .connect()
+        .expect("cpg connect")
+}
+
+fn pump(cpg: &Cpg, mut done: impl FnMut() -> bool) -> bool {
+    dispatch_until(cpg, WAIT, || cpg.dispatch(DispatchMode::All), &mut done).expect("dispatch")
+}
+
+fn on_node<T: Send>(node: &Node, f: impl FnOnce() -> T + Send) -> T {
+    node.run(f).expect("run on node")
+}
+
+#[test]
+fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let seen = Shared::default();
+        let cpg = recording_cpg(&seen);
+        let group = GroupName::new("sizes").unwrap();
+        cpg.join(&group).unwrap();
+        assert!(pump(&cpg, || !seen.lock().unwrap().confchgs.is_empty()));
+        let me = std::process::id();
+        {
+            let s = seen.lock().unwrap();
+            let (g, members, left, joined) = &s.confchgs[0];
+            assert_eq!(g, &group);
+            assert_eq!(members.len(), 1);
+            assert_eq!((members[0].nodeid(), members[0].pid()), (NodeId::new(1), me));
+            assert!(left.is_empty());
+            assert_eq!(joined.len(), 1);
+            assert_eq!(joined[0].reason(), Reason::Join);
+        }
+        assert_eq!(cpg.local_nodeid().unwrap(), NodeId::new(1));
+        let atomic = cpg.max_atomic_msgsize().unwrap();
+        assert!(atomic > 1000, "max atomic message size {atomic}");
+        assert!(!cpg.flow_control_enabled().unwrap());
+
+        let mut sizes = vec![0, 1, 2, 100, 1000, atomic - 1, atomic, atomic + 1, 3 * atomic + 17];
+        sizes.push(4 << 20);
+        let payload = |i: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|j| (i * 31 + j * 7 + j / 251) as u8).collect()
+        };
+        for (i, &len) in sizes.iter().enumerate() {
+            Retry::default().run(|| cpg.mcast(Guarantee::Agreed, &payload(i, len))).unwrap();
+        }
+        // A vectored message is delivered as one concatenated message.
+        let parts: Vec<Vec<u8>> = (0..MAX_BUFFERS).map(|i| vec![i as u8; i % 5]).collect();
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        cpg.mcast_vectored(Guarantee::Fifo, &slices).unwrap();
+        let expected_count = sizes.len() + 1;
+        assert!(pump(&cpg, || seen.lock().unwrap().messages.len() >= expected_count));
+
+        let s = seen.lock().unwrap();
+        assert_eq!(s.messages.len(), expected_count, "each message exactly once");
+        for (i, &len) in sizes.iter().enumerate() {
+            let (g, node, pid, data) = &s.messages[i];
+            assert_eq!((g, *node, *pid), (&group, NodeId::new(1), me));
+            assert_eq!(data.len(), len, "message {i} in order with its size");
+            assert!(*data == payload(i, len), "message {i} bytes");
+        }
+        assert_eq!(s.messages[sizes.len()].3, parts.concat());
+    });
+}
+
+#[test]
+fn bad_input_is_refused_with_clear_errors() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let cpg = Cpg::new().unwrap();
+        assert!(matches!(GroupName::new([b'a'; 129]), Err(Error::TooLong { len: 129, max: 128, .. })));
+        let group = GroupName::new([b'a'; 128]).unwrap();
+        cpg.join(&group).unwrap();
+
+        let one = [0u8; 1];
+        let too_many: Vec<IoSlice<'_>> = (0..=MAX_BUFFERS).map(|_| IoSlice::new(&one)).collect();
+        assert_eq!(
+            cpg.mcast_vectored(Guarantee::Agreed, &too_many),
+            Err(Error::TooManyBuffers { count: 64, max: 63 })
+        );
+        // More than the library can carry: refused before anything is sent
+        // (the same 64 MiB buffer 33 times).
+        let big = vec![0u8; 64 << 20];
+        let huge: Vec<IoSlice<'_>> = (0..33).map(|_| IoSlice::new(&big)).collect();
+        assert_eq!(
+            cpg.mcast_vectored(Guarantee::Agreed, &huge),
+            Err(Error::MessageTooLarge { len: 33 * (64 << 20), max: MAX_MESSAGE_LEN })
+        );
+        let atomic = cpg.max_atomic_msgsize().unwrap();
+        assert!(matches!(cpg.zcb_alloc(atomic + 1), Err(Error::MessageTooLarge { .. })));
+        // Leaving a group this handle is not in is refused.
+        assert_eq!(cpg.leave(&GroupName::new("never-joined").unwrap()), Err(Error::NotExist));
+        let in_group = || cpg.membership(&group).unwrap().len() == 1;
+        assert!(dispatch_until(&cpg, WAIT, || cpg.dispatch(DispatchMode::All), in_group).unwrap());
+        cpg.leave(&group).unwrap();
+        assert_eq!(cpg.joined_group(), None);
+        // Leaving twice is the daemon's error.
+        assert!(cpg.leave(&group).is_err());
+    });
+}
+
+#[test]
+fn membership_iteration_and_zero_copy_buffers() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let names = [
+        GroupName::new("alpha").unwrap(),
+        GroupName::with_nul("alpha").unwrap(),
+        GroupName::new(b"bin\x01\xff\x00ary").unwrap(),
+    ];
+    // A second process in "alpha" (one process is in a group at most once).
+    let mut other = Member::start(node, &names[0]);
+    on_node(node, || {
+        // One connection is in one group at a time: one handle per group.
+        let seen = Shared::default();
+        let cpg = recording_cpg(&seen);
+        let seen_by: Vec<Shared> = names[1..].iter().map(|_| Shared::default()).collect();
+        let handles: Vec<Cpg> = seen_by.iter().map(recording_cpg).collect();
+        cpg.join(&names[0]).unwrap();
+        assert_eq!(cpg.join(&names[1]), Err(Error::Exist), "one group per connection");
+        assert_eq!(handles[0].join(&names[0]), Err(Error::Exist), "once per process");
+        for (h, name) in handles.iter().zip(&names[1..]) {
+            h.join(name).unwrap();
+            assert_eq!(h.joined_group(), Some(*name));
+        }
+        // Joins complete when their configuration change is delivered.
+        assert!(pump(&cpg, || !seen.lock().unwrap().confchgs.is_empty()));
+        for (h, seen) in handles.iter().zip(&seen_by) {
+            assert!(pump(h, || !seen.lock().unwrap().confchgs.is_empty()));
+        }
+
+        let members = cpg.membership(&names[0]).unwrap();
+        assert_eq!(members.len(), 2);
+        assert!(members.iter().all(|m| m.nodeid() == NodeId::new(1)));
+        let mut pids: Vec<u32> = members.iter().map(|m| m.pid()).collect();
+        pids.sort();
+        let mut want_pids = vec![std::process::id(), other.pid];
+        want_pids.sort();
+        assert_eq!(pids, want_pids);
+        assert_eq!(cpg.membership(&names[1]).unwrap().len(), 1, "NUL-terminated name is its own group");
+        assert!(cpg.membership(&GroupName::new("nobody").unwrap()).unwrap().is_empty());
+
+        let mut groups: Vec<GroupName> =
+            cpg.iter(Iteration::NameOnly).unwrap().map(|e| e.unwrap().group).collect();
+        groups.sort();
+        let mut want = names.to_vec();
+        want.sort();
+        assert_eq!(groups, want);
+
+        let all: Vec<_> = cpg.iter(Iteration::All).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(all.len(), 4);
+        let one: Vec<_> =
+            cpg.iter(Iteration::OneGroup(&names[0])).unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(one.len(), 2);
+        assert!(one.iter().all(|e| e.group == names[0] && e.nodeid == NodeId::new(1)));
+
+        // Dropped early, many times over: each drop finalizes its iteration.
+        for _ in 0..200 {
+            let mut it = cpg.iter(Iteration::All).unwrap();
+            assert!(it.next().is_some());
+        }
+        let it = cpg.iter(Iteration::All).unwrap();
+        it.finalize().unwrap();
+
+        // Zero-copy buffers: filled in place, sent, reused, freed once.
+        let mut buf = cpg.zcb_alloc(1000).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+        buf[..5].copy_from_slice(b"zero!");
+        buf.mcast(Guarantee::Agreed, 5).unwrap();
+        buf[..4].copy_from_slice(b"copy");
+        buf.mcast(Guarantee::Agreed, 1000).unwrap();
+        assert!(matches!(buf.mcast(Guarantee::Agreed, 1001), Err(Error::MessageTooLarge { .. })));
+        buf.free().unwrap();
+        let dropped = cpg.zcb_alloc(10).unwrap();
+        drop(dropped);
+        // Binary names come back with exactly their bytes.
+        handles[1].mcast(Guarantee::Agreed, b"to the binary group").unwrap();
+        assert!(pump(&handles[1], || !seen_by[1].lock().unwrap().messages.is_empty()));
+        assert_eq!(seen_by[1].lock().unwrap().messages[0].0.as_bytes(), b"bin\x01\xff\x00ary");
+        assert_eq!(seen_by[1].lock().unwrap().confchgs[0].0, names[2]);
+        assert!(pump(&cpg, || seen.lock().unwrap().messages.len() >= 2));
+        let s = seen.lock().unwrap();
+        assert_eq!(s.messages.len(), 2);
+        assert_eq!(s.messages[0].3, b"zero!");
+        assert_eq!(&s.messages[1].3[..5], b"copy!");
+        assert!(s.messages[1].3.len() == 1000 && s.messages[1].3[5..].iter().all(|&b| b == 0));
+        assert!(s.messages.iter().all(|m| m.0 == names[0]));
+    });
+    // The other member got the same messages, zero-copy ones included.
+    other.expect_line(&format!("msg 1 {} {}", std::process::id(), hex(b"zero!")));
+    other.command("exit");
+    assert!(other.child.wait().unwrap().success());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn callbacks_can_use_their_handle_and_panics_come_out_of_dispatch() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let group = GroupName::new("reentrant").unwrap();
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        let cpg = Cpg::builder()
+            .on_deliver(move |cpg, m| {
+                let text = String::from_utf8_lossy(m.data).into_owned();
+                l1.lock().unwrap().push(format!("msg {text}"));
+                match text.as_str() {
+                    // Multicast from inside a callback.
+                    "ping" => cpg.mcast(Guarantee::Agreed, b"pong").unwrap(),
+                    // A nested dispatch is refused, not a deadlock.
+                    "pong" => {
+                        let nested = cpg.dispatch(DispatchMode::All);
+                        l1.lock().unwrap().push(format!("nested {nested:?}"));
+                    }
+                    "leave" => cpg.leave(m.group).unwrap(),
+                    "panic" => panic!("callback panicked on purpose"),
+                    _ => {}
+                }
+            })
+            .on_confchg(move |cpg, c| {
+                // Membership from inside a callback.
+                let members = cpg.membership(c.group).unwrap();
+                l2.lock().unwrap().push(format!("confchg {} {}", c.members.len(), members.len()));
+            })
+            .connect()
+            .unwrap();
+        cpg.join(&group).unwrap();
+        cpg.mcast(Guarantee::Agreed, b"ping").unwrap();
+        let has = |s: &str| log.lock().unwrap().iter().any(|l| l == s);
+        assert!(pump(&cpg, || has("nested Err(DispatchInProgress)")));
+        assert!(has("confchg 1 1"));
+        assert!(has("msg pong"));
+
+        cpg.mcast(Guarantee::Agreed, b"panic").unwrap();
+        cpg.mcast(Guarantee::Agreed, b"after").unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pump(&cpg, || false);
+        }));
+        let payload = outcome.expect_err("the panic comes out of dispatch");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback panicked on purpose"));
+        // The handle still works afterwards.
+        cpg.mcast(Guarantee::Agreed, b"leave").unwrap();
+        assert!(pump(&cpg, || has("msg leave")));
+        assert!(pump(&cpg, || log.lock().unwrap().iter().filter(|l| l.starts_with("confchg")).count() >= 2));
+        assert!(cpg.membership(&group).unwrap().is_empty(), "left from inside the callback");
+    });
+}
+
+#[test]
+fn legacy_initialize_and_initial_totem_configuration() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let group = GroupName::new("legacy").unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        let legacy = Cpg::builder()
+            .legacy_initialize(true)
+            .on_deliver(move |_, m| g.lock().unwrap().push(m.data.to_vec()))
+            .connect()
+            .unwrap();
+        legacy.join(&group).unwrap();
+        legacy.mcast(Guarantee::Agreed, b"old api").unwrap();
+        assert!(pump(&legacy, || !got.lock().unwrap().is_empty()));
+        assert_eq!(got.lock().unwrap()[0], b"old api");
+        assert!(matches!(
+            Cpg::builder().legacy_initialize(true).on_totem_confchg(|_, _| {}).connect(),
+            Err(Error::InvalidInput { .. })
+        ));
+
+        let seen = Shared::default();
+        let s = seen.clone();
+        let group = GroupName::new("initial-totem").unwrap();
+        let cpg = Cpg::builder()
+            .deliver_initial_totem_conf(true)
+            .on_totem_confchg(move |_, t| s.lock().unwrap().totem.push((t.ring_id, t.members.to_vec())))
+            .connect()
+            .unwrap();
+        cpg.join(&group).unwrap();
+        assert!(pump(&cpg, || !seen.lock().unwrap().totem.is_empty()));
+        let (ring, members) = seen.lock().unwrap().totem[0].clone();
+        assert_eq!(members, [NodeId::new(1)]);
+        assert!(ring.seq > 0);
+        legacy.finalize().unwrap();
+    });
+}
+
+/// A `cpg-member` process on a node.
+struct Member {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pid: u32,
+}
+
+impl Member {
+    fn start(node: &Node, group: &GroupName) -> Member {
+        let mut child = node
+            .command(env!("CARGO_BIN_EXE_cpg-member"))
+            .unwrap()
+            .arg(hex(group.as_bytes()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("ready "), "cpg-member said {line:?}");
+        let pid = child.id();
+        Member { child, stdin, stdout, pid }
+    }
+
+    fn command(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn expect_line(&mut self, want: &str) {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim_end(), want);
+    }
+}
+
+#[test]
+fn another_process_joins_leaves_and_dies() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let group = GroupName::new("procs").unwrap();
+    let seen = Shared::default();
+    let cpg = on_node(node, || recording_cpg(&seen));
+    cpg.join(&group).unwrap();
+    let changes = |n: usize| {
+        let seen = seen.clone();
+        move || seen.lock().unwrap().confchgs.len() >= n
+    };
+    assert!(pump(&cpg, changes(1)));
+
+    // JOIN, then LEAVE.
+    let mut member = Member::start(node, &group);
+    assert!(pump(&cpg, changes(2)));
+    member.command("leave");
+    member.expect_line("left");
+    assert!(pump(&cpg, changes(3)));
+    member.command("exit");
+    assert!(member.child.wait().unwrap().success());
+
+    // JOIN, then killed: PROCDOWN.
+    let mut victim = Member::start(node, &group);
+    assert!(pump(&cpg, changes(4)));
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    assert!(pump(&cpg, changes(5)));
+
+    let s = seen.lock().unwrap();
+    let one = |i: usize| -> (Vec<Address>, Vec<Address>, Vec<Address>) {
+        let (_, m, l, j) = &s.confchgs[i];
+        (m.clone(), l.clone(), j.clone())
+    };
+    let (members, left, joined) = one(1);
+    assert_eq!(members.len(), 2);
+    assert_eq!((joined.len(), joined[0].pid(), joined[0].reason()), (1, member.pid, Reason::Join));
+    assert!(left.is_empty());
+    let (members, left, _) = one(2);
+    assert_eq!(members.len(), 1);
+    assert_eq!((left[0].pid(), left[0].reason()), (member.pid, Reason::Leave));
+    let (_, _, joined) = one(3);
+    assert_eq!((joined[0].pid(), joined[0].reason()), (victim.pid, Reason::Join));
+    let (members, left, _) = one(4);
+    assert_eq!(members.len(), 1);
+    assert_eq!((left[0].pid(), left[0].reason()), (victim.pid, Reason::ProcDown));
+}
+
+#[test]
+fn a_stopped_daemon_gives_errors_not_hangs() {
+    let mut cluster = Cluster::single().expect("cluster");
+    let group = GroupName::new("gone").unwrap();
+    let cpg = on_node(cluster.node(0), || {
+        let cpg = Cpg::new().unwrap();
+        cpg.join(&group).unwrap();
+        cpg
+    });
+    cluster.stop(0).unwrap();
+    let started = std::time::Instant::now();
+    assert!(cpg.mcast(Guarantee::Agreed, b"x").is_err());
+    assert!(cpg.membership(&group).is_err());
+    assert!(cpg.local_nodeid().is_err());
+    assert!(cpg.dispatch(DispatchMode::Blocking).is_err());
+    assert!(cpg.dispatch(DispatchMode::One).is_err());
+    assert!(cpg.iter(Iteration::All).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    // And a new connection is refused with an error.
+    let err = on_node(cluster.node(0), Cpg::new).unwrap_err();
+    assert!(matches!(err, Error::Library | Error::TryAgain), "{err:?}");
+}
