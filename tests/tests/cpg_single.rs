@@ -14,11 +14,14 @@ use corosync_tests::{Cluster, Node};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A configuration change: group, members, left, joined.
+type Change = (GroupName, Vec<Address>, Vec<Address>, Vec<Address>);
+
 /// What a test's callbacks saw.
 #[derive(Default, Debug)]
 struct Seen {
     messages: Vec<(GroupName, NodeId, u32, Vec<u8>)>,
-    confchgs: Vec<(GroupName, Vec<Address>, Vec<Address>, Vec<Address>)>,
+    confchgs: Vec<Change>,
     totem: Vec<(corosync::RingId, Vec<NodeId>)>,
 }
 
@@ -28,7 +31,10 @@ fn recording_cpg(seen: &Shared) -> Cpg {
     let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
     Cpg::builder()
         .on_deliver(move |_, m| {
-            a.lock().unwrap().messages.push((*m.group, m.nodeid, m.pid, m.data.to_vec()))
+            a.lock()
+                .unwrap()
+                .messages
+                .push((*m.group, m.nodeid, m.pid, m.data.to_vec()))
         })
         .on_confchg(move |_, c: &ConfChange<'_>| {
             b.lock().unwrap().confchgs.push((
@@ -38,7 +44,12 @@ fn recording_cpg(seen: &Shared) -> Cpg {
                 c.joined.to_vec(),
             ))
         })
-        .on_totem_confchg(move |_, t| c.lock().unwrap().totem.push((t.ring_id, t.members.to_vec())))
+        .on_totem_confchg(move |_, t| {
+            c.lock()
+                .unwrap()
+                .totem
+                .push((t.ring_id, t.members.to_vec()))
+        })
         .connect()
         .expect("cpg connect")
 }
@@ -66,7 +77,10 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
             let (g, members, left, joined) = &s.confchgs[0];
             assert_eq!(g, &group);
             assert_eq!(members.len(), 1);
-            assert_eq!((members[0].nodeid(), members[0].pid()), (NodeId::new(1), me));
+            assert_eq!(
+                (members[0].nodeid(), members[0].pid()),
+                (NodeId::new(1), me)
+            );
             assert!(left.is_empty());
             assert_eq!(joined.len(), 1);
             assert_eq!(joined[0].reason(), Reason::Join);
@@ -76,23 +90,40 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
         assert!(atomic > 1000, "max atomic message size {atomic}");
         assert!(!cpg.flow_control_enabled().unwrap());
 
-        let mut sizes = vec![0, 1, 2, 100, 1000, atomic - 1, atomic, atomic + 1, 3 * atomic + 17];
+        let mut sizes = vec![
+            0,
+            1,
+            2,
+            100,
+            1000,
+            atomic - 1,
+            atomic,
+            atomic + 1,
+            3 * atomic + 17,
+        ];
         sizes.push(4 << 20);
         let payload = |i: usize, len: usize| -> Vec<u8> {
             (0..len).map(|j| (i * 31 + j * 7 + j / 251) as u8).collect()
         };
         for (i, &len) in sizes.iter().enumerate() {
-            Retry::default().run(|| cpg.mcast(Guarantee::Agreed, &payload(i, len))).unwrap();
+            Retry::default()
+                .run(|| cpg.mcast(Guarantee::Agreed, &payload(i, len)))
+                .unwrap();
         }
         // A vectored message is delivered as one concatenated message.
         let parts: Vec<Vec<u8>> = (0..MAX_BUFFERS).map(|i| vec![i as u8; i % 5]).collect();
         let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
         cpg.mcast_vectored(Guarantee::Fifo, &slices).unwrap();
         let expected_count = sizes.len() + 1;
-        assert!(pump(&cpg, || seen.lock().unwrap().messages.len() >= expected_count));
+        assert!(pump(&cpg, || seen.lock().unwrap().messages.len()
+            >= expected_count));
 
         let s = seen.lock().unwrap();
-        assert_eq!(s.messages.len(), expected_count, "each message exactly once");
+        assert_eq!(
+            s.messages.len(),
+            expected_count,
+            "each message exactly once"
+        );
         for (i, &len) in sizes.iter().enumerate() {
             let (g, node, pid, data) = &s.messages[i];
             assert_eq!((g, *node, *pid), (&group, NodeId::new(1), me));
@@ -108,7 +139,14 @@ fn bad_input_is_refused_with_clear_errors() {
     let cluster = Cluster::single().expect("cluster");
     on_node(cluster.node(0), || {
         let cpg = Cpg::new().unwrap();
-        assert!(matches!(GroupName::new([b'a'; 129]), Err(Error::TooLong { len: 129, max: 128, .. })));
+        assert!(matches!(
+            GroupName::new([b'a'; 129]),
+            Err(Error::TooLong {
+                len: 129,
+                max: 128,
+                ..
+            })
+        ));
         let group = GroupName::new([b'a'; 128]).unwrap();
         cpg.join(&group).unwrap();
 
@@ -124,12 +162,21 @@ fn bad_input_is_refused_with_clear_errors() {
         let huge: Vec<IoSlice<'_>> = (0..33).map(|_| IoSlice::new(&big)).collect();
         assert_eq!(
             cpg.mcast_vectored(Guarantee::Agreed, &huge),
-            Err(Error::MessageTooLarge { len: 33 * (64 << 20), max: MAX_MESSAGE_LEN })
+            Err(Error::MessageTooLarge {
+                len: 33 * (64 << 20),
+                max: MAX_MESSAGE_LEN
+            })
         );
         let atomic = cpg.max_atomic_msgsize().unwrap();
-        assert!(matches!(cpg.zcb_alloc(atomic + 1), Err(Error::MessageTooLarge { .. })));
+        assert!(matches!(
+            cpg.zcb_alloc(atomic + 1),
+            Err(Error::MessageTooLarge { .. })
+        ));
         // Leaving a group this handle is not in is refused.
-        assert_eq!(cpg.leave(&GroupName::new("never-joined").unwrap()), Err(Error::NotExist));
+        assert_eq!(
+            cpg.leave(&GroupName::new("never-joined").unwrap()),
+            Err(Error::NotExist)
+        );
         let in_group = || cpg.membership(&group).unwrap().len() == 1;
         assert!(dispatch_until(&cpg, WAIT, || cpg.dispatch(DispatchMode::All), in_group).unwrap());
         cpg.leave(&group).unwrap();
@@ -157,8 +204,16 @@ fn membership_iteration_and_zero_copy_buffers() {
         let seen_by: Vec<Shared> = names[1..].iter().map(|_| Shared::default()).collect();
         let handles: Vec<Cpg> = seen_by.iter().map(recording_cpg).collect();
         cpg.join(&names[0]).unwrap();
-        assert_eq!(cpg.join(&names[1]), Err(Error::Exist), "one group per connection");
-        assert_eq!(handles[0].join(&names[0]), Err(Error::Exist), "once per process");
+        assert_eq!(
+            cpg.join(&names[1]),
+            Err(Error::Exist),
+            "one group per connection"
+        );
+        assert_eq!(
+            handles[0].join(&names[0]),
+            Err(Error::Exist),
+            "once per process"
+        );
         for (h, name) in handles.iter().zip(&names[1..]) {
             h.join(name).unwrap();
             assert_eq!(h.joined_group(), Some(*name));
@@ -177,22 +232,41 @@ fn membership_iteration_and_zero_copy_buffers() {
         let mut want_pids = vec![std::process::id(), other.pid];
         want_pids.sort();
         assert_eq!(pids, want_pids);
-        assert_eq!(cpg.membership(&names[1]).unwrap().len(), 1, "NUL-terminated name is its own group");
-        assert!(cpg.membership(&GroupName::new("nobody").unwrap()).unwrap().is_empty());
+        assert_eq!(
+            cpg.membership(&names[1]).unwrap().len(),
+            1,
+            "NUL-terminated name is its own group"
+        );
+        assert!(cpg
+            .membership(&GroupName::new("nobody").unwrap())
+            .unwrap()
+            .is_empty());
 
-        let mut groups: Vec<GroupName> =
-            cpg.iter(Iteration::NameOnly).unwrap().map(|e| e.unwrap().group).collect();
+        let mut groups: Vec<GroupName> = cpg
+            .iter(Iteration::NameOnly)
+            .unwrap()
+            .map(|e| e.unwrap().group)
+            .collect();
         groups.sort();
         let mut want = names.to_vec();
         want.sort();
         assert_eq!(groups, want);
 
-        let all: Vec<_> = cpg.iter(Iteration::All).unwrap().collect::<Result<_, _>>().unwrap();
+        let all: Vec<_> = cpg
+            .iter(Iteration::All)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(all.len(), 4);
-        let one: Vec<_> =
-            cpg.iter(Iteration::OneGroup(&names[0])).unwrap().collect::<Result<_, _>>().unwrap();
+        let one: Vec<_> = cpg
+            .iter(Iteration::OneGroup(&names[0]))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(one.len(), 2);
-        assert!(one.iter().all(|e| e.group == names[0] && e.nodeid == NodeId::new(1)));
+        assert!(one
+            .iter()
+            .all(|e| e.group == names[0] && e.nodeid == NodeId::new(1)));
 
         // Dropped early, many times over: each drop finalizes its iteration.
         for _ in 0..200 {
@@ -209,14 +283,26 @@ fn membership_iteration_and_zero_copy_buffers() {
         buf.mcast(Guarantee::Agreed, 5).unwrap();
         buf[..4].copy_from_slice(b"copy");
         buf.mcast(Guarantee::Agreed, 1000).unwrap();
-        assert!(matches!(buf.mcast(Guarantee::Agreed, 1001), Err(Error::MessageTooLarge { .. })));
+        assert!(matches!(
+            buf.mcast(Guarantee::Agreed, 1001),
+            Err(Error::MessageTooLarge { .. })
+        ));
         buf.free().unwrap();
         let dropped = cpg.zcb_alloc(10).unwrap();
         drop(dropped);
         // Binary names come back with exactly their bytes.
-        handles[1].mcast(Guarantee::Agreed, b"to the binary group").unwrap();
-        assert!(pump(&handles[1], || !seen_by[1].lock().unwrap().messages.is_empty()));
-        assert_eq!(seen_by[1].lock().unwrap().messages[0].0.as_bytes(), b"bin\x01\xff\x00ary");
+        handles[1]
+            .mcast(Guarantee::Agreed, b"to the binary group")
+            .unwrap();
+        assert!(pump(&handles[1], || !seen_by[1]
+            .lock()
+            .unwrap()
+            .messages
+            .is_empty()));
+        assert_eq!(
+            seen_by[1].lock().unwrap().messages[0].0.as_bytes(),
+            b"bin\x01\xff\x00ary"
+        );
         assert_eq!(seen_by[1].lock().unwrap().confchgs[0].0, names[2]);
         assert!(pump(&cpg, || seen.lock().unwrap().messages.len() >= 2));
         let s = seen.lock().unwrap();
@@ -263,7 +349,9 @@ fn callbacks_can_use_their_handle_and_panics_come_out_of_dispatch() {
             .on_confchg(move |cpg, c| {
                 // Membership from inside a callback.
                 let members = cpg.membership(c.group).unwrap();
-                l2.lock().unwrap().push(format!("confchg {} {}", c.members.len(), members.len()));
+                l2.lock()
+                    .unwrap()
+                    .push(format!("confchg {} {}", c.members.len(), members.len()));
             })
             .connect()
             .unwrap();
@@ -280,12 +368,24 @@ fn callbacks_can_use_their_handle_and_panics_come_out_of_dispatch() {
             pump(&cpg, || false);
         }));
         let payload = outcome.expect_err("the panic comes out of dispatch");
-        assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback panicked on purpose"));
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"callback panicked on purpose")
+        );
         // The handle still works afterwards.
         cpg.mcast(Guarantee::Agreed, b"leave").unwrap();
         assert!(pump(&cpg, || has("msg leave")));
-        assert!(pump(&cpg, || log.lock().unwrap().iter().filter(|l| l.starts_with("confchg")).count() >= 2));
-        assert!(cpg.membership(&group).unwrap().is_empty(), "left from inside the callback");
+        assert!(pump(&cpg, || log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("confchg"))
+            .count()
+            >= 2));
+        assert!(
+            cpg.membership(&group).unwrap().is_empty(),
+            "left from inside the callback"
+        );
     });
 }
 
@@ -306,7 +406,10 @@ fn legacy_initialize_and_initial_totem_configuration() {
         assert!(pump(&legacy, || !got.lock().unwrap().is_empty()));
         assert_eq!(got.lock().unwrap()[0], b"old api");
         assert!(matches!(
-            Cpg::builder().legacy_initialize(true).on_totem_confchg(|_, _| {}).connect(),
+            Cpg::builder()
+                .legacy_initialize(true)
+                .on_totem_confchg(|_, _| {})
+                .connect(),
             Err(Error::InvalidInput { .. })
         ));
 
@@ -315,7 +418,12 @@ fn legacy_initialize_and_initial_totem_configuration() {
         let group = GroupName::new("initial-totem").unwrap();
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
-            .on_totem_confchg(move |_, t| s.lock().unwrap().totem.push((t.ring_id, t.members.to_vec())))
+            .on_totem_confchg(move |_, t| {
+                s.lock()
+                    .unwrap()
+                    .totem
+                    .push((t.ring_id, t.members.to_vec()))
+            })
             .connect()
             .unwrap();
         cpg.join(&group).unwrap();
@@ -351,7 +459,12 @@ impl Member {
         stdout.read_line(&mut line).unwrap();
         assert!(line.starts_with("ready "), "cpg-member said {line:?}");
         let pid = child.id();
-        Member { child, stdin, stdout, pid }
+        Member {
+            child,
+            stdin,
+            stdout,
+            pid,
+        }
     }
 
     fn command(&mut self, cmd: &str) {
@@ -403,16 +516,28 @@ fn another_process_joins_leaves_and_dies() {
     };
     let (members, left, joined) = one(1);
     assert_eq!(members.len(), 2);
-    assert_eq!((joined.len(), joined[0].pid(), joined[0].reason()), (1, member.pid, Reason::Join));
+    assert_eq!(
+        (joined.len(), joined[0].pid(), joined[0].reason()),
+        (1, member.pid, Reason::Join)
+    );
     assert!(left.is_empty());
     let (members, left, _) = one(2);
     assert_eq!(members.len(), 1);
-    assert_eq!((left[0].pid(), left[0].reason()), (member.pid, Reason::Leave));
+    assert_eq!(
+        (left[0].pid(), left[0].reason()),
+        (member.pid, Reason::Leave)
+    );
     let (_, _, joined) = one(3);
-    assert_eq!((joined[0].pid(), joined[0].reason()), (victim.pid, Reason::Join));
+    assert_eq!(
+        (joined[0].pid(), joined[0].reason()),
+        (victim.pid, Reason::Join)
+    );
     let (members, left, _) = one(4);
     assert_eq!(members.len(), 1);
-    assert_eq!((left[0].pid(), left[0].reason()), (victim.pid, Reason::ProcDown));
+    assert_eq!(
+        (left[0].pid(), left[0].reason()),
+        (victim.pid, Reason::ProcDown)
+    );
 }
 
 #[test]
@@ -432,7 +557,11 @@ fn a_stopped_daemon_gives_errors_not_hangs() {
     assert!(cpg.dispatch(DispatchMode::Blocking).is_err());
     assert!(cpg.dispatch(DispatchMode::One).is_err());
     assert!(cpg.iter(Iteration::All).is_err());
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     // And a new connection is refused with an error.
     let err = on_node(cluster.node(0), Cpg::new).unwrap_err();
     assert!(matches!(err, Error::Library | Error::TryAgain), "{err:?}");

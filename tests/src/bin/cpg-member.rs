@@ -18,7 +18,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn main() {
@@ -31,7 +33,11 @@ fn main() {
         .connect()
         .expect("cpg connect");
     cpg.join(&group).expect("join");
-    println!("ready {} {}", cpg.local_nodeid().expect("local"), std::process::id());
+    println!(
+        "ready {} {}",
+        cpg.local_nodeid().expect("local"),
+        std::process::id()
+    );
     std::io::stdout().flush().unwrap();
 
     let (tx, rx) = mpsc::channel::<String>();
@@ -50,9 +56,9 @@ fn main() {
             Ok(line) => {
                 let mut parts = line.splitn(2, ' ');
                 match (parts.next(), parts.next()) {
-                    (Some("send"), Some(data)) => cpg
-                        .mcast(Guarantee::Agreed, &unhex(data))
-                        .expect("mcast"),
+                    (Some("send"), Some(data)) => {
+                        cpg.mcast(Guarantee::Agreed, &unhex(data)).expect("mcast")
+                    }
                     (Some("leave"), _) => {
                         cpg.leave(&group).expect("leave");
                         println!("left");
