@@ -45,6 +45,27 @@ impl fmt::Display for HarnessError {
 
 impl std::error::Error for HarnessError {}
 
+/// Lower-case hexadecimal of `bytes`, as the test helper programs speak it.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// The bytes of lower- or upper-case hexadecimal; `None` if it is not.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Whether process `pid` exists.
 pub(crate) fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.

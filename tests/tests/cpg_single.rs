@@ -10,6 +10,7 @@ use corosync::cpg::{
 };
 use corosync::{DispatchMode, Error, NodeId, Retry};
 use corosync_tests::events::dispatch_until;
+use corosync_tests::hex;
 use corosync_tests::{Cluster, Node};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -316,10 +317,6 @@ fn membership_iteration_and_zero_copy_buffers() {
     other.expect_line(&format!("msg 1 {} {}", std::process::id(), hex(b"zero!")));
     other.command("exit");
     assert!(other.child.wait().unwrap().success());
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

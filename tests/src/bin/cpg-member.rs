@@ -12,10 +12,7 @@ use std::sync::mpsc;
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::DispatchMode;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use corosync_tests::hex;
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)

@@ -1,0 +1,198 @@
+//! Interop with C: a plain C program on libcpg (tests/c/cpg_peer.c) and a
+//! Rust member share a group across two nodes; both see the same messages,
+//! byte for byte and in the same order, with plain names, names that end in
+//! NUL, and binary names.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corosync::cpg::{Cpg, GroupName, Guarantee};
+use corosync::{DispatchMode, NodeId, Retry};
+use corosync_tests::events::dispatch_until;
+use corosync_tests::hex;
+use corosync_tests::{Cluster, Node};
+
+/// The C peer, running on a node.
+struct CPeer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    pid: u32,
+}
+
+impl CPeer {
+    fn start(node: &Node, group: &GroupName) -> CPeer {
+        let mut child = node
+            .command(env!("C_CPG_PEER"))
+            .unwrap()
+            .arg(hex(group.as_bytes()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the C peer");
+        let stdin = child.stdin.take().unwrap();
+        let stdout: BufReader<ChildStdout> = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let pid = child.id();
+        let ready = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the C peer is ready");
+        assert_eq!(ready, format!("ready {} {pid}", node.nodeid()));
+        CPeer {
+            child,
+            stdin,
+            lines,
+            pid,
+        }
+    }
+
+    fn send(&mut self, data: &[u8]) {
+        writeln!(self.stdin, "send {}", hex(data)).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn messages(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                self.lines
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("a message from the C peer")
+            })
+            .collect()
+    }
+
+    fn quit(mut self) {
+        writeln!(self.stdin, "quit").unwrap();
+        self.stdin.flush().unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+fn exchange(cluster: &Cluster, group: GroupName, other_group: GroupName) {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let rust = cluster
+        .node(0)
+        .run(move || {
+            let cpg = Cpg::builder()
+                .on_deliver(move |_, m| {
+                    s.lock().unwrap().push(format!(
+                        "msg {} {} {} {}",
+                        m.nodeid,
+                        m.pid,
+                        hex(m.group.as_bytes()),
+                        hex(m.data)
+                    ))
+                })
+                .connect()
+                .unwrap();
+            cpg.join(&group).unwrap();
+            cpg
+        })
+        .unwrap();
+    let mut c = CPeer::start(cluster.node(1), &group);
+    // A C peer in the other spelling of the name must not see our traffic.
+    let mut stranger = CPeer::start(cluster.node(1), &other_group);
+
+    // Interleave: the Rust member and the C peer each send 100 messages of
+    // varied sizes (a few above the atomic size, so fragmented).
+    let atomic = rust.max_atomic_msgsize().unwrap();
+    let payload = |from: u8, i: usize| -> Vec<u8> {
+        let len = match i % 25 {
+            0 => 0,
+            7 => atomic + 3,
+            _ => 1 + (i * 37) % 700,
+        };
+        (0..len)
+            .map(|j| from ^ (i as u8).wrapping_mul(7) ^ (j as u8))
+            .collect()
+    };
+    for i in 0..100 {
+        Retry::default()
+            .run(|| rust.mcast(Guarantee::Agreed, &payload(b'R', i)))
+            .unwrap();
+        c.send(&payload(b'C', i));
+    }
+    stranger.send(b"not for you");
+    let done = dispatch_until(
+        &rust,
+        Duration::from_secs(60),
+        || rust.dispatch(DispatchMode::All),
+        || seen.lock().unwrap().len() >= 200,
+    )
+    .unwrap();
+    assert!(
+        done,
+        "the Rust member got {} of 200 messages",
+        seen.lock().unwrap().len()
+    );
+    let from_c = c.messages(200);
+    let from_rust = seen.lock().unwrap().clone();
+    assert_eq!(from_rust.len(), 200);
+    assert!(
+        from_rust == from_c,
+        "the C and Rust members saw different messages or orders"
+    );
+
+    // Both senders' messages are there, with the right sender and bytes.
+    let me = format!("msg {} {} ", NodeId::new(1), std::process::id());
+    let them = format!("msg {} {} ", cluster.node(1).nodeid(), c.pid);
+    let rust_sent: Vec<&String> = from_rust.iter().filter(|l| l.starts_with(&me)).collect();
+    let c_sent: Vec<&String> = from_rust.iter().filter(|l| l.starts_with(&them)).collect();
+    assert_eq!((rust_sent.len(), c_sent.len()), (100, 100));
+    for i in 0..100 {
+        let g = hex(group.as_bytes());
+        assert_eq!(*rust_sent[i], format!("{me}{g} {}", hex(&payload(b'R', i))));
+        assert_eq!(*c_sent[i], format!("{them}{g} {}", hex(&payload(b'C', i))));
+    }
+    // The other spelling's peer saw only its own message.
+    let own = stranger.messages(1);
+    assert_eq!(
+        own[0],
+        format!(
+            "msg 2 {} {} {}",
+            stranger.pid,
+            hex(other_group.as_bytes()),
+            hex(b"not for you")
+        )
+    );
+    assert!(stranger
+        .lines
+        .recv_timeout(Duration::from_millis(500))
+        .is_err());
+    c.quit();
+    stranger.quit();
+    rust.finalize().unwrap();
+}
+
+#[test]
+fn rust_and_c_members_see_the_same_messages_in_the_same_order() {
+    let cluster = Cluster::new(2).expect("cluster");
+    // A plain name, then the same name as C programs that use strlen + 1
+    // spell it (with the NUL), each against the other.
+    exchange(
+        &cluster,
+        GroupName::new("interop").unwrap(),
+        GroupName::with_nul("interop").unwrap(),
+    );
+    exchange(
+        &cluster,
+        GroupName::with_nul("interop").unwrap(),
+        GroupName::new("interop").unwrap(),
+    );
+    exchange(
+        &cluster,
+        GroupName::new(b"\x00\x01bin\xfe\xff").unwrap(),
+        GroupName::new(b"\x00\x01bin\xfe").unwrap(),
+    );
+}
