@@ -37,6 +37,8 @@ mod node;
 mod retry;
 mod track;
 
+#[cfg(feature = "cfg")]
+pub mod cfg;
 #[cfg(feature = "cpg")]
 pub mod cpg;
 #[cfg(feature = "quorum")]

@@ -66,6 +66,46 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The path of an example of the `corosync` crate, built first (with the
+/// test's own profile) so it is current.
+pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
+    let exe =
+        std::env::current_exe().map_err(|e| HarnessError::new(format!("current_exe: {e}")))?;
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "corosync",
+        "--example",
+        name,
+        "--target-dir",
+    ])
+    .arg(target_dir)
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| HarnessError::new(format!("run cargo: {e}")))?;
+    if !status.success() {
+        return Err(HarnessError::new(format!(
+            "cargo build --example {name} failed"
+        )));
+    }
+    Ok(profile_dir.join("examples").join(name))
+}
+
 /// Whether process `pid` exists.
 pub(crate) fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.

@@ -1,0 +1,70 @@
+//! A small POSIX `getopt` for the example tools, so they accept options
+//! exactly as corosync's C tools do: clustered flags (`-en`), arguments
+//! attached or separate (`-d,` or `-d ,`), `--` to end options, and the
+//! same diagnostics on bad input.
+
+/// One parsed option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opt {
+    /// A known option, with its argument if it takes one.
+    Flag(char, Option<String>),
+    /// An unknown option or a missing argument; the message is already
+    /// printed, as getopt does.
+    Bad,
+}
+
+/// Parses `args` (without the program name) against `spec` ("hd:ne": a
+/// letter followed by ':' takes an argument). Returns the options in order
+/// and the operands. Stops at the first operand, as POSIX getopt does.
+pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>) {
+    let takes_arg = |c: char| {
+        spec.find(c)
+            .map(|i| spec[i + c.len_utf8()..].starts_with(':'))
+    };
+    let mut opts = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        let chars: Vec<char> = arg.chars().skip(1).collect();
+        let mut j = 0;
+        while j < chars.len() {
+            let c = chars[j];
+            match takes_arg(c) {
+                None => {
+                    eprintln!("{prog}: invalid option -- '{c}'");
+                    opts.push(Opt::Bad);
+                }
+                Some(false) => opts.push(Opt::Flag(c, None)),
+                Some(true) => {
+                    let rest: String = chars[j + 1..].iter().collect();
+                    if !rest.is_empty() {
+                        opts.push(Opt::Flag(c, Some(rest)));
+                    } else if i + 1 < args.len() {
+                        i += 1;
+                        opts.push(Opt::Flag(c, Some(args[i].clone())));
+                    } else {
+                        eprintln!("{prog}: option requires an argument -- '{c}'");
+                        opts.push(Opt::Bad);
+                    }
+                    break;
+                }
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    (opts, args[i.min(args.len())..].to_vec())
+}
+
+/// The program name as the C tools print it: the last path component.
+pub fn prog_name() -> String {
+    let arg0 = std::env::args().next().unwrap_or_default();
+    arg0.rsplit('/').next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,567 @@
+//! The configuration service (libcfg): the local node id, node addresses
+//! and link status, killing a node, shutting corosync down (with a vote of
+//! the clients that asked to be told), reloading the configuration and
+//! reopening the log files.
+//!
+//! ```no_run
+//! use corosync::cfg::Cfg;
+//!
+//! let cfg = Cfg::new()?;
+//! let me = cfg.local_nodeid()?;
+//! println!("node {me}: addresses {:?}", cfg.node_addrs(me)?);
+//! # Ok::<(), corosync::Error>(())
+//! ```
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr, CString};
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::{Mutex, OnceLock};
+
+use corosync_sys as sys;
+
+use crate::callback::{with_handle, CallbackCell, Context, ContextHandle};
+use crate::error::check;
+use crate::{DispatchMode, Error, NodeId, Result};
+
+/// The most link addresses corosync reports for a node (knet's links).
+pub const MAX_LINKS: usize = sys::CFG_MAX_LINKS as usize;
+
+/// The longest reason [`Cfg::kill_node`] takes, in bytes (corosync stores it
+/// NUL-terminated in 256 bytes).
+pub const MAX_KILL_REASON_LEN: usize = sys::CS_MAX_NAME_LENGTH as usize - 1;
+
+/// How a shutdown is requested ([`Cfg::try_shutdown`]), and what a shutdown
+/// callback is told (`corosync_cfg_shutdown_flags_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShutdownMode {
+    /// `REQUEST`: shut down only if no client that registered a shutdown
+    /// callback answers no.
+    Request,
+    /// `REGARDLESS`: ask the clients, then shut down whatever they answer.
+    Regardless,
+    /// `IMMEDIATE`: shut down without asking.
+    Immediate,
+    /// A value these bindings do not know.
+    Unknown(u32),
+}
+
+impl ShutdownMode {
+    /// The raw flag.
+    pub fn as_raw(self) -> u32 {
+        match self {
+            ShutdownMode::Request => sys::COROSYNC_CFG_SHUTDOWN_FLAG_REQUEST,
+            ShutdownMode::Regardless => sys::COROSYNC_CFG_SHUTDOWN_FLAG_REGARDLESS,
+            ShutdownMode::Immediate => sys::COROSYNC_CFG_SHUTDOWN_FLAG_IMMEDIATE,
+            ShutdownMode::Unknown(raw) => raw,
+        }
+    }
+
+    /// The mode for a raw flag.
+    pub fn from_raw(raw: u32) -> ShutdownMode {
+        match raw {
+            sys::COROSYNC_CFG_SHUTDOWN_FLAG_REQUEST => ShutdownMode::Request,
+            sys::COROSYNC_CFG_SHUTDOWN_FLAG_REGARDLESS => ShutdownMode::Regardless,
+            sys::COROSYNC_CFG_SHUTDOWN_FLAG_IMMEDIATE => ShutdownMode::Immediate,
+            other => ShutdownMode::Unknown(other),
+        }
+    }
+}
+
+/// One network interface of the local node and its status
+/// (`corosync_cfg_ring_status_get`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingStatus {
+    /// The interface (for knet, the link number and its address).
+    pub name: Vec<u8>,
+    /// The status text corosync reports.
+    pub status: Vec<u8>,
+}
+
+/// The status of one knet link to a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// The link number (0 to 7).
+    pub link: usize,
+    /// Configured and enabled by the administrator.
+    pub enabled: bool,
+    /// Connected for data (local view).
+    pub connected: bool,
+    /// Activated by a remote dynamic IP.
+    pub dynconnected: bool,
+    /// The MTU detected on the link.
+    pub mtu: u32,
+    /// The local address of the link.
+    pub src_addr: String,
+    /// The remote address of the link.
+    pub dst_addr: String,
+}
+
+/// What corosync knows of a node and its links
+/// (`corosync_cfg_node_status_get`, corosync 3.1.1 and later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node.
+    pub nodeid: NodeId,
+    /// Whether it can be reached.
+    pub reachable: bool,
+    /// Whether it is a remote node (not the local one).
+    pub remote: bool,
+    /// Whether knet considers it external.
+    pub external: bool,
+    /// The lowest on-wire protocol version it supports.
+    pub onwire_min: u8,
+    /// The highest on-wire protocol version it supports.
+    pub onwire_max: u8,
+    /// The on-wire protocol version in use.
+    pub onwire_ver: u8,
+    /// Its configured links (those corosync reports as enabled), in link
+    /// number order.
+    pub links: Vec<LinkStatus>,
+}
+
+type ShutdownFn = Box<dyn FnMut(&Cfg, ShutdownMode) + Send>;
+
+struct Callbacks {
+    shutdown: Option<ShutdownFn>,
+}
+
+pub(crate) struct Inner {
+    raw: Cell<sys::corosync_cfg_handle_t>,
+    cell: CallbackCell<Callbacks>,
+}
+
+/// A connection to the configuration service. Finalized on drop.
+///
+/// `Send` but not `Sync`: libcfg does not serialize concurrent requests on
+/// one connection.
+pub struct Cfg {
+    inner: Context<Inner>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Builds a [`Cfg`] connection.
+#[derive(Default)]
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct CfgBuilder {
+    shutdown: Option<ShutdownFn>,
+}
+
+/// libcfg's callback carries no context, so handles with a shutdown callback
+/// are found through this map from the C handle to the context pointer. It
+/// is locked only to look a handle up, never while a callback runs.
+fn registry() -> &'static Mutex<HashMap<sys::corosync_cfg_handle_t, usize>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<sys::corosync_cfg_handle_t, usize>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+impl CfgBuilder {
+    /// Called when someone requests a shutdown of corosync with
+    /// [`ShutdownMode::Request`] or [`ShutdownMode::Regardless`]; the
+    /// closure should answer with [`Cfg::reply_to_shutdown`] (corosync
+    /// waits for the answers, up to a timeout).
+    pub fn on_shutdown(mut self, f: impl FnMut(&Cfg, ShutdownMode) + Send + 'static) -> Self {
+        self.shutdown = Some(Box::new(f));
+        self
+    }
+
+    /// Connects to the local corosync daemon.
+    pub fn connect(self) -> Result<Cfg> {
+        let has_callback = self.shutdown.is_some();
+        let inner = Context::new(Inner {
+            raw: Cell::new(0),
+            cell: CallbackCell::new(Callbacks {
+                shutdown: self.shutdown,
+            }),
+        });
+        let callbacks = sys::corosync_cfg_callbacks_t {
+            corosync_cfg_shutdown_callback: if has_callback {
+                Some(shutdown_trampoline)
+            } else {
+                None
+            },
+        };
+        let mut raw = 0;
+        // SAFETY: valid pointers; libcfg copies the callbacks.
+        check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
+        inner.get().raw.set(raw);
+        if has_callback {
+            registry()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(raw, inner.as_ptr() as usize);
+        }
+        Ok(Cfg {
+            inner,
+            _not_sync: PhantomData,
+        })
+    }
+}
+
+impl Cfg {
+    /// A builder, to set the shutdown callback before connecting.
+    pub fn builder() -> CfgBuilder {
+        CfgBuilder::default()
+    }
+
+    /// A connection with no callback.
+    pub fn new() -> Result<Cfg> {
+        Cfg::builder().connect()
+    }
+
+    fn raw(&self) -> sys::corosync_cfg_handle_t {
+        self.inner.get().raw.get()
+    }
+
+    /// The handle the C library uses, for calls the safe API does not cover.
+    pub fn as_raw(&self) -> sys::corosync_cfg_handle_t {
+        self.raw()
+    }
+
+    /// The node id of the local node.
+    pub fn local_nodeid(&self) -> Result<NodeId> {
+        let mut id = 0;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::corosync_cfg_local_get(self.raw(), &mut id) })?;
+        Ok(NodeId::new(id))
+    }
+
+    /// The addresses of `nodeid`, one entry per link slot corosync reports
+    /// (at most [`MAX_LINKS`]); `None` for a slot with no address.
+    pub fn node_addrs(&self, nodeid: NodeId) -> Result<Vec<Option<IpAddr>>> {
+        let empty = sys::corosync_cfg_node_address_t {
+            address_length: 0,
+            address: [0; 28],
+        };
+        let mut addrs = [empty; MAX_LINKS];
+        let mut count = 0;
+        // SAFETY: live handle; `addrs` holds MAX_LINKS entries, as passed.
+        check(unsafe {
+            sys::corosync_cfg_get_node_addrs(
+                self.raw(),
+                nodeid.get(),
+                MAX_LINKS,
+                &mut count,
+                addrs.as_mut_ptr(),
+            )
+        })?;
+        let count = (count.max(0) as usize).min(MAX_LINKS);
+        Ok(addrs[..count].iter().map(sockaddr_to_ip).collect())
+    }
+
+    /// The local node's interfaces and their status.
+    pub fn ring_status(&self) -> Result<Vec<RingStatus>> {
+        let mut names: *mut *mut c_char = std::ptr::null_mut();
+        let mut status: *mut *mut c_char = std::ptr::null_mut();
+        let mut count = 0;
+        // SAFETY: live handle, valid out-pointers.
+        check(unsafe {
+            sys::corosync_cfg_ring_status_get(self.raw(), &mut names, &mut status, &mut count)
+        })?;
+        let mut out = Vec::with_capacity(count as usize);
+        for i in 0..count as usize {
+            // SAFETY: on success libcfg returns `count` malloc'd,
+            // NUL-terminated strings in each malloc'd array; each is read
+            // once and freed once here.
+            unsafe {
+                let name = *names.add(i);
+                let stat = *status.add(i);
+                out.push(RingStatus {
+                    name: if name.is_null() {
+                        Vec::new()
+                    } else {
+                        CStr::from_ptr(name).to_bytes().to_vec()
+                    },
+                    status: if stat.is_null() {
+                        Vec::new()
+                    } else {
+                        CStr::from_ptr(stat).to_bytes().to_vec()
+                    },
+                });
+                libc::free(name.cast());
+                libc::free(stat.cast());
+            }
+        }
+        // SAFETY: the arrays were malloc'd by libcfg (free(NULL) is a no-op).
+        unsafe {
+            libc::free(names.cast());
+            libc::free(status.cast());
+        }
+        Ok(out)
+    }
+
+    /// The status of `nodeid` and of the links to it.
+    #[cfg(corosync_has_corosync_cfg_node_status_get)]
+    pub fn node_status(&self, nodeid: NodeId) -> Result<NodeStatus> {
+        // SAFETY: an all-zero corosync_cfg_node_status_v1 is valid.
+        let mut raw: sys::corosync_cfg_node_status_v1 = unsafe { std::mem::zeroed() };
+        // SAFETY: live handle; the out-pointer is a v1 status, as asked.
+        check(unsafe {
+            sys::corosync_cfg_node_status_get(
+                self.raw(),
+                nodeid.get(),
+                sys::CFG_NODE_STATUS_V1,
+                std::ptr::addr_of_mut!(raw).cast(),
+            )
+        })?;
+        let text = |buf: &[c_char]| -> String {
+            let bytes: Vec<u8> = buf
+                .iter()
+                .map(|&c| c as u8)
+                .take_while(|&b| b != 0)
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let links = raw
+            .link_status
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.enabled != 0)
+            .map(|(link, l)| LinkStatus {
+                link,
+                enabled: l.enabled != 0,
+                connected: l.connected != 0,
+                dynconnected: l.dynconnected != 0,
+                mtu: l.mtu,
+                src_addr: text(&l.src_ipaddr),
+                dst_addr: text(&l.dst_ipaddr),
+            })
+            .collect();
+        Ok(NodeStatus {
+            nodeid: NodeId::new(raw.nodeid),
+            reachable: raw.reachable != 0,
+            remote: raw.remote != 0,
+            external: raw.external != 0,
+            onwire_min: raw.onwire_min,
+            onwire_max: raw.onwire_max,
+            onwire_ver: raw.onwire_ver,
+            links,
+        })
+    }
+
+    /// Tells corosync on `nodeid` to exit, logging `reason` (at most
+    /// [`MAX_KILL_REASON_LEN`] bytes, no NUL).
+    pub fn kill_node(&self, nodeid: NodeId, reason: &str) -> Result<()> {
+        if reason.len() > MAX_KILL_REASON_LEN {
+            return Err(Error::TooLong {
+                what: "kill reason",
+                len: reason.len(),
+                max: MAX_KILL_REASON_LEN,
+            });
+        }
+        let reason = CString::new(reason).map_err(|e| Error::InteriorNul {
+            what: "kill reason",
+            position: e.nul_position(),
+        })?;
+        // SAFETY: live handle, NUL-terminated reason shorter than corosync's
+        // buffer.
+        check(unsafe { sys::corosync_cfg_kill_node(self.raw(), nodeid.get(), reason.as_ptr()) })
+    }
+
+    /// Starts tracking (corosync 3.1.1 and later).
+    #[cfg(corosync_has_corosync_cfg_trackstart)]
+    pub fn track_start(&self, flags: crate::TrackFlags) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_trackstart(self.raw(), flags.as_raw()) })
+    }
+
+    /// Stops tracking (corosync 3.1.1 and later).
+    #[cfg(corosync_has_corosync_cfg_trackstop)]
+    pub fn track_stop(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_trackstop(self.raw()) })
+    }
+
+    /// Asks corosync to shut down. With [`ShutdownMode::Request`] it returns
+    /// [`Error::Busy`] when a client answered no.
+    pub fn try_shutdown(&self, mode: ShutdownMode) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_try_shutdown(self.raw(), mode.as_raw()) })
+    }
+
+    /// Answers a shutdown request: `allow` true lets corosync shut down.
+    pub fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
+        let flag = if allow {
+            sys::COROSYNC_CFG_SHUTDOWN_FLAG_YES
+        } else {
+            sys::COROSYNC_CFG_SHUTDOWN_FLAG_NO
+        };
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_replyto_shutdown(self.raw(), flag) })
+    }
+
+    /// Makes every node reread corosync.conf.
+    pub fn reload_config(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_reload_config(self.raw()) })
+    }
+
+    /// Makes the local corosync reopen its log files.
+    pub fn reopen_log_files(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::corosync_cfg_reopen_log_files(self.raw()) })
+    }
+
+    /// Runs the callbacks of pending events, as `mode` says. A panic in the
+    /// callback is resumed here.
+    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
+        let raw = self.raw();
+        // SAFETY: live handle; the trampoline finds this handle's context.
+        let rc = self
+            .inner
+            .get()
+            .cell
+            .dispatch(|| unsafe { sys::corosync_cfg_dispatch(raw, mode.as_raw()) })?;
+        check(rc)
+    }
+
+    /// Finalizes the connection, returning the library's answer.
+    pub fn finalize(self) -> Result<()> {
+        let this = ManuallyDrop::new(self);
+        let rc = this.release();
+        // SAFETY: `this` is not used again; the context is freed after the
+        // handle, as in Drop.
+        drop(unsafe { std::ptr::read(&this.inner) });
+        check(rc)
+    }
+
+    fn release(&self) -> sys::cs_error_t {
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.raw());
+        // SAFETY: live handle, finalized once.
+        unsafe { sys::corosync_cfg_finalize(self.raw()) }
+    }
+}
+
+impl Drop for Cfg {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl fmt::Debug for Cfg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cfg")
+            .field("handle", &self.raw())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsRawFd for Cfg {
+    /// The descriptor that becomes readable when events are pending; -1 if
+    /// the library refuses.
+    fn as_raw_fd(&self) -> RawFd {
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if unsafe { sys::corosync_cfg_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
+            return -1;
+        }
+        fd
+    }
+}
+
+impl AsFd for Cfg {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to the connection, which lives as
+        // long as `self`.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
+impl ContextHandle for Cfg {
+    type Inner = Inner;
+
+    fn from_context(inner: Context<Inner>) -> Self {
+        Cfg {
+            inner,
+            _not_sync: PhantomData,
+        }
+    }
+}
+
+fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
+    let bytes: Vec<u8> = addr.address.iter().map(|&c| c as u8).collect();
+    let family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+    if family == libc::AF_INET {
+        // struct sockaddr_in: family, port, then the address.
+        Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[4], bytes[5], bytes[6], bytes[7],
+        )))
+    } else if family == libc::AF_INET6 {
+        // struct sockaddr_in6: family, port, flowinfo, then the address.
+        let octets: [u8; 16] = bytes[8..24].try_into().ok()?;
+        Some(IpAddr::V6(Ipv6Addr::from(octets)))
+    } else {
+        None
+    }
+}
+
+unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
+    let context = registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&handle)
+        .copied();
+    let Some(context) = context else { return };
+    // SAFETY: the registry holds the context of a live Cfg (removed before
+    // it is finalized); libcfg calls back only from that handle's dispatch,
+    // which runs inside its cell's dispatch on this thread.
+    unsafe {
+        with_handle::<Cfg>(context as *mut std::ffi::c_void, |cfg, inner| {
+            inner.cell.invoke(|cb| {
+                if let Some(f) = cb.shutdown.as_mut() {
+                    f(cfg, ShutdownMode::from_raw(flags));
+                }
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_modes_round_trip() {
+        for raw in 0..3 {
+            assert_eq!(ShutdownMode::from_raw(raw).as_raw(), raw);
+        }
+        assert_eq!(ShutdownMode::from_raw(9), ShutdownMode::Unknown(9));
+    }
+
+    fn raw_address(bytes: &[u8]) -> sys::corosync_cfg_node_address_t {
+        let mut a = sys::corosync_cfg_node_address_t {
+            address_length: 0,
+            address: [0; 28],
+        };
+        for (dst, &src) in a.address.iter_mut().zip(bytes) {
+            *dst = src as c_char;
+        }
+        a
+    }
+
+    #[test]
+    fn socket_addresses_decode() {
+        let family = |f: i32| (f as u16).to_ne_bytes();
+        let mut v4 = family(libc::AF_INET).to_vec();
+        v4.extend([0, 0, 10, 1, 2, 3]);
+        assert_eq!(
+            sockaddr_to_ip(&raw_address(&v4)),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
+        );
+        let mut v6 = family(libc::AF_INET6).to_vec();
+        v6.extend([0; 6]);
+        v6.extend(Ipv6Addr::LOCALHOST.octets());
+        assert_eq!(
+            sockaddr_to_ip(&raw_address(&v6)),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(sockaddr_to_ip(&raw_address(&[])), None);
+    }
+}
