@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// (source, binary, pkg-config libraries)
-const PROGRAMS: &[(&str, &str, &[&str])] = &[("c/cpg_peer.c", "cpg_peer", &["libcpg"])];
+const PROGRAMS: &[(&str, &str, &[&str])] = &[
+    ("c/cpg_peer.c", "cpg_peer", &["libcpg"]),
+    ("c/cpg_bench.c", "cpg_bench", &["libcpg"]),
+];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));

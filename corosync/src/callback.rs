@@ -23,7 +23,7 @@
 //! - **Nothing allocated per event.** The cell is allocated once per handle.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -79,6 +79,54 @@ pub(crate) unsafe fn with_handle<H: ContextHandle>(
     // SAFETY: `ptr` is live (above); the alias is never dropped.
     let alias = std::mem::ManuallyDrop::new(H::from_context(unsafe { Context::alias(ptr) }));
     f(&alias, inner);
+}
+
+/// Identifies a service in [`current_context`], so that handles of two
+/// services that happen to have the same raw value are never confused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    Cpg,
+    Quorum,
+    Cfg,
+}
+
+thread_local! {
+    /// The handle whose C dispatch function runs on this thread (the
+    /// innermost one, when a callback dispatches another handle).
+    static CURRENT: Cell<Option<(Service, u64, *mut c_void)>> = const { Cell::new(None) };
+}
+
+/// Runs `c_dispatch` with the handle (`service`, `raw`, `context`)
+/// registered as this thread's dispatching handle, and restores the previous
+/// registration afterwards, also on unwind.
+///
+/// C libraries call back only from inside their dispatch function, on the
+/// dispatching thread, into the innermost dispatch: a trampoline finds its
+/// context here with a thread-local read, with no library call and no lock
+/// (and libcfg, which has no context at all, needs no global map).
+pub(crate) fn with_current<R>(
+    service: Service,
+    raw: u64,
+    context: *mut c_void,
+    c_dispatch: impl FnOnce() -> R,
+) -> R {
+    struct Restore(Option<(Service, u64, *mut c_void)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|c| c.replace(Some((service, raw, context)))));
+    c_dispatch()
+}
+
+/// The context of the handle dispatching on this thread, if it is handle
+/// `raw` of `service`.
+pub(crate) fn current_context(service: Service, raw: u64) -> Option<*mut c_void> {
+    match CURRENT.with(Cell::get) {
+        Some((s, r, context)) if s == service && r == raw => Some(context),
+        _ => None,
+    }
 }
 
 /// A panic payload caught in a callback.
@@ -374,6 +422,34 @@ mod tests {
         trampoline(ctx.as_ptr(), 1);
         trampoline(std::ptr::null_mut(), 1);
         assert_eq!(seen.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_current_dispatch_is_found_by_service_and_handle_and_nests() {
+        let (a, b) = (1usize as *mut c_void, 2usize as *mut c_void);
+        assert_eq!(current_context(Service::Cpg, 7), None);
+        with_current(Service::Cpg, 7, a, || {
+            assert_eq!(current_context(Service::Cpg, 7), Some(a));
+            assert_eq!(
+                current_context(Service::Quorum, 7),
+                None,
+                "same raw value, other service"
+            );
+            assert_eq!(current_context(Service::Cpg, 8), None);
+            with_current(Service::Quorum, 7, b, || {
+                assert_eq!(current_context(Service::Quorum, 7), Some(b));
+                assert_eq!(current_context(Service::Cpg, 7), None, "only the innermost");
+            });
+            assert_eq!(current_context(Service::Cpg, 7), Some(a), "restored");
+            let unwound = panic::catch_unwind(|| with_current(Service::Cfg, 1, b, || panic!("x")));
+            assert!(unwound.is_err());
+            assert_eq!(
+                current_context(Service::Cpg, 7),
+                Some(a),
+                "restored on unwind"
+            );
+        });
+        assert_eq!(current_context(Service::Cpg, 7), None);
     }
 
     #[test]

@@ -13,18 +13,18 @@
 //! ```
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::{Mutex, OnceLock};
 
 use corosync_sys as sys;
 
-use crate::callback::{with_handle, CallbackCell, Context, ContextHandle};
+use crate::callback::{
+    current_context, with_current, with_handle, CallbackCell, Context, ContextHandle, Service,
+};
 use crate::error::check;
 use crate::{DispatchMode, Error, NodeId, Result};
 
@@ -151,14 +151,6 @@ pub struct CfgBuilder {
     shutdown: Option<ShutdownFn>,
 }
 
-/// libcfg's callback carries no context, so handles with a shutdown callback
-/// are found through this map from the C handle to the context pointer. It
-/// is locked only to look a handle up, never while a callback runs.
-fn registry() -> &'static Mutex<HashMap<sys::corosync_cfg_handle_t, usize>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<sys::corosync_cfg_handle_t, usize>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
-
 impl CfgBuilder {
     /// Called when someone requests a shutdown of corosync with
     /// [`ShutdownMode::Request`] or [`ShutdownMode::Regardless`]; the
@@ -189,12 +181,6 @@ impl CfgBuilder {
         // SAFETY: valid pointers; libcfg copies the callbacks.
         check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
         inner.get().raw.set(raw);
-        if has_callback {
-            registry()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(raw, inner.as_ptr() as usize);
-        }
         Ok(Cfg {
             inner,
             _not_sync: PhantomData,
@@ -409,39 +395,33 @@ impl Cfg {
     /// Runs the callbacks of pending events, as `mode` says. A panic in the
     /// callback is resumed here.
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let raw = self.raw();
-        // SAFETY: live handle; the trampoline finds this handle's context.
-        let rc = self
-            .inner
-            .get()
-            .cell
-            .dispatch(|| unsafe { sys::corosync_cfg_dispatch(raw, mode.as_raw()) })?;
+        let (raw, context) = (self.raw(), self.inner.as_ptr());
+        let rc = self.inner.get().cell.dispatch(|| {
+            // SAFETY: live handle; the trampoline finds this handle's
+            // context as the current dispatch.
+            with_current(Service::Cfg, raw, context, || unsafe {
+                sys::corosync_cfg_dispatch(raw, mode.as_raw())
+            })
+        })?;
         check(rc)
     }
 
     /// Finalizes the connection, returning the library's answer.
     pub fn finalize(self) -> Result<()> {
         let this = ManuallyDrop::new(self);
-        let rc = this.release();
+        // SAFETY: live handle, finalized once: Drop does not run.
+        let rc = unsafe { sys::corosync_cfg_finalize(this.raw()) };
         // SAFETY: `this` is not used again; the context is freed after the
         // handle, as in Drop.
         drop(unsafe { std::ptr::read(&this.inner) });
         check(rc)
     }
-
-    fn release(&self) -> sys::cs_error_t {
-        registry()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.raw());
-        // SAFETY: live handle, finalized once.
-        unsafe { sys::corosync_cfg_finalize(self.raw()) }
-    }
 }
 
 impl Drop for Cfg {
     fn drop(&mut self) {
-        self.release();
+        // SAFETY: live handle, finalized once; the context is freed after.
+        unsafe { sys::corosync_cfg_finalize(self.raw()) };
     }
 }
 
@@ -502,18 +482,17 @@ fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
     }
 }
 
+/// libcfg's callback carries no context (cfg.h has no context API): the
+/// handle dispatching on this thread is the one called back.
 unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
-    let context = registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&handle)
-        .copied();
-    let Some(context) = context else { return };
-    // SAFETY: the registry holds the context of a live Cfg (removed before
-    // it is finalized); libcfg calls back only from that handle's dispatch,
-    // which runs inside its cell's dispatch on this thread.
+    let Some(context) = current_context(Service::Cfg, handle) else {
+        // libcfg only calls back from corosync_cfg_dispatch.
+        return;
+    };
+    // SAFETY: the context of the Cfg whose dispatch runs on this thread; we
+    // are inside its dispatch.
     unsafe {
-        with_handle::<Cfg>(context as *mut std::ffi::c_void, |cfg, inner| {
+        with_handle::<Cfg>(context, |cfg, inner| {
             inner.cell.invoke(|cb| {
                 if let Some(f) = cb.shutdown.as_mut() {
                     f(cfg, ShutdownMode::from_raw(flags));

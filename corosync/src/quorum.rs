@@ -17,14 +17,16 @@
 //! ```
 
 use std::cell::Cell;
-use std::ffi::c_void;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use corosync_sys as sys;
 
-use crate::callback::{slice_arg, with_handle, CallbackCell, Context, ContextHandle};
+use crate::callback::{
+    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, ContextHandle,
+    Service,
+};
 use crate::error::check;
 use crate::{DispatchMode, NodeId, Result, RingId, TrackFlags};
 
@@ -232,13 +234,14 @@ impl Quorum {
     /// A panic in a callback is resumed here. Called from inside one of this
     /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let raw = self.raw();
-        // SAFETY: live handle; the trampolines find this handle's context.
-        let rc = self
-            .inner
-            .get()
-            .cell
-            .dispatch(|| unsafe { sys::quorum_dispatch(raw, mode.as_raw()) })?;
+        let (raw, context) = (self.raw(), self.inner.as_ptr());
+        let rc = self.inner.get().cell.dispatch(|| {
+            // SAFETY: live handle; the trampolines find this handle's
+            // context as the current dispatch.
+            with_current(Service::Quorum, raw, context, || unsafe {
+                sys::quorum_dispatch(raw, mode.as_raw())
+            })
+        })?;
         check(rc)
     }
 
@@ -296,16 +299,14 @@ impl AsFd for Quorum {
 ///
 /// Only from a libquorum callback during [`Quorum::dispatch`] of `handle`.
 unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut Callbacks)) {
-    let mut context = MaybeUninit::<*const c_void>::uninit();
-    // SAFETY: valid out-pointer; the handle is live while it dispatches.
-    if unsafe { sys::quorum_context_get(handle, context.as_mut_ptr()) } != sys::CS_OK {
+    let Some(context) = current_context(Service::Quorum, handle) else {
+        // libquorum only calls back from quorum_dispatch.
         return;
-    }
-    // SAFETY: quorum_context_get succeeded, so it wrote the pointer, which
-    // is the context of the Quorum that is dispatching.
+    };
+    // SAFETY: the context of the Quorum whose dispatch runs on this thread;
+    // we are inside its dispatch.
     unsafe {
-        with_handle::<Quorum>(context.assume_init().cast_mut(), |quorum, inner| {
-            // Inside this cell's dispatch, on its thread.
+        with_handle::<Quorum>(context, |quorum, inner| {
             inner.cell.invoke(|callbacks| f(quorum, callbacks))
         })
     }

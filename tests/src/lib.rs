@@ -71,11 +71,15 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
     let exe =
         std::env::current_exe().map_err(|e| HarnessError::new(format!("current_exe: {e}")))?;
-    // target/<profile>/deps/<test> -> target/<profile>
-    let profile_dir = exe
+    // target/<profile>/deps/<test>, or target/<profile>/<binary>
+    let mut profile_dir = exe
         .parent()
-        .and_then(std::path::Path::parent)
         .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    if profile_dir.file_name().is_some_and(|d| d == "deps") {
+        profile_dir = profile_dir
+            .parent()
+            .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    }
     let target_dir = profile_dir
         .parent()
         .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;

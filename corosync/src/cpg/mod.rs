@@ -54,12 +54,15 @@ use std::ffi::c_void;
 use std::fmt;
 use std::io::IoSlice;
 use std::marker::PhantomData;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use corosync_sys as sys;
 
-use crate::callback::{slice_arg, with_handle, CallbackCell, Context, ContextHandle};
+use crate::callback::{
+    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, ContextHandle,
+    Service,
+};
 use crate::error::check;
 use crate::{DispatchMode, Error, NodeId, Result, RingId};
 
@@ -562,13 +565,14 @@ impl Cpg {
     /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
     /// an error rather than waiting.
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let raw = self.raw();
-        // SAFETY: live handle; the trampolines find this handle's context.
-        let rc = self
-            .inner
-            .get()
-            .cell
-            .dispatch(|| unsafe { sys::cpg_dispatch(raw, mode.as_raw()) })?;
+        let (raw, context) = (self.raw(), self.inner.as_ptr());
+        let rc = self.inner.get().cell.dispatch(|| {
+            // SAFETY: live handle; the trampolines find this handle's
+            // context as the current dispatch.
+            with_current(Service::Cpg, raw, context, || unsafe {
+                sys::cpg_dispatch(raw, mode.as_raw())
+            })
+        })?;
         check(rc)
     }
 
@@ -651,15 +655,15 @@ impl ContextHandle for Cpg {
 ///
 /// Only from a libcpg callback during [`Cpg::dispatch`] of `handle`.
 unsafe fn with_cpg(handle: sys::cpg_handle_t, f: impl FnOnce(&Cpg, &mut Callbacks)) {
-    let mut context = MaybeUninit::<*mut c_void>::uninit();
-    // SAFETY: valid out-pointer; the handle is live while it dispatches.
-    if unsafe { sys::cpg_context_get(handle, context.as_mut_ptr()) } != sys::CS_OK {
+    let Some(context) = current_context(Service::Cpg, handle) else {
+        // libcpg only calls back from cpg_dispatch, which Cpg::dispatch
+        // runs on this thread.
         return;
-    }
-    // SAFETY: cpg_context_get succeeded, so it wrote the pointer: the
-    // context of the Cpg that is dispatching. We are inside its dispatch.
+    };
+    // SAFETY: the context of the Cpg whose dispatch runs on this thread;
+    // we are inside its dispatch.
     unsafe {
-        with_handle::<Cpg>(context.assume_init(), |cpg, inner| {
+        with_handle::<Cpg>(context, |cpg, inner| {
             inner.cell.invoke(|callbacks| f(cpg, callbacks))
         })
     }

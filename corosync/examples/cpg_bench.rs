@@ -1,0 +1,143 @@
+//! The Rust side of the CPG benchmark: the same loops as the plain C program
+//! tests/c/cpg_bench.c, through the safe API. Run both side by side with
+//! `scripts/bench-cpg.sh` (see BENCHMARKS.md).
+//!
+//! ```text
+//! cpg_bench throughput <size> <count>
+//! cpg_bench latency <size> <count>
+//! ```
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosync::cpg::{Cpg, GroupName, Guarantee};
+use corosync::{DispatchMode, Error};
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+fn poll(fd: i32, ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: cpg_bench throughput|latency <size> <count>");
+        std::process::exit(2);
+    }
+    let mode = args[1].as_str();
+    let size: usize = args[2].parse().expect("size");
+    let count: u64 = args[3].parse().expect("count");
+    let mut buf = vec![0u8; size];
+
+    let delivered = Arc::new(AtomicU64::new(0));
+    let out_of_order = Arc::new(AtomicU64::new(0));
+    let joined = Arc::new(AtomicBool::new(false));
+    let (d, o, j) = (delivered.clone(), out_of_order.clone(), joined.clone());
+    let cpg = Cpg::builder()
+        .on_deliver(move |_, m| {
+            let mut seq = [0u8; 8];
+            if m.data.len() >= 8 {
+                seq.copy_from_slice(&m.data[..8]);
+            }
+            let n = d.load(Ordering::Relaxed);
+            if u64::from_ne_bytes(seq) != n {
+                o.fetch_add(1, Ordering::Relaxed);
+            }
+            d.store(n + 1, Ordering::Relaxed);
+        })
+        .on_confchg(move |_, c| {
+            if !c.joined.is_empty() {
+                j.store(true, Ordering::Relaxed);
+            }
+        })
+        .connect()?;
+    let group = GroupName::new(format!("bench-{}", std::process::id()))?;
+    cpg.join(&group)?;
+    let fd = cpg.as_raw_fd();
+    while !joined.load(Ordering::Relaxed) {
+        poll(fd, 100);
+        cpg.dispatch(DispatchMode::All)?;
+    }
+    let stamp = |buf: &mut [u8], seq: u64| {
+        let n = buf.len().min(8);
+        buf[..n].copy_from_slice(&seq.to_ne_bytes()[..n]);
+    };
+
+    if mode == "throughput" {
+        let mut sent = 0u64;
+        let t0 = Instant::now();
+        let c0 = cpu_seconds();
+        while delivered.load(Ordering::Relaxed) < count {
+            let mut blocked = false;
+            while sent < count {
+                stamp(&mut buf, sent);
+                match cpg.mcast(Guarantee::Agreed, &buf) {
+                    Ok(()) => sent += 1,
+                    Err(Error::TryAgain) => {
+                        blocked = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Flow control lifts without an event on our descriptor, so a
+            // blocked sender waits 1 ms at most before trying again.
+            if blocked {
+                poll(fd, 1);
+            } else if sent == count {
+                poll(fd, 100);
+            }
+            cpg.dispatch(DispatchMode::All)?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - c0;
+        println!(
+            "impl=rust mode=throughput size={size} count={count} secs={secs:.6} msgs_per_s={:.1} mb_per_s={:.3} cpu_us_per_msg={:.4} out_of_order={}",
+            count as f64 / secs,
+            count as f64 * size as f64 / secs / 1e6,
+            cpu / count as f64 * 1e6,
+            out_of_order.load(Ordering::Relaxed)
+        );
+    } else {
+        let mut rtt = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let start = Instant::now();
+            stamp(&mut buf, delivered.load(Ordering::Relaxed));
+            loop {
+                match cpg.mcast(Guarantee::Agreed, &buf) {
+                    Err(Error::TryAgain) => cpg.dispatch(DispatchMode::All)?,
+                    other => break other?,
+                }
+            }
+            while delivered.load(Ordering::Relaxed) <= i {
+                cpg.dispatch(DispatchMode::One)?;
+            }
+            rtt.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        rtt.sort_by(f64::total_cmp);
+        let mean = rtt.iter().sum::<f64>() / count as f64;
+        println!(
+            "impl=rust mode=latency size={size} count={count} mean_us={mean:.2} p50_us={:.2} p99_us={:.2} out_of_order={}",
+            rtt[count as usize / 2],
+            rtt[(count as f64 * 0.99) as usize],
+            out_of_order.load(Ordering::Relaxed)
+        );
+    }
+    cpg.finalize()
+}

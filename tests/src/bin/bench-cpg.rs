@@ -1,0 +1,159 @@
+//! Runs the CPG benchmark: the Rust example `cpg_bench` and the plain C
+//! program `tests/c/cpg_bench.c` doing the same loops on libcpg, alternately,
+//! against the same one-node corosync cluster, and prints the medians and
+//! the Rust/C ratios as a Markdown table (the one in BENCHMARKS.md).
+//!
+//! Usage: `bench-cpg [--rounds N] [--scale F]` (run through
+//! `scripts/bench-cpg.sh`, which builds everything with optimizations).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use corosync_tests::{example_binary, Cluster, Node};
+
+type Fields = HashMap<String, String>;
+
+fn run(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
+    let out = node
+        .command(program)
+        .map_err(|e| e.to_string())?
+        .args(args)
+        .output()
+        .map_err(|e| format!("run {program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fields: Fields = line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if fields.get("out_of_order").map(String::as_str) != Some("0") {
+        return Err(format!(
+            "{program} delivered out of order or failed: {line}"
+        ));
+    }
+    Ok(fields)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn get(f: &Fields, key: &str) -> f64 {
+    f.get(key).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+fn main() -> ExitCode {
+    let mut rounds = 5;
+    let mut scale = 1.0;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
+            "--scale" => scale = args[i + 1].parse().expect("--scale F"),
+            other => {
+                eprintln!("unknown argument {other}");
+                return ExitCode::from(2);
+            }
+        }
+        i += 2;
+    }
+    match bench(rounds, scale) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-cpg: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(rounds: usize, scale: f64) -> Result<(), String> {
+    let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
+    let rust = rust.to_str().ok_or("path")?.to_string();
+    let c = env!("C_CPG_BENCH").to_string();
+    let cluster = Cluster::single().map_err(|e| e.to_string())?;
+    let node = cluster.node(0);
+    let version = std::process::Command::new("corosync")
+        .arg("-v")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        });
+
+    println!("CPG multicast, one-node cluster on loopback, {rounds} alternating rounds per row, medians.");
+    println!("{}", version.unwrap_or_default());
+    println!();
+    println!("| size | messages | C msgs/s | Rust msgs/s | throughput Rust/C | C MB/s | Rust MB/s | C CPU µs/msg | Rust CPU µs/msg | CPU Rust/C |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
+        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
+        let args = vec![
+            "throughput".to_string(),
+            size.to_string(),
+            count.to_string(),
+        ];
+        let mut results: HashMap<&str, Vec<Fields>> = HashMap::new();
+        for round in 0..rounds {
+            // Alternate which one goes first.
+            let order = if round % 2 == 0 {
+                [("c", &c), ("rust", &rust)]
+            } else {
+                [("rust", &rust), ("c", &c)]
+            };
+            for (name, program) in order {
+                results
+                    .entry(name)
+                    .or_default()
+                    .push(run(node, program, &args)?);
+            }
+        }
+        let med =
+            |name: &str, key: &str| median(results[name].iter().map(|f| get(f, key)).collect());
+        let (c_rate, r_rate) = (med("c", "msgs_per_s"), med("rust", "msgs_per_s"));
+        let (c_mb, r_mb) = (med("c", "mb_per_s"), med("rust", "mb_per_s"));
+        let (c_cpu, r_cpu) = (med("c", "cpu_us_per_msg"), med("rust", "cpu_us_per_msg"));
+        println!(
+            "| {size} B | {count} | {c_rate:.0} | {r_rate:.0} | {:.3} | {c_mb:.1} | {r_mb:.1} | {c_cpu:.2} | {r_cpu:.2} | {:.3} |",
+            r_rate / c_rate,
+            r_cpu / c_cpu
+        );
+    }
+    println!();
+    println!("| round trip (64 B, one message in flight) | C | Rust | Rust/C |");
+    println!("|---|---:|---:|---:|");
+    let count = ((5_000.0 * scale) as u64).max(100);
+    let args = vec!["latency".to_string(), "64".to_string(), count.to_string()];
+    let mut c_runs = Vec::new();
+    let mut r_runs = Vec::new();
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            c_runs.push(run(node, &c, &args)?);
+            r_runs.push(run(node, &rust, &args)?);
+        } else {
+            r_runs.push(run(node, &rust, &args)?);
+            c_runs.push(run(node, &c, &args)?);
+        }
+    }
+    for key in ["mean_us", "p50_us", "p99_us"] {
+        let cm = median(c_runs.iter().map(|f| get(f, key)).collect());
+        let rm = median(r_runs.iter().map(|f| get(f, key)).collect());
+        println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
+    }
+    Ok(())
+}
