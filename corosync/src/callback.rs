@@ -39,6 +39,7 @@ use crate::{Error, Result};
 ///
 /// Unless null or `len` is 0, `ptr` must point to `len` initialized values of
 /// `T` that stay valid and unchanged for `'a`.
+#[inline]
 pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
     if ptr.is_null() || len == 0 {
         &[]
@@ -68,6 +69,7 @@ pub(crate) trait ContextHandle: Sized {
 /// `ptr` must be null (then `f` is not called) or the pointer of a live
 /// `Context<H::Inner>` that stays alive during the call, and `H` must not
 /// free anything when it is forgotten.
+#[inline]
 pub(crate) unsafe fn with_handle<H: ContextHandle>(
     ptr: *mut c_void,
     f: impl FnOnce(&H, &H::Inner),
@@ -104,6 +106,7 @@ thread_local! {
 /// dispatching thread, into the innermost dispatch: a trampoline finds its
 /// context here with a thread-local read, with no library call and no lock
 /// (and libcfg, which has no context at all, needs no global map).
+#[inline]
 pub(crate) fn with_current<R>(
     service: Service,
     raw: u64,
@@ -122,6 +125,7 @@ pub(crate) fn with_current<R>(
 
 /// The context of the handle dispatching on this thread, if it is handle
 /// `raw` of `service`.
+#[inline]
 pub(crate) fn current_context(service: Service, raw: u64) -> Option<*mut c_void> {
     match CURRENT.with(Cell::get) {
         Some((s, r, context)) if s == service && r == raw => Some(context),
@@ -151,6 +155,7 @@ unsafe impl<T: Sync> Sync for Context<T> {}
 
 impl<T> Context<T> {
     /// Moves `value` to the heap.
+    #[inline]
     pub(crate) fn new(value: T) -> Self {
         Context {
             ptr: NonNull::from(Box::leak(Box::new(value))),
@@ -159,11 +164,13 @@ impl<T> Context<T> {
     }
 
     /// The pointer to give to C.
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *mut c_void {
         self.ptr.as_ptr().cast()
     }
 
     /// The value.
+    #[inline]
     pub(crate) fn get(&self) -> &T {
         // SAFETY: `ptr` came from a leaked Box and is freed only in Drop;
         // only shared references to it are ever created.
@@ -178,6 +185,7 @@ impl<T> Context<T> {
     ///
     /// `ptr` must come from [`Context::as_ptr`] of a `Context<T>` that stays
     /// alive while the alias is used, and the alias must not be dropped.
+    #[inline]
     pub(crate) unsafe fn alias(ptr: *mut c_void) -> Self {
         Context {
             // SAFETY: the caller passes the non-null pointer of a live Context.
@@ -192,6 +200,7 @@ impl<T> Context<T> {
     ///
     /// `ptr` must be null or come from [`Context::as_ptr`] of a
     /// `Context<T>` that is still alive for `'a`.
+    #[inline]
     pub(crate) unsafe fn from_ptr<'a>(ptr: *mut c_void) -> Option<&'a T> {
         // SAFETY: the caller promises a live Context<T> or null.
         unsafe { ptr.cast::<T>().as_ref() }
@@ -237,6 +246,7 @@ impl<F> CallbackCell<F> {
     /// Returns [`Error::DispatchInProgress`] without calling `c_dispatch` if
     /// a dispatch already runs. If a closure panicked, the panic is resumed
     /// here after `c_dispatch` returned.
+    #[inline]
     pub(crate) fn dispatch<R>(&self, c_dispatch: impl FnOnce() -> R) -> Result<R> {
         if self
             .dispatching
@@ -275,6 +285,7 @@ impl<F> CallbackCell<F> {
     /// Must only be called from a callback that the C library runs inside
     /// the `c_dispatch` of a [`CallbackCell::dispatch`] on this same cell,
     /// on the thread running that dispatch.
+    #[inline]
     pub(crate) unsafe fn invoke(&self, f: impl FnOnce(&mut F)) {
         if !self.dispatching.load(Ordering::Acquire) {
             return;

@@ -26,6 +26,7 @@ pub enum DispatchMode {
 
 impl DispatchMode {
     /// The `cs_dispatch_flags_t` value.
+    #[inline]
     pub fn as_raw(self) -> sys::cs_dispatch_flags_t {
         match self {
             DispatchMode::One => sys::CS_DISPATCH_ONE,

@@ -281,6 +281,7 @@ impl From<Error> for io::Error {
 }
 
 /// `Ok(())` for `CS_OK`, the matching [`Error`] otherwise.
+#[inline]
 pub(crate) fn check(code: sys::cs_error_t) -> Result<()> {
     if code == sys::CS_OK {
         Ok(())

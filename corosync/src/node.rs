@@ -12,11 +12,13 @@ pub struct NodeId(u32);
 
 impl NodeId {
     /// The node id with this numeric value.
+    #[inline]
     pub const fn new(raw: u32) -> Self {
         NodeId(raw)
     }
 
     /// The numeric value.
+    #[inline]
     pub const fn get(self) -> u32 {
         self.0
     }
@@ -24,6 +26,7 @@ impl NodeId {
 
 impl NodeId {
     /// Views a C node list as node ids.
+    #[inline]
     pub fn from_raw_slice(raw: &[u32]) -> &[NodeId] {
         // SAFETY: NodeId is repr(transparent) over u32, so the slices have
         // the same layout, length and lifetime.

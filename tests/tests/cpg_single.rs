@@ -563,3 +563,80 @@ fn a_stopped_daemon_gives_errors_not_hangs() {
     let err = on_node(cluster.node(0), Cpg::new).unwrap_err();
     assert!(matches!(err, Error::Library | Error::TryAgain), "{err:?}");
 }
+
+#[test]
+fn all_four_dispatch_modes() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let seen = Shared::default();
+        let cpg = recording_cpg(&seen);
+        let group = GroupName::new("modes").unwrap();
+        cpg.join(&group).unwrap();
+        let count = || seen.lock().unwrap().messages.len();
+        // Let the join's events arrive, then drain them.
+        assert!(pump(&cpg, || !seen.lock().unwrap().confchgs.is_empty()));
+        cpg.dispatch(DispatchMode::All).unwrap();
+
+        // Nothing pending: OneNonblocking says so, All returns at once.
+        assert_eq!(
+            cpg.dispatch(DispatchMode::OneNonblocking),
+            Err(Error::TryAgain)
+        );
+        cpg.dispatch(DispatchMode::All).unwrap();
+
+        for i in 0..3u8 {
+            cpg.mcast(Guarantee::Agreed, &[i]).unwrap();
+        }
+        // One waits for an event and handles exactly one.
+        cpg.dispatch(DispatchMode::One).unwrap();
+        assert_eq!(count(), 1);
+        // OneNonblocking handles one pending event.
+        corosync_tests::wait_readable(&cpg, WAIT);
+        cpg.dispatch(DispatchMode::OneNonblocking).unwrap();
+        assert_eq!(count(), 2);
+        // All handles the rest.
+        corosync_tests::wait_readable(&cpg, WAIT);
+        cpg.dispatch(DispatchMode::All).unwrap();
+        assert_eq!(count(), 3);
+        let seen_bytes: Vec<u8> = seen
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.3[0])
+            .collect();
+        assert_eq!(seen_bytes, [0, 1, 2]);
+    });
+    // Blocking runs callbacks until the connection ends: a second handle in
+    // another thread keeps sending until the daemon stops.
+    let mut cluster = cluster;
+    let seen = Shared::default();
+    let cpg = on_node(cluster.node(0), || {
+        let cpg = recording_cpg(&seen);
+        cpg.join(&GroupName::new("blocking").unwrap()).unwrap();
+        cpg.mcast(Guarantee::Agreed, b"before the stop").unwrap();
+        cpg
+    });
+    let dispatcher = std::thread::spawn(move || {
+        let result = cpg.dispatch(DispatchMode::Blocking);
+        (result, cpg)
+    });
+    let got_message = || {
+        seen.lock()
+            .unwrap()
+            .messages
+            .iter()
+            .any(|m| m.3 == b"before the stop")
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !got_message() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(got_message(), "Blocking dispatch ran the deliver callback");
+    cluster.stop(0).unwrap();
+    let (result, _cpg) = dispatcher.join().unwrap();
+    assert!(
+        result.is_err(),
+        "Blocking dispatch ends with an error when the daemon goes: {result:?}"
+    );
+}

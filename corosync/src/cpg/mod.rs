@@ -110,6 +110,7 @@ pub enum Guarantee {
 
 impl Guarantee {
     /// The `cpg_guarantee_t` value.
+    #[inline]
     pub fn as_raw(self) -> sys::cpg_guarantee_t {
         match self {
             Guarantee::Unordered => sys::CPG_TYPE_UNORDERED,
@@ -222,6 +223,7 @@ impl Address {
         (self.0.nodeid, self.0.pid, self.0.reason)
     }
 
+    #[inline]
     fn from_raw_slice(raw: &[sys::cpg_address]) -> &[Address] {
         // SAFETY: Address is repr(transparent) over cpg_address.
         unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Address>(), raw.len()) }
@@ -429,6 +431,7 @@ impl Cpg {
         Cpg::builder().connect()
     }
 
+    #[inline]
     fn raw(&self) -> sys::cpg_handle_t {
         self.inner.get().raw.get()
     }
@@ -477,6 +480,7 @@ impl Cpg {
     ///
     /// [`Error::TryAgain`] means corosync's queues are full (flow control):
     /// dispatch, then send again, or use [`crate::Retry`].
+    #[inline]
     pub fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
         self.mcast_vectored(guarantee, &[IoSlice::new(data)])
     }
@@ -484,6 +488,7 @@ impl Cpg {
     /// Multicasts the concatenation of `bufs` as one message, without
     /// copying them first. At most [`MAX_BUFFERS`] buffers and
     /// [`MAX_MESSAGE_LEN`] bytes in all.
+    #[inline]
     pub fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
         if bufs.len() > MAX_BUFFERS {
             return Err(Error::TooManyBuffers {
@@ -564,6 +569,7 @@ impl Cpg {
     /// from inside one of this handle's callbacks, it returns
     /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
     /// an error rather than waiting.
+    #[inline]
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
         let rc = self.inner.get().cell.dispatch(|| {
@@ -641,6 +647,7 @@ impl AsFd for Cpg {
 impl ContextHandle for Cpg {
     type Inner = Inner;
 
+    #[inline]
     fn from_context(inner: Context<Inner>) -> Self {
         Cpg {
             inner,
@@ -654,6 +661,7 @@ impl ContextHandle for Cpg {
 /// # Safety
 ///
 /// Only from a libcpg callback during [`Cpg::dispatch`] of `handle`.
+#[inline]
 unsafe fn with_cpg(handle: sys::cpg_handle_t, f: impl FnOnce(&Cpg, &mut Callbacks)) {
     let Some(context) = current_context(Service::Cpg, handle) else {
         // libcpg only calls back from cpg_dispatch, which Cpg::dispatch

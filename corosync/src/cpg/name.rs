@@ -63,6 +63,7 @@ impl GroupName {
     }
 
     /// The name's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         let len = (self.0.length as usize).min(MAX_NAME_LEN);
         // SAFETY: c_char and u8 have the same size and alignment; `len` is
@@ -108,6 +109,7 @@ impl GroupName {
     ///
     /// `raw` must point to a valid `cpg_name` for `'a`. (A length over 128
     /// is read as 128.)
+    #[inline]
     pub(crate) unsafe fn from_ptr<'a>(raw: *const sys::cpg_name) -> &'a GroupName {
         // SAFETY: GroupName is repr(transparent) over cpg_name; the caller
         // promises validity.

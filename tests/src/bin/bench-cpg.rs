@@ -3,7 +3,13 @@
 //! against the same one-node corosync cluster, and prints the medians and
 //! the Rust/C ratios as a Markdown table (the one in BENCHMARKS.md).
 //!
-//! Usage: `bench-cpg [--rounds N] [--scale F]` (run through
+//! A second table counts the client's instructions per message with
+//! valgrind's callgrind (the difference between a long and a short run,
+//! divided by the difference in messages, so start-up cancels out): unlike
+//! wall-clock figures on a shared 2-core machine, it is the same from run to
+//! run.
+//!
+//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind]` (run through
 //! `scripts/bench-cpg.sh`, which builds everything with optimizations).
 
 use std::collections::HashMap;
@@ -55,14 +61,20 @@ fn get(f: &Fields, key: &str) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let mut rounds = 5;
+    let mut rounds = 9;
     let mut scale = 1.0;
+    let mut callgrind = true;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
             "--scale" => scale = args[i + 1].parse().expect("--scale F"),
+            "--no-callgrind" => {
+                callgrind = false;
+                i += 1;
+                continue;
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 return ExitCode::from(2);
@@ -70,7 +82,7 @@ fn main() -> ExitCode {
         }
         i += 2;
     }
-    match bench(rounds, scale) {
+    match bench(rounds, scale, callgrind) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-cpg: {e}");
@@ -79,7 +91,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench(rounds: usize, scale: f64) -> Result<(), String> {
+/// Instructions the client executed, counted by callgrind.
+fn instructions(node: &Node, program: &str, args: &[String]) -> Result<f64, String> {
+    let out = node
+        .command("valgrind")
+        .map_err(|e| e.to_string())?
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            program,
+        ])
+        .args(args)
+        .output()
+        .map_err(|e| format!("run valgrind (apt-get install valgrind): {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("valgrind {program} {args:?} failed: {stderr}"));
+    }
+    stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))
+}
+
+fn bench(rounds: usize, scale: f64, callgrind: bool) -> Result<(), String> {
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
     let c = env!("C_CPG_BENCH").to_string();
@@ -154,6 +190,26 @@ fn bench(rounds: usize, scale: f64) -> Result<(), String> {
         let cm = median(c_runs.iter().map(|f| get(f, key)).collect());
         let rm = median(r_runs.iter().map(|f| get(f, key)).collect());
         println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
+    }
+    if callgrind {
+        println!();
+        println!("| size | C instructions/msg | Rust instructions/msg | Rust/C |");
+        println!("|---:|---:|---:|---:|");
+        for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
+            let (short, long) = if size >= 16 * 1024 {
+                (500u64, 2_500u64)
+            } else {
+                (2_000, 12_000)
+            };
+            let per_message = |program: &str| -> Result<f64, String> {
+                let args = |n: u64| vec!["throughput".to_string(), size.to_string(), n.to_string()];
+                let a = instructions(node, program, &args(short))?;
+                let b = instructions(node, program, &args(long))?;
+                Ok((b - a) / (long - short) as f64)
+            };
+            let (ci, ri) = (per_message(&c)?, per_message(&rust)?);
+            println!("| {size} B | {ci:.0} | {ri:.0} | {:.3} |", ri / ci);
+        }
     }
     Ok(())
 }

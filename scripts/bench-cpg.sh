@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The CPG benchmark: the Rust example corosync/examples/cpg_bench.rs and the
+# plain C program tests/c/cpg_bench.c run the same loops on libcpg, side by
+# side on one local corosync cluster; prints Markdown tables of medians and
+# Rust/C ratios (see BENCHMARKS.md). Arguments go to the runner:
+#   --rounds N (default 9)  --scale F (default 1)  --no-callgrind
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "bench: installing valgrind (for instruction counts)"
+    apt-get install -y -qq valgrind >/dev/null
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "bench: must run as root (it starts corosync in a network namespace)" >&2
+    exit 1
+fi
+cargo build --quiet --release -p corosync --example cpg_bench
+cargo run --quiet --release -p corosync-tests --bin bench-cpg -- "$@"
