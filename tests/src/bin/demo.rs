@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use corosync::cfg::Cfg;
+use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::quorum::Quorum;
 use corosync::{DispatchMode, TrackFlags};
 use corosync_tests::{wait_readable, Cluster};
@@ -52,8 +54,34 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             return Err(corosync::Error::Timeout);
         };
         let members: Vec<String> = members.iter().map(ToString::to_string).collect();
+
+        // The configuration service: who am I, and where.
+        let cfg = Cfg::new()?;
+        let me = cfg.local_nodeid()?;
+        let addrs: Vec<String> = cfg.node_addrs(me)?.into_iter().flatten().map(|a| a.to_string()).collect();
+
+        // A closed process group: join, multicast, get it back in order.
+        let group = GroupName::new("demo")?;
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let cpg = Cpg::builder()
+            .on_deliver(move |_, m| sink.lock().unwrap().push(String::from_utf8_lossy(m.data).into_owned()))
+            .connect()?;
+        cpg.join(&group)?;
+        for text in ["hello", "from", "rust"] {
+            cpg.mcast(Guarantee::Agreed, text.as_bytes())?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.lock().unwrap().len() < 3 && Instant::now() < deadline {
+            wait_readable(&cpg, Duration::from_millis(100));
+            cpg.dispatch(DispatchMode::All)?;
+        }
+        let delivered = got.lock().unwrap().join(" ");
+
         Ok(format!(
-            "quorum provider:  {}\nquorate:          {}\nquorate (getquorate from the callback): {}\nring id:          {ring_id}\nmembers:          node {}",
+            "local node id:    {me} (cfg), {} (cpg)\naddresses:        {}\nCPG group {group}: delivered \"{delivered}\"\nquorum provider:  {}\nquorate:          {}\nquorate (getquorate from the callback): {}\nring id:          {ring_id}\nmembers:          node {}",
+            cpg.local_nodeid()?,
+            addrs.join(" "),
             if quorum.quorum_type() == corosync::quorum::QuorumType::SET { "set (votequorum)" } else { "free" },
             if quorate { "yes" } else { "no" },
             if quorate_now? { "yes" } else { "no" },
