@@ -115,7 +115,18 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
         let parts: Vec<Vec<u8>> = (0..MAX_BUFFERS).map(|i| vec![i as u8; i % 5]).collect();
         let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
         cpg.mcast_vectored(Guarantee::Fifo, &slices).unwrap();
-        let expected_count = sizes.len() + 1;
+        // Every guarantee value is accepted (corosync delivers all in
+        // agreed order).
+        let guarantees = [
+            Guarantee::Unordered,
+            Guarantee::Fifo,
+            Guarantee::Agreed,
+            Guarantee::Safe,
+        ];
+        for (i, g) in guarantees.iter().enumerate() {
+            cpg.mcast(*g, &[b'g', i as u8]).unwrap();
+        }
+        let expected_count = sizes.len() + 1 + guarantees.len();
         assert!(pump(&cpg, || seen.lock().unwrap().messages.len()
             >= expected_count));
 
@@ -132,6 +143,9 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
             assert!(*data == payload(i, len), "message {i} bytes");
         }
         assert_eq!(s.messages[sizes.len()].3, parts.concat());
+        for i in 0..guarantees.len() {
+            assert_eq!(s.messages[sizes.len() + 1 + i].3, [b'g', i as u8]);
+        }
     });
 }
 

@@ -565,6 +565,9 @@ impl Cpg {
 
     /// Runs the callbacks of pending events, as `mode` says.
     ///
+    /// With [`DispatchMode::OneNonblocking`] and nothing pending, libcpg
+    /// answers [`Error::TryAgain`]; [`DispatchMode::All`] then returns `Ok`.
+    ///
     /// A panic in a callback is resumed here, after libcpg returned. Called
     /// from inside one of this handle's callbacks, it returns
     /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
