@@ -89,6 +89,7 @@ pub(crate) unsafe fn with_handle<H: ContextHandle>(
 pub(crate) enum Service {
     Cpg,
     Quorum,
+    Votequorum,
     Cfg,
 }
 

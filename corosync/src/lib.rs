@@ -43,6 +43,8 @@ pub mod cfg;
 pub mod cpg;
 #[cfg(feature = "quorum")]
 pub mod quorum;
+#[cfg(feature = "votequorum")]
+pub mod votequorum;
 
 pub use dispatch::DispatchMode;
 pub use error::{Error, Result};

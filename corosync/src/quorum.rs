@@ -101,6 +101,7 @@ pub struct Quorum {
 pub struct QuorumBuilder {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
+    legacy: bool,
 }
 
 impl QuorumBuilder {
@@ -126,10 +127,20 @@ impl QuorumBuilder {
         self
     }
 
+    /// Connect with the old `quorum_initialize` call instead of
+    /// `quorum_model_initialize` (the only one before corosync 3.1). Its
+    /// notification carries the ring sequence number but not the ring's
+    /// node id, and it has no node-list callback: with one set,
+    /// [`QuorumBuilder::connect`] returns [`crate::Error::NotSupported`].
+    pub fn legacy_initialize(mut self, yes: bool) -> Self {
+        self.legacy = yes;
+        self
+    }
+
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Quorum> {
-        #[cfg(not(corosync_has_quorum_model_initialize))]
-        if self.nodelist.is_some() {
+        let legacy = self.legacy || !cfg!(corosync_has_quorum_model_initialize);
+        if legacy && self.nodelist.is_some() {
             return Err(crate::Error::NotSupported);
         }
         let inner = Context::new(Inner {
@@ -143,7 +154,7 @@ impl QuorumBuilder {
         let mut raw = 0;
         let mut quorum_type = 0;
         #[cfg(corosync_has_quorum_model_initialize)]
-        {
+        if !legacy {
             let mut model = sys::quorum_model_v1_data_t {
                 model: sys::QUORUM_MODEL_V1,
                 quorum_notify_fn: Some(quorum_v1_trampoline),
@@ -163,8 +174,7 @@ impl QuorumBuilder {
                 )
             })?;
         }
-        #[cfg(not(corosync_has_quorum_model_initialize))]
-        {
+        if legacy {
             let mut callbacks = sys::quorum_callbacks_t {
                 quorum_notify_fn: Some(quorum_v0_trampoline),
             };
@@ -323,7 +333,6 @@ impl ContextHandle for Quorum {
     }
 }
 
-#[cfg(not(corosync_has_quorum_model_initialize))]
 unsafe extern "C" fn quorum_v0_trampoline(
     handle: sys::quorum_handle_t,
     quorate: u32,

@@ -1,0 +1,340 @@
+//! Quorum and votequorum on a real three-node cluster: losing and regaining
+//! quorum, votes and expected votes, and the qdevice interface.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corosync::quorum::{Quorum, QuorumType};
+use corosync::votequorum::{InfoFlags, NodeState, Votequorum, LOCAL_NODE};
+use corosync::{DispatchMode, Error, NodeId, RingId, TrackFlags};
+use corosync_tests::events::dispatch_until;
+use corosync_tests::{Cluster, Node};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn ids(v: &[u32]) -> Vec<NodeId> {
+    v.iter().copied().map(NodeId::new).collect()
+}
+
+#[derive(Default, Debug)]
+struct QuorumSeen {
+    /// (quorate, ring id, members)
+    quorum: Vec<(bool, RingId, Vec<NodeId>)>,
+    /// (ring id, members, joined, left)
+    nodelist: Vec<(RingId, Vec<NodeId>, Vec<NodeId>, Vec<NodeId>)>,
+}
+
+fn tracker(node: &Node, legacy: bool) -> (Quorum, Arc<Mutex<QuorumSeen>>) {
+    let seen = Arc::new(Mutex::new(QuorumSeen::default()));
+    let (a, b) = (seen.clone(), seen.clone());
+    let quorum = node
+        .run(move || {
+            let mut builder = Quorum::builder()
+                .legacy_initialize(legacy)
+                .on_quorum(move |_, n| {
+                    let mut members = n.members.to_vec();
+                    members.sort();
+                    a.lock()
+                        .unwrap()
+                        .quorum
+                        .push((n.quorate, n.ring_id, members))
+                });
+            if !legacy {
+                builder = builder.on_nodelist(move |_, n| {
+                    let sorted = |l: &[NodeId]| {
+                        let mut v = l.to_vec();
+                        v.sort();
+                        v
+                    };
+                    b.lock().unwrap().nodelist.push((
+                        n.ring_id,
+                        sorted(n.members),
+                        sorted(n.joined),
+                        sorted(n.left),
+                    ))
+                });
+            }
+            let q = builder.connect().unwrap();
+            q.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES)
+                .unwrap();
+            q
+        })
+        .unwrap();
+    (quorum, seen)
+}
+
+fn wait_quorum(q: &Quorum, seen: &Mutex<QuorumSeen>, quorate: bool, members: &[u32]) {
+    let want = ids(members);
+    let ok = dispatch_until(
+        q,
+        WAIT,
+        || q.dispatch(DispatchMode::All),
+        || {
+            seen.lock()
+                .unwrap()
+                .quorum
+                .last()
+                .is_some_and(|(qu, _, m)| *qu == quorate && *m == want)
+        },
+    )
+    .unwrap();
+    assert!(
+        ok,
+        "never saw quorate={quorate} members={members:?}: {:?}",
+        seen.lock().unwrap().quorum
+    );
+}
+
+#[test]
+fn losing_and_regaining_quorum_is_reported_on_every_surviving_node() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    for node in cluster.nodes() {
+        let (quorate, kind) = node
+            .run(|| {
+                let q = Quorum::new().unwrap();
+                (q.is_quorate().unwrap(), q.quorum_type())
+            })
+            .unwrap();
+        assert!(quorate);
+        assert_eq!(kind, QuorumType::SET);
+    }
+    let (q1, s1) = tracker(cluster.node(0), false);
+    let (q2, s2) = tracker(cluster.node(1), false);
+    let (legacy, sl) = tracker(cluster.node(0), true);
+    wait_quorum(&q1, &s1, true, &[1, 2, 3]);
+    wait_quorum(&q2, &s2, true, &[1, 2, 3]);
+    wait_quorum(&legacy, &sl, true, &[1, 2, 3]);
+
+    // One node down: still quorate (2 of 3 votes).
+    cluster.kill(2).unwrap();
+    wait_quorum(&q1, &s1, true, &[1, 2]);
+    wait_quorum(&q2, &s2, true, &[1, 2]);
+    wait_quorum(&legacy, &sl, true, &[1, 2]);
+    // Two down: node 1 alone is not quorate.
+    cluster.kill(1).unwrap();
+    wait_quorum(&q1, &s1, false, &[1]);
+    wait_quorum(&legacy, &sl, false, &[1]);
+    assert!(!q1.is_quorate().unwrap());
+    // They come back: quorate again.
+    cluster.restart(1).unwrap();
+    wait_quorum(&q1, &s1, true, &[1, 2]);
+    cluster.restart(2).unwrap();
+    wait_quorum(&q1, &s1, true, &[1, 2, 3]);
+    wait_quorum(&legacy, &sl, true, &[1, 2, 3]);
+    assert!(q1.is_quorate().unwrap());
+
+    let seen = s1.lock().unwrap();
+    // Ring ids grow with every membership.
+    for pair in seen.quorum.windows(2) {
+        assert!(
+            pair[1].1 > pair[0].1,
+            "ring ids must grow: {:?}",
+            seen.quorum
+        );
+    }
+    // The node-list callback names exactly who joined and left.
+    let changes: Vec<(Vec<NodeId>, Vec<NodeId>, Vec<NodeId>)> = seen
+        .nodelist
+        .iter()
+        .map(|(_, m, j, l)| (m.clone(), j.clone(), l.clone()))
+        .collect();
+    let expected = [
+        (ids(&[1, 2]), ids(&[]), ids(&[3])),
+        (ids(&[1]), ids(&[]), ids(&[2])),
+        (ids(&[1, 2]), ids(&[2]), ids(&[])),
+        (ids(&[1, 2, 3]), ids(&[3]), ids(&[])),
+    ];
+    for want in &expected {
+        assert!(
+            changes.contains(want),
+            "missing node-list change {want:?} in {changes:?}"
+        );
+    }
+    let ring_ids: Vec<RingId> = seen.nodelist.iter().map(|(r, ..)| *r).collect();
+    assert!(ring_ids.windows(2).all(|w| w[1] > w[0]), "{ring_ids:?}");
+    // The old API reports the sequence number only.
+    assert!(sl
+        .lock()
+        .unwrap()
+        .quorum
+        .iter()
+        .all(|(_, r, _)| r.nodeid == NodeId::new(0) && r.seq > 0));
+    drop(q2);
+}
+
+#[derive(Default)]
+struct VqSeen {
+    expected: Vec<u32>,
+    quorum: Vec<(bool, Vec<(NodeId, NodeState)>)>,
+    rings: Vec<RingId>,
+}
+
+fn vq_tracker(node: &Node) -> (Votequorum, Arc<Mutex<VqSeen>>) {
+    let seen = Arc::new(Mutex::new(VqSeen::default()));
+    let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
+    let vq = node
+        .run(move || {
+            let vq = Votequorum::builder()
+                .on_expected_votes(move |_, n| {
+                    assert_eq!(n.context, 42);
+                    a.lock().unwrap().expected.push(n.expected_votes)
+                })
+                .on_quorum(move |_, n| {
+                    let nodes = n.nodes.iter().map(|s| (s.nodeid(), s.state())).collect();
+                    b.lock().unwrap().quorum.push((n.quorate, nodes))
+                })
+                .on_nodelist(move |_, n| c.lock().unwrap().rings.push(n.ring_id))
+                .connect()
+                .unwrap();
+            vq.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES, 42)
+                .unwrap();
+            vq
+        })
+        .unwrap();
+    (vq, seen)
+}
+
+fn pump_vq(vq: &Votequorum, done: impl FnMut() -> bool) -> bool {
+    dispatch_until(vq, WAIT, || vq.dispatch(DispatchMode::All), done).unwrap()
+}
+
+#[test]
+fn votequorum_info_votes_expected_votes_and_qdevice() {
+    let cluster = Cluster::new(3).expect("cluster");
+    let trackers: Vec<_> = cluster.nodes().iter().map(vq_tracker).collect();
+    for (vq, seen) in &trackers {
+        assert!(pump_vq(vq, || seen
+            .lock()
+            .unwrap()
+            .quorum
+            .last()
+            .is_some_and(|(q, n)| *q && n.len() == 3)));
+    }
+    let (vq1, seen1) = &trackers[0];
+
+    // getinfo matches the configuration on every node, for every node.
+    for (i, (vq, _)) in trackers.iter().enumerate() {
+        let local = vq.local_info().unwrap();
+        assert_eq!(local.node_id, NodeId::new(i as u32 + 1));
+        for id in 1..=3 {
+            let info = vq.info(NodeId::new(id)).unwrap();
+            assert_eq!(info.node_id, NodeId::new(id));
+            assert_eq!(info.node_state, NodeState::Member);
+            assert_eq!((info.node_votes, info.node_expected_votes), (1, 3));
+            assert_eq!(
+                (info.highest_expected, info.total_votes, info.quorum),
+                (3, 3, 2)
+            );
+            assert!(info.flags.contains(InfoFlags::QUORATE));
+            assert!(!info
+                .flags
+                .intersects(InfoFlags::TWO_NODE | InfoFlags::WAIT_FOR_ALL));
+            assert!(info.qdevice_name.is_empty());
+        }
+    }
+    assert_eq!(vq1.info(NodeId::new(99)), Err(Error::NotExist));
+
+    // Raising expected votes raises quorum, on every node.
+    vq1.set_expected(5).unwrap();
+    for (vq, seen) in &trackers {
+        assert!(
+            pump_vq(vq, || seen.lock().unwrap().expected.contains(&5)),
+            "expected-votes callback"
+        );
+        let info = vq.local_info().unwrap();
+        assert_eq!((info.node_expected_votes, info.quorum), (5, 3));
+        assert!(
+            info.flags.contains(InfoFlags::QUORATE),
+            "3 votes of 5 still make quorum"
+        );
+    }
+    vq1.set_expected(3).unwrap();
+    assert!(pump_vq(vq1, || seen1.lock().unwrap().expected.last() == Some(&3)));
+
+    // Votes of another node, set from node 1.
+    vq1.set_votes(NodeId::new(2), 2).unwrap();
+    let ok = pump_vq(vq1, || {
+        vq1.info(NodeId::new(2))
+            .map(|i| i.node_votes == 2)
+            .unwrap_or(false)
+    });
+    assert!(ok);
+    // Seen on node 3 too, once the change has gone round.
+    let vq3 = &trackers[2].0;
+    assert!(pump_vq(vq3, || vq3.info(NodeId::new(2)).map(|i| i.node_votes == 2).unwrap_or(false)));
+    assert_eq!(vq3.local_info().unwrap().total_votes, 4);
+    vq1.set_votes(NodeId::new(2), 1).unwrap();
+
+    // A quorum device on node 1: registered, polled, master-wins, renamed,
+    // unregistered.
+    let name = "rust-qdevice";
+    vq1.qdevice_register(name).unwrap();
+    let flags = || vq1.local_info().unwrap().flags;
+    assert!(pump_vq(vq1, || flags().contains(InfoFlags::QDEVICE_REGISTERED)));
+    assert_eq!(vq1.local_info().unwrap().qdevice_name, name.as_bytes());
+    let ring = *seen1
+        .lock()
+        .unwrap()
+        .rings
+        .last()
+        .expect("a node-list notification with the ring id");
+    vq1.qdevice_poll(name, true, ring).unwrap();
+    assert!(pump_vq(vq1, || flags().contains(
+        InfoFlags::QDEVICE_ALIVE | InfoFlags::QDEVICE_CAST_VOTE
+    )));
+    // A stale ring id is refused.
+    let stale = RingId::new(ring.nodeid, ring.seq.wrapping_sub(1));
+    assert_eq!(
+        vq1.qdevice_poll(name, true, stale),
+        Err(Error::MessageError)
+    );
+    vq1.qdevice_master_wins(name, true).unwrap();
+    assert!(pump_vq(vq1, || flags().contains(InfoFlags::QDEVICE_MASTER_WINS)));
+    vq1.qdevice_update(name, "renamed-qdevice").unwrap();
+    assert!(pump_vq(vq1, || vq1.local_info().unwrap().qdevice_name
+        == b"renamed-qdevice"));
+    assert_eq!(
+        vq1.qdevice_unregister(name),
+        Err(Error::InvalidParam),
+        "the old name is gone"
+    );
+    vq1.qdevice_unregister("renamed-qdevice").unwrap();
+    assert!(pump_vq(vq1, || !flags().contains(InfoFlags::QDEVICE_REGISTERED)));
+
+    // Names the C library would refuse or overflow are refused first.
+    assert!(matches!(
+        vq1.qdevice_register(&"x".repeat(255)),
+        Err(Error::TooLong { .. })
+    ));
+    assert!(matches!(
+        vq1.qdevice_register(""),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        vq1.qdevice_register("a\0b"),
+        Err(Error::InteriorNul { .. })
+    ));
+    // LOCAL_NODE is node 0, which getinfo maps to this node.
+    assert_eq!(LOCAL_NODE, NodeId::new(0));
+}
+
+#[test]
+fn calls_on_a_stopped_daemon_return_errors() {
+    let mut cluster = Cluster::single().expect("cluster");
+    let (q, vq) = cluster
+        .node(0)
+        .run(|| (Quorum::new().unwrap(), Votequorum::new().unwrap()))
+        .unwrap();
+    cluster.stop(0).unwrap();
+    let started = std::time::Instant::now();
+    assert!(q.is_quorate().is_err());
+    assert!(q.track_start(TrackFlags::CHANGES).is_err());
+    assert!(q.dispatch(DispatchMode::Blocking).is_err());
+    assert!(vq.local_info().is_err());
+    assert!(vq.set_expected(2).is_err());
+    assert!(vq.qdevice_register("gone").is_err());
+    assert!(vq.dispatch(DispatchMode::One).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(cluster.node(0).run(Quorum::new).unwrap().is_err());
+    assert!(cluster.node(0).run(Votequorum::new).unwrap().is_err());
+}
