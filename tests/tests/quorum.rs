@@ -16,12 +16,15 @@ fn ids(v: &[u32]) -> Vec<NodeId> {
     v.iter().copied().map(NodeId::new).collect()
 }
 
+/// A node-list change: ring id, members, joined, left.
+type NodeListChange = (RingId, Vec<NodeId>, Vec<NodeId>, Vec<NodeId>);
+
 #[derive(Default, Debug)]
 struct QuorumSeen {
     /// (quorate, ring id, members)
     quorum: Vec<(bool, RingId, Vec<NodeId>)>,
     /// (ring id, members, joined, left)
-    nodelist: Vec<(RingId, Vec<NodeId>, Vec<NodeId>, Vec<NodeId>)>,
+    nodelist: Vec<NodeListChange>,
 }
 
 fn tracker(node: &Node, legacy: bool) -> (Quorum, Arc<Mutex<QuorumSeen>>) {
