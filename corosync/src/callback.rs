@@ -90,6 +90,7 @@ pub(crate) enum Service {
     Cpg,
     Quorum,
     Votequorum,
+    Cmap,
     Cfg,
 }
 
@@ -306,8 +307,8 @@ impl<F> CallbackCell<F> {
         }
     }
 
-    /// Whether a dispatch is running on this cell right now.
-    #[cfg(test)]
+    /// Whether a dispatch is running on this cell right now (for a handle
+    /// that is not `Sync`, on the calling thread).
     pub(crate) fn is_dispatching(&self) -> bool {
         self.dispatching.load(Ordering::Acquire)
     }

@@ -154,6 +154,15 @@ pub enum Error {
         /// The largest message the library can send.
         max: usize,
     },
+    /// A typed accessor met a value of another type (for example
+    /// [`crate::cmap::Cmap::get_u32`] on a string key).
+    #[error("the value is of type {found}, not {expected}")]
+    WrongType {
+        /// The type asked for (corosync-cmapctl's name: `u32`, `str`, ...).
+        expected: &'static str,
+        /// The type stored.
+        found: &'static str,
+    },
     /// `dispatch` was called on a handle whose dispatch is already running,
     /// from one of its own callbacks or from another thread.
     #[error("dispatch is already running on this handle (re-entrant or concurrent dispatch)")]
@@ -237,6 +246,7 @@ impl Error {
             | Error::InvalidInput { .. }
             | Error::TooManyBuffers { .. }
             | Error::MessageTooLarge { .. }
+            | Error::WrongType { .. }
             | Error::DispatchInProgress => return None,
         })
     }
@@ -268,7 +278,8 @@ impl Error {
             | Error::InteriorNul { .. }
             | Error::InvalidInput { .. }
             | Error::TooManyBuffers { .. }
-            | Error::MessageTooLarge { .. } => K::InvalidInput,
+            | Error::MessageTooLarge { .. }
+            | Error::WrongType { .. } => K::InvalidInput,
             _ => K::Other,
         }
     }

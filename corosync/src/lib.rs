@@ -39,6 +39,8 @@ mod track;
 
 #[cfg(feature = "cfg")]
 pub mod cfg;
+#[cfg(feature = "cmap")]
+pub mod cmap;
 #[cfg(feature = "cpg")]
 pub mod cpg;
 #[cfg(feature = "quorum")]

@@ -264,7 +264,10 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
     assert!(ok);
     // Seen on node 3 too, once the change has gone round.
     let vq3 = &trackers[2].0;
-    assert!(pump_vq(vq3, || vq3.info(NodeId::new(2)).map(|i| i.node_votes == 2).unwrap_or(false)));
+    assert!(pump_vq(vq3, || vq3
+        .info(NodeId::new(2))
+        .map(|i| i.node_votes == 2)
+        .unwrap_or(false)));
     assert_eq!(vq3.local_info().unwrap().total_votes, 4);
     vq1.set_votes(NodeId::new(2), 1).unwrap();
 
