@@ -149,7 +149,9 @@ pub(crate) struct Inner {
     /// Live registrations by C track handle.
     tracks: RefCell<HashMap<sys::cmap_track_handle_t, Box<TrackEntry>>>,
     /// Registrations deleted while a dispatch runs (perhaps from inside their
-    /// own callback): freed when the dispatch returns.
+    /// own callback): freed when the dispatch returns. Boxed so that the
+    /// entries keep their addresses while a closure may still be running.
+    #[allow(clippy::vec_box)]
     graveyard: RefCell<Vec<Box<TrackEntry>>>,
 }
 
