@@ -30,10 +30,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{Error, Result};
+use corosync_sys as sys;
+
+use crate::{DispatchMode, Error, Result};
 
 /// A slice a C callback passed as pointer and length, borrowed for the
-/// callback's duration. A null pointer or a zero length gives an empty slice.
+/// callback's duration. A null pointer, a zero length or a misaligned
+/// pointer gives an empty slice.
 ///
 /// # Safety
 ///
@@ -41,7 +44,9 @@ use crate::{Error, Result};
 /// `T` that stay valid and unchanged for `'a`.
 #[inline]
 pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
-    if ptr.is_null() || len == 0 {
+    // A misaligned pointer cannot be a valid C array either; refuse it
+    // rather than build an invalid slice.
+    if ptr.is_null() || len == 0 || !ptr.is_aligned() {
         &[]
     } else {
         // SAFETY: the caller promises `len` valid values at `ptr`.
@@ -273,6 +278,32 @@ impl<F> CallbackCell<F> {
             panic::resume_unwind(payload);
         }
         Ok(result)
+    }
+
+    /// Runs a C dispatch function in `mode` inside [`CallbackCell::dispatch`].
+    ///
+    /// [`DispatchMode::Blocking`] runs as a loop of one-event dispatches, so
+    /// that a panic in a callback ends it: the C libraries return from a
+    /// blocking dispatch only when the connection ends, and a handle cannot
+    /// be finalized while it dispatches.
+    pub(crate) fn dispatch_mode(
+        &self,
+        mode: DispatchMode,
+        mut c_dispatch: impl FnMut(sys::cs_dispatch_flags_t) -> sys::cs_error_t,
+    ) -> Result<sys::cs_error_t> {
+        self.dispatch(|| {
+            if mode != DispatchMode::Blocking {
+                return c_dispatch(mode.as_raw());
+            }
+            loop {
+                let rc = c_dispatch(sys::CS_DISPATCH_ONE);
+                // SAFETY: inside this cell's dispatch, which holds the flag.
+                let panicked = unsafe { (*self.panic.get()).is_some() };
+                if rc != sys::CS_OK || panicked {
+                    return rc;
+                }
+            }
+        })
     }
 
     /// Calls `f` with the closures, from a trampoline.

@@ -132,6 +132,8 @@ struct Callbacks {
 
 pub(crate) struct Inner {
     raw: Cell<sys::corosync_cfg_handle_t>,
+    /// The connection\'s descriptor, read once at connect time.
+    fd: Cell<RawFd>,
     cell: CallbackCell<Callbacks>,
 }
 
@@ -166,6 +168,7 @@ impl CfgBuilder {
         let has_callback = self.shutdown.is_some();
         let inner = Context::new(Inner {
             raw: Cell::new(0),
+            fd: Cell::new(-1),
             cell: CallbackCell::new(Callbacks {
                 shutdown: self.shutdown,
             }),
@@ -181,6 +184,14 @@ impl CfgBuilder {
         // SAFETY: valid pointers; libcfg copies the callbacks.
         check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
         inner.get().raw.set(raw);
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if let Err(err) = check(unsafe { sys::corosync_cfg_fd_get(raw, &mut fd) }) {
+            // SAFETY: live handle, not used again.
+            unsafe { sys::corosync_cfg_finalize(raw) };
+            return Err(err);
+        }
+        inner.get().fd.set(fd);
         Ok(Cfg {
             inner,
             _not_sync: PhantomData,
@@ -217,7 +228,8 @@ impl Cfg {
     }
 
     /// The addresses of `nodeid`, one entry per link slot corosync reports
-    /// (at most [`MAX_LINKS`]); `None` for a slot with no address.
+    /// (at most [`MAX_LINKS`], knet's number of links, which is all corosync
+    /// can have); `None` for a slot with no address.
     pub fn node_addrs(&self, nodeid: NodeId) -> Result<Vec<Option<IpAddr>>> {
         let empty = sys::corosync_cfg_node_address_t {
             address_length: 0,
@@ -396,11 +408,11 @@ impl Cfg {
     /// callback is resumed here.
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch(|| {
-            // SAFETY: live handle; the trampoline finds this handle's
+        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
+            // SAFETY: live handle; the trampolines find this handle's
             // context as the current dispatch.
             with_current(Service::Cfg, raw, context, || unsafe {
-                sys::corosync_cfg_dispatch(raw, mode.as_raw())
+                sys::corosync_cfg_dispatch(raw, c_mode)
             })
         })?;
         check(rc)
@@ -434,22 +446,17 @@ impl fmt::Debug for Cfg {
 }
 
 impl AsRawFd for Cfg {
-    /// The descriptor that becomes readable when events are pending; -1 if
-    /// the library refuses.
+    /// The descriptor that becomes readable when events are pending (read
+    /// once when the connection was made).
     fn as_raw_fd(&self) -> RawFd {
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if unsafe { sys::corosync_cfg_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
-            return -1;
-        }
-        fd
+        self.inner.get().fd.get()
     }
 }
 
 impl AsFd for Cfg {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the connection, which lives as
-        // long as `self`.
+        // SAFETY: a valid descriptor (checked at connect time) that belongs
+        // to the connection, which lives as long as `self`.
         unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }

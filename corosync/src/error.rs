@@ -170,7 +170,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for a `cs_error_t` other than `CS_OK`.
+    /// The error for a `cs_error_t` other than `CS_OK` (`CS_OK` itself, being
+    /// no error, comes back as `Unknown(1)`).
     pub fn from_code(code: sys::cs_error_t) -> Error {
         match code {
             sys::CS_ERR_LIBRARY => Error::Library,

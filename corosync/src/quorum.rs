@@ -72,6 +72,10 @@ pub struct NodeListNotification<'a> {
     pub left: &'a [NodeId],
 }
 
+/// The most entries a node list can hold (`PROCESSOR_COUNT_MAX`): counts
+/// from the daemon above it are clamped rather than trusted.
+const MAX_LIST: usize = 384;
+
 type QuorumFn = Box<dyn FnMut(&Quorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
 
@@ -82,6 +86,8 @@ struct Callbacks {
 
 pub(crate) struct Inner {
     raw: Cell<sys::quorum_handle_t>,
+    /// The connection\'s descriptor, read once at connect time.
+    fd: Cell<RawFd>,
     quorum_type: Cell<u32>,
     cell: CallbackCell<Callbacks>,
 }
@@ -145,6 +151,7 @@ impl QuorumBuilder {
         }
         let inner = Context::new(Inner {
             raw: Cell::new(0),
+            fd: Cell::new(-1),
             quorum_type: Cell::new(0),
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
@@ -189,6 +196,14 @@ impl QuorumBuilder {
             }
         }
         inner.get().raw.set(raw);
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if let Err(err) = check(unsafe { sys::quorum_fd_get(raw, &mut fd) }) {
+            // SAFETY: live handle, not used again.
+            unsafe { sys::quorum_finalize(raw) };
+            return Err(err);
+        }
+        inner.get().fd.set(fd);
         inner.get().quorum_type.set(quorum_type);
         Ok(Quorum {
             inner,
@@ -245,11 +260,11 @@ impl Quorum {
     /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch(|| {
+        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
             // SAFETY: live handle; the trampolines find this handle's
             // context as the current dispatch.
             with_current(Service::Quorum, raw, context, || unsafe {
-                sys::quorum_dispatch(raw, mode.as_raw())
+                sys::quorum_dispatch(raw, c_mode)
             })
         })?;
         check(rc)
@@ -283,22 +298,17 @@ impl Drop for Quorum {
 }
 
 impl AsRawFd for Quorum {
-    /// The descriptor that becomes readable when events are pending. If the
-    /// library refuses (the connection is gone), -1.
+    /// The descriptor that becomes readable when events are pending (read
+    /// once when the connection was made).
     fn as_raw_fd(&self) -> RawFd {
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if unsafe { sys::quorum_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
-            return -1;
-        }
-        fd
+        self.inner.get().fd.get()
     }
 }
 
 impl AsFd for Quorum {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the connection, which lives as
-        // long as `self`.
+        // SAFETY: a valid descriptor (checked at connect time) that belongs
+        // to the connection, which lives as long as `self`.
         unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }
@@ -345,7 +355,8 @@ unsafe extern "C" fn quorum_v0_trampoline(
     unsafe {
         with_quorum(handle, |q, cb| {
             if let Some(f) = cb.quorum.as_mut() {
-                let members = NodeId::from_raw_slice(slice_arg(list, entries as usize));
+                let members =
+                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
                 let n = QuorumNotification {
                     quorate: quorate != 0,
                     ring_id: RingId::new(NodeId::new(0), ring_seq),
@@ -370,7 +381,8 @@ unsafe extern "C" fn quorum_v1_trampoline(
     unsafe {
         with_quorum(handle, |q, cb| {
             if let Some(f) = cb.quorum.as_mut() {
-                let members = NodeId::from_raw_slice(slice_arg(list, entries as usize));
+                let members =
+                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
                 let n = QuorumNotification {
                     quorate: quorate != 0,
                     ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
@@ -394,16 +406,34 @@ unsafe extern "C" fn nodelist_trampoline(
     left_entries: u32,
     left: *const u32,
 ) {
+    // libquorum computes the joined and left pointers from the counts
+    // before them: with counts no daemon sends, they could point anywhere.
+    if [member_entries, joined_entries, left_entries]
+        .iter()
+        .any(|&n| n as usize > MAX_LIST)
+    {
+        return;
+    }
     // SAFETY: called by libquorum from quorum_dispatch; each list holds its
-    // number of node ids, valid for the call.
+    // number of node ids (checked against the largest possible above), valid
+    // for the call.
     unsafe {
         with_quorum(handle, |q, cb| {
             if let Some(f) = cb.nodelist.as_mut() {
                 let n = NodeListNotification {
                     ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
-                    members: NodeId::from_raw_slice(slice_arg(members, member_entries as usize)),
-                    joined: NodeId::from_raw_slice(slice_arg(joined, joined_entries as usize)),
-                    left: NodeId::from_raw_slice(slice_arg(left, left_entries as usize)),
+                    members: NodeId::from_raw_slice(slice_arg(
+                        members,
+                        (member_entries as usize).min(MAX_LIST),
+                    )),
+                    joined: NodeId::from_raw_slice(slice_arg(
+                        joined,
+                        (joined_entries as usize).min(MAX_LIST),
+                    )),
+                    left: NodeId::from_raw_slice(slice_arg(
+                        left,
+                        (left_entries as usize).min(MAX_LIST),
+                    )),
                 };
                 f(q, &n);
             }

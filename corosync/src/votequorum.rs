@@ -195,6 +195,10 @@ pub struct ExpectedVotesNotification {
     pub expected_votes: u32,
 }
 
+/// The most entries a node list can hold (`PROCESSOR_COUNT_MAX`): counts
+/// from the daemon above it are clamped rather than trusted.
+const MAX_LIST: usize = 384;
+
 type QuorumFn = Box<dyn FnMut(&Votequorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Votequorum, &NodeListNotification<'_>) + Send>;
 type ExpectedFn = Box<dyn FnMut(&Votequorum, &ExpectedVotesNotification) + Send>;
@@ -207,6 +211,8 @@ struct Callbacks {
 
 pub(crate) struct Inner {
     raw: Cell<sys::votequorum_handle_t>,
+    /// The connection\'s descriptor, read once at connect time.
+    fd: Cell<RawFd>,
     cell: CallbackCell<Callbacks>,
 }
 
@@ -268,6 +274,7 @@ impl VotequorumBuilder {
         };
         let inner = Context::new(Inner {
             raw: Cell::new(0),
+            fd: Cell::new(-1),
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
                 nodelist: self.nodelist,
@@ -278,6 +285,14 @@ impl VotequorumBuilder {
         // SAFETY: valid pointers; libvotequorum copies the callbacks.
         check(unsafe { sys::votequorum_initialize(&mut raw, &mut callbacks) })?;
         inner.get().raw.set(raw);
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if let Err(err) = check(unsafe { sys::votequorum_fd_get(raw, &mut fd) }) {
+            // SAFETY: live handle, not used again.
+            unsafe { sys::votequorum_finalize(raw) };
+            return Err(err);
+        }
+        inner.get().fd.set(fd);
         Ok(Votequorum {
             inner,
             _not_sync: PhantomData,
@@ -432,11 +447,11 @@ impl Votequorum {
     /// [`Error::DispatchInProgress`].
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch(|| {
+        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
             // SAFETY: live handle; the trampolines find this handle's
             // context as the current dispatch.
             with_current(Service::Votequorum, raw, context, || unsafe {
-                sys::votequorum_dispatch(raw, mode.as_raw())
+                sys::votequorum_dispatch(raw, c_mode)
             })
         })?;
         check(rc)
@@ -470,22 +485,17 @@ impl fmt::Debug for Votequorum {
 }
 
 impl AsRawFd for Votequorum {
-    /// The descriptor that becomes readable when events are pending; -1 if
-    /// the library refuses.
+    /// The descriptor that becomes readable when events are pending (read
+    /// once when the connection was made).
     fn as_raw_fd(&self) -> RawFd {
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if unsafe { sys::votequorum_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
-            return -1;
-        }
-        fd
+        self.inner.get().fd.get()
     }
 }
 
 impl AsFd for Votequorum {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the connection, which lives as
-        // long as `self`.
+        // SAFETY: a valid descriptor (checked at connect time) that belongs
+        // to the connection, which lives as long as `self`.
         unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }
@@ -535,7 +545,7 @@ unsafe extern "C" fn quorum_trampoline(
     unsafe {
         with_votequorum(handle, |vq, cb| {
             if let Some(f) = cb.quorum.as_mut() {
-                let raw = slice_arg(nodes.cast_const(), entries as usize);
+                let raw = slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST));
                 // NodeStatus is repr(transparent) over votequorum_node_t.
                 let nodes =
                     std::slice::from_raw_parts(raw.as_ptr().cast::<NodeStatus>(), raw.len());
@@ -564,7 +574,10 @@ unsafe extern "C" fn nodelist_trampoline(
     unsafe {
         with_votequorum(handle, |vq, cb| {
             if let Some(f) = cb.nodelist.as_mut() {
-                let nodes = NodeId::from_raw_slice(slice_arg(nodes.cast_const(), entries as usize));
+                let nodes = NodeId::from_raw_slice(slice_arg(
+                    nodes.cast_const(),
+                    (entries as usize).min(MAX_LIST),
+                ));
                 let ring_id = RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq);
                 f(
                     vq,

@@ -654,3 +654,39 @@ fn all_four_dispatch_modes() {
         "Blocking dispatch ends with an error when the daemon goes: {result:?}"
     );
 }
+
+#[test]
+fn a_panic_ends_a_blocking_dispatch() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let got = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let g = got.clone();
+        let cpg = Cpg::builder()
+            .on_deliver(move |_, m| {
+                g.lock().unwrap().push(m.data.to_vec());
+                if m.data == b"boom" {
+                    panic!("blocking callback panicked");
+                }
+            })
+            .connect()
+            .unwrap();
+        cpg.join(&GroupName::new("blocking-panic").unwrap())
+            .unwrap();
+        for m in [&b"fine"[..], b"boom", b"after"] {
+            cpg.mcast(Guarantee::Agreed, m).unwrap();
+        }
+        // Blocking would only return when the connection ends; the panic
+        // must end it, right after the event that panicked.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = cpg.dispatch(DispatchMode::Blocking);
+        }));
+        assert_eq!(
+            outcome.unwrap_err().downcast_ref::<&str>(),
+            Some(&"blocking callback panicked")
+        );
+        assert_eq!(*got.lock().unwrap(), [b"fine".to_vec(), b"boom".to_vec()]);
+        // The event after it is still queued for the next dispatch.
+        assert!(pump(&cpg, || got.lock().unwrap().len() == 3));
+        assert_eq!(got.lock().unwrap()[2], b"after");
+    });
+}

@@ -144,6 +144,8 @@ struct TrackEntry {
 
 pub(crate) struct Inner {
     raw: Cell<sys::cmap_handle_t>,
+    /// The connection\'s descriptor, read once at connect time.
+    fd: Cell<RawFd>,
     /// The dispatch flag and the panic slot; the closures live in `tracks`.
     cell: CallbackCell<()>,
     /// Live registrations by C track handle.
@@ -284,10 +286,19 @@ impl Cmap {
         })?;
         let inner = Context::new(Inner {
             raw: Cell::new(raw),
+            fd: Cell::new(-1),
             cell: CallbackCell::new(()),
             tracks: RefCell::new(HashMap::new()),
             graveyard: RefCell::new(Vec::new()),
         });
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if let Err(err) = check(unsafe { sys::cmap_fd_get(raw, &mut fd) }) {
+            // SAFETY: live handle, not used again.
+            unsafe { sys::cmap_finalize(raw) };
+            return Err(err);
+        }
+        inner.get().fd.set(fd);
         Ok(Cmap {
             inner,
             _not_sync: PhantomData,
@@ -465,17 +476,20 @@ impl Cmap {
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
         let inner = self.inner.get();
-        let rc = inner.cell.dispatch(|| {
+        let rc = inner.cell.dispatch_mode(mode, |c_mode| {
             // SAFETY: live handle; the trampoline finds this handle's
             // context as the current dispatch.
-            let rc = with_current(Service::Cmap, raw, context, || unsafe {
-                sys::cmap_dispatch(raw, mode.as_raw())
-            });
-            // Registrations deleted during the dispatch can go now.
+            with_current(Service::Cmap, raw, context, || unsafe {
+                sys::cmap_dispatch(raw, c_mode)
+            })
+        });
+        // Registrations deleted during the dispatch can go now: their
+        // closures no longer run. (Not after a nested dispatch refused
+        // inside a callback: the outer one is still running them.)
+        if !inner.cell.is_dispatching() {
             inner.graveyard.borrow_mut().clear();
-            rc
-        })?;
-        check(rc)
+        }
+        check(rc?)
     }
 
     /// Iterates over the keys that start with `prefix` ("" for all).
@@ -619,22 +633,17 @@ impl fmt::Debug for Cmap {
 }
 
 impl AsRawFd for Cmap {
-    /// The descriptor that becomes readable when events are pending; -1 if
-    /// the library refuses.
+    /// The descriptor that becomes readable when events are pending (read
+    /// once when the connection was made).
     fn as_raw_fd(&self) -> RawFd {
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if unsafe { sys::cmap_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
-            return -1;
-        }
-        fd
+        self.inner.get().fd.get()
     }
 }
 
 impl AsFd for Cmap {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the connection, which lives as
-        // long as `self`.
+        // SAFETY: a valid descriptor (checked at connect time) that belongs
+        // to the connection, which lives as long as `self`.
         unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }

@@ -32,7 +32,9 @@ pub struct IterEntry {
 /// An iteration over groups; finalized on drop, also when dropped before
 /// the end. It borrows its [`Cpg`], which finalizing would end it.
 ///
-/// Yields `Err` once if the daemon fails mid-way, then ends.
+/// Yields `Err` and ends if the daemon fails mid-way; an entry whose group
+/// name is longer than 128 bytes (which corosync never sends) is an `Err`
+/// item and the iteration goes on.
 #[derive(Debug)]
 pub struct GroupIter<'a> {
     _cpg: &'a Cpg,
@@ -52,15 +54,10 @@ impl<'a> GroupIter<'a> {
         // SAFETY: live handle; the name, when given, is valid; the handle
         // is written on success.
         let rc = unsafe { sys::cpg_iteration_initialize(cpg.raw(), kind, group_ptr, &mut raw) };
-        if rc != sys::CS_OK {
-            if raw != 0 {
-                // The library registered the iteration before the daemon
-                // refused it; release it now rather than at cpg_finalize.
-                // SAFETY: `raw` is a live iteration handle, not used again.
-                unsafe { sys::cpg_iteration_finalize(raw) };
-            }
-            return Err(Error::from_code(rc));
-        }
+        // On failure libcpg has either never registered the iteration or
+        // keeps it until cpg_finalize; `raw` may be stale, so it is not
+        // finalized here.
+        check(rc)?;
         Ok(GroupIter {
             _cpg: cpg,
             raw,

@@ -78,8 +78,8 @@ pub use zerocopy::ZcBuffer;
 /// behind its own header into an array of 64.
 pub const MAX_BUFFERS: usize = 63;
 
-/// The largest message libcpg can send, fragmented: corosync carries the
-/// length in a signed 32-bit field.
+/// The largest message libcpg can send, fragmented: the daemon reads the
+/// length into a signed 32-bit `int`.
 pub const MAX_MESSAGE_LEN: usize = i32::MAX as usize;
 
 /// Room for the members `cpg_membership_get` may write: the daemon answers
@@ -288,6 +288,8 @@ struct Callbacks {
 
 pub(crate) struct Inner {
     raw: Cell<sys::cpg_handle_t>,
+    /// The connection\'s descriptor, read once at connect time.
+    fd: Cell<RawFd>,
     /// The group this connection joined, as far as this handle knows.
     joined: Cell<Option<GroupName>>,
     cell: CallbackCell<Callbacks>,
@@ -369,6 +371,7 @@ impl CpgBuilder {
         };
         let inner = Context::new(Inner {
             raw: Cell::new(0),
+            fd: Cell::new(-1),
             joined: Cell::new(None),
             cell: CallbackCell::new(Callbacks {
                 deliver: self.deliver,
@@ -412,6 +415,14 @@ impl CpgBuilder {
             })?;
         }
         inner.get().raw.set(raw);
+        let mut fd = -1;
+        // SAFETY: live handle, valid out-pointer.
+        if let Err(err) = check(unsafe { sys::cpg_fd_get(raw, &mut fd) }) {
+            // SAFETY: live handle, not used again.
+            unsafe { sys::cpg_finalize(raw) };
+            return Err(err);
+        }
+        inner.get().fd.set(fd);
         Ok(Cpg {
             inner,
             _not_sync: PhantomData,
@@ -457,9 +468,11 @@ impl Cpg {
 
     /// Leaves `group`, the group this handle joined.
     ///
-    /// Any other name is [`Error::NotExist`]. (The daemon itself would accept
-    /// it, announce a leave of a group this process is not in, and leave
-    /// the connection stuck half-way out of the group it is in.)
+    /// Any other name than the one this handle joined is [`Error::NotExist`].
+    /// (The daemon itself would accept it, announce a leave of a group this
+    /// process is not in, and leave the connection stuck half-way out of
+    /// the group it is in.) When the handle knows of no group (a join that
+    /// failed, or after a leave) the call goes to the daemon as it is.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
         let joined = self.inner.get().joined.get();
         if joined.is_some_and(|j| j != *group) {
@@ -480,6 +493,11 @@ impl Cpg {
     ///
     /// [`Error::TryAgain`] means corosync's queues are full (flow control):
     /// dispatch, then send again, or use [`crate::Retry`].
+    ///
+    /// A message larger than [`Cpg::max_atomic_msgsize`] goes out in
+    /// fragments; libcpg itself retries each fragment up to 100 times 10 ms
+    /// (printing "sleep. counter=..." on stderr), and an error part-way
+    /// leaves the receivers' reassembly to be dropped by libcpg.
     #[inline]
     pub fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
         self.mcast_vectored(guarantee, &[IoSlice::new(data)])
@@ -554,8 +572,10 @@ impl Cpg {
         Ok(size as usize)
     }
 
-    /// Whether flow control is on: corosync asks senders to stop until its
-    /// queues drain (sends then answer [`Error::TryAgain`]).
+    /// Whether flow control is on (`cpg_flow_control_state_get`).
+    ///
+    /// libcpg 3.x always answers "disabled" here; a sender learns of flow
+    /// control from [`Error::TryAgain`] when it multicasts.
     pub fn flow_control_enabled(&self) -> Result<bool> {
         let mut state = sys::CPG_FLOW_CONTROL_DISABLED;
         // SAFETY: live handle, valid out-pointer.
@@ -575,11 +595,11 @@ impl Cpg {
     #[inline]
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
         let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch(|| {
+        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
             // SAFETY: live handle; the trampolines find this handle's
             // context as the current dispatch.
             with_current(Service::Cpg, raw, context, || unsafe {
-                sys::cpg_dispatch(raw, mode.as_raw())
+                sys::cpg_dispatch(raw, c_mode)
             })
         })?;
         check(rc)
@@ -627,22 +647,17 @@ impl fmt::Debug for Cpg {
 }
 
 impl AsRawFd for Cpg {
-    /// The descriptor that becomes readable when events are pending; -1 if
-    /// the library refuses (the connection is gone).
+    /// The descriptor that becomes readable when events are pending (read
+    /// once when the connection was made).
     fn as_raw_fd(&self) -> RawFd {
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if unsafe { sys::cpg_fd_get(self.raw(), &mut fd) } != sys::CS_OK {
-            return -1;
-        }
-        fd
+        self.inner.get().fd.get()
     }
 }
 
 impl AsFd for Cpg {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to the connection, which lives as
-        // long as `self`.
+        // SAFETY: a valid descriptor (checked at connect time) that belongs
+        // to the connection, which lives as long as `self`.
         unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }
@@ -692,6 +707,9 @@ unsafe extern "C" fn deliver_trampoline(
     // and `msg_len` bytes at `msg`, valid for the call.
     unsafe {
         with_cpg(handle, |cpg, cb| {
+            if (*group).length > MAX_NAME_LEN as u32 {
+                return; // Not a valid name: corosync never sends one.
+            }
             if let Some(f) = cb.deliver.as_mut() {
                 let message = Message {
                     group: GroupName::from_ptr(group),
@@ -720,6 +738,9 @@ unsafe extern "C" fn confchg_trampoline(
     // counts are clamped), valid for the call.
     unsafe {
         with_cpg(handle, |cpg, cb| {
+            if (*group).length > MAX_NAME_LEN as u32 {
+                return; // Not a valid name: corosync never sends one.
+            }
             if let Some(f) = cb.confchg.as_mut() {
                 let list =
                     |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));

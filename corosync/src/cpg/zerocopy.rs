@@ -14,6 +14,14 @@ use crate::{Error, Result};
 /// by [`ZcBuffer::free`]; it borrows its [`Cpg`] so it cannot outlive it.
 ///
 /// The buffer starts zeroed.
+///
+/// # Aborts
+///
+/// libcpg wraps the creation of the shared mapping (a file in `/dev/shm`,
+/// else `/var/run`) in `assert`: if that fails (no space, no permission,
+/// file size limit), the process aborts inside `cpg_zcb_alloc`. These
+/// bindings bound the size (at most [`Cpg::max_atomic_msgsize`]) but cannot
+/// rule the rest out. Use [`Cpg::mcast`] where that matters.
 #[derive(Debug)]
 pub struct ZcBuffer<'a> {
     cpg: &'a Cpg,
@@ -31,8 +39,9 @@ impl<'a> ZcBuffer<'a> {
             return Err(Error::MessageTooLarge { len: size, max });
         }
         let mut buf = std::ptr::null_mut();
-        // SAFETY: live handle, valid out-pointer; `size` is small enough for
-        // the mapping to succeed.
+        // SAFETY: live handle, valid out-pointer. (A failing mapping aborts
+        // inside libcpg, which is not undefined behaviour; see the type's
+        // docs.)
         check(unsafe { sys::cpg_zcb_alloc(cpg.raw(), size, &mut buf) })?;
         let ptr = NonNull::new(buf.cast::<u8>()).ok_or(Error::NoMemory)?;
         Ok(ZcBuffer {
