@@ -102,6 +102,9 @@ fn main() {
     } else {
         generate()
     };
+    if env::var_os("DOCS_RS").is_some() {
+        println!("cargo::rustc-env=COROSYNC_SYS_LIBRARY_VERSION=3.1.7");
+    }
     let out_file = out_dir.join("bindings.rs");
     fs::write(&out_file, &bindings).expect("write bindings.rs to OUT_DIR");
 

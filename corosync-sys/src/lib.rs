@@ -46,6 +46,10 @@ pub fn cs_timestamp_get() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// The version of the corosync client libraries these bindings were built
+/// against (pkg-config's answer at build time; "3.1.7" for docs.rs builds).
+pub const LIBRARY_VERSION: &str = env!("COROSYNC_SYS_LIBRARY_VERSION");
+
 /// Which version-dependent functions these bindings contain (each is also
 /// the cfg flag `corosync_has_<name>` inside this crate, and
 /// `DEP_COROSYNC_HAS_<NAME>` for build scripts of dependent crates).
