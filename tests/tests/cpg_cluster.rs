@@ -78,12 +78,16 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
     const PER_NODE: usize = 500;
     const TOTAL: usize = 3 * PER_NODE;
     // Each handle moves to a sender thread of its own (a Cpg is Send, not Sync).
+    let start = std::sync::Barrier::new(3);
     let members: Vec<(Cpg, Shared)> = std::thread::scope(|scope| {
         let threads: Vec<_> = members
             .into_iter()
             .enumerate()
             .map(|(i, (cpg, seen))| {
+                let start = &start;
                 scope.spawn(move || {
+                    // All three start sending together.
+                    start.wait();
                     let mut sent = 0;
                     let policy = Retry::new(10_000)
                         .delays(Duration::from_millis(1), Duration::from_millis(10));
@@ -140,8 +144,10 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
         assert_eq!(seqs, want);
     }
     // The senders really interleaved.
+    // Sent one after the other, the three would switch exactly twice;
+    // totem batches messages per token rotation, so the number varies.
     let switches = orders[0].windows(2).filter(|w| w[0].0 != w[1].0).count();
-    assert!(switches > 10, "only {switches} sender switches");
+    assert!(switches > 2, "only {switches} sender switches");
 }
 
 fn wait_all_joined(members: &[&(Cpg, Shared)], n: usize) {
