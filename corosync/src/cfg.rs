@@ -158,6 +158,9 @@ impl CfgBuilder {
     /// [`ShutdownMode::Request`] or [`ShutdownMode::Regardless`]; the
     /// closure should answer with [`Cfg::reply_to_shutdown`] (corosync
     /// waits for the answers, up to a timeout).
+    ///
+    /// corosync asks only the connections that called
+    /// [`Cfg::track_start`] (corosync 3.1.1 and later).
     pub fn on_shutdown(mut self, f: impl FnMut(&Cfg, ShutdownMode) + Send + 'static) -> Self {
         self.shutdown = Some(Box::new(f));
         self

@@ -278,6 +278,36 @@ impl Cluster {
         self.nodes[index].spawn()
     }
 
+    /// Waits up to `timeout` for node `index`'s daemon to exit by itself
+    /// (shut down or killed through corosync), and returns its exit status.
+    pub fn wait_for_exit(
+        &mut self,
+        index: usize,
+        timeout: Duration,
+    ) -> Result<std::process::ExitStatus, HarnessError> {
+        let node = &mut self.nodes[index];
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(child) = node.child.as_mut() else {
+                return Err(HarnessError::new(format!(
+                    "node {} is not running",
+                    node.nodeid
+                )));
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                node.child = None;
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::new(format!(
+                    "corosync on node {} still runs after {timeout:?}",
+                    node.nodeid
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Cuts node `index` off from the others (its switch port goes down).
     pub fn isolate(&self, index: usize) -> Result<(), HarnessError> {
         self.set_uplink(index, "down")

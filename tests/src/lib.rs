@@ -45,6 +45,12 @@ impl fmt::Display for HarnessError {
 
 impl std::error::Error for HarnessError {}
 
+impl From<corosync::Error> for HarnessError {
+    fn from(err: corosync::Error) -> Self {
+        HarnessError(format!("corosync: {err}"))
+    }
+}
+
 /// Lower-case hexadecimal of `bytes`, as the test helper programs speak it.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

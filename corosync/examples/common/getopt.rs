@@ -5,9 +5,12 @@
 
 /// One parsed option.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(dead_code)]
 pub enum Opt {
     /// A known option, with its argument if it takes one.
     Flag(char, Option<String>),
+    /// A long option with no short equivalent (`--force`).
+    Long(&'static str),
     /// An unknown option or a missing argument; the message is already
     /// printed, as getopt does.
     Bad,
@@ -16,7 +19,23 @@ pub enum Opt {
 /// Parses `args` (without the program name) against `spec` ("hd:ne": a
 /// letter followed by ':' takes an argument). Returns the options in order
 /// and the operands. Stops at the first operand, as POSIX getopt does.
+#[allow(dead_code)]
 pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>) {
+    getopt_long(prog, args, spec, &[])
+}
+
+/// A long option: its name, whether it takes an argument, and the short
+/// option it stands for (`None` for a long-only option).
+pub type LongOpt = (&'static str, bool, Option<char>);
+
+/// [`getopt`] with `--name` and `--name=value` long options, as glibc's
+/// `getopt_long` (exact names only).
+pub fn getopt_long(
+    prog: &str,
+    args: &[String],
+    spec: &str,
+    longs: &[LongOpt],
+) -> (Vec<Opt>, Vec<String>) {
     let takes_arg = |c: char| {
         spec.find(c)
             .map(|i| spec[i + c.len_utf8()..].starts_with(':'))
@@ -31,6 +50,44 @@ pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>
         }
         if !arg.starts_with('-') || arg == "-" {
             break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            match longs.iter().find(|l| l.0 == name) {
+                None => {
+                    eprintln!("{prog}: unrecognized option '{arg}'");
+                    opts.push(Opt::Bad);
+                }
+                Some(&(name, takes, short)) => {
+                    let value = if takes && value.is_none() {
+                        if i + 1 < args.len() {
+                            i += 1;
+                            Some(args[i].clone())
+                        } else {
+                            eprintln!("{prog}: option '--{name}' requires an argument");
+                            opts.push(Opt::Bad);
+                            i += 1;
+                            continue;
+                        }
+                    } else {
+                        value
+                    };
+                    if !takes && value.is_some() {
+                        eprintln!("{prog}: option '--{name}' doesn't allow an argument");
+                        opts.push(Opt::Bad);
+                    } else {
+                        opts.push(match short {
+                            Some(c) => Opt::Flag(c, value),
+                            None => Opt::Long(name),
+                        });
+                    }
+                }
+            }
+            i += 1;
+            continue;
         }
         let chars: Vec<char> = arg.chars().skip(1).collect();
         let mut j = 0;
@@ -64,6 +121,7 @@ pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>
 }
 
 /// The program name as the C tools print it: the last path component.
+#[allow(dead_code)]
 pub fn prog_name() -> String {
     let arg0 = std::env::args().next().unwrap_or_default();
     arg0.rsplit('/').next().unwrap_or_default().to_string()

@@ -1,0 +1,283 @@
+//! CFG on a real three-node cluster, and the Rust `cfgtool` example against
+//! corosync's `corosync-cfgtool`.
+
+use std::os::unix::process::CommandExt;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corosync::cfg::{Cfg, ShutdownMode};
+use corosync::cmap::Cmap;
+use corosync::{DispatchMode, Error, NodeId};
+use corosync_tests::{example_binary, wait_readable, Cluster, Node};
+
+const C_TOOL: &str = "corosync-cfgtool";
+
+fn run(node: &Node, program: &str, args: &[&str]) -> Output {
+    let mut cmd = node.command(program).unwrap();
+    cmd.arg0(C_TOOL);
+    cmd.args(args).output().unwrap()
+}
+
+fn compare(cluster: &Cluster, nodes: &[usize], ours: &str, cases: &[&[&str]]) {
+    for &i in nodes {
+        let node = cluster.node(i);
+        for args in cases {
+            let (want, got) = (run(node, C_TOOL, args), run(node, ours, args));
+            assert_eq!(
+                got.status.code(),
+                want.status.code(),
+                "exit status of {args:?} on node {}: C stderr {:?}, ours {:?}",
+                node.nodeid(),
+                String::from_utf8_lossy(&want.stderr),
+                String::from_utf8_lossy(&got.stderr)
+            );
+            assert!(
+                got.stdout == want.stdout,
+                "output of {args:?} on node {}:\n--- C\n{}\n--- ours\n{}",
+                node.nodeid(),
+                String::from_utf8_lossy(&want.stdout),
+                String::from_utf8_lossy(&got.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn cfgtool_matches_corosync_cfgtool() {
+    let cluster = Cluster::new(3).expect("cluster");
+    let ours = example_binary("cfgtool").unwrap();
+    let ours = ours.to_str().unwrap();
+    let read_cases: &[&[&str]] = &[
+        &[],
+        &["-h"],
+        &["-s"],
+        &["-s", "-b"],
+        &["-sb"],
+        &["-n"],
+        &["--status"],
+        &["--nodes"],
+        &["--brief", "--status"],
+        &["-i", "10.213.7.1", "-s"],
+        &["-a", "1"],
+        &["-a", "3"],
+        &["--address=2"],
+        &["--address", "2"],
+        &["-a", "0"],
+        &["-a", "x"],
+        &["-k", "-1"],
+        &["-x"],
+        &["--nosuch"],
+        &["-a"],
+        &["-L"],
+        &["-R"],
+    ];
+    compare(&cluster, &[0, 1, 2], ours, read_cases);
+    let status = run(cluster.node(0), C_TOOL, &["-s"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("connected") && text.contains("10.213.7.1"),
+        "{text}"
+    );
+
+    // With node 3 cut off, the link status differs, and both tools agree.
+    cluster.isolate(2).unwrap();
+    cluster.wait_for_membership(&[0, 1]).unwrap();
+    compare(&cluster, &[0, 2], ours, &[&["-s"], &["-s", "-b"], &["-n"]]);
+    let text = String::from_utf8_lossy(&run(cluster.node(0), C_TOOL, &["-s"]).stdout).into_owned();
+    assert!(text.contains("disconnected"), "{text}");
+}
+
+#[test]
+fn cfgtool_kill_and_shutdown_act_like_the_c_tool() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let ours = example_binary("cfgtool").unwrap();
+    let ours = ours.to_str().unwrap();
+    // -k: ours kills node 3, the C tool node 2; both print the same line.
+    for (tool, victim) in [(ours, 2usize), (C_TOOL, 1)] {
+        let id = (victim + 1).to_string();
+        let out = run(cluster.node(0), tool, &["-k", &id]);
+        assert!(out.status.success(), "{tool} -k {id}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("Killing node {id}\n")
+        );
+        cluster
+            .wait_for_exit(victim, Duration::from_secs(20))
+            .unwrap();
+    }
+    // -H: ours shuts node 1 down.
+    let out = run(cluster.node(0), ours, &["-H"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Shutting down corosync\n"
+    );
+    cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
+}
+
+/// A client that answers shutdown requests, dispatching on its own thread.
+struct Voter {
+    stop: Arc<AtomicBool>,
+    asked: Arc<Mutex<Vec<ShutdownMode>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Voter {
+    fn start(node: &Node, allow: bool) -> Voter {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let a = asked.clone();
+        let cfg = node
+            .run(move || {
+                let cfg = Cfg::builder()
+                    .on_shutdown(move |cfg, mode| {
+                        a.lock().unwrap().push(mode);
+                        cfg.reply_to_shutdown(allow).unwrap();
+                    })
+                    .connect()
+                    .unwrap();
+                // corosync asks only the clients that track.
+                cfg.track_start(corosync::TrackFlags::CHANGES).unwrap();
+                cfg
+            })
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                wait_readable(&cfg, Duration::from_millis(50));
+                if cfg.dispatch(DispatchMode::All).is_err() {
+                    return;
+                }
+            }
+            // Stop being asked before going (the daemon notices a closed
+            // connection only a little later).
+            let _ = cfg.track_stop();
+        });
+        Voter {
+            stop,
+            asked,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Voter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn shutdown_requests_are_vetoed_or_go_through() {
+    let mut cluster = Cluster::single().expect("cluster");
+    // A client that says no vetoes a request...
+    let no = Voter::start(cluster.node(0), false);
+    let asker = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
+    assert_eq!(asker.try_shutdown(ShutdownMode::Request), Err(Error::Busy));
+    assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Request]);
+    assert!(cluster.node(0).is_quorate().is_ok(), "corosync still runs");
+    drop(no);
+
+    // ...a client that says yes lets it through...
+    let yes = Voter::start(cluster.node(0), true);
+    asker.try_shutdown(ShutdownMode::Request).unwrap();
+    cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
+    assert_eq!(*yes.asked.lock().unwrap(), [ShutdownMode::Request]);
+    drop(yes);
+    drop(asker);
+
+    // ...and REGARDLESS shuts down whatever the clients answer.
+    cluster.restart(0).unwrap();
+    let no = Voter::start(cluster.node(0), false);
+    let asker = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
+    asker.try_shutdown(ShutdownMode::Regardless).unwrap();
+    cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
+    assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Regardless]);
+}
+
+#[test]
+fn node_status_kill_reload_and_log_reopening() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let cfg = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
+    assert_eq!(cfg.local_nodeid().unwrap(), NodeId::new(1));
+    for id in [2, 3] {
+        let st = cfg.node_status(NodeId::new(id)).unwrap();
+        assert_eq!(st.nodeid, NodeId::new(id));
+        assert!(st.reachable);
+        assert_eq!(st.links.len(), 1);
+        let link = &st.links[0];
+        assert!(link.enabled && link.connected, "{st:?}");
+        assert_eq!(link.dst_addr, format!("10.213.7.{id}"));
+        assert_eq!(link.src_addr, "10.213.7.1");
+        assert!(link.mtu > 0);
+    }
+    let addrs = cfg.node_addrs(NodeId::new(2)).unwrap();
+    assert_eq!(addrs[0], Some("10.213.7.2".parse().unwrap()));
+    let rings = cfg.ring_status().unwrap();
+    assert!(!rings.is_empty(), "ring status lists the links");
+
+    // Isolated: the link to node 3 goes down.
+    cluster.isolate(2).unwrap();
+    cluster.wait_for_membership(&[0, 1]).unwrap();
+    cluster
+        .wait_until(
+            "the link to node 3 to go down",
+            Duration::from_secs(20),
+            || {
+                let st = cfg.node_status(NodeId::new(3))?;
+                Ok(!st.reachable && st.links.iter().all(|l| !l.connected))
+            },
+        )
+        .unwrap();
+    cluster.heal(2).unwrap();
+    cluster.wait_for_membership(&[0, 1, 2]).unwrap();
+
+    // Killing a node from another node stops its daemon.
+    cfg.kill_node(NodeId::new(3), "killed by a corosync-rs test")
+        .unwrap();
+    cluster.wait_for_exit(2, Duration::from_secs(20)).unwrap();
+    assert!(cluster
+        .node(2)
+        .log()
+        .contains("killed by a corosync-rs test"));
+    assert!(matches!(
+        cfg.kill_node(NodeId::new(2), &"x".repeat(256)),
+        Err(Error::TooLong { .. })
+    ));
+    assert!(matches!(
+        cfg.kill_node(NodeId::new(2), "a\0b"),
+        Err(Error::InteriorNul { .. })
+    ));
+
+    // Editing corosync.conf and reloading changes cmap on every node.
+    for i in [0, 1] {
+        let path = cluster.node(i).config_path();
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, text.replace("token: 1000", "token: 1700")).unwrap();
+    }
+    cfg.reload_config().unwrap();
+    for i in [0, 1] {
+        let token = cluster
+            .node(i)
+            .run(|| Cmap::new().unwrap().get_u32("totem.token"))
+            .unwrap();
+        assert_eq!(token, Ok(1700), "node {}", i + 1);
+    }
+
+    // Reopening the log files: a moved log is written anew.
+    let log = cluster.dir().join("node1").join("corosync.log");
+    let moved = log.with_extension("log.old");
+    std::fs::rename(&log, &moved).unwrap();
+    cfg.reopen_log_files().unwrap();
+    cfg.reload_config().unwrap(); // logs a line
+    cluster
+        .wait_until("a new log file", Duration::from_secs(10), || {
+            Ok(log.exists())
+        })
+        .unwrap();
+}
