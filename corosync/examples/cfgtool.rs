@@ -230,11 +230,11 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
                 .as_ref()
                 .and_then(|st| st.links.iter().find(|l| l.link == link))
         };
-        for link in 0..corosync::cfg::MAX_LINKS {
+        for (link, transport) in link_transport.iter().enumerate() {
             let Some(other) = link_of(other_index, link) else {
                 continue;
             };
-            println!("LINK ID {link} {}", link_transport[link]);
+            println!("LINK ID {link} {transport}");
             println!("\taddr\t= {}", other.src_addr);
             if brief {
                 print!("\tstatus\t= ");
@@ -252,8 +252,8 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
                 println!();
             } else {
                 println!("\tstatus:");
-                for j in 0..nodes.len() {
-                    let id = statuses[j].as_ref().map_or(0, |st| st.nodeid.get());
+                for (j, status) in statuses.iter().enumerate() {
+                    let id = status.as_ref().map_or(0, |st| st.nodeid.get());
                     print!("\t\tnodeid: {id:>10}:\t");
                     if j == local_index {
                         print!("localhost");
