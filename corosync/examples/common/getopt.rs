@@ -18,7 +18,8 @@ pub enum Opt {
 
 /// Parses `args` (without the program name) against `spec` ("hd:ne": a
 /// letter followed by ':' takes an argument). Returns the options in order
-/// and the operands. Stops at the first operand, as POSIX getopt does.
+/// and the operands. As GNU getopt, options may follow operands, and `--`
+/// ends the options.
 #[allow(dead_code)]
 pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>) {
     getopt_long(prog, args, spec, &[])
@@ -41,6 +42,7 @@ pub fn getopt_long(
             .map(|i| spec[i + c.len_utf8()..].starts_with(':'))
     };
     let mut opts = Vec::new();
+    let mut operands = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -49,7 +51,10 @@ pub fn getopt_long(
             break;
         }
         if !arg.starts_with('-') || arg == "-" {
-            break;
+            // GNU getopt permutes: operands may come before options.
+            operands.push(arg.clone());
+            i += 1;
+            continue;
         }
         if let Some(long) = arg.strip_prefix("--") {
             let (name, value) = match long.split_once('=') {
@@ -117,7 +122,8 @@ pub fn getopt_long(
         }
         i += 1;
     }
-    (opts, args[i.min(args.len())..].to_vec())
+    operands.extend_from_slice(&args[i.min(args.len())..]);
+    (opts, operands)
 }
 
 /// The program name as the C tools print it: the last path component.
