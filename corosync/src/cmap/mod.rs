@@ -135,6 +135,23 @@ pub struct KeyEntry {
     pub value_len: usize,
 }
 
+impl KeyEntry {
+    /// The key as text (corosync keys are ASCII).
+    pub fn key_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.key).ok()
+    }
+
+    /// Reads the entry's current value from `cmap` (the value on request:
+    /// iteration itself reports only names, types and lengths).
+    pub fn value(&self, cmap: &Cmap) -> Result<Value> {
+        let key = self.key_str().ok_or(Error::InvalidInput {
+            what: "cmap key",
+            reason: "it is not UTF-8",
+        })?;
+        cmap.get(key)
+    }
+}
+
 type TrackFn = Box<dyn FnMut(&Cmap, &TrackEvent<'_>) + Send>;
 
 /// A registration's closure, at a stable address that is the C `user_data`.
