@@ -235,6 +235,11 @@ fn iteration_by_prefix_and_early_drop() {
             assert!(keys
                 .iter()
                 .all(|k| k.value_type == ValueType::U32 && k.value_len == 4));
+            // The value on request.
+            for k in &keys {
+                let n: u32 = k.key_str().unwrap()["iter.key".len()..].parse().unwrap();
+                assert_eq!(k.value(&cmap).unwrap(), Value::U32(n));
+            }
             let mut names: Vec<String> = keys
                 .iter()
                 .map(|k| String::from_utf8(k.key.clone()).unwrap())
