@@ -163,6 +163,13 @@ pub enum Error {
         /// The type stored.
         found: &'static str,
     },
+    /// An operation that forks ([`crate::sam::Sam::register`]) was called in
+    /// a process with more than one thread; nothing was forked.
+    #[error("the process has {threads} threads; forking is only sound with one")]
+    MultiThreaded {
+        /// How many threads the process has.
+        threads: usize,
+    },
     /// `dispatch` was called on a handle whose dispatch is already running,
     /// from one of its own callbacks or from another thread.
     #[error("dispatch is already running on this handle (re-entrant or concurrent dispatch)")]
@@ -248,6 +255,7 @@ impl Error {
             | Error::TooManyBuffers { .. }
             | Error::MessageTooLarge { .. }
             | Error::WrongType { .. }
+            | Error::MultiThreaded { .. }
             | Error::DispatchInProgress => return None,
         })
     }

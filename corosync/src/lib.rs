@@ -45,6 +45,8 @@ pub mod cmap;
 pub mod cpg;
 #[cfg(feature = "quorum")]
 pub mod quorum;
+#[cfg(feature = "sam")]
+pub mod sam;
 #[cfg(feature = "votequorum")]
 pub mod votequorum;
 

@@ -1,0 +1,274 @@
+//! SAM on a real daemon. SAM owns the process it runs in and forks, so each
+//! scenario runs the `sam-worker` binary in a process of its own, inside
+//! the node's namespace, and reads what it prints.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use corosync::cmap::Cmap;
+use corosync_tests::{Cluster, Node};
+
+struct Worker {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Worker {
+    fn start(node: &Node, scenario: &str) -> Worker {
+        let mut child = node
+            .command(env!("CARGO_BIN_EXE_sam-worker"))
+            .unwrap()
+            .arg(scenario)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Worker {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `text`; returns it.
+    fn expect(&mut self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no line with {text:?} within {timeout:?}; saw {:?}",
+            self.seen
+        );
+    }
+
+    /// Waits for the whole process group to end; returns everything it
+    /// printed.
+    fn finish(mut self, timeout: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.seen.push(line);
+                }
+                return (status, std::mem::take(&mut self.seen));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the supervisor still runs; saw {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn tell(&mut self) {
+        self.child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // The supervisor's process group: the supervisor and its child.
+        let pid = self.child.id() as i32;
+        // SAFETY: kill only sends signals to processes we started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+const LONG: Duration = Duration::from_secs(20);
+
+#[test]
+fn a_silent_child_is_restarted_and_restores_its_data() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "restart");
+    let first = w.expect("instance 1 pid", LONG);
+    w.expect("instance 1 stops sending", LONG);
+    let second = w.expect("instance 2 pid", LONG);
+    let restored = w.expect("instance 2 restored", LONG);
+    assert!(
+        restored.contains(r#""count=1\0with a NUL"... (100018 bytes, intact)"#),
+        "{restored}"
+    );
+    // A new child each time, under the same supervisor.
+    let pid = |l: &str| l.split_whitespace().nth(3).unwrap().to_string();
+    let supervisor = |l: &str| l.split_whitespace().nth(5).unwrap().to_string();
+    assert_ne!(pid(&first), pid(&second));
+    assert_eq!(supervisor(&first), supervisor(&second));
+    let (status, seen) = w.finish(LONG);
+    assert!(status.success(), "{status:?}: {seen:?}");
+}
+
+#[test]
+fn the_quit_policy_ends_the_process_group() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "quit");
+    w.expect("instance 1 started", LONG);
+    let (_, seen) = w.finish(LONG);
+    assert!(
+        !seen.iter().any(|l| l.contains("instance 2")),
+        "no restart: {seen:?}"
+    );
+}
+
+#[test]
+fn a_child_marked_failed_is_killed_not_restarted_and_cmap_says_so() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "mark-failed");
+    let line = w.expect("instance 1 pid", LONG);
+    let supervisor: u32 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
+    w.expect("marks itself failed", LONG);
+    let (_, seen) = w.finish(LONG);
+    // libsam turns the recovery into "quit" for a failed child.
+    assert!(!seen.iter().any(|l| l.contains("instance 2")), "{seen:?}");
+    let state = cluster
+        .node(0)
+        .run(move || {
+            Cmap::new()
+                .unwrap()
+                .get_string(&format!("resources.process.{supervisor}.state"))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(state, b"failed");
+}
+
+#[test]
+fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "cmap");
+    let line = w.expect("instance 1 pid", LONG);
+    let supervisor: u32 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
+    w.expect("instance 1 running", LONG);
+    let read = |key: &'static str| {
+        cluster
+            .node(0)
+            .run(move || {
+                Cmap::new()
+                    .unwrap()
+                    .get(&format!("resources.process.{supervisor}.{key}"))
+                    .map(|v| format!("{v:?}"))
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        read("state").unwrap(),
+        r#"String([114, 117, 110, 110, 105, 110, 103])"#,
+        "running"
+    );
+    assert_eq!(
+        read("recovery").unwrap(),
+        r#"String([114, 101, 115, 116, 97, 114, 116])"#,
+        "restart"
+    );
+    assert_eq!(read("poll_period").unwrap(), "U64(500)");
+    assert!(read("last_updated").unwrap().starts_with("U64("));
+    w.tell();
+    w.expect("instance 1 done", LONG);
+    let (status, _) = w.finish(LONG);
+    assert!(status.success());
+    // The supervisor removed its keys when it quit.
+    assert!(read("state").is_err());
+}
+
+#[test]
+fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "callback");
+    let alive = w.expect("alive without explicit health checks", LONG);
+    let calls: u32 = alive.rsplit(' ').nth(1).unwrap().parse().unwrap();
+    assert!(calls >= 1, "{alive}");
+    let (status, seen) = w.finish(LONG);
+    assert!(status.success());
+    assert!(!seen.iter().any(|l| l.contains("instance 2")), "{seen:?}");
+
+    let mut w = Worker::start(cluster.node(0), "callback-fail");
+    w.expect("instance 2 restarted", LONG);
+    let (_, seen) = w.finish(LONG);
+    assert!(
+        !seen.iter().any(|l| l.contains("alive without")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn losing_quorum_ends_the_supervised_process() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "quorum");
+    w.expect("instance 1 running", LONG);
+    cluster.kill(1).unwrap();
+    cluster.kill(2).unwrap();
+    let (_, seen) = w.finish(Duration::from_secs(40));
+    assert!(
+        !seen.iter().any(|l| l.contains("done")),
+        "it was ended, not told to stop: {seen:?}"
+    );
+}
+
+#[test]
+fn register_refuses_a_process_with_threads() {
+    let cluster = Cluster::single().expect("cluster");
+    let mut w = Worker::start(cluster.node(0), "threads");
+    let line = w.expect("register", LONG);
+    assert!(
+        line.contains("register refused: MultiThreaded { threads: 2 }"),
+        "{line}"
+    );
+    let (status, seen) = w.finish(LONG);
+    assert!(status.success());
+    assert_eq!(seen.len(), 1, "nothing forked: {seen:?}");
+}
+
+#[test]
+fn the_counter_example_survives_its_crashes() {
+    let cluster = Cluster::single().expect("cluster");
+    let program = corosync_tests::example_binary("sam_counter").unwrap();
+    let out = cluster
+        .node(0)
+        .command(program.to_str().unwrap())
+        .unwrap()
+        .args(["4", "10"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // Three workers: 1..4, crash, 5..8, crash, 9..10; each restores the count.
+    assert!(text.contains("instance 1: starting from 0"), "{text}");
+    assert!(text.contains("instance 2: starting from 4"), "{text}");
+    assert!(text.contains("instance 3: starting from 8"), "{text}");
+    assert!(text.contains("instance 3: reached 10, done"), "{text}");
+    let counted: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split_once(": ").and_then(|(_, n)| n.parse().ok()))
+        .collect();
+    assert_eq!(
+        counted,
+        (1..=10).collect::<Vec<_>>(),
+        "each step once, in order"
+    );
+}
