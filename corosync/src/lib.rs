@@ -43,6 +43,8 @@ pub mod cfg;
 pub mod cmap;
 #[cfg(feature = "cpg")]
 pub mod cpg;
+#[cfg(feature = "cpg")]
+pub mod evs;
 #[cfg(feature = "quorum")]
 pub mod quorum;
 #[cfg(feature = "sam")]

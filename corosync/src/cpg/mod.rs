@@ -447,6 +447,22 @@ impl Cpg {
         self.inner.get().raw.get()
     }
 
+    /// A second, never-dropped owner of this handle, for building borrowed
+    /// views of types that contain a `Cpg` (EVS) inside callbacks.
+    ///
+    /// # Safety
+    ///
+    /// The alias must not outlive `self` and must never be dropped (it is
+    /// returned in `ManuallyDrop`: do not take it out).
+    #[cfg(feature = "cpg")]
+    pub(crate) unsafe fn alias(&self) -> ManuallyDrop<Cpg> {
+        // SAFETY: the context is live as long as `self`; the caller keeps the
+        // alias from being dropped or outliving it.
+        ManuallyDrop::new(Cpg::from_context(unsafe {
+            Context::alias(self.inner.as_ptr())
+        }))
+    }
+
     /// The handle the C library uses, for calls the safe API does not cover.
     /// It stays owned by `self`.
     pub fn as_raw(&self) -> sys::cpg_handle_t {

@@ -1,0 +1,484 @@
+//! EVS, the extended virtual synchrony API that corosync dropped in 2.0,
+//! rebuilt on CPG.
+//!
+//! An [`Evs`] handle joins any number of groups (32-byte keys, as `struct
+//! evs_group`), multicasts to all the groups it joined or to any list of
+//! groups, and receives every message addressed to at least one of its
+//! groups, once, with the sender's node id. All EVS messages of all groups
+//! travel through one CPG group, so totem gives them one agreed total order,
+//! the same on every node, as it did for EVS. Configuration changes are
+//! about nodes (from CPG's totem configuration changes).
+//!
+//! ```no_run
+//! use corosync::evs::{Evs, EvsGroup};
+//! use corosync::cpg::Guarantee;
+//! use corosync::DispatchMode;
+//! use std::io::IoSlice;
+//!
+//! let evs = Evs::builder()
+//!     .on_deliver(|_evs, m| println!("node {}: {:?}", m.nodeid, m.data))
+//!     .on_confchg(|_evs, c| println!("members {:?}, left {:?}", c.members, c.left))
+//!     .connect()?;
+//! evs.join(&[EvsGroup::new("chat")?, EvsGroup::new("alerts")?])?;
+//! evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"hello")])?;
+//! loop {
+//!     evs.dispatch(DispatchMode::One)?;
+//! }
+//! # Ok::<(), corosync::Error>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! As the EVS manual pages describe: `Agreed` is agreed order; `Fifo` is
+//! "in fact the agreed guarantee"; `Unordered` is "unimplemented" in EVS and
+//! is delivered in agreed order here (stronger); `Safe` (every processor
+//! has the message before any delivers it) was never implemented and CPG
+//! does not offer it, so it is [`Error::NotSupported`].
+//!
+//! # One handle per process and node
+//!
+//! corosync lets a process be in a CPG group once, and every EVS handle is
+//! a member of the one CPG group that carries EVS: a process can hold one
+//! [`Evs`] per corosync daemon it talks to; a second one fails with
+//! [`Error::Exist`]. One handle joins any number of EVS groups.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io::IoSlice;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+
+use crate::cpg::{Cpg, GroupName, Guarantee, MAX_BUFFERS};
+use crate::{DispatchMode, Error, NodeId, Result, RingId};
+
+mod envelope;
+
+pub use envelope::MAX_GROUPS;
+
+/// The CPG group that carries EVS traffic, unless the builder names another.
+pub const DEFAULT_CPG_GROUP: &[u8] = b"corosync-rs:evs";
+
+/// An EVS group: a 32-byte key (`struct evs_group`). Shorter keys are padded
+/// with NUL bytes, as C programs that `strcpy` a name into it do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct EvsGroup([u8; 32]);
+
+impl EvsGroup {
+    /// The size of a key.
+    pub const LEN: usize = 32;
+
+    /// A group from up to 32 bytes (padded with NULs).
+    pub fn new(key: impl AsRef<[u8]>) -> Result<EvsGroup> {
+        let key = key.as_ref();
+        if key.len() > Self::LEN {
+            return Err(Error::TooLong {
+                what: "EVS group key",
+                len: key.len(),
+                max: Self::LEN,
+            });
+        }
+        let mut raw = [0u8; 32];
+        raw[..key.len()].copy_from_slice(key);
+        Ok(EvsGroup(raw))
+    }
+
+    /// A group from its 32 raw bytes.
+    pub const fn from_raw(raw: [u8; 32]) -> EvsGroup {
+        EvsGroup(raw)
+    }
+
+    /// The 32 bytes of the key.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn slice_as_bytes(groups: &[EvsGroup]) -> &[u8] {
+        // SAFETY: EvsGroup is repr(transparent) over [u8; 32].
+        unsafe {
+            std::slice::from_raw_parts(groups.as_ptr().cast::<u8>(), groups.len() * Self::LEN)
+        }
+    }
+}
+
+impl fmt::Debug for EvsGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = self.0.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        write!(f, "EvsGroup(\"{}\")", self.0[..end].escape_ascii())
+    }
+}
+
+/// A delivered EVS message, borrowed for the callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct EvsMessage<'a> {
+    /// The sender's node.
+    pub nodeid: NodeId,
+    /// The sender's process id.
+    pub pid: u32,
+    /// The groups it was sent to (at least one of them is joined here).
+    pub groups: &'a [EvsGroup],
+    /// The payload.
+    pub data: &'a [u8],
+}
+
+/// A change of the processors (nodes) in the configuration, borrowed for the
+/// callback's duration.
+#[derive(Debug, Clone, Copy)]
+pub struct EvsConfChange<'a> {
+    /// The nodes now in the configuration.
+    pub members: &'a [NodeId],
+    /// The nodes that left.
+    pub left: &'a [NodeId],
+    /// The nodes that joined (on the first change: every member).
+    pub joined: &'a [NodeId],
+    /// The new ring id.
+    pub ring_id: RingId,
+}
+
+type DeliverFn = Box<dyn FnMut(&Evs, &EvsMessage<'_>) + Send>;
+type ConfchgFn = Box<dyn FnMut(&Evs, &EvsConfChange<'_>) + Send>;
+
+/// State shared by an [`Evs`] and the closures of its CPG connection.
+struct Shared {
+    joined: RefCell<Vec<EvsGroup>>,
+    deliver: RefCell<Option<DeliverFn>>,
+    confchg: RefCell<Option<ConfchgFn>>,
+    members: RefCell<Vec<NodeId>>,
+    ring_id: Cell<RingId>,
+    dropped: Cell<u64>,
+    context: Cell<usize>,
+}
+
+// SAFETY: a Shared is reached only through its Evs (not Sync, so from one
+// thread at a time) and through the closures of that Evs's own CPG
+// connection, which run inside Evs::dispatch on the same thread. The Arc
+// never leaves the Evs and those closures, which move between threads
+// together, with the Evs. The user closures inside are Send.
+unsafe impl Send for Shared {}
+// SAFETY: as above: no two threads ever hold references at the same time.
+unsafe impl Sync for Shared {}
+
+/// An EVS handle. Finalized on drop. `Send`, not `Sync`.
+pub struct Evs {
+    cpg: Cpg,
+    shared: Arc<Shared>,
+}
+
+/// Builds an [`Evs`] handle.
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct EvsBuilder {
+    deliver: Option<DeliverFn>,
+    confchg: Option<ConfchgFn>,
+    cpg_group: Vec<u8>,
+}
+
+impl Default for EvsBuilder {
+    fn default() -> Self {
+        EvsBuilder {
+            deliver: None,
+            confchg: None,
+            cpg_group: DEFAULT_CPG_GROUP.to_vec(),
+        }
+    }
+}
+
+impl EvsBuilder {
+    /// Called for every message sent to at least one joined group.
+    pub fn on_deliver(mut self, f: impl FnMut(&Evs, &EvsMessage<'_>) + Send + 'static) -> Self {
+        self.deliver = Some(Box::new(f));
+        self
+    }
+
+    /// Called when nodes join or leave the configuration (and once with the
+    /// initial configuration).
+    pub fn on_confchg(mut self, f: impl FnMut(&Evs, &EvsConfChange<'_>) + Send + 'static) -> Self {
+        self.confchg = Some(Box::new(f));
+        self
+    }
+
+    /// The CPG group that carries the EVS traffic ([`DEFAULT_CPG_GROUP`]
+    /// otherwise): programs that should not see each other's EVS groups
+    /// can use different ones.
+    pub fn cpg_group(mut self, name: impl AsRef<[u8]>) -> Self {
+        self.cpg_group = name.as_ref().to_vec();
+        self
+    }
+
+    /// Connects to the local corosync and joins the EVS carrier group.
+    pub fn connect(self) -> Result<Evs> {
+        let group = GroupName::new(&self.cpg_group)?;
+        let shared = Arc::new(Shared {
+            joined: RefCell::new(Vec::new()),
+            deliver: RefCell::new(self.deliver),
+            confchg: RefCell::new(self.confchg),
+            members: RefCell::new(Vec::new()),
+            ring_id: Cell::new(RingId::default()),
+            dropped: Cell::new(0),
+            context: Cell::new(0),
+        });
+        let (for_deliver, for_confchg) = (shared.clone(), shared.clone());
+        let cpg = Cpg::builder()
+            .deliver_initial_totem_conf(true)
+            .on_deliver(move |cpg, m| deliver(cpg, &for_deliver, m.nodeid, m.pid, m.data))
+            .on_totem_confchg(move |cpg, t| confchg(cpg, &for_confchg, t.ring_id, t.members))
+            .connect()?;
+        cpg.join(&group)?;
+        Ok(Evs { cpg, shared })
+    }
+}
+
+/// Runs `f` with a borrowed [`Evs`] made of the CPG connection that called
+/// back and the shared state.
+fn with_evs(cpg: &Cpg, shared: &Arc<Shared>, f: impl FnOnce(&Evs)) {
+    // SAFETY: the alias of the CPG connection that is dispatching; it goes
+    // into the ManuallyDrop below and never outlives this call.
+    let cpg = ManuallyDrop::into_inner(unsafe { cpg.alias() });
+    // SAFETY: a bitwise copy of the Arc without taking a count; it is never
+    // dropped (the ManuallyDrop below), so the count stays right.
+    let shared = unsafe { std::ptr::read(shared) };
+    let evs = ManuallyDrop::new(Evs { cpg, shared });
+    f(&evs);
+}
+
+fn deliver(cpg: &Cpg, shared: &Arc<Shared>, nodeid: NodeId, pid: u32, data: &[u8]) {
+    let Some((groups, payload)) = envelope::decode(data) else {
+        shared.dropped.set(shared.dropped.get() + 1);
+        return;
+    };
+    let wanted = {
+        let joined = shared.joined.borrow();
+        groups.iter().any(|g| joined.contains(g))
+    };
+    if !wanted {
+        return;
+    }
+    let Ok(mut slot) = shared.deliver.try_borrow_mut() else {
+        return;
+    };
+    if let Some(f) = slot.as_mut() {
+        let message = EvsMessage {
+            nodeid,
+            pid,
+            groups,
+            data: payload,
+        };
+        with_evs(cpg, shared, |evs| f(evs, &message));
+    }
+}
+
+fn confchg(cpg: &Cpg, shared: &Arc<Shared>, ring_id: RingId, members: &[NodeId]) {
+    let (left, joined) = {
+        let previous = shared.members.borrow();
+        let left: Vec<NodeId> = previous
+            .iter()
+            .copied()
+            .filter(|n| !members.contains(n))
+            .collect();
+        let joined: Vec<NodeId> = members
+            .iter()
+            .copied()
+            .filter(|n| !previous.contains(n))
+            .collect();
+        (left, joined)
+    };
+    *shared.members.borrow_mut() = members.to_vec();
+    shared.ring_id.set(ring_id);
+    let Ok(mut slot) = shared.confchg.try_borrow_mut() else {
+        return;
+    };
+    if let Some(f) = slot.as_mut() {
+        let change = EvsConfChange {
+            members,
+            left: &left,
+            joined: &joined,
+            ring_id,
+        };
+        with_evs(cpg, shared, |evs| f(evs, &change));
+    }
+}
+
+impl Evs {
+    /// A builder, to set callbacks before connecting.
+    pub fn builder() -> EvsBuilder {
+        EvsBuilder::default()
+    }
+
+    /// Joins `groups` (already joined ones are left as they are).
+    pub fn join(&self, groups: &[EvsGroup]) -> Result<()> {
+        let mut joined = self.shared.joined.borrow_mut();
+        for g in groups {
+            if !joined.contains(g) {
+                joined.push(*g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves `groups`; a group not joined is [`Error::NotExist`] (and
+    /// nothing is left).
+    pub fn leave(&self, groups: &[EvsGroup]) -> Result<()> {
+        let mut joined = self.shared.joined.borrow_mut();
+        if groups.iter().any(|g| !joined.contains(g)) {
+            return Err(Error::NotExist);
+        }
+        joined.retain(|g| !groups.contains(g));
+        Ok(())
+    }
+
+    /// The groups this handle joined.
+    pub fn joined(&self) -> Vec<EvsGroup> {
+        self.shared.joined.borrow().clone()
+    }
+
+    /// Multicasts the concatenation of `bufs` to every group this handle
+    /// joined (at least one; at most [`MAX_GROUPS`]).
+    pub fn mcast_joined(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
+        let joined = self.shared.joined.borrow();
+        if joined.is_empty() {
+            return Err(Error::InvalidInput {
+                what: "EVS multicast",
+                reason: "the handle joined no group",
+            });
+        }
+        self.send(guarantee, &joined, bufs)
+    }
+
+    /// Multicasts the concatenation of `bufs` to `groups`, which this handle
+    /// need not have joined (1 to [`MAX_GROUPS`] groups).
+    pub fn mcast_groups(
+        &self,
+        guarantee: Guarantee,
+        groups: &[EvsGroup],
+        bufs: &[IoSlice<'_>],
+    ) -> Result<()> {
+        if groups.is_empty() {
+            return Err(Error::InvalidInput {
+                what: "EVS multicast",
+                reason: "no destination group",
+            });
+        }
+        self.send(guarantee, groups, bufs)
+    }
+
+    fn send(&self, guarantee: Guarantee, groups: &[EvsGroup], bufs: &[IoSlice<'_>]) -> Result<()> {
+        if guarantee == Guarantee::Safe {
+            return Err(Error::NotSupported);
+        }
+        if groups.len() > MAX_GROUPS {
+            return Err(Error::TooLong {
+                what: "EVS destination group list",
+                len: groups.len(),
+                max: MAX_GROUPS,
+            });
+        }
+        if bufs.len() > MAX_BUFFERS - 2 {
+            return Err(Error::TooManyBuffers {
+                count: bufs.len(),
+                max: MAX_BUFFERS - 2,
+            });
+        }
+        let header = envelope::header(groups.len());
+        let mut iov = [IoSlice::new(&[]); MAX_BUFFERS];
+        iov[0] = IoSlice::new(&header);
+        iov[1] = IoSlice::new(EvsGroup::slice_as_bytes(groups));
+        iov[2..2 + bufs.len()].copy_from_slice(bufs);
+        self.cpg
+            .mcast_vectored(Guarantee::Agreed, &iov[..2 + bufs.len()])
+    }
+
+    /// The local node id and the nodes of the configuration last reported
+    /// (empty before the first configuration change was dispatched).
+    pub fn membership(&self) -> Result<(NodeId, Vec<NodeId>)> {
+        Ok((
+            self.cpg.local_nodeid()?,
+            self.shared.members.borrow().clone(),
+        ))
+    }
+
+    /// The ring id of the configuration last reported.
+    pub fn ring_id(&self) -> RingId {
+        self.shared.ring_id.get()
+    }
+
+    /// How many messages in the carrier group were not valid EVS envelopes
+    /// and were dropped.
+    pub fn dropped_messages(&self) -> u64 {
+        self.shared.dropped.get()
+    }
+
+    /// A value of the program's own, kept with the handle (the EVS API's
+    /// `evs_context_set`; closures can carry state too).
+    pub fn set_context(&self, context: usize) {
+        self.shared.context.set(context);
+    }
+
+    /// The value given to [`Evs::set_context`] (0 until then).
+    pub fn context(&self) -> usize {
+        self.shared.context.get()
+    }
+
+    /// Runs the callbacks of pending events, as `mode` says (see
+    /// [`Cpg::dispatch`]).
+    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
+        self.cpg.dispatch(mode)
+    }
+
+    /// The CPG connection underneath.
+    pub fn cpg(&self) -> &Cpg {
+        &self.cpg
+    }
+
+    /// Finalizes the handle, returning the library's answer.
+    pub fn finalize(self) -> Result<()> {
+        self.cpg.finalize()
+    }
+}
+
+impl fmt::Debug for Evs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Evs")
+            .field("joined", &self.shared.joined.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsRawFd for Evs {
+    fn as_raw_fd(&self) -> RawFd {
+        self.cpg.as_raw_fd()
+    }
+}
+
+impl AsFd for Evs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.cpg.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_32_byte_keys() {
+        let g = EvsGroup::new("chat").unwrap();
+        assert_eq!(&g.as_bytes()[..5], b"chat\0");
+        assert_eq!(g, EvsGroup::from_raw(*g.as_bytes()));
+        assert!(EvsGroup::new([b'x'; 32]).is_ok());
+        assert_eq!(
+            EvsGroup::new([b'x'; 33]).unwrap_err(),
+            Error::TooLong {
+                what: "EVS group key",
+                len: 33,
+                max: 32
+            }
+        );
+        assert_eq!(format!("{g:?}"), "EvsGroup(\"chat\")");
+    }
+
+    #[test]
+    fn evs_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Evs>();
+    }
+}

@@ -1,0 +1,483 @@
+//! EVS on a real three-node cluster: handles with overlapping group sets
+//! (in this process and in processes of their own), each getting exactly
+//! the messages for its groups, once, in one total order.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corosync::cpg::Guarantee;
+use corosync::evs::{Evs, EvsGroup, DEFAULT_CPG_GROUP};
+use corosync::{DispatchMode, Error, NodeId, Retry};
+use corosync_tests::events::dispatch_until;
+use corosync_tests::{hex, unhex, wait_readable, Cluster, Node};
+
+fn group(name: &str) -> EvsGroup {
+    EvsGroup::new(name).unwrap()
+}
+
+/// What an in-process handle saw.
+#[derive(Default)]
+struct Seen {
+    payloads: Vec<Vec<u8>>,
+    confchgs: Vec<(Vec<NodeId>, Vec<NodeId>)>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn handle(node: &Node, groups: &[&str]) -> (Evs, Shared) {
+    let seen = Shared::default();
+    let (a, b) = (seen.clone(), seen.clone());
+    let groups: Vec<EvsGroup> = groups.iter().map(|g| group(g)).collect();
+    let evs = node
+        .run(move || {
+            let evs = Evs::builder()
+                .on_deliver(move |_, m| a.lock().unwrap().payloads.push(m.data.to_vec()))
+                .on_confchg(move |_, c| {
+                    b.lock()
+                        .unwrap()
+                        .confchgs
+                        .push((c.members.to_vec(), c.left.to_vec()))
+                })
+                .connect()
+                .unwrap();
+            evs.join(&groups).unwrap();
+            evs
+        })
+        .unwrap();
+    (evs, seen)
+}
+
+/// An `evs-member` process.
+struct Member {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+}
+
+impl Member {
+    fn start(node: &Node, groups: &str) -> Member {
+        let mut child = node
+            .command(env!("CARGO_BIN_EXE_evs-member"))
+            .unwrap()
+            .arg(groups)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let m = Member {
+            child,
+            stdin,
+            lines,
+        };
+        let ready = m
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("evs-member ready");
+        assert!(ready.starts_with("ready "), "{ready}");
+        m
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Collects delivered payloads until `n` arrived (or 60 s passed).
+    fn payloads(&self, n: usize, other: &mut Vec<String>) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            match line.strip_prefix("msg ") {
+                Some(rest) => got.push(unhex(rest.rsplit(' ').next().unwrap()).unwrap()),
+                None => other.push(line),
+            }
+        }
+        got
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn payload(sender: u8, seq: u32) -> Vec<u8> {
+    let mut p = vec![sender];
+    p.extend_from_slice(&seq.to_le_bytes());
+    p
+}
+
+/// The messages two handles both got must be in the same order in both.
+fn same_relative_order(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
+    let (sa, sb): (HashSet<_>, HashSet<_>) = (a.iter().collect(), b.iter().collect());
+    let ca: Vec<_> = a.iter().filter(|m| sb.contains(m)).collect();
+    let cb: Vec<_> = b.iter().filter(|m| sa.contains(m)).collect();
+    ca == cb
+}
+
+#[test]
+fn handles_get_exactly_their_groups_messages_in_one_order() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    // Groups per handle: in this process one handle per node, and one more
+    // handle per node in a process of its own.
+    let (e1, s1) = handle(cluster.node(0), &["A"]);
+    let (e2, s2) = handle(cluster.node(1), &["A", "B"]);
+    let (e3, s3) = handle(cluster.node(2), &["B", "C"]);
+    let mut p1 = Member::start(cluster.node(0), "C");
+    let p2 = Member::start(cluster.node(1), "A,C");
+    let p3 = Member::start(cluster.node(2), "B");
+    let carrier = corosync::cpg::GroupName::new(DEFAULT_CPG_GROUP).unwrap();
+    assert!(dispatch_until(
+        &e1,
+        Duration::from_secs(20),
+        || e1.dispatch(DispatchMode::All),
+        || {
+            e1.cpg()
+                .membership(&carrier)
+                .map(|m| m.len() == 6)
+                .unwrap_or(false)
+        }
+    )
+    .unwrap());
+    // A second handle in this process on the same node is refused.
+    assert!(matches!(
+        cluster.node(0).run(|| Evs::builder().connect()).unwrap(),
+        Err(Error::Exist)
+    ));
+
+    // Who gets what: a message goes to every handle with a destination group.
+    let sets: [&[&str]; 6] = [
+        &["A"],
+        &["A", "B"],
+        &["B", "C"],
+        &["C"],
+        &["A", "C"],
+        &["B"],
+    ];
+    const N: u32 = 300;
+    // Senders: e1 → {A}, e2 → {A,B}, e3 → {B,C} (mcast_joined, concurrent),
+    // e1 → {C} (mcast_groups, not joined), p1 → {C}.
+    let mut plan: Vec<(Vec<u8>, Vec<&str>)> = Vec::new();
+    for seq in 0..N {
+        plan.push((payload(1, seq), vec!["A"]));
+        plan.push((payload(2, seq), vec!["A", "B"]));
+        plan.push((payload(3, seq), vec!["B", "C"]));
+    }
+    for seq in 0..20 {
+        plan.push((payload(11, seq), vec!["C"]));
+        plan.push((payload(4, seq), vec!["C"]));
+    }
+    let expected: Vec<HashSet<Vec<u8>>> = sets
+        .iter()
+        .map(|set| {
+            plan.iter()
+                .filter(|(_, to)| to.iter().any(|g| set.contains(g)))
+                .map(|(p, _)| p.clone())
+                .collect()
+        })
+        .collect();
+
+    for seq in 0..20 {
+        p1.say(&format!("send {}", hex(&payload(4, seq))));
+    }
+    let handles = vec![(e1, s1, 1u8), (e2, s2, 2), (e3, s3, 3)];
+    let start = std::sync::Barrier::new(3);
+    let expected_counts: Vec<usize> = expected.iter().map(HashSet::len).collect();
+    let handles: Vec<(Evs, Shared, u8)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = handles
+            .into_iter()
+            .map(|(evs, seen, me)| {
+                let (start, want) = (&start, expected_counts[me as usize - 1]);
+                scope.spawn(move || {
+                    start.wait();
+                    let policy = Retry::new(10_000)
+                        .delays(Duration::from_millis(1), Duration::from_millis(10));
+                    let send = |data: &[u8], to: Option<&[EvsGroup]>| {
+                        policy
+                            .run_with_sleep(
+                                || match to {
+                                    None => {
+                                        evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(data)])
+                                    }
+                                    Some(to) => evs.mcast_groups(
+                                        Guarantee::Agreed,
+                                        to,
+                                        &[IoSlice::new(data)],
+                                    ),
+                                },
+                                |pause| {
+                                    wait_readable(&evs, pause);
+                                    evs.dispatch(DispatchMode::All).unwrap();
+                                },
+                            )
+                            .unwrap()
+                    };
+                    for seq in 0..N {
+                        send(&payload(me, seq), None);
+                        if me == 1 && seq < 20 {
+                            send(&payload(11, seq), Some(&[group("C")]));
+                        }
+                        evs.dispatch(DispatchMode::All).unwrap();
+                    }
+                    let ok = dispatch_until(
+                        &evs,
+                        Duration::from_secs(60),
+                        || evs.dispatch(DispatchMode::All),
+                        || seen.lock().unwrap().payloads.len() >= want,
+                    )
+                    .unwrap();
+                    assert!(
+                        ok,
+                        "handle {me} got {} of {want}",
+                        seen.lock().unwrap().payloads.len()
+                    );
+                    (evs, seen, me)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut other = Vec::new();
+    let mut got: Vec<Vec<Vec<u8>>> = handles
+        .iter()
+        .map(|(_, s, _)| s.lock().unwrap().payloads.clone())
+        .collect();
+    for (i, p) in [&p1, &p2, &p3].iter().enumerate() {
+        got.push(p.payloads(expected_counts[3 + i], &mut other));
+    }
+    for (i, list) in got.iter().enumerate() {
+        let as_set: HashSet<Vec<u8>> = list.iter().cloned().collect();
+        assert_eq!(
+            as_set.len(),
+            list.len(),
+            "handle {i}: a message arrived twice"
+        );
+        assert!(
+            as_set == expected[i],
+            "handle {i} (groups {:?}) got {} messages, expected {}",
+            sets[i],
+            list.len(),
+            expected[i].len()
+        );
+    }
+    for i in 0..got.len() {
+        for j in i + 1..got.len() {
+            assert!(
+                same_relative_order(&got[i], &got[j]),
+                "handles {i} and {j} disagree on the order"
+            );
+        }
+    }
+
+    // Leaving a group stops its messages: e2 leaves B, e3 sends to B only.
+    let (e2, s2) = (&handles[1].0, &handles[1].1);
+    let (e3, s3) = (&handles[2].0, &handles[2].1);
+    e2.leave(&[group("B")]).unwrap();
+    assert_eq!(e2.joined(), [group("A")]);
+    assert_eq!(e2.leave(&[group("B")]), Err(Error::NotExist));
+    let before2 = s2.lock().unwrap().payloads.len();
+    let before3 = s3.lock().unwrap().payloads.len();
+    for seq in 0..10 {
+        e3.mcast_groups(
+            Guarantee::Agreed,
+            &[group("B")],
+            &[IoSlice::new(&payload(5, seq))],
+        )
+        .unwrap();
+    }
+    assert!(dispatch_until(
+        e3,
+        Duration::from_secs(20),
+        || e3.dispatch(DispatchMode::All),
+        || { s3.lock().unwrap().payloads.len() >= before3 + 10 }
+    )
+    .unwrap());
+    assert_eq!(p3.payloads(10, &mut other).len(), 10, "p3 (B) got them");
+    std::thread::sleep(Duration::from_millis(300));
+    e2.dispatch(DispatchMode::All).unwrap();
+    assert_eq!(
+        s2.lock().unwrap().payloads.len(),
+        before2,
+        "e2 left B and got none of them"
+    );
+
+    // Guarantees: SAFE is not supported; the others are agreed order.
+    assert_eq!(
+        e2.mcast_joined(Guarantee::Safe, &[IoSlice::new(b"x")]),
+        Err(Error::NotSupported)
+    );
+    for (i, g) in [Guarantee::Unordered, Guarantee::Fifo, Guarantee::Agreed]
+        .into_iter()
+        .enumerate()
+    {
+        e2.mcast_joined(g, &[IoSlice::new(&payload(6, i as u32))])
+            .unwrap();
+    }
+    assert!(dispatch_until(
+        e2,
+        Duration::from_secs(20),
+        || e2.dispatch(DispatchMode::All),
+        || { s2.lock().unwrap().payloads.len() >= before2 + 3 }
+    )
+    .unwrap());
+    let tail: Vec<Vec<u8>> = s2.lock().unwrap().payloads[before2..].to_vec();
+    assert_eq!(tail, (0..3).map(|i| payload(6, i)).collect::<Vec<_>>());
+
+    // Something that is not an envelope, from a plain CPG member of the
+    // carrier group, is dropped and counted, never delivered.
+    let mut raw = cluster
+        .node(0)
+        .command(env!("CARGO_BIN_EXE_cpg-member"))
+        .unwrap()
+        .arg(hex(DEFAULT_CPG_GROUP))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut raw_in = raw.stdin.take().unwrap();
+    let mut raw_out = BufReader::new(raw.stdout.take().unwrap());
+    let mut ready = String::new();
+    raw_out.read_line(&mut ready).unwrap();
+    let e1 = &handles[0].0;
+    // e1 (in A) gets e2's three messages first.
+    assert!(dispatch_until(
+        e1,
+        Duration::from_secs(20),
+        || e1.dispatch(DispatchMode::All),
+        || {
+            handles[0]
+                .1
+                .lock()
+                .unwrap()
+                .payloads
+                .contains(&payload(6, 2))
+        }
+    )
+    .unwrap());
+    let dropped = e1.dropped_messages();
+    let s1_len = handles[0].1.lock().unwrap().payloads.len();
+    for junk in ["", "63455653", "6345565301000100", "ffffffffffffffffffff"] {
+        writeln!(raw_in, "send {junk}").unwrap();
+    }
+    raw_in.flush().unwrap();
+    assert!(dispatch_until(
+        e1,
+        Duration::from_secs(20),
+        || e1.dispatch(DispatchMode::All),
+        || { e1.dropped_messages() >= dropped + 4 }
+    )
+    .unwrap());
+    assert_eq!(handles[0].1.lock().unwrap().payloads.len(), s1_len);
+    let _ = raw.kill();
+    let _ = raw.wait();
+
+    // A node kill: everyone left sees node 3 leave.
+    cluster.kill(2).unwrap();
+    for (evs, seen) in [
+        (&handles[0].0, &handles[0].1),
+        (&handles[1].0, &handles[1].1),
+    ] {
+        assert!(dispatch_until(
+            evs,
+            Duration::from_secs(30),
+            || evs.dispatch(DispatchMode::All),
+            || {
+                seen.lock()
+                    .unwrap()
+                    .confchgs
+                    .last()
+                    .is_some_and(|(_, left)| left == &[NodeId::new(3)])
+            }
+        )
+        .unwrap());
+        let (me, members) = evs.membership().unwrap();
+        assert!(members.contains(&me) && !members.contains(&NodeId::new(3)));
+    }
+    let mut conf = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !conf.iter().any(|l: &String| l.ends_with("left 3")) && Instant::now() < deadline {
+        if let Ok(line) = p1.lines.recv_timeout(Duration::from_millis(200)) {
+            conf.push(line);
+        }
+    }
+    assert!(
+        conf.iter().any(|l| l == "conf 1,2 left 3"),
+        "p1 saw {conf:?}"
+    );
+    drop((p2, p3));
+}
+
+#[test]
+fn the_chat_example_talks_across_nodes_and_groups() {
+    let cluster = Cluster::new(2).expect("cluster");
+    let chat = corosync_tests::example_binary("evs_chat").unwrap();
+    let start = |node: &Node, groups: &str| {
+        node.command(chat.to_str().unwrap())
+            .unwrap()
+            .arg(groups)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut alice = start(cluster.node(0), "lobby");
+    let mut bob = start(cluster.node(1), "lobby,ops");
+    std::thread::sleep(Duration::from_secs(2));
+    let say = |child: &mut Child, lines: &[&str]| {
+        let stdin = child.stdin.as_mut().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        stdin.flush().unwrap();
+    };
+    say(&mut alice, &["hello lobby", "/to ops ops only"]);
+    std::thread::sleep(Duration::from_secs(1));
+    say(&mut bob, &["/leave lobby", "/leave nowhere", "hi from ops"]);
+    std::thread::sleep(Duration::from_secs(1));
+    say(&mut alice, &["/join ops", "/to ops after join"]);
+    std::thread::sleep(Duration::from_secs(1));
+    say(&mut alice, &["/quit"]);
+    say(&mut bob, &["/quit"]);
+    let (a, b) = (
+        alice.wait_with_output().unwrap(),
+        bob.wait_with_output().unwrap(),
+    );
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&b.stdout),
+    );
+    assert!(b.contains("[node 1 to lobby] hello lobby"), "bob: {b}");
+    assert!(b.contains("[node 1 to ops] ops only"), "bob: {b}");
+    assert!(!a.contains("ops only"), "alice is not in ops yet: {a}");
+    assert!(b.contains("* cannot leave nowhere"), "bob: {b}");
+    assert!(
+        !a.contains("hi from ops"),
+        "bob sent to ops, alice was in lobby only: {a}"
+    );
+    assert!(
+        a.contains("[node 1 to ops] after join") && b.contains("[node 1 to ops] after join"),
+        "{a}\n{b}"
+    );
+    assert!(a.contains("* members: 1 2"), "alice: {a}");
+}
