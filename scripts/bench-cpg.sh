@@ -15,5 +15,5 @@ if [[ $(id -u) -ne 0 ]]; then
     echo "bench: must run as root (it starts corosync in a network namespace)" >&2
     exit 1
 fi
-cargo build --quiet --release -p corosync --example cpg_bench
+cargo build --quiet --release -p corosync --features tokio --example cpg_bench --example cpg_bench_async
 cargo run --quiet --release -p corosync-tests --bin bench-cpg -- "$@"

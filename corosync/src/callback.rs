@@ -92,10 +92,15 @@ pub(crate) unsafe fn with_handle<H: ContextHandle>(
 /// services that happen to have the same raw value are never confused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
+    #[cfg(feature = "cpg")]
     Cpg,
+    #[cfg(feature = "quorum")]
     Quorum,
+    #[cfg(feature = "votequorum")]
     Votequorum,
+    #[cfg(feature = "cmap")]
     Cmap,
+    #[cfg(feature = "cfg")]
     Cfg,
 }
 
@@ -340,6 +345,7 @@ impl<F> CallbackCell<F> {
 
     /// Whether a dispatch is running on this cell right now (for a handle
     /// that is not `Sync`, on the calling thread).
+    #[cfg(any(test, feature = "cmap"))]
     pub(crate) fn is_dispatching(&self) -> bool {
         self.dispatching.load(Ordering::Acquire)
     }

@@ -30,6 +30,17 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// With only some services enabled, parts of the shared plumbing go unused.
+#[cfg_attr(
+    not(all(
+        feature = "cpg",
+        feature = "quorum",
+        feature = "votequorum",
+        feature = "cmap",
+        feature = "cfg"
+    )),
+    allow(dead_code)
+)]
 pub(crate) mod callback;
 mod dispatch;
 mod error;
@@ -49,6 +60,8 @@ pub mod evs;
 pub mod quorum;
 #[cfg(feature = "sam")]
 pub mod sam;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 #[cfg(feature = "votequorum")]
 pub mod votequorum;
 

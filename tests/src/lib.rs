@@ -96,6 +96,8 @@ pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
         "--quiet",
         "-p",
         "corosync",
+        "--features",
+        "tokio",
         "--example",
         name,
         "--target-dir",

@@ -191,6 +191,43 @@ fn bench(rounds: usize, scale: f64, callgrind: bool) -> Result<(), String> {
         let rm = median(r_runs.iter().map(|f| get(f, key)).collect());
         println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
     }
+    // The async adapter against the blocking API, both Rust, same loop.
+    let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
+    let rust_async = rust_async.to_str().ok_or("path")?.to_string();
+    println!();
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | blocking CPU µs/msg | async CPU µs/msg |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
+        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
+        let args = vec![
+            "throughput".to_string(),
+            size.to_string(),
+            count.to_string(),
+        ];
+        let (mut blocking, mut asynchronous) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                blocking.push(run(node, &rust, &args)?);
+                asynchronous.push(run(node, &rust_async, &args)?);
+            } else {
+                asynchronous.push(run(node, &rust_async, &args)?);
+                blocking.push(run(node, &rust, &args)?);
+            }
+        }
+        let med = |v: &[Fields], key: &str| median(v.iter().map(|f| get(f, key)).collect());
+        let (b, a) = (
+            med(&blocking, "msgs_per_s"),
+            med(&asynchronous, "msgs_per_s"),
+        );
+        let (bc, ac) = (
+            med(&blocking, "cpu_us_per_msg"),
+            med(&asynchronous, "cpu_us_per_msg"),
+        );
+        println!(
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {bc:.2} | {ac:.2} |",
+            a / b
+        );
+    }
     if callgrind {
         println!();
         println!("| size | C instructions/msg | Rust instructions/msg | Rust/C |");

@@ -89,6 +89,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ))
     })??;
     println!("{report}");
+
+    // The async leader-election service (examples/leader.rs) on this node
+    // for three seconds: it becomes leader and works while quorate.
+    println!("\nrunning the leader-election example for 3 s:");
+    let leader = corosync_tests::example_binary("leader")?;
+    let out = node
+        .command(leader.to_str().unwrap_or_default())?
+        .arg("3")
+        .output()?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        return Err(format!(
+            "the leader example failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
     drop(cluster);
     println!("cluster stopped and cleaned up");
     Ok(())

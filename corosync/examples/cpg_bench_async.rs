@@ -1,0 +1,96 @@
+//! The async side of the CPG benchmark: the throughput loop of
+//! `cpg_bench.rs`, through `corosync::tokio::AsyncCpg` on a current-thread
+//! tokio runtime (sends await flow control; a task consumes the event
+//! stream). Run by `scripts/bench-cpg.sh` next to the blocking one.
+//!
+//! ```text
+//! cpg_bench_async throughput <size> <count>
+//! ```
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use corosync::cpg::{GroupName, Guarantee};
+use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
+use futures_core::Stream;
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+async fn next(events: &mut Pin<Box<CpgEvents>>) -> Option<corosync::Result<CpgEvent>> {
+    std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await
+}
+
+async fn run(size: usize, count: u64) -> corosync::Result<()> {
+    let (cpg, events) = AsyncCpg::connect()?;
+    let mut events = Box::pin(events);
+    cpg.join(&GroupName::new(format!("bench-{}", std::process::id()))?)?;
+    // Wait for our own join.
+    while let Some(event) = next(&mut events).await {
+        if let CpgEvent::ConfChange { joined, .. } = event? {
+            if !joined.is_empty() {
+                break;
+            }
+        }
+    }
+    let consumer = tokio::spawn(async move {
+        let mut delivered = 0u64;
+        let mut out_of_order = 0u64;
+        while delivered < count {
+            match next(&mut events).await {
+                Some(Ok(CpgEvent::Message { data, .. })) => {
+                    let mut seq = [0u8; 8];
+                    let n = data.len().min(8);
+                    seq[..n].copy_from_slice(&data[..n]);
+                    if n == 8 && u64::from_ne_bytes(seq) != delivered {
+                        out_of_order += 1;
+                    }
+                    delivered += 1;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        Ok(out_of_order)
+    });
+    let t0 = Instant::now();
+    let c0 = cpu_seconds();
+    let mut buf = vec![0u8; size];
+    for seq in 0..count {
+        let n = size.min(8);
+        buf[..n].copy_from_slice(&seq.to_ne_bytes()[..n]);
+        cpg.mcast(Guarantee::Agreed, &buf).await?;
+    }
+    let out_of_order = consumer.await.expect("consumer task")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - c0;
+    println!(
+        "impl=rust-async mode=throughput size={size} count={count} secs={secs:.6} msgs_per_s={:.1} mb_per_s={:.3} cpu_us_per_msg={:.4} out_of_order={out_of_order}",
+        count as f64 / secs,
+        count as f64 * size as f64 / secs / 1e6,
+        cpu / count as f64 * 1e6,
+    );
+    Ok(())
+}
+
+fn main() -> corosync::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 || args[1] != "throughput" {
+        eprintln!("usage: cpg_bench_async throughput <size> <count>");
+        std::process::exit(2);
+    }
+    let size: usize = args[2].parse().expect("size");
+    let count: u64 = args[3].parse().expect("count");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(size, count))
+}

@@ -1,0 +1,115 @@
+//! A cluster-aware async service: leader election over CPG, held back while
+//! the node is not quorate.
+//!
+//! Every instance joins the CPG group `leader-election`; the member with the
+//! lowest node id (then pid) leads. The leader does its "work" (a tick every
+//! half second) only while the partition is quorate; everyone reports
+//! leader changes as nodes die and come back.
+//!
+//! ```text
+//! leader [seconds]      (runs until Ctrl-C without a duration)
+//! ```
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use corosync::cpg::{Address, GroupName};
+use corosync::tokio::{AsyncCpg, AsyncQuorum, CpgEvent, QuorumEvent};
+use corosync::TrackFlags;
+use futures_core::Stream;
+
+/// Prints a line; a closed stdout (the reader went away) is not an error
+/// worth dying for.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+fn describe(leader: Option<Address>, me: (u32, u32)) -> String {
+    match leader {
+        None => "none".to_string(),
+        Some(a) => {
+            let who = if (a.nodeid().get(), a.pid()) == me {
+                " (me)"
+            } else {
+                ""
+            };
+            format!("node {} pid {}{who}", a.nodeid(), a.pid())
+        }
+    }
+}
+
+async fn run(duration: Option<Duration>) -> corosync::Result<()> {
+    let (cpg, cpg_events) = AsyncCpg::connect()?;
+    let (quorum, quorum_events) = AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
+    let mut cpg_events = Box::pin(cpg_events);
+    let mut quorum_events = Box::pin(quorum_events);
+    cpg.join(&GroupName::new("leader-election")?)?;
+    let me = (cpg.local_nodeid()?.get(), std::process::id());
+    say!("node {} pid {} started", me.0, me.1);
+
+    let mut quorate = quorum.is_quorate()?;
+    let mut leader: Option<Address> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut work = 0u64;
+    let deadline = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = tokio::signal::ctrl_c() => break,
+            event = poll_fn(|cx| cpg_events.as_mut().poll_next(cx)) => {
+                match event {
+                    Some(Ok(CpgEvent::ConfChange { members, .. })) => {
+                        let new = members.iter().copied().min_by_key(|a| (a.nodeid(), a.pid()));
+                        let ids: Vec<String> = members.iter().map(|a| a.nodeid().to_string()).collect();
+                        let change = if new != leader { "new leader" } else { "leader" };
+                        leader = new;
+                        say!("members: nodes {}; {change}: {}", ids.join(" "), describe(leader, me));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                }
+            }
+            event = poll_fn(|cx| quorum_events.as_mut().poll_next(cx)) => {
+                match event {
+                    Some(Ok(QuorumEvent::Quorum { quorate: q, .. })) if q != quorate => {
+                        quorate = q;
+                        say!("{}", if quorate { "quorate: work resumes" } else { "not quorate: holding work" });
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                }
+            }
+            _ = tick.tick() => {
+                let leading = leader.is_some_and(|a| (a.nodeid().get(), a.pid()) == me);
+                if leading && quorate {
+                    work += 1;
+                    say!("leader at work: tick {work}");
+                }
+            }
+        }
+    }
+    say!("stopping after {work} ticks of work");
+    Ok(())
+}
+
+fn main() -> corosync::Result<()> {
+    let duration = std::env::args()
+        .nth(1)
+        .map(|s| Duration::from_secs(s.parse().expect("seconds")));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(duration))
+}

@@ -1,0 +1,341 @@
+//! The tokio adapters on real clusters: one runtime drives CPG, quorum and
+//! cmap streams at once; node failures show up on all of them; a stopped
+//! daemon ends each stream with an error; concurrent tasks share one handle.
+
+use std::collections::HashSet;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corosync::cmap::{Map, TrackEventKind, TrackType, Value};
+use corosync::cpg::{GroupName, Guarantee};
+use corosync::tokio::{AsyncCmap, AsyncCpg, AsyncQuorum, CmapEvent, CpgEvent, QuorumEvent};
+use corosync::{NodeId, TrackFlags};
+use corosync_tests::{Cluster, Node};
+use futures_core::Stream;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `f` in `node`'s network namespace with the current runtime entered,
+/// so adapters made there talk to that node's daemon and register with
+/// this runtime.
+fn on_node<T: Send>(node: &Node, f: impl FnOnce() -> T + Send) -> T {
+    let rt = tokio::runtime::Handle::current();
+    node.run(move || {
+        let _guard = rt.enter();
+        f()
+    })
+    .unwrap()
+}
+
+async fn next<S: Stream + ?Sized>(s: &mut Pin<Box<S>>, timeout: Duration) -> Option<S::Item> {
+    tokio::time::timeout(timeout, poll_fn(|cx| s.as_mut().poll_next(cx)))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Reads events until `pred` holds for one; panics after `timeout`.
+async fn until<S, T, E: std::fmt::Debug>(
+    s: &mut Pin<Box<S>>,
+    timeout: Duration,
+    mut pred: impl FnMut(&T) -> bool,
+) -> T
+where
+    S: Stream<Item = Result<T, E>> + ?Sized,
+    T: std::fmt::Debug,
+{
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match next(s, left).await {
+            Some(Ok(event)) => {
+                if pred(&event) {
+                    return event;
+                }
+                seen.push(format!("{event:?}"));
+            }
+            other => panic!("stream ended or timed out ({other:?}); saw {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let group = GroupName::new("async-watch").unwrap();
+        let (cpg, cpg_events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
+        let (_peer, mut peer_events) = on_node(cluster.node(2), || {
+            let (p, e) = AsyncCpg::connect().unwrap();
+            p.join(&GroupName::new("async-watch").unwrap()).unwrap();
+            (p, Box::pin(e))
+        });
+        let (_quorum, quorum_events) = on_node(cluster.node(0), || {
+            AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
+        })
+        .unwrap();
+        let (cmap, cmap_events) =
+            on_node(cluster.node(0), || AsyncCmap::connect(Map::Icmap)).unwrap();
+        cmap.track(
+            "runtime.members.",
+            TrackType::ADD | TrackType::MODIFY | TrackType::DELETE | TrackType::PREFIX,
+        )
+        .unwrap();
+        cpg.join(&group).unwrap();
+        let (mut cpg_events, mut quorum_events, mut cmap_events) = (
+            Box::pin(cpg_events),
+            Box::pin(quorum_events),
+            Box::pin(cmap_events),
+        );
+        let long = Duration::from_secs(30);
+        until(
+            &mut cpg_events,
+            long,
+            |e| matches!(e, CpgEvent::ConfChange { members, .. } if members.len() == 2),
+        )
+        .await;
+        until(
+            &mut quorum_events,
+            long,
+            |e| matches!(e, QuorumEvent::Quorum { members, .. } if members.len() == 3),
+        )
+        .await;
+        // Keep the peer's stream drained while we wait.
+        let peer = tokio::spawn(async move {
+            while next(&mut peer_events, Duration::from_secs(60))
+                .await
+                .is_some()
+            {}
+        });
+
+        // Kill node 3: all three streams report it, polled together.
+        tokio::task::block_in_place(|| cluster.kill(2)).unwrap();
+        let node3 = NodeId::new(3);
+        let (mut cpg_seen, mut quorum_seen, mut cmap_seen) = (false, false, false);
+        let deadline = Instant::now() + long;
+        while !(cpg_seen && quorum_seen && cmap_seen) {
+            assert!(
+                Instant::now() < deadline,
+                "cpg {cpg_seen} quorum {quorum_seen} cmap {cmap_seen}"
+            );
+            tokio::select! {
+                Some(e) = poll_fn(|cx| cpg_events.as_mut().poll_next(cx)) => {
+                    if let CpgEvent::ConfChange { left, .. } = e.unwrap() {
+                        cpg_seen |= left.iter().any(|a| a.nodeid() == node3);
+                    }
+                }
+                Some(e) = poll_fn(|cx| quorum_events.as_mut().poll_next(cx)) => {
+                    if let QuorumEvent::Quorum { quorate, members, .. } = e.unwrap() {
+                        quorum_seen |= quorate && members == [NodeId::new(1), NodeId::new(2)];
+                    }
+                }
+                Some(e) = poll_fn(|cx| cmap_events.as_mut().poll_next(cx)) => {
+                    let CmapEvent { kind, key, new_value, .. } = e.unwrap();
+                    cmap_seen |= kind == TrackEventKind::Modify
+                        && key == b"runtime.members.3.status"
+                        && new_value == Some(Value::string("left"));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+
+        // Stop the local daemon: every stream ends with an error within a
+        // second, and then ends.
+        tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
+        let stopped = Instant::now();
+        let results = tokio::join!(
+            drain(&mut cpg_events),
+            drain(&mut quorum_events),
+            drain(&mut cmap_events),
+        );
+        for (name, ended_with_error) in [
+            ("cpg", results.0),
+            ("quorum", results.1),
+            ("cmap", results.2),
+        ] {
+            assert!(ended_with_error, "{name} stream did not end with an error");
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            stopped.elapsed()
+        );
+        // Sending on the dead connection is an error, not a hang.
+        let send =
+            tokio::time::timeout(Duration::from_secs(5), cpg.mcast(Guarantee::Agreed, b"x")).await;
+        assert!(matches!(send, Ok(Err(_))), "{send:?}");
+        peer.abort();
+    });
+}
+
+/// Reads a stream to its end; true when the last item was an error.
+async fn drain<S, T, E>(s: &mut Pin<Box<S>>) -> bool
+where
+    S: Stream<Item = Result<T, E>> + ?Sized,
+{
+    let mut last_err = false;
+    while let Some(item) = next(s, Duration::from_secs(5)).await {
+        last_err = item.is_err();
+    }
+    last_err
+}
+
+#[test]
+fn many_tasks_multicast_through_one_handle_in_one_order() {
+    let cluster = Cluster::new(2).expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let group = GroupName::new("async-many").unwrap();
+        let (a, a_events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
+        let (b, b_events) = on_node(cluster.node(1), AsyncCpg::connect).unwrap();
+        a.join(&group).unwrap();
+        b.join(&group).unwrap();
+        let (mut a_events, b_events) = (Box::pin(a_events), Box::pin(b_events));
+        until(
+            &mut a_events,
+            Duration::from_secs(20),
+            |e| matches!(e, CpgEvent::ConfChange { members, .. } if members.len() == 2),
+        )
+        .await;
+
+        const TASKS: u32 = 16;
+        const EACH: u32 = 200;
+        let total = (TASKS * EACH) as usize;
+        let collect = |mut events: Pin<Box<corosync::tokio::CpgEvents>>| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < total {
+                    match next(&mut events, Duration::from_secs(60)).await {
+                        Some(Ok(CpgEvent::Message { data, .. })) => got.push(data),
+                        Some(Ok(_)) => {}
+                        other => panic!("stream: {other:?}"),
+                    }
+                }
+                got
+            })
+        };
+        let (on_a, on_b) = (collect(a_events), collect(b_events));
+        let a = Arc::new(a);
+        let senders: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let a = a.clone();
+                tokio::spawn(async move {
+                    for i in 0..EACH {
+                        let mut msg = t.to_le_bytes().to_vec();
+                        msg.extend_from_slice(&i.to_le_bytes());
+                        msg.resize(64 + (i as usize % 7) * 100, b'.');
+                        a.mcast(Guarantee::Agreed, &msg).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+        let (got_a, got_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+        assert_eq!(got_a.len(), total);
+        assert!(got_a == got_b, "the two members saw different orders");
+        let unique: HashSet<&Vec<u8>> = got_a.iter().collect();
+        assert_eq!(unique.len(), total, "every message once");
+        // Each task's messages in the order it sent them.
+        for t in 0..TASKS {
+            let seq: Vec<u32> = got_a
+                .iter()
+                .filter(|m| m[..4] == t.to_le_bytes())
+                .map(|m| u32::from_le_bytes(m[4..8].try_into().unwrap()))
+                .collect();
+            assert_eq!(seq, (0..EACH).collect::<Vec<_>>());
+        }
+        drop(b);
+    });
+}
+
+#[test]
+fn adapters_refuse_to_start_outside_a_runtime() {
+    let cluster = Cluster::single().expect("cluster");
+    let result = cluster.node(0).run(AsyncCpg::connect).unwrap();
+    assert!(matches!(result, Err(corosync::Error::InvalidInput { .. })));
+}
+
+/// The leader-election example: leadership follows node failures, and the
+/// leader holds its work while its node is not quorate.
+#[test]
+fn the_leader_example_follows_failures_and_quorum() {
+    use std::io::BufRead;
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let program = corosync_tests::example_binary("leader").unwrap();
+    let start = |i: usize| {
+        let mut child = cluster
+            .node(i)
+            .command(program.to_str().unwrap())
+            .unwrap()
+            .arg("60")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, rx)
+    };
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(text) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("no line with {text:?}; saw {seen:?}");
+    };
+    let mut nodes: Vec<_> = (0..3).map(start).collect();
+    // Everyone agrees node 1 leads once all three joined; node 1 works.
+    for (i, (_, rx)) in nodes.iter().enumerate() {
+        let line = wait_for(rx, "members: nodes 1 2 3; ");
+        assert!(line.contains("leader: node 1 pid"), "{line}");
+        if i == 0 {
+            wait_for(rx, "leader at work");
+        }
+    }
+    // Node 1 dies: node 2 takes over and works.
+    cluster.kill(0).unwrap();
+    wait_for(&nodes[1].1, "new leader: node 2");
+    wait_for(&nodes[2].1, "new leader: node 2");
+    wait_for(&nodes[1].1, "leader at work");
+    // Node 3 dies too: node 2 alone is not quorate and holds its work.
+    cluster.kill(2).unwrap();
+    wait_for(&nodes[1].1, "not quorate: holding work");
+    std::thread::sleep(Duration::from_millis(1500));
+    let idle: Vec<String> = nodes[1].1.try_iter().collect();
+    assert!(
+        !idle.iter().any(|l| l.contains("leader at work")),
+        "worked without quorum: {idle:?}"
+    );
+    // Node 3 returns: quorum and work resume.
+    cluster.restart(2).unwrap();
+    wait_for(&nodes[1].1, "quorate: work resumes");
+    wait_for(&nodes[1].1, "leader at work");
+    for (child, _) in &mut nodes {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
