@@ -243,10 +243,12 @@ async fn retry_on_dispatch<H, T>(
     }
 }
 
-/// The back-off of async sends: 1 ms growing to 10 ms, up to 5000 attempts
-/// (about 50 s in all). Flow control usually lifts within milliseconds.
+/// The back-off of async sends: every millisecond (or at the next
+/// dispatch, if sooner), up to 50,000 attempts (about a minute). corosync
+/// lifts flow control without telling the client, and usually within a
+/// millisecond or two, so a growing delay would only idle the sender.
 pub fn send_policy() -> Retry {
-    Retry::new(5000).delays(Duration::from_millis(1), Duration::from_millis(10))
+    Retry::new(50_000).delays(Duration::from_millis(1), Duration::from_millis(1))
 }
 
 // ---------------------------------------------------------------- CPG ---
@@ -348,10 +350,16 @@ impl AsyncCpg {
 
     /// Multicasts `data`, waiting out flow control asynchronously.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
-        retry_on_dispatch(&self.cpg, send_policy(), || {
+        let result = retry_on_dispatch(&self.cpg, send_policy(), || {
             self.with(|c| c.mcast(guarantee, data))
         })
-        .await
+        .await;
+        // A sender that never waits would starve the task draining this
+        // handle's events on a single-threaded runtime, and corosync slows
+        // down once a client's event queue backs up: give way now and then
+        // (tokio's cooperative budget decides when).
+        ::tokio::task::consume_budget().await;
+        result
     }
 
     /// The members of `group`.
