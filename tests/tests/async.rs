@@ -339,3 +339,43 @@ fn the_leader_example_follows_failures_and_quorum() {
         let _ = child.wait();
     }
 }
+
+/// Votequorum and CFG streams: an expected-votes change and a shutdown
+/// request arrive as events, and the async answer lets the shutdown go on.
+#[test]
+fn votequorum_and_cfg_streams() {
+    use corosync::cfg::ShutdownMode;
+    use corosync::tokio::{AsyncCfg, AsyncVotequorum, CfgEvent, VotequorumEvent};
+    let mut cluster = Cluster::new(2).expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let (vq, vq_events) = on_node(cluster.node(0), || {
+            AsyncVotequorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
+        })
+        .unwrap();
+        let mut vq_events = Box::pin(vq_events);
+        until(
+            &mut vq_events,
+            Duration::from_secs(20),
+            |e| matches!(e, VotequorumEvent::Quorum { quorate: true, nodes } if nodes.len() == 2),
+        )
+        .await;
+        vq.with(|v| v.set_expected(3)).unwrap();
+        until(&mut vq_events, Duration::from_secs(20), |e| {
+            matches!(e, VotequorumEvent::ExpectedVotes(3))
+        })
+        .await;
+
+        let (cfg, cfg_events) = on_node(cluster.node(1), AsyncCfg::connect).unwrap();
+        cfg.with(|c| c.track_start(TrackFlags::CHANGES)).unwrap();
+        let mut cfg_events = Box::pin(cfg_events);
+        let asker = on_node(cluster.node(1), || corosync::cfg::Cfg::new().unwrap());
+        // try_shutdown blocks until the votes are in: run it on a thread.
+        let request = std::thread::spawn(move || asker.try_shutdown(ShutdownMode::Request));
+        let event = until(&mut cfg_events, Duration::from_secs(20), |_| true).await;
+        assert_eq!(event, CfgEvent::Shutdown(ShutdownMode::Request));
+        cfg.reply_to_shutdown(true).unwrap();
+        assert_eq!(request.join().unwrap(), Ok(()));
+        tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
+    });
+}

@@ -120,6 +120,17 @@ fn lock<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
     shared.handle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether `fd` has input right now (a zero-timeout poll).
+fn readable_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLIN != 0 }
+}
+
 /// A raw descriptor for AsyncFd; the handle owns the real one.
 struct Fd(RawFd);
 
@@ -180,7 +191,23 @@ impl<H: Dispatch, E> Stream for Events<H, E> {
                 }
                 Poll::Pending => return Poll::Pending,
             };
-            let result = lock(&this.handle).dispatch_all();
+            // tokio watches the descriptor edge-triggered; libqb may leave it
+            // readable after a dispatch (a notification whose event was not
+            // complete yet), which no new edge would report. Dispatch until
+            // a level check says it is drained.
+            let result = {
+                let handle = lock(&this.handle);
+                let mut result = handle.dispatch_all();
+                // Bounded, in case a descriptor stays readable with nothing
+                // to dispatch; the next edge or poll comes back here anyway.
+                for _ in 0..16 {
+                    if result.is_err() || !readable_now(this.fd.get_ref().0) {
+                        break;
+                    }
+                    result = handle.dispatch_all();
+                }
+                result
+            };
             // Readiness that arrived after the guard was taken is kept.
             guard.clear_ready();
             this.handle.dispatched.notify_waiters();
@@ -350,16 +377,10 @@ impl AsyncCpg {
 
     /// Multicasts `data`, waiting out flow control asynchronously.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
-        let result = retry_on_dispatch(&self.cpg, send_policy(), || {
+        retry_on_dispatch(&self.cpg, send_policy(), || {
             self.with(|c| c.mcast(guarantee, data))
         })
-        .await;
-        // A sender that never waits would starve the task draining this
-        // handle's events on a single-threaded runtime, and corosync slows
-        // down once a client's event queue backs up: give way now and then
-        // (tokio's cooperative budget decides when).
-        ::tokio::task::consume_budget().await;
-        result
+        .await
     }
 
     /// The members of `group`.
