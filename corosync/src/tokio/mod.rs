@@ -53,6 +53,7 @@
 //! With calloop, wrap the fd in a `calloop::generic::Generic` source in
 //! level mode and dispatch with `All` in its callback.
 
+use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -149,7 +150,13 @@ pub struct Events<H, E> {
     handle: Shared<H>,
     rx: mpsc::UnboundedReceiver<E>,
     done: bool,
+    /// Armed after a dispatch that produced events: dispatch again when it
+    /// fires even if no readiness came (see `poll_next`).
+    recheck: Option<Pin<Box<::tokio::time::Sleep>>>,
 }
+
+/// How soon a stream looks again after a dispatch that produced events.
+const RECHECK: Duration = Duration::from_millis(1);
 
 impl<H: Dispatch, E> Events<H, E> {
     fn new(handle: Shared<H>, rx: mpsc::UnboundedReceiver<E>) -> Result<Self> {
@@ -166,6 +173,7 @@ impl<H: Dispatch, E> Events<H, E> {
             handle,
             rx,
             done: false,
+            recheck: None,
         })
     }
 }
@@ -184,17 +192,24 @@ impl<H: Dispatch, E> Stream for Events<H, E> {
                 return Poll::Ready(None);
             }
             let mut guard = match this.fd.poll_read_ready(cx) {
-                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Ok(guard)) => Some(guard),
                 Poll::Ready(Err(_)) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(Error::Library)));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => None,
             };
-            // tokio watches the descriptor edge-triggered; libqb may leave it
-            // readable after a dispatch (a notification whose event was not
-            // complete yet), which no new edge would report. Dispatch until
-            // a level check says it is drained.
+            // libqb's descriptor does not always signal every queued event:
+            // a dispatch can stop at an event still being written, whose
+            // wake-up was already consumed. After a dispatch that found
+            // events, look again shortly even without readiness (the
+            // blocking API's poll loops do the same with their timeouts).
+            if guard.is_none() {
+                match this.recheck.as_mut().map(|t| t.as_mut().poll(cx)) {
+                    Some(Poll::Ready(())) => this.recheck = None,
+                    _ => return Poll::Pending,
+                }
+            }
             let result = {
                 let handle = lock(&this.handle);
                 let mut result = handle.dispatch_all();
@@ -208,8 +223,13 @@ impl<H: Dispatch, E> Stream for Events<H, E> {
                 }
                 result
             };
-            // Readiness that arrived after the guard was taken is kept.
-            guard.clear_ready();
+            if let Some(guard) = guard.as_mut() {
+                // Readiness that arrived after the guard was taken is kept.
+                guard.clear_ready();
+            }
+            if !this.rx.is_empty() {
+                this.recheck = Some(Box::pin(::tokio::time::sleep(RECHECK)));
+            }
             this.handle.dispatched.notify_waiters();
             if let Err(err) = result {
                 this.done = true;
