@@ -9,7 +9,7 @@
 //! wall-clock figures on a shared 2-core machine, it is the same from run to
 //! run.
 //!
-//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind]` (run through
+//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async]` (run through
 //! `scripts/bench-cpg.sh`, which builds everything with optimizations).
 
 use std::collections::HashMap;
@@ -64,6 +64,7 @@ fn main() -> ExitCode {
     let mut rounds = 9;
     let mut scale = 1.0;
     let mut callgrind = true;
+    let mut with_async = true;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -75,6 +76,11 @@ fn main() -> ExitCode {
                 i += 1;
                 continue;
             }
+            "--no-async" => {
+                with_async = false;
+                i += 1;
+                continue;
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 return ExitCode::from(2);
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
         }
         i += 2;
     }
-    match bench(rounds, scale, callgrind) {
+    match bench(rounds, scale, callgrind, with_async) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-cpg: {e}");
@@ -115,7 +121,7 @@ fn instructions(node: &Node, program: &str, args: &[String]) -> Result<f64, Stri
         .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))
 }
 
-fn bench(rounds: usize, scale: f64, callgrind: bool) -> Result<(), String> {
+fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result<(), String> {
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
     let c = env!("C_CPG_BENCH").to_string();
@@ -191,42 +197,8 @@ fn bench(rounds: usize, scale: f64, callgrind: bool) -> Result<(), String> {
         let rm = median(r_runs.iter().map(|f| get(f, key)).collect());
         println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
     }
-    // The async adapter against the blocking API, both Rust, same loop.
-    let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
-    let rust_async = rust_async.to_str().ok_or("path")?.to_string();
-    println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | blocking CPU µs/msg | async CPU µs/msg |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
-        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
-        let args = vec![
-            "throughput".to_string(),
-            size.to_string(),
-            count.to_string(),
-        ];
-        let (mut blocking, mut asynchronous) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            if round % 2 == 0 {
-                blocking.push(run(node, &rust, &args)?);
-                asynchronous.push(run(node, &rust_async, &args)?);
-            } else {
-                asynchronous.push(run(node, &rust_async, &args)?);
-                blocking.push(run(node, &rust, &args)?);
-            }
-        }
-        let med = |v: &[Fields], key: &str| median(v.iter().map(|f| get(f, key)).collect());
-        let (b, a) = (
-            med(&blocking, "msgs_per_s"),
-            med(&asynchronous, "msgs_per_s"),
-        );
-        let (bc, ac) = (
-            med(&blocking, "cpu_us_per_msg"),
-            med(&asynchronous, "cpu_us_per_msg"),
-        );
-        println!(
-            "| {size} B | {b:.0} | {a:.0} | {:.3} | {bc:.2} | {ac:.2} |",
-            a / b
-        );
+    if with_async {
+        async_table(node, &rust, rounds, scale)?;
     }
     if callgrind {
         println!();
@@ -247,6 +219,47 @@ fn bench(rounds: usize, scale: f64, callgrind: bool) -> Result<(), String> {
             let (ci, ri) = (per_message(&c)?, per_message(&rust)?);
             println!("| {size} B | {ci:.0} | {ri:.0} | {:.3} |", ri / ci);
         }
+    }
+    Ok(())
+}
+
+/// The async adapter against the blocking API, both Rust, same loop.
+fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
+    let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
+    let rust_async = rust_async.to_str().ok_or("path")?.to_string();
+    println!();
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | blocking CPU µs/msg | async CPU µs/msg |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
+        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
+        let args = vec![
+            "throughput".to_string(),
+            size.to_string(),
+            count.to_string(),
+        ];
+        let (mut blocking, mut asynchronous) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                blocking.push(run(node, rust, &args)?);
+                asynchronous.push(run(node, &rust_async, &args)?);
+            } else {
+                asynchronous.push(run(node, &rust_async, &args)?);
+                blocking.push(run(node, rust, &args)?);
+            }
+        }
+        let med = |v: &[Fields], key: &str| median(v.iter().map(|f| get(f, key)).collect());
+        let (b, a) = (
+            med(&blocking, "msgs_per_s"),
+            med(&asynchronous, "msgs_per_s"),
+        );
+        let (bc, ac) = (
+            med(&blocking, "cpu_us_per_msg"),
+            med(&asynchronous, "cpu_us_per_msg"),
+        );
+        println!(
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {bc:.2} | {ac:.2} |",
+            a / b
+        );
     }
     Ok(())
 }
