@@ -343,6 +343,38 @@ impl ContextHandle for Quorum {
     }
 }
 
+/// The quorum callback of both models.
+///
+/// # Safety
+///
+/// Only from a libquorum callback, with `entries` node ids at `list` valid
+/// for the call.
+unsafe fn notify_quorum(
+    handle: sys::quorum_handle_t,
+    quorate: u32,
+    ring_id: RingId,
+    entries: u32,
+    list: *const u32,
+) {
+    // SAFETY: as promised by the caller.
+    unsafe {
+        with_quorum(handle, |q, cb| {
+            if let Some(f) = cb.quorum.as_mut() {
+                let members =
+                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
+                f(
+                    q,
+                    &QuorumNotification {
+                        quorate: quorate != 0,
+                        ring_id,
+                        members,
+                    },
+                );
+            }
+        })
+    }
+}
+
 unsafe extern "C" fn quorum_v0_trampoline(
     handle: sys::quorum_handle_t,
     quorate: u32,
@@ -351,20 +383,16 @@ unsafe extern "C" fn quorum_v0_trampoline(
     list: *mut u32,
 ) {
     // SAFETY: called by libquorum from quorum_dispatch, with `entries`
-    // node ids at `list` valid for the call.
+    // node ids at `list` valid for the call. The old API gives only the
+    // ring's sequence number.
     unsafe {
-        with_quorum(handle, |q, cb| {
-            if let Some(f) = cb.quorum.as_mut() {
-                let members =
-                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
-                let n = QuorumNotification {
-                    quorate: quorate != 0,
-                    ring_id: RingId::new(NodeId::new(0), ring_seq),
-                    members,
-                };
-                f(q, &n);
-            }
-        })
+        notify_quorum(
+            handle,
+            quorate,
+            RingId::new(NodeId::new(0), ring_seq),
+            entries,
+            list,
+        )
     }
 }
 
@@ -376,22 +404,10 @@ unsafe extern "C" fn quorum_v1_trampoline(
     entries: u32,
     list: *const u32,
 ) {
+    let ring_id = RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq);
     // SAFETY: called by libquorum from quorum_dispatch, with `entries`
     // node ids at `list` valid for the call.
-    unsafe {
-        with_quorum(handle, |q, cb| {
-            if let Some(f) = cb.quorum.as_mut() {
-                let members =
-                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
-                let n = QuorumNotification {
-                    quorate: quorate != 0,
-                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
-                    members,
-                };
-                f(q, &n);
-            }
-        })
-    }
+    unsafe { notify_quorum(handle, quorate, ring_id, entries, list) }
 }
 
 #[cfg(corosync_has_quorum_model_initialize)]
