@@ -55,21 +55,28 @@ fn write_addrs(out: &mut impl Write, cfg: &Cfg, nodeid: corosync::NodeId) -> io:
     Ok(())
 }
 
+/// Starts an iteration, saying so on stderr as the C tool does if it fails.
+fn start<'a>(cpg: &'a Cpg, what: Iteration<'_>) -> Option<corosync::cpg::GroupIter<'a>> {
+    match cpg.iter(what) {
+        Ok(iter) => Some(iter),
+        Err(err) => {
+            eprintln!(
+                "Cannot initialize cpg iterator error {}",
+                err.code().unwrap_or(0)
+            );
+            None
+        }
+    }
+}
+
 fn names_only(
     out: &mut impl Write,
     cpg: &Cpg,
     delimiter: Option<u8>,
     escape: bool,
 ) -> io::Result<bool> {
-    let iter = match cpg.iter(Iteration::NameOnly) {
-        Ok(iter) => iter,
-        Err(err) => {
-            eprintln!(
-                "Cannot initialize cpg iterator error {}",
-                err.code().unwrap_or(0)
-            );
-            return Ok(false);
-        }
+    let Some(iter) = start(cpg, Iteration::NameOnly) else {
+        return Ok(false);
     };
     for entry in iter {
         let Ok(entry) = entry else { break };
@@ -89,15 +96,8 @@ fn with_members(
     delimiter: Option<u8>,
     escape: bool,
 ) -> io::Result<bool> {
-    let iter = match cpg.iter(Iteration::All) {
-        Ok(iter) => iter,
-        Err(err) => {
-            eprintln!(
-                "Cannot initialize cpg iterator error {}",
-                err.code().unwrap_or(0)
-            );
-            return Ok(false);
-        }
+    let Some(iter) = start(cpg, Iteration::All) else {
+        return Ok(false);
     };
     match delimiter {
         Some(d) => {
