@@ -145,6 +145,92 @@ pub(crate) fn current_context(service: Service, raw: u64) -> Option<*mut c_void>
     }
 }
 
+/// Implements what every owning handle shares: `finalize(self)`, `Drop`
+/// (finalize, then free the context), `Debug`, `AsRawFd`/`AsFd` (the
+/// descriptor read at connect time) and [`ContextHandle`].
+///
+/// The type must be `struct $ty { inner: Context<Inner>, _not_sync:
+/// PhantomData<..> }` with a `raw()` method and `Inner { fd: Cell<RawFd>,
+/// .. }`, and `$finalize` the C finalize function of its service.
+#[cfg(any(
+    feature = "cpg",
+    feature = "quorum",
+    feature = "votequorum",
+    feature = "cmap",
+    feature = "cfg"
+))]
+macro_rules! owned_handle {
+    ($ty:ident, $finalize:path, $name:literal) => {
+        impl $ty {
+            /// Finalizes the connection, returning the library's answer
+            /// (dropping the handle finalizes it too, ignoring the answer).
+            pub fn finalize(self) -> $crate::Result<()> {
+                let this = ::std::mem::ManuallyDrop::new(self);
+                // SAFETY: live handle, finalized once: Drop does not run.
+                let rc = unsafe { $finalize(this.raw()) };
+                // SAFETY: `this` is not used again; the context is freed
+                // after the handle, as in Drop.
+                drop(unsafe { ::std::ptr::read(&this.inner) });
+                $crate::error::check(rc)
+            }
+        }
+
+        impl Drop for $ty {
+            fn drop(&mut self) {
+                // SAFETY: live handle, finalized once; the context is freed
+                // after this, when the fields drop.
+                unsafe { $finalize(self.raw()) };
+            }
+        }
+
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct($name)
+                    .field("handle", &self.raw())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $ty {
+            /// The descriptor that becomes readable when events are pending
+            /// (read once when the connection was made).
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                self.inner.get().fd.get()
+            }
+        }
+
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                // SAFETY: a valid descriptor (checked at connect time) that
+                // belongs to the connection, which lives as long as `self`.
+                unsafe {
+                    ::std::os::fd::BorrowedFd::borrow_raw(::std::os::fd::AsRawFd::as_raw_fd(self))
+                }
+            }
+        }
+
+        impl $crate::callback::ContextHandle for $ty {
+            type Inner = Inner;
+
+            #[inline]
+            fn from_context(inner: $crate::callback::Context<Inner>) -> Self {
+                $ty {
+                    inner,
+                    _not_sync: ::std::marker::PhantomData,
+                }
+            }
+        }
+    };
+}
+#[cfg(any(
+    feature = "cpg",
+    feature = "quorum",
+    feature = "votequorum",
+    feature = "cmap",
+    feature = "cfg"
+))]
+pub(crate) use owned_handle;
+
 /// A panic payload caught in a callback.
 type Payload = Box<dyn Any + Send + 'static>;
 

@@ -14,17 +14,13 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, CStr, CString};
-use std::fmt;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{
-    current_context, with_current, with_handle, CallbackCell, Context, ContextHandle, Service,
-};
+use crate::callback::{current_context, with_current, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
 use crate::{DispatchMode, Error, NodeId, Result};
 
@@ -420,59 +416,6 @@ impl Cfg {
         })?;
         check(rc)
     }
-
-    /// Finalizes the connection, returning the library's answer.
-    pub fn finalize(self) -> Result<()> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: live handle, finalized once: Drop does not run.
-        let rc = unsafe { sys::corosync_cfg_finalize(this.raw()) };
-        // SAFETY: `this` is not used again; the context is freed after the
-        // handle, as in Drop.
-        drop(unsafe { std::ptr::read(&this.inner) });
-        check(rc)
-    }
-}
-
-impl Drop for Cfg {
-    fn drop(&mut self) {
-        // SAFETY: live handle, finalized once; the context is freed after.
-        unsafe { sys::corosync_cfg_finalize(self.raw()) };
-    }
-}
-
-impl fmt::Debug for Cfg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cfg")
-            .field("handle", &self.raw())
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsRawFd for Cfg {
-    /// The descriptor that becomes readable when events are pending (read
-    /// once when the connection was made).
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.get().fd.get()
-    }
-}
-
-impl AsFd for Cfg {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a valid descriptor (checked at connect time) that belongs
-        // to the connection, which lives as long as `self`.
-        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
-    }
-}
-
-impl ContextHandle for Cfg {
-    type Inner = Inner;
-
-    fn from_context(inner: Context<Inner>) -> Self {
-        Cfg {
-            inner,
-            _not_sync: PhantomData,
-        }
-    }
 }
 
 fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
@@ -511,6 +454,8 @@ unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, fla
         })
     }
 }
+
+crate::callback::owned_handle!(Cfg, sys::corosync_cfg_finalize, "Cfg");
 
 #[cfg(test)]
 mod tests {

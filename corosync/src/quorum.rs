@@ -18,14 +18,12 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
 use crate::callback::{
-    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, ContextHandle,
-    Service,
+    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, Service,
 };
 use crate::error::check;
 use crate::{DispatchMode, NodeId, Result, RingId, TrackFlags};
@@ -270,46 +268,10 @@ impl Quorum {
         check(rc)
     }
 
-    /// Finalizes the connection, returning the library's answer (dropping
-    /// finalizes too, ignoring it).
-    pub fn finalize(self) -> Result<()> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: live handle, finalized once: Drop does not run.
-        let rc = unsafe { sys::quorum_finalize(this.raw()) };
-        // SAFETY: `this` is never used again; dropping the context after
-        // finalize is what Drop does.
-        drop(unsafe { std::ptr::read(&this.inner) });
-        check(rc)
-    }
-
     /// The pointer-sized handle the C library uses, for calls the safe API
     /// does not cover. It stays owned by `self`.
     pub fn as_raw(&self) -> sys::quorum_handle_t {
         self.raw()
-    }
-}
-
-impl Drop for Quorum {
-    fn drop(&mut self) {
-        // SAFETY: live handle, finalized once. The context is freed after
-        // this, when the fields drop.
-        unsafe { sys::quorum_finalize(self.raw()) };
-    }
-}
-
-impl AsRawFd for Quorum {
-    /// The descriptor that becomes readable when events are pending (read
-    /// once when the connection was made).
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.get().fd.get()
-    }
-}
-
-impl AsFd for Quorum {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a valid descriptor (checked at connect time) that belongs
-        // to the connection, which lives as long as `self`.
-        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
 }
 
@@ -329,17 +291,6 @@ unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut
         with_handle::<Quorum>(context, |quorum, inner| {
             inner.cell.invoke(|callbacks| f(quorum, callbacks))
         })
-    }
-}
-
-impl ContextHandle for Quorum {
-    type Inner = Inner;
-
-    fn from_context(inner: Context<Inner>) -> Self {
-        Quorum {
-            inner,
-            _not_sync: PhantomData,
-        }
     }
 }
 
@@ -456,6 +407,8 @@ unsafe extern "C" fn nodelist_trampoline(
         })
     }
 }
+
+crate::callback::owned_handle!(Quorum, sys::quorum_finalize, "Quorum");
 
 #[cfg(test)]
 mod tests {

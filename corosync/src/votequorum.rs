@@ -22,14 +22,12 @@ use std::cell::Cell;
 use std::ffi::CString;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
 use crate::callback::{
-    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, ContextHandle,
-    Service,
+    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, Service,
 };
 use crate::error::check;
 use crate::{DispatchMode, Error, NodeId, Result, RingId, TrackFlags};
@@ -456,59 +454,6 @@ impl Votequorum {
         })?;
         check(rc)
     }
-
-    /// Finalizes the connection, returning the library's answer.
-    pub fn finalize(self) -> Result<()> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: live handle, finalized once: Drop does not run.
-        let rc = unsafe { sys::votequorum_finalize(this.raw()) };
-        // SAFETY: `this` is not used again; the context is freed after the
-        // handle, as in Drop.
-        drop(unsafe { std::ptr::read(&this.inner) });
-        check(rc)
-    }
-}
-
-impl Drop for Votequorum {
-    fn drop(&mut self) {
-        // SAFETY: live handle, finalized once; the context is freed after.
-        unsafe { sys::votequorum_finalize(self.raw()) };
-    }
-}
-
-impl fmt::Debug for Votequorum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Votequorum")
-            .field("handle", &self.raw())
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsRawFd for Votequorum {
-    /// The descriptor that becomes readable when events are pending (read
-    /// once when the connection was made).
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.get().fd.get()
-    }
-}
-
-impl AsFd for Votequorum {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a valid descriptor (checked at connect time) that belongs
-        // to the connection, which lives as long as `self`.
-        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
-    }
-}
-
-impl ContextHandle for Votequorum {
-    type Inner = Inner;
-
-    fn from_context(inner: Context<Inner>) -> Self {
-        Votequorum {
-            inner,
-            _not_sync: PhantomData,
-        }
-    }
 }
 
 /// Runs `f` with the handle whose dispatch called back and its closures.
@@ -612,6 +557,8 @@ unsafe extern "C" fn expected_trampoline(
         })
     }
 }
+
+crate::callback::owned_handle!(Votequorum, sys::votequorum_finalize, "Votequorum");
 
 #[cfg(test)]
 mod tests {

@@ -27,13 +27,11 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{
-    current_context, with_current, with_handle, CallbackCell, Context, ContextHandle, Service,
-};
+use crate::callback::{current_context, with_current, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
 use crate::{DispatchMode, Error, Result};
 
@@ -579,17 +577,6 @@ impl Cmap {
         }
         check(rc)
     }
-
-    /// Finalizes the connection, returning the library's answer.
-    pub fn finalize(self) -> Result<()> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: live handle, finalized once: Drop does not run.
-        let rc = unsafe { sys::cmap_finalize(this.raw()) };
-        // SAFETY: `this` is not used again; the context (and the track
-        // closures in it) is freed after the handle, as in Drop.
-        drop(unsafe { std::ptr::read(&this.inner) });
-        check(rc)
-    }
 }
 
 macro_rules! typed_accessors {
@@ -632,49 +619,6 @@ typed_accessors!(
     get_float set_float cmap_get_float cmap_set_float f32 => Float,
     get_double set_double cmap_get_double cmap_set_double f64 => Double,
 );
-
-impl Drop for Cmap {
-    fn drop(&mut self) {
-        // SAFETY: live handle, finalized once; the context (with the track
-        // closures) is freed after this, when the fields drop.
-        unsafe { sys::cmap_finalize(self.raw()) };
-    }
-}
-
-impl fmt::Debug for Cmap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cmap")
-            .field("handle", &self.raw())
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsRawFd for Cmap {
-    /// The descriptor that becomes readable when events are pending (read
-    /// once when the connection was made).
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.get().fd.get()
-    }
-}
-
-impl AsFd for Cmap {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a valid descriptor (checked at connect time) that belongs
-        // to the connection, which lives as long as `self`.
-        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
-    }
-}
-
-impl ContextHandle for Cmap {
-    type Inner = Inner;
-
-    fn from_context(inner: Context<Inner>) -> Self {
-        Cmap {
-            inner,
-            _not_sync: PhantomData,
-        }
-    }
-}
 
 /// An iteration over keys; finalized on drop (also when dropped early). It
 /// borrows its [`Cmap`]. Yields `Err` once if the daemon fails, then ends.
@@ -817,6 +761,8 @@ unsafe extern "C" fn notify_trampoline(
         })
     }
 }
+
+crate::callback::owned_handle!(Cmap, sys::cmap_finalize, "Cmap");
 
 #[cfg(test)]
 mod tests {

@@ -55,7 +55,7 @@ use std::fmt;
 use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
@@ -632,62 +632,6 @@ impl Cpg {
     pub fn zcb_alloc(&self, size: usize) -> Result<ZcBuffer<'_>> {
         ZcBuffer::new(self, size)
     }
-
-    /// Finalizes the connection, returning the library's answer (dropping
-    /// finalizes too, ignoring it).
-    pub fn finalize(self) -> Result<()> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: live handle, finalized once: Drop does not run.
-        let rc = unsafe { sys::cpg_finalize(this.raw()) };
-        // SAFETY: `this` is not used again; the context is freed after the
-        // handle, as in Drop.
-        drop(unsafe { std::ptr::read(&this.inner) });
-        check(rc)
-    }
-}
-
-impl Drop for Cpg {
-    fn drop(&mut self) {
-        // SAFETY: live handle, finalized once; the context is freed after
-        // this, when the fields drop.
-        unsafe { sys::cpg_finalize(self.raw()) };
-    }
-}
-
-impl fmt::Debug for Cpg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cpg")
-            .field("handle", &self.raw())
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsRawFd for Cpg {
-    /// The descriptor that becomes readable when events are pending (read
-    /// once when the connection was made).
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.get().fd.get()
-    }
-}
-
-impl AsFd for Cpg {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: a valid descriptor (checked at connect time) that belongs
-        // to the connection, which lives as long as `self`.
-        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
-    }
-}
-
-impl ContextHandle for Cpg {
-    type Inner = Inner;
-
-    #[inline]
-    fn from_context(inner: Context<Inner>) -> Self {
-        Cpg {
-            inner,
-            _not_sync: PhantomData,
-        }
-    }
 }
 
 /// Runs `f` with the handle whose dispatch called back and its closures.
@@ -793,6 +737,8 @@ unsafe extern "C" fn totem_trampoline(
         })
     }
 }
+
+crate::callback::owned_handle!(Cpg, sys::cpg_finalize, "Cpg");
 
 #[cfg(test)]
 mod tests {
