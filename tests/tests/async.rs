@@ -379,3 +379,115 @@ fn votequorum_and_cfg_streams() {
         tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
     });
 }
+
+/// How many times corosync logged that it had to hold events for a client
+/// in its out-queue ("Q empty, queued:… sent:…" when the queue drains).
+fn out_queue_episodes(node: &Node) -> usize {
+    node.log().matches("Q empty, queued:").count()
+}
+
+/// 400 × 64 KiB is 25 MiB, far beyond a client's 1 MiB event ring.
+const FLOOD: u64 = 400;
+const FLOOD_SIZE: usize = 64 * 1024;
+
+fn stamped(seq: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; FLOOD_SIZE];
+    buf[..8].copy_from_slice(&seq.to_le_bytes());
+    buf
+}
+
+fn stamp_of(data: &[u8]) -> u64 {
+    u64::from_le_bytes(data[..8].try_into().unwrap())
+}
+
+#[test]
+fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+
+    // Control: a blocking sender that never dispatches while it sends
+    // makes corosync queue events for it (so the log check below can
+    // fail).
+    let before = out_queue_episodes(node);
+    node.run(|| {
+        use corosync::cpg::Cpg;
+        use corosync::{DispatchMode, Error};
+        let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let d = delivered.clone();
+        let cpg = Cpg::builder()
+            .on_deliver(move |_, m| {
+                assert_eq!(
+                    stamp_of(m.data),
+                    d.load(std::sync::atomic::Ordering::Relaxed)
+                );
+                d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .connect()
+            .unwrap();
+        cpg.join(&GroupName::new("outq-control").unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for seq in 0..FLOOD {
+            loop {
+                match cpg.mcast(Guarantee::Agreed, &stamped(seq)) {
+                    Err(Error::TryAgain) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    other => break other.unwrap(),
+                }
+            }
+        }
+        while delivered.load(std::sync::atomic::Ordering::Relaxed) < FLOOD {
+            assert!(Instant::now() < deadline, "control messages not delivered");
+            cpg.dispatch(DispatchMode::One).unwrap();
+        }
+    })
+    .unwrap();
+    let control = out_queue_episodes(node) - before;
+    assert!(
+        control > 0,
+        "corosync did not queue events for a client that never read them"
+    );
+
+    // The same flood from an AsyncCpg on a current-thread runtime, whose
+    // sender never yields while sends succeed: the send window keeps the
+    // event ring from filling, so corosync never queues.
+    let before = out_queue_episodes(node);
+    node.run(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (cpg, events) = AsyncCpg::connect().unwrap();
+            let mut events = Box::pin(events);
+            cpg.join(&GroupName::new("outq-async").unwrap()).unwrap();
+            until(
+                &mut events,
+                Duration::from_secs(10),
+                |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
+            )
+            .await;
+            for seq in 0..FLOOD {
+                cpg.mcast(Guarantee::Agreed, &stamped(seq)).await.unwrap();
+            }
+            let mut seq = 0;
+            while seq < FLOOD {
+                match next(&mut events, Duration::from_secs(30)).await {
+                    Some(Ok(CpgEvent::Message { data, .. })) => {
+                        assert_eq!(data.len(), FLOOD_SIZE);
+                        assert_eq!(stamp_of(&data), seq, "out of order");
+                        seq += 1;
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("after {seq} messages: {other:?}"),
+                }
+            }
+        });
+    })
+    .unwrap();
+    let episodes = out_queue_episodes(node) - before;
+    assert_eq!(
+        episodes, 0,
+        "corosync queued events for the async sender {episodes} times (control: {control})"
+    );
+}

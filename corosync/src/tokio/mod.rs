@@ -56,6 +56,7 @@
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -338,6 +339,49 @@ pub enum CpgEvent {
 #[derive(Clone)]
 pub struct AsyncCpg {
     cpg: Shared<Cpg>,
+    window: Arc<SendWindow>,
+}
+
+/// How many bytes of a handle's own multicasts may be on their way back to
+/// it before its next send first moves the handle's queued events into
+/// the stream.
+///
+/// corosync does not refuse a sender whose own event queue is full: it
+/// copies further events into a per-connection out-queue and retries that
+/// queue on every pass of its main loop until the client reads
+/// (`msg_send_or_queue`/`outq_flush` in corosync's `exec/ipc_glue.c`). A
+/// task that multicasts faster than its stream is polled drives the
+/// daemon into that state, and both slow down sharply. Measured with
+/// `corosync/examples/cpg_bench_async.rs`: 128 KiB kept 16 KiB and 64 KiB
+/// sends several times faster than no window; 512 KiB lost most of that.
+pub const SEND_WINDOW: usize = 128 * 1024;
+
+/// The most times one send waits for its window (about a second at most):
+/// the window is advice, corosync's own flow control still applies.
+const WINDOW_WAITS: u32 = 1000;
+
+/// The bytes a handle has multicast and not yet had delivered back.
+struct SendWindow {
+    outstanding: AtomicUsize,
+    /// This handle's node id; its own messages come from (nodeid, pid).
+    nodeid: AtomicU32,
+    pid: u32,
+}
+
+impl SendWindow {
+    #[inline]
+    fn is_own(&self, nodeid: NodeId, pid: u32) -> bool {
+        pid == self.pid && nodeid.get() == self.nodeid.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn delivered(&self, bytes: usize) {
+        let _ = self
+            .outstanding
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(bytes))
+            });
+    }
 }
 
 /// The stream of [`CpgEvent`]s of an [`AsyncCpg`].
@@ -350,9 +394,18 @@ impl AsyncCpg {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
+        let window = Arc::new(SendWindow {
+            outstanding: AtomicUsize::new(0),
+            nodeid: AtomicU32::new(0),
+            pid: std::process::id(),
+        });
+        let (w1, w2) = (window.clone(), window.clone());
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
+                if w1.is_own(m.nodeid, m.pid) {
+                    w1.delivered(m.data.len());
+                }
                 let _ = t1.send(CpgEvent::Message {
                     group: *m.group,
                     nodeid: m.nodeid,
@@ -361,6 +414,10 @@ impl AsyncCpg {
                 });
             })
             .on_confchg(move |_, c| {
+                // Out of the group, nothing sent earlier comes back.
+                if c.left.iter().any(|a| w2.is_own(a.nodeid(), a.pid())) {
+                    w2.outstanding.store(0, Ordering::Relaxed);
+                }
                 let _ = t2.send(CpgEvent::ConfChange {
                     group: *c.group,
                     members: c.members.to_vec(),
@@ -375,9 +432,12 @@ impl AsyncCpg {
                 });
             })
             .connect()?;
+        window
+            .nodeid
+            .store(cpg.local_nodeid()?.get(), Ordering::Relaxed);
         let cpg = shared(cpg);
         let events = Events::new(cpg.clone(), rx)?;
-        Ok((AsyncCpg { cpg }, events))
+        Ok((AsyncCpg { cpg, window }, events))
     }
 
     /// Runs `f` with the blocking handle (briefly: other tasks wait).
@@ -392,15 +452,55 @@ impl AsyncCpg {
 
     /// Leaves `group`.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
-        self.with(|c| c.leave(group))
+        self.with(|c| c.leave(group))?;
+        self.window.outstanding.store(0, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Multicasts `data`, waiting out flow control asynchronously.
+    ///
+    /// While more than [`SEND_WINDOW`] bytes of this handle's multicasts
+    /// have not come back to it, the send first moves queued events into
+    /// the stream (without running any user code) and lets other tasks
+    /// run, so a sender cannot bury its own event queue.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
+        self.wait_for_window().await;
         retry_on_dispatch(&self.cpg, send_policy(), || {
             self.with(|c| c.mcast(guarantee, data))
         })
-        .await
+        .await?;
+        self.window
+            .outstanding
+            .fetch_add(data.len(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn wait_for_window(&self) {
+        for _ in 0..WINDOW_WAITS {
+            let before = self.window.outstanding.load(Ordering::Relaxed);
+            if before <= SEND_WINDOW {
+                return;
+            }
+            // Dispatching here only queues owned events for the stream.
+            // libqb's descriptor does not signal every queued event, so
+            // this does not wait for readiness first.
+            let dispatched = lock(&self.cpg).dispatch_all();
+            self.cpg.dispatched.notify_waiters();
+            if dispatched.is_err() {
+                // The send that follows reports the failure.
+                return;
+            }
+            if self.window.outstanding.load(Ordering::Relaxed) < before {
+                ::tokio::task::yield_now().await;
+                continue;
+            }
+            // Nothing came back yet: wait for the stream's next dispatch
+            // (when the descriptor signals) or a millisecond.
+            ::tokio::select! {
+                _ = self.cpg.dispatched.notified() => {}
+                _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+        }
     }
 
     /// The members of `group`.
