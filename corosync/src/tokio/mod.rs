@@ -352,8 +352,10 @@ pub struct AsyncCpg {
 /// (`msg_send_or_queue`/`outq_flush` in corosync's `exec/ipc_glue.c`). A
 /// task that multicasts faster than its stream is polled drives the
 /// daemon into that state, and both slow down sharply. Measured with
-/// `corosync/examples/cpg_bench_async.rs`: 128 KiB kept 16 KiB and 64 KiB
-/// sends several times faster than no window; 512 KiB lost most of that.
+/// `scripts/bench-cpg.sh` (BENCHMARKS.md): against no window, 128 KiB made
+/// 16 KiB and 64 KiB sends two to three times faster but 1 KiB sends
+/// slower (fewer messages in flight); 512 KiB did better at 1 KiB and
+/// 16 KiB and worse at 64 KiB.
 pub const SEND_WINDOW: usize = 128 * 1024;
 
 /// The most times one send waits for its window (about a second at most):
