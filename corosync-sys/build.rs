@@ -11,7 +11,8 @@
 //!
 //! Either way the script reports which version-dependent functions the
 //! bindings contain, as `corosync_has_<function>` cfg flags for this crate and
-//! as `DEP_COROSYNC_HAS_<FUNCTION>` metadata for crates that depend on it.
+//! as `DEP_COROSYNC_HAS_<FUNCTION>` metadata for crates that depend on it;
+//! `DEP_COROSYNC_OPTIONAL_FUNCTIONS` lists every function it looks for.
 
 use std::env;
 use std::fs;
@@ -94,6 +95,11 @@ fn main() {
     for name in OPTIONAL_FUNCTIONS {
         println!("cargo::rustc-check-cfg=cfg(corosync_has_{name})");
     }
+    // The whole list, so dependents declare the same cfg names.
+    println!(
+        "cargo::metadata=optional_functions={}",
+        OPTIONAL_FUNCTIONS.join(",")
+    );
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let bindings = if env::var_os("DOCS_RS").is_some() {
