@@ -72,6 +72,21 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Stdin's lines, read on a thread of their own, for helper processes that
+/// poll their commands between dispatches (the channel closes at EOF).
+pub fn stdin_lines() -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// The path of an example of the `corosync` crate, built first (with the
 /// test's own profile) so it is current.
 pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {

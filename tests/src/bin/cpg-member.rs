@@ -7,21 +7,16 @@
 //! and exits. Every delivered message is printed as `msg <nodeid> <pid>
 //! <hex>`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::sync::mpsc;
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::DispatchMode;
-use corosync_tests::hex;
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
+use corosync_tests::{hex, unhex};
 
 fn main() {
-    let group = GroupName::new(unhex(&std::env::args().nth(1).expect("group hex"))).expect("name");
+    let group = GroupName::new(unhex(&std::env::args().nth(1).expect("group hex")).expect("hex"))
+        .expect("name");
     let cpg = Cpg::builder()
         .on_deliver(|_, m| {
             println!("msg {} {} {}", m.nodeid, m.pid, hex(m.data));
@@ -37,15 +32,7 @@ fn main() {
     );
     std::io::stdout().flush().unwrap();
 
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = corosync_tests::stdin_lines();
     loop {
         corosync_tests::wait_readable(&cpg, std::time::Duration::from_millis(20));
         cpg.dispatch(DispatchMode::All).expect("dispatch");
@@ -53,9 +40,9 @@ fn main() {
             Ok(line) => {
                 let mut parts = line.splitn(2, ' ');
                 match (parts.next(), parts.next()) {
-                    (Some("send"), Some(data)) => {
-                        cpg.mcast(Guarantee::Agreed, &unhex(data)).expect("mcast")
-                    }
+                    (Some("send"), Some(data)) => cpg
+                        .mcast(Guarantee::Agreed, &unhex(data).expect("hex"))
+                        .expect("mcast"),
                     (Some("leave"), _) => {
                         cpg.leave(&group).expect("leave");
                         println!("left");

@@ -9,7 +9,7 @@
 //! printed as `msg <nodeid> <pid> <hex>`, configuration changes as
 //! `conf <members> left <left>`.
 
-use std::io::{BufRead, IoSlice, Write};
+use std::io::{IoSlice, Write};
 use std::sync::mpsc;
 
 use corosync::cpg::Guarantee;
@@ -51,15 +51,7 @@ fn main() {
     );
     std::io::stdout().flush().unwrap();
 
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = corosync_tests::stdin_lines();
     loop {
         corosync_tests::wait_readable(&evs, std::time::Duration::from_millis(20));
         if let Err(e) = evs.dispatch(DispatchMode::All) {
