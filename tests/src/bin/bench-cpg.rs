@@ -60,6 +60,24 @@ fn get(f: &Fields, key: &str) -> f64 {
     f.get(key).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
 }
 
+/// The message sizes of every table.
+const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 64 * 1024];
+
+/// How many messages a throughput run of `size` sends: about 100 MB, at
+/// least 1,600 and at most 100,000 messages, times `scale` (at least 100).
+fn message_count(size: usize, scale: f64) -> u64 {
+    (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64
+}
+
+/// The arguments of a throughput run of the benchmark programs.
+fn throughput_args(size: usize, count: u64) -> Vec<String> {
+    vec![
+        "throughput".to_string(),
+        size.to_string(),
+        count.to_string(),
+    ]
+}
+
 fn main() -> ExitCode {
     let mut rounds = 9;
     let mut scale = 1.0;
@@ -143,13 +161,9 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
     println!();
     println!("| size | messages | C msgs/s | Rust msgs/s | throughput Rust/C | C MB/s | Rust MB/s | C CPU µs/msg | Rust CPU µs/msg | CPU Rust/C |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
-        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
-        let args = vec![
-            "throughput".to_string(),
-            size.to_string(),
-            count.to_string(),
-        ];
+    for size in SIZES {
+        let count = message_count(size, scale);
+        let args = throughput_args(size, count);
         let mut results: HashMap<&str, Vec<Fields>> = HashMap::new();
         for round in 0..rounds {
             // Alternate which one goes first.
@@ -204,16 +218,15 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
         println!();
         println!("| size | C instructions/msg | Rust instructions/msg | Rust/C |");
         println!("|---:|---:|---:|---:|");
-        for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
+        for size in SIZES {
             let (short, long) = if size >= 16 * 1024 {
                 (500u64, 2_500u64)
             } else {
                 (2_000, 12_000)
             };
             let per_message = |program: &str| -> Result<f64, String> {
-                let args = |n: u64| vec!["throughput".to_string(), size.to_string(), n.to_string()];
-                let a = instructions(node, program, &args(short))?;
-                let b = instructions(node, program, &args(long))?;
+                let a = instructions(node, program, &throughput_args(size, short))?;
+                let b = instructions(node, program, &throughput_args(size, long))?;
                 Ok((b - a) / (long - short) as f64)
             };
             let (ci, ri) = (per_message(&c)?, per_message(&rust)?);
@@ -230,13 +243,8 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
     println!();
     println!("| size | blocking msgs/s | async msgs/s | async/blocking | blocking CPU µs/msg | async CPU µs/msg |");
     println!("|---:|---:|---:|---:|---:|---:|");
-    for size in [64usize, 1024, 16 * 1024, 64 * 1024] {
-        let count = (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64;
-        let args = vec![
-            "throughput".to_string(),
-            size.to_string(),
-            count.to_string(),
-        ];
+    for size in SIZES {
+        let args = throughput_args(size, message_count(size, scale));
         let (mut blocking, mut asynchronous) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             if round % 2 == 0 {
