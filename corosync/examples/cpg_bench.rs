@@ -15,14 +15,9 @@ use std::time::Instant;
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::{DispatchMode, Error};
 
-fn cpu_seconds() -> f64 {
-    // SAFETY: an all-zero rusage is valid; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
-}
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{cpu_seconds, print_throughput};
 
 fn poll(fd: i32, ms: i32) {
     let mut pfd = libc::pollfd {
@@ -107,12 +102,13 @@ fn main() -> Result<(), Error> {
         }
         let secs = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - c0;
-        println!(
-            "impl=rust mode=throughput size={size} count={count} secs={secs:.6} msgs_per_s={:.1} mb_per_s={:.3} cpu_us_per_msg={:.4} out_of_order={}",
-            count as f64 / secs,
-            count as f64 * size as f64 / secs / 1e6,
-            cpu / count as f64 * 1e6,
-            out_of_order.load(Ordering::Relaxed)
+        print_throughput(
+            "rust",
+            size,
+            count,
+            secs,
+            cpu,
+            out_of_order.load(Ordering::Relaxed),
         );
     } else {
         let mut rtt = Vec::with_capacity(count as usize);

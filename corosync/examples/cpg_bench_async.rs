@@ -14,14 +14,9 @@ use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
 use futures_core::Stream;
 
-fn cpu_seconds() -> f64 {
-    // SAFETY: an all-zero rusage is valid; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
-}
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{cpu_seconds, print_throughput};
 
 async fn next(events: &mut Pin<Box<CpgEvents>>) -> Option<corosync::Result<CpgEvent>> {
     std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await
@@ -71,12 +66,7 @@ async fn run(size: usize, count: u64) -> corosync::Result<()> {
     let out_of_order = consumer.await.expect("consumer task")?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - c0;
-    println!(
-        "impl=rust-async mode=throughput size={size} count={count} secs={secs:.6} msgs_per_s={:.1} mb_per_s={:.3} cpu_us_per_msg={:.4} out_of_order={out_of_order}",
-        count as f64 / secs,
-        count as f64 * size as f64 / secs / 1e6,
-        cpu / count as f64 * 1e6,
-    );
+    print_throughput("rust-async", size, count, secs, cpu, out_of_order);
     Ok(())
 }
 
