@@ -72,13 +72,17 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Stdin's lines, read on a thread of their own, for helper processes that
-/// poll their commands between dispatches (the channel closes at EOF).
-pub fn stdin_lines() -> std::sync::mpsc::Receiver<String> {
+/// The lines of `reader`, read on a thread of their own into a channel that
+/// closes at EOF or at the first read error: for following a helper
+/// process's stdout, or a helper's own stdin, while doing other work.
+pub fn lines_of<R: std::io::Read + Send + 'static>(reader: R) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }

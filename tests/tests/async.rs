@@ -271,7 +271,6 @@ fn adapters_refuse_to_start_outside_a_runtime() {
 /// leader holds its work while its node is not quorate.
 #[test]
 fn the_leader_example_follows_failures_and_quorum() {
-    use std::io::BufRead;
     let mut cluster = Cluster::new(3).expect("cluster");
     let program = corosync_tests::example_binary("leader").unwrap();
     let start = |i: usize| {
@@ -283,15 +282,7 @@ fn the_leader_example_follows_failures_and_quorum() {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
         (child, rx)
     };
     let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {

@@ -3,8 +3,8 @@
 //! byte for byte and in the same order, with plain names, names that end in
 //! NUL, and binary names.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,16 +33,7 @@ impl CPeer {
             .spawn()
             .expect("start the C peer");
         let stdin = child.stdin.take().unwrap();
-        let stdout: BufReader<ChildStdout> = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
         let pid = child.id();
         let ready = lines
             .recv_timeout(Duration::from_secs(20))

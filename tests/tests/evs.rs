@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, IoSlice, Write};
 use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,16 +69,7 @@ impl Member {
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in out.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
         let m = Member {
             child,
             stdin,

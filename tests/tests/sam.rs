@@ -2,9 +2,9 @@
 //! scenario runs the `sam-worker` binary in a process of its own, inside
 //! the node's namespace, and reads what it prints.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use corosync::cmap::Cmap;
@@ -26,16 +26,7 @@ impl Worker {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
         Worker {
             child,
             lines,

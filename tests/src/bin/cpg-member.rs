@@ -32,7 +32,7 @@ fn main() {
     );
     std::io::stdout().flush().unwrap();
 
-    let rx = corosync_tests::stdin_lines();
+    let rx = corosync_tests::lines_of(std::io::stdin());
     loop {
         corosync_tests::wait_readable(&cpg, std::time::Duration::from_millis(20));
         cpg.dispatch(DispatchMode::All).expect("dispatch");

@@ -51,7 +51,7 @@ fn main() {
     );
     std::io::stdout().flush().unwrap();
 
-    let rx = corosync_tests::stdin_lines();
+    let rx = corosync_tests::lines_of(std::io::stdin());
     loop {
         corosync_tests::wait_readable(&evs, std::time::Duration::from_millis(20));
         if let Err(e) = evs.dispatch(DispatchMode::All) {
