@@ -245,7 +245,7 @@ fn many_tasks_multicast_through_one_handle_in_one_order() {
         let (got_a, got_b) = (on_a.await.unwrap(), on_b.await.unwrap());
         assert_eq!(got_a.len(), total);
         assert!(got_a == got_b, "the two members saw different orders");
-        let unique: HashSet<&Vec<u8>> = got_a.iter().collect();
+        let unique: HashSet<&[u8]> = got_a.iter().map(|m| &m[..]).collect();
         assert_eq!(unique.len(), total, "every message once");
         // Each task's messages in the order it sent them.
         for t in 0..TASKS {
@@ -458,9 +458,17 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
                 |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
             )
             .await;
+            // Nothing reads the stream while this task sends: the sends
+            // must not wait for a reader.
+            let start = Instant::now();
             for seq in 0..FLOOD {
                 cpg.mcast(Guarantee::Agreed, &stamped(seq)).await.unwrap();
             }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the flood took {:?}",
+                start.elapsed()
+            );
             let mut seq = 0;
             while seq < FLOOD {
                 match next(&mut events, Duration::from_secs(30)).await {
@@ -481,4 +489,83 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
         episodes, 0,
         "corosync queued events for the async sender {episodes} times (control: {control})"
     );
+}
+
+#[test]
+fn a_sender_is_paced_by_the_task_reading_its_stream() {
+    use corosync::tokio::{EVENT_OVERHEAD, SEND_WINDOW};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const SIZE: usize = 1024;
+    const COUNT: u64 = 4000;
+    // Everything on its way counts, so the sender can be at most this many
+    // messages (and the one that found the window open) ahead of the
+    // reader.
+    let bound = (SEND_WINDOW / (SIZE + EVENT_OVERHEAD)) as u64 + 1;
+    let cluster = Cluster::single().expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let (cpg, events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
+        let mut events = Box::pin(events);
+        cpg.join(&GroupName::new("async-paced").unwrap()).unwrap();
+        until(
+            &mut events,
+            Duration::from_secs(10),
+            |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
+        )
+        .await;
+        let sent = Arc::new(AtomicU64::new(0));
+        let s = sent.clone();
+        // A reader slower than the sender (a few µs of work per message)
+        // but never idle for long.
+        let reader = tokio::spawn(async move {
+            let (mut seq, mut ahead) = (0u64, 0u64);
+            while seq < COUNT {
+                match next(&mut events, Duration::from_secs(30)).await {
+                    Some(Ok(CpgEvent::Message { data, .. })) => {
+                        assert_eq!(stamp_of(&data), seq, "out of order");
+                        seq += 1;
+                        ahead = ahead.max(s.load(Ordering::Relaxed).saturating_sub(seq));
+                        let spin = Instant::now();
+                        while spin.elapsed() < Duration::from_micros(20) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("after {seq} messages: {other:?}"),
+                }
+            }
+            (ahead, events)
+        });
+        let mut buf = vec![0u8; SIZE];
+        for seq in 0..COUNT {
+            buf[..8].copy_from_slice(&seq.to_le_bytes());
+            cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let (ahead, events) = reader.await.unwrap();
+        assert!(
+            ahead <= bound,
+            "the sender got {ahead} messages ahead of its reader (window: {bound})"
+        );
+        // The window was what held the sender back, not its own speed.
+        assert!(
+            ahead > bound / 2,
+            "the sender was only {ahead} messages ahead"
+        );
+
+        // Without a stream, nothing waits for a reader: a long batch goes
+        // out at full speed.
+        drop(events);
+        let start = Instant::now();
+        for seq in 0..COUNT {
+            buf[..8].copy_from_slice(&seq.to_le_bytes());
+            cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{COUNT} sends without a stream took {:?}",
+            start.elapsed()
+        );
+    });
 }

@@ -18,8 +18,12 @@
 //! `tokio::time::sleep`.
 //!
 //! Adapters must be created inside a tokio runtime (they register with its
-//! reactor). The events are copies (`Vec`s) because they outlive the
-//! dispatch call; the blocking API keeps its zero-copy delivery.
+//! reactor). The events are owned copies because they outlive the
+//! dispatch call; a CPG message's bytes come as a [`Payload`], whose buffer
+//! goes back to its stream for reuse when dropped. The blocking API keeps
+//! its zero-copy delivery.
+//!
+//! An [`AsyncCpg`] sender is paced by its stream: see [`SEND_WINDOW`].
 //!
 //! ```no_run
 //! # async fn run() -> corosync::Result<()> {
@@ -56,7 +60,7 @@
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -64,6 +68,10 @@ use std::time::Duration;
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::sync::{mpsc, Notify};
 use futures_core::Stream;
+
+mod payload;
+pub use payload::Payload;
+use payload::Recycler;
 
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
@@ -154,6 +162,35 @@ pub struct Events<H, E> {
     /// Armed after a dispatch that produced events: dispatch again when it
     /// fires even if no readiness came (see `poll_next`).
     recheck: Option<Pin<Box<::tokio::time::Sleep>>>,
+    /// The send window that this stream's own messages count against
+    /// until they are yielded (CPG only).
+    window: Option<Arc<SendWindow>>,
+}
+
+/// What an event counts against its adapter's send window when the
+/// stream yields it.
+trait Weigh {
+    /// The bytes to take off `window`'s outstanding count.
+    fn weight(&self, _window: &SendWindow) -> usize {
+        0
+    }
+}
+
+// Only CPG sends count against a window.
+impl Weigh for QuorumEvent {}
+impl Weigh for VotequorumEvent {}
+impl Weigh for CmapEvent {}
+impl Weigh for CfgEvent {}
+
+impl<H, E> Drop for Events<H, E> {
+    fn drop(&mut self) {
+        // Nothing more will be consumed: senders stop waiting for it.
+        if let Some(window) = &self.window {
+            window.stream_gone.store(true, Ordering::Relaxed);
+            window.queued.store(0, Ordering::Relaxed);
+            window.consumed.notify_waiters();
+        }
+    }
 }
 
 /// How soon a stream looks again after a dispatch that produced events.
@@ -175,11 +212,27 @@ impl<H: Dispatch, E> Events<H, E> {
             rx,
             done: false,
             recheck: None,
+            window: None,
         })
+    }
+
+    /// `event`, after taking its weight off the send window.
+    #[inline]
+    fn yielded(&self, event: E) -> E
+    where
+        E: Weigh,
+    {
+        if let Some(window) = &self.window {
+            let bytes = event.weight(window);
+            if bytes > 0 {
+                window.yielded(bytes);
+            }
+        }
+        event
     }
 }
 
-impl<H: Dispatch, E> Stream for Events<H, E> {
+impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
     type Item = Result<E>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<E>>> {
@@ -187,7 +240,7 @@ impl<H: Dispatch, E> Stream for Events<H, E> {
         let this = self.get_mut();
         loop {
             if let Poll::Ready(Some(event)) = this.rx.poll_recv(cx) {
-                return Poll::Ready(Some(Ok(event)));
+                return Poll::Ready(Some(Ok(this.yielded(event))));
             }
             if this.done {
                 return Poll::Ready(None);
@@ -237,7 +290,7 @@ impl<H: Dispatch, E> Stream for Events<H, E> {
                 // Events queued before the failure come out first.
                 if let Poll::Ready(Some(event)) = this.rx.poll_recv(cx) {
                     this.rx.close();
-                    return Poll::Ready(Some(Ok(event)));
+                    return Poll::Ready(Some(Ok(this.yielded(event))));
                 }
                 return Poll::Ready(Some(Err(err)));
             }
@@ -312,8 +365,8 @@ pub enum CpgEvent {
         nodeid: NodeId,
         /// The sender's process id.
         pid: u32,
-        /// The payload.
-        data: Vec<u8>,
+        /// The payload (its buffer goes back to the stream when dropped).
+        data: Payload,
     },
     /// A group membership change.
     ConfChange {
@@ -343,46 +396,143 @@ pub struct AsyncCpg {
 }
 
 /// How many bytes of a handle's own multicasts may be on their way back to
-/// it before its next send first moves the handle's queued events into
-/// the stream.
+/// it, through corosync and then through its event stream, before its
+/// sends wait. Each message counts its payload plus [`EVENT_OVERHEAD`].
 ///
-/// corosync does not refuse a sender whose own event queue is full: it
-/// copies further events into a per-connection out-queue and retries that
-/// queue on every pass of its main loop until the client reads
-/// (`msg_send_or_queue`/`outq_flush` in corosync's `exec/ipc_glue.c`). A
-/// task that multicasts faster than its stream is polled drives the
-/// daemon into that state, and both slow down sharply. Measured with
-/// `scripts/bench-cpg.sh` (BENCHMARKS.md): against no window, 128 KiB made
-/// 16 KiB and 64 KiB sends two to three times faster but 1 KiB sends
-/// slower (fewer messages in flight); 512 KiB did better at 1 KiB and
-/// 16 KiB and worse at 64 KiB.
-pub const SEND_WINDOW: usize = 128 * 1024;
+/// A send that finds more than this on the way moves the events corosync
+/// has queued for the handle into its stream, and waits until at most
+/// [`SEND_RESUME`] bytes are on the way, for about a second at most:
+///
+/// - Messages still in corosync always count. Past the window, corosync's
+///   1 MiB event ring for the client would fill: corosync does not refuse
+///   such a sender but copies further events into a per-connection
+///   out-queue that it retries on every pass of its main loop
+///   (`msg_send_or_queue`/`outq_flush` in corosync's `exec/ipc_glue.c`),
+///   and keeps accepting sends meanwhile.
+/// - Messages waiting in the stream count while another task reads the
+///   stream, so a fast sender is paced by its reader and the events (and
+///   their buffers, which are reused) stay bounded. When a wait sees
+///   nothing read, the sender goes on without counting them until the
+///   stream yields again: a task may multicast a batch and read it back
+///   afterwards.
+///
+/// The numbers were chosen with `scripts/bench-cpg.sh` (BENCHMARKS.md):
+/// smaller windows leave corosync's totem queue empty between bursts
+/// (fewer messages per token rotation), and resuming well below the
+/// window sends in bursts, as a blocking loop does, rather than one
+/// message per delivery.
+pub const SEND_WINDOW: usize = 768 * 1024;
 
-/// The most times one send waits for its window (about a second at most):
-/// the window is advice, corosync's own flow control still applies.
+/// Where a send that waited for the window goes on; see [`SEND_WINDOW`].
+pub const SEND_RESUME: usize = 256 * 1024;
+
+/// What a delivered message takes in corosync's event ring besides its
+/// payload (rounded up): libqb's chunk header and libcpg's delivery header
+/// with the 128-byte group name.
+pub const EVENT_OVERHEAD: usize = 192;
+
+/// The most times one send waits for its window, each for a millisecond
+/// at most.
 const WINDOW_WAITS: u32 = 1000;
 
-/// The bytes a handle has multicast and not yet had delivered back.
+/// The bytes of a handle's own multicasts on their way back to it.
 struct SendWindow {
-    outstanding: AtomicUsize,
+    /// Sent and not yet dispatched: in corosync.
+    in_corosync: AtomicUsize,
+    /// Dispatched and not yet yielded: in the stream.
+    queued: AtomicUsize,
+    /// Own messages the stream has yielded (only ever grows).
+    yielded: AtomicUsize,
+    /// Set when a wait saw nothing read; cleared when the stream yields.
+    reader_idle: AtomicBool,
     /// This handle's node id; its own messages come from (nodeid, pid).
     nodeid: AtomicU32,
     pid: u32,
+    /// How many sends wait for the window.
+    waiters: AtomicUsize,
+    /// Raised when the stream's reading brings the bytes on the way down
+    /// to [`SEND_RESUME`] while a send waits.
+    consumed: Notify,
+    /// Set when the stream is dropped.
+    stream_gone: AtomicBool,
 }
 
 impl SendWindow {
+    fn new(pid: u32) -> SendWindow {
+        SendWindow {
+            in_corosync: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            yielded: AtomicUsize::new(0),
+            reader_idle: AtomicBool::new(false),
+            nodeid: AtomicU32::new(0),
+            pid,
+            waiters: AtomicUsize::new(0),
+            consumed: Notify::new(),
+            stream_gone: AtomicBool::new(false),
+        }
+    }
+
     #[inline]
     fn is_own(&self, nodeid: NodeId, pid: u32) -> bool {
         pid == self.pid && nodeid.get() == self.nodeid.load(Ordering::Relaxed)
     }
 
+    /// The bytes that count against the window now.
     #[inline]
-    fn delivered(&self, bytes: usize) {
-        let _ = self
-            .outstanding
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(bytes))
-            });
+    fn on_the_way(&self) -> usize {
+        let mut bytes = self.in_corosync.load(Ordering::Relaxed);
+        if !self.reader_idle.load(Ordering::Relaxed) {
+            bytes += self.queued.load(Ordering::Relaxed);
+        }
+        bytes
+    }
+
+    /// An own message of `bytes` came out of corosync into the stream.
+    #[inline]
+    fn dispatched(&self, bytes: usize) {
+        sub(&self.in_corosync, bytes);
+        if !self.stream_gone.load(Ordering::Relaxed) {
+            self.queued.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The stream yielded an own message of `bytes`.
+    #[inline]
+    fn yielded(&self, bytes: usize) {
+        sub(&self.queued, bytes);
+        self.yielded.fetch_add(1, Ordering::Relaxed);
+        if self.reader_idle.load(Ordering::Relaxed) {
+            self.reader_idle.store(false, Ordering::Relaxed);
+        }
+        if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() <= SEND_RESUME {
+            self.consumed.notify_waiters();
+        }
+    }
+
+    /// Forgets everything on the way (after leaving the group).
+    fn reset(&self) {
+        self.in_corosync.store(0, Ordering::Relaxed);
+        self.queued.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Subtracts without wrapping (a reset may have raced with a delivery).
+#[inline]
+fn sub(counter: &AtomicUsize, bytes: usize) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(bytes))
+    });
+}
+
+impl Weigh for CpgEvent {
+    #[inline]
+    fn weight(&self, window: &SendWindow) -> usize {
+        match self {
+            CpgEvent::Message {
+                nodeid, pid, data, ..
+            } if window.is_own(*nodeid, *pid) => data.len() + EVENT_OVERHEAD,
+            _ => 0,
+        }
     }
 }
 
@@ -396,29 +546,26 @@ impl AsyncCpg {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
-        let window = Arc::new(SendWindow {
-            outstanding: AtomicUsize::new(0),
-            nodeid: AtomicU32::new(0),
-            pid: std::process::id(),
-        });
+        let window = Arc::new(SendWindow::new(std::process::id()));
         let (w1, w2) = (window.clone(), window.clone());
+        let mut recycler = Recycler::new();
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
                 if w1.is_own(m.nodeid, m.pid) {
-                    w1.delivered(m.data.len());
+                    w1.dispatched(m.data.len() + EVENT_OVERHEAD);
                 }
                 let _ = t1.send(CpgEvent::Message {
                     group: *m.group,
                     nodeid: m.nodeid,
                     pid: m.pid,
-                    data: m.data.to_vec(),
+                    data: recycler.copy(m.data),
                 });
             })
             .on_confchg(move |_, c| {
                 // Out of the group, nothing sent earlier comes back.
                 if c.left.iter().any(|a| w2.is_own(a.nodeid(), a.pid())) {
-                    w2.outstanding.store(0, Ordering::Relaxed);
+                    w2.reset();
                 }
                 let _ = t2.send(CpgEvent::ConfChange {
                     group: *c.group,
@@ -438,7 +585,8 @@ impl AsyncCpg {
             .nodeid
             .store(cpg.local_nodeid()?.get(), Ordering::Relaxed);
         let cpg = shared(cpg);
-        let events = Events::new(cpg.clone(), rx)?;
+        let mut events = Events::new(cpg.clone(), rx)?;
+        events.window = Some(window.clone());
         Ok((AsyncCpg { cpg, window }, events))
     }
 
@@ -455,16 +603,17 @@ impl AsyncCpg {
     /// Leaves `group`.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
         self.with(|c| c.leave(group))?;
-        self.window.outstanding.store(0, Ordering::Relaxed);
+        self.window.reset();
         Ok(())
     }
 
     /// Multicasts `data`, waiting out flow control asynchronously.
     ///
     /// While more than [`SEND_WINDOW`] bytes of this handle's multicasts
-    /// have not come back to it, the send first moves queued events into
-    /// the stream (without running any user code) and lets other tasks
-    /// run, so a sender cannot bury its own event queue.
+    /// are on their way back to it, the send first moves queued events
+    /// into the stream (without running any user code) and waits, so that
+    /// a sender neither buries its own event queue in corosync nor runs
+    /// far ahead of the task reading its stream.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
         self.wait_for_window().await;
         retry_on_dispatch(&self.cpg, send_policy(), || {
@@ -472,37 +621,55 @@ impl AsyncCpg {
         })
         .await?;
         self.window
-            .outstanding
-            .fetch_add(data.len(), Ordering::Relaxed);
+            .in_corosync
+            .fetch_add(data.len() + EVENT_OVERHEAD, Ordering::Relaxed);
         Ok(())
     }
 
     async fn wait_for_window(&self) {
+        let window = &*self.window;
+        if window.on_the_way() <= SEND_WINDOW {
+            return;
+        }
+        window.waiters.fetch_add(1, Ordering::Relaxed);
         for _ in 0..WINDOW_WAITS {
-            let before = self.window.outstanding.load(Ordering::Relaxed);
-            if before <= SEND_WINDOW {
-                return;
-            }
-            // Dispatching here only queues owned events for the stream.
-            // libqb's descriptor does not signal every queued event, so
-            // this does not wait for readiness first.
-            let dispatched = lock(&self.cpg).dispatch_all();
+            // Registered before looking, so that what happens in between
+            // counts.
+            let consumed = window.consumed.notified();
+            let dispatched = self.cpg.dispatched.notified();
+            // Move what corosync has queued into the stream (this runs no
+            // user code) and wake the task reading it. libqb's descriptor
+            // does not signal every queued event, so this does not wait
+            // for readiness first.
+            let result = lock(&self.cpg).dispatch_all();
             self.cpg.dispatched.notify_waiters();
-            if dispatched.is_err() {
-                // The send that follows reports the failure.
-                return;
+            if result.is_err() || window.on_the_way() <= SEND_RESUME {
+                // (A failure is reported by the send that follows.)
+                break;
             }
-            if self.window.outstanding.load(Ordering::Relaxed) < before {
-                ::tokio::task::yield_now().await;
-                continue;
-            }
-            // Nothing came back yet: wait for the stream's next dispatch
-            // (when the descriptor signals) or a millisecond.
-            ::tokio::select! {
-                _ = self.cpg.dispatched.notified() => {}
-                _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
+            let yielded = window.yielded.load(Ordering::Relaxed);
+            let reading = window.queued.load(Ordering::Relaxed) > 0
+                && !window.reader_idle.load(Ordering::Relaxed);
+            if reading {
+                // Wait for the reader.
+                ::tokio::select! {
+                    _ = consumed => {}
+                    _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+                if window.yielded.load(Ordering::Relaxed) == yielded {
+                    // Nobody read the stream meanwhile: stop counting what
+                    // waits in it.
+                    window.reader_idle.store(true, Ordering::Relaxed);
+                }
+            } else {
+                // Wait for corosync to deliver.
+                ::tokio::select! {
+                    _ = dispatched => {}
+                    _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
             }
         }
+        window.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The members of `group`.
