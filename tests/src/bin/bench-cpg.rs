@@ -236,37 +236,95 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
     Ok(())
 }
 
-/// The async adapter against the blocking API, both Rust, same loop.
+/// CPU seconds the process `pid` has used (user plus system).
+fn process_cpu(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("bad /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| "bad /proc stat".to_string())
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// Events corosync has sent its clients through its out-queue (the one it
+/// fills when a client's event ring is full), from the "Q empty, queued:…
+/// sent:N" lines it logs when such a queue drains.
+fn out_queue_events(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("Q empty, queued:"))
+        .filter_map(|l| l.rsplit_once("sent:"))
+        .filter_map(|(_, n)| n.trim_end_matches('.').trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// `run`, plus what the daemon spent on the run: `daemon_us_per_msg` and
+/// `outq_per_msg` (events that went through corosync's out-queue).
+fn run_with_daemon(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
+    let pid = node.pid().ok_or("the daemon is not running")?;
+    let count: f64 = args[2].parse().map_err(|_| "count")?;
+    let (cpu0, q0) = (process_cpu(pid)?, out_queue_events(&node.log()));
+    let mut fields = run(node, program, args)?;
+    let (cpu1, q1) = (process_cpu(pid)?, out_queue_events(&node.log()));
+    fields.insert(
+        "daemon_us_per_msg".into(),
+        ((cpu1 - cpu0) / count * 1e6).to_string(),
+    );
+    fields.insert(
+        "outq_per_msg".into(),
+        (q1.saturating_sub(q0) as f64 / count).to_string(),
+    );
+    Ok(fields)
+}
+
+/// The async adapter against the blocking API, both Rust: the blocking
+/// loop that reads only when corosync says TRY_AGAIN (as the C program
+/// does), the same loop reading whenever its descriptor is readable, and
+/// the async one, in rotating order.
 fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | blocking CPU µs/msg | async CPU µs/msg |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg blocking, draining, async | corosync CPU µs/msg blocking, draining, async | share of events through corosync's out-queue: blocking, draining, async |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let args = throughput_args(size, message_count(size, scale));
-        let (mut blocking, mut asynchronous) = (Vec::new(), Vec::new());
+        let mut drain_args = args.clone();
+        drain_args[0] = "throughput-drain".to_string();
+        let programs = [
+            (rust, &args),
+            (rust, &drain_args),
+            (rust_async.as_str(), &args),
+        ];
+        let mut results: [Vec<Fields>; 3] = Default::default();
         for round in 0..rounds {
-            if round % 2 == 0 {
-                blocking.push(run(node, rust, &args)?);
-                asynchronous.push(run(node, &rust_async, &args)?);
-            } else {
-                asynchronous.push(run(node, &rust_async, &args)?);
-                blocking.push(run(node, rust, &args)?);
+            for k in 0..3 {
+                let which = (round + k) % 3;
+                let (program, args) = programs[which];
+                results[which].push(run_with_daemon(node, program, args)?);
             }
         }
-        let med = |v: &[Fields], key: &str| median(v.iter().map(|f| get(f, key)).collect());
-        let (b, a) = (
-            med(&blocking, "msgs_per_s"),
-            med(&asynchronous, "msgs_per_s"),
-        );
-        let (bc, ac) = (
-            med(&blocking, "cpu_us_per_msg"),
-            med(&asynchronous, "cpu_us_per_msg"),
-        );
+        let med =
+            |which: usize, key: &str| median(results[which].iter().map(|f| get(f, key)).collect());
+        let [b, d, a] = [0, 1, 2].map(|w| med(w, "msgs_per_s"));
+        let [bc, dc, ac] = [0, 1, 2].map(|w| med(w, "cpu_us_per_msg"));
+        let [bd, dd, ad] = [0, 1, 2].map(|w| med(w, "daemon_us_per_msg"));
+        let [bq, dq, aq] = [0, 1, 2].map(|w| med(w, "outq_per_msg"));
         println!(
-            "| {size} B | {b:.0} | {a:.0} | {:.3} | {bc:.2} | {ac:.2} |",
-            a / b
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {d:.0} | {:.3} | {bc:.2}, {dc:.2}, {ac:.2} | {bd:.1}, {dd:.1}, {ad:.1} | {bq:.2}, {dq:.2}, {aq:.2} |",
+            a / b,
+            a / d,
         );
     }
     Ok(())
