@@ -411,10 +411,11 @@ pub struct AsyncCpg {
 ///   and keeps accepting sends meanwhile.
 /// - Messages waiting in the stream count while another task reads the
 ///   stream, so a fast sender is paced by its reader and the events (and
-///   their buffers, which are reused) stay bounded. When a wait sees
-///   nothing read, the sender goes on without counting them until the
-///   stream yields again: a task may multicast a batch and read it back
-///   afterwards.
+///   their buffers, which are reused) stay bounded. When a wait of a
+///   millisecond sees nothing read, the sender goes on without counting
+///   them until the stream yields again: a task may multicast a batch and
+///   read it back afterwards, and a reader that spends longer than that
+///   on one event no longer paces its sender.
 ///
 /// The numbers were chosen with `scripts/bench-cpg.sh` (BENCHMARKS.md):
 /// smaller windows leave corosync's totem queue empty between bursts
@@ -432,8 +433,12 @@ pub const SEND_RESUME: usize = 256 * 1024;
 pub const EVENT_OVERHEAD: usize = 192;
 
 /// The most times one send waits for its window, each for a millisecond
-/// at most.
+/// (of tokio's timer, so up to two) at most.
 const WINDOW_WAITS: u32 = 1000;
+
+/// After this many waits in a row in which none of a handle's own
+/// messages came back out of corosync, a send stops waiting for them.
+const STALL_WAITS: u32 = 100;
 
 /// The bytes of a handle's own multicasts on their way back to it.
 struct SendWindow {
@@ -617,13 +622,17 @@ impl AsyncCpg {
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
         self.wait_for_window().await;
         retry_on_dispatch(&self.cpg, send_policy(), || {
-            self.with(|c| c.mcast(guarantee, data))
+            self.with(|c| {
+                c.mcast(guarantee, data)?;
+                // Counted under the lock, so that no dispatch can see the
+                // message come back before it is counted.
+                self.window
+                    .in_corosync
+                    .fetch_add(data.len() + EVENT_OVERHEAD, Ordering::Relaxed);
+                Ok(())
+            })
         })
-        .await?;
-        self.window
-            .in_corosync
-            .fetch_add(data.len() + EVENT_OVERHEAD, Ordering::Relaxed);
-        Ok(())
+        .await
     }
 
     async fn wait_for_window(&self) {
@@ -631,18 +640,29 @@ impl AsyncCpg {
         if window.on_the_way() <= SEND_WINDOW {
             return;
         }
+        // Counted while waiting, also if this future is dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         window.waiters.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&window.waiters);
+        let mut stalled = 0;
+        let mut last = window.in_corosync.load(Ordering::Relaxed);
         for _ in 0..WINDOW_WAITS {
             // Registered before looking, so that what happens in between
             // counts.
             let consumed = window.consumed.notified();
-            let dispatched = self.cpg.dispatched.notified();
             // Move what corosync has queued into the stream (this runs no
             // user code) and wake the task reading it. libqb's descriptor
             // does not signal every queued event, so this does not wait
             // for readiness first.
             let result = lock(&self.cpg).dispatch_all();
             self.cpg.dispatched.notify_waiters();
+            // Registered after this task's own signal.
+            let dispatched = self.cpg.dispatched.notified();
             if result.is_err() || window.on_the_way() <= SEND_RESUME {
                 // (A failure is reported by the send that follows.)
                 break;
@@ -650,6 +670,22 @@ impl AsyncCpg {
             let yielded = window.yielded.load(Ordering::Relaxed);
             let reading = window.queued.load(Ordering::Relaxed) > 0
                 && !window.reader_idle.load(Ordering::Relaxed);
+            let now = window.in_corosync.load(Ordering::Relaxed);
+            if reading || now < last {
+                stalled = 0;
+            } else {
+                stalled += 1;
+                if stalled >= STALL_WAITS {
+                    // Nothing of ours has come back for a while: corosync
+                    // holds deliveries (during a membership change, say).
+                    // Stop counting those messages rather than make every
+                    // send wait for them; corosync's own flow control
+                    // still applies.
+                    window.in_corosync.store(0, Ordering::Relaxed);
+                    break;
+                }
+            }
+            last = now;
             if reading {
                 // Wait for the reader.
                 ::tokio::select! {
@@ -669,7 +705,6 @@ impl AsyncCpg {
                 }
             }
         }
-        window.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The members of `group`.

@@ -23,9 +23,19 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// The most bytes of idle buffers a pool keeps (about twice corosync's
-/// 1 MiB event ring, the most a connection has in flight to its client).
+/// The most bytes of idle buffers (with their bookkeeping) a pool keeps
+/// in its shared stack: about twice corosync's 1 MiB event ring, the most
+/// a connection has in flight to its client. The recycler may hold as
+/// much again, taken from the stack and not reused yet.
 const MAX_KEPT_BYTES: usize = 2 * 1024 * 1024;
+
+/// What a kept buffer is charged besides its capacity: the node and the
+/// allocator's headers (so that a pool of tiny buffers is bounded too).
+const NODE_CHARGE: usize = 64;
+
+/// A buffer more than this many times larger than the message it would
+/// hold is shrunk first, so that small messages do not pin large buffers.
+const MAX_SLACK: usize = 4;
 
 /// Buffers larger than this are freed rather than kept.
 const MAX_KEPT_BUFFER: usize = 256 * 1024;
@@ -47,10 +57,11 @@ pub(crate) struct Pool {
 impl Pool {
     fn put(&self, node: Box<Node>) {
         let cap = node.buf.capacity();
-        if cap > MAX_KEPT_BUFFER || self.bytes.load(Ordering::Relaxed) + cap > MAX_KEPT_BYTES {
+        let charge = cap + NODE_CHARGE;
+        if cap > MAX_KEPT_BUFFER || self.bytes.load(Ordering::Relaxed) + charge > MAX_KEPT_BYTES {
             return;
         }
-        self.bytes.fetch_add(cap, Ordering::Relaxed);
+        self.bytes.fetch_add(charge, Ordering::Relaxed);
         let node = Box::into_raw(node);
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -80,7 +91,7 @@ impl Pool {
             // stack, so this thread owns each node exactly once.
             let node = unsafe { Box::from_raw(p) };
             p = node.next.load(Ordering::Relaxed);
-            bytes += node.buf.capacity();
+            bytes += node.buf.capacity() + NODE_CHARGE;
             into.push(node);
         }
         let _ = self
@@ -130,6 +141,9 @@ impl Recycler {
             })
         });
         node.buf.clear();
+        if node.buf.capacity() > MAX_SLACK * data.len().max(64) {
+            node.buf.shrink_to(data.len());
+        }
         node.buf.extend_from_slice(data);
         Payload {
             node: Some(node),
@@ -149,10 +163,15 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// The bytes as a `Vec` (the buffer itself, no copy).
+    /// The bytes as a `Vec` (the buffer itself, shrunk if it is much
+    /// larger than the bytes).
     pub fn into_vec(mut self) -> Vec<u8> {
         self.pool = None;
-        self.node.take().map(|n| n.buf).unwrap_or_default()
+        let mut buf = self.node.take().map(|n| n.buf).unwrap_or_default();
+        if buf.capacity() > MAX_SLACK * buf.len().max(64) {
+            buf.shrink_to_fit();
+        }
+        buf
     }
 
     /// The bytes.
@@ -306,6 +325,30 @@ mod tests {
         drop(many);
         let n = kept(&mut r);
         assert!(n > 0 && n * size <= MAX_KEPT_BYTES, "{n} buffers kept");
+        // Tiny buffers are charged for their bookkeeping too.
+        let mut r = Recycler::new();
+        let many: Vec<Payload> = (0..MAX_KEPT_BYTES).map(|_| r.copy(b"")).collect();
+        drop(many);
+        let n = kept(&mut r);
+        assert!(
+            n > 0 && n * NODE_CHARGE <= MAX_KEPT_BYTES,
+            "{n} buffers kept"
+        );
+    }
+
+    #[test]
+    fn small_messages_do_not_pin_large_buffers() {
+        let mut r = Recycler::new();
+        drop(r.copy(&vec![1u8; 200 * 1024]));
+        let small = r.copy(b"hi");
+        assert_eq!(small, b"hi");
+        assert!(small.node.as_ref().unwrap().buf.capacity() <= MAX_SLACK * 64);
+        let v = small.into_vec();
+        assert!(v.capacity() <= MAX_SLACK * 64, "capacity {}", v.capacity());
+        // A reused buffer that is only a little larger keeps its size.
+        drop(r.copy(&vec![1u8; 4000]));
+        let p = r.copy(&vec![2u8; 3000]);
+        assert_eq!(p.node.as_ref().unwrap().buf.capacity(), 4000);
     }
 
     #[test]
