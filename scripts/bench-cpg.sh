@@ -4,6 +4,8 @@
 # side on one local corosync cluster; prints Markdown tables of medians and
 # Rust/C ratios (see BENCHMARKS.md). Arguments go to the runner:
 #   --rounds N (default 9)  --scale F (default 1)  --no-callgrind
+#   --no-async (skip the async table)  --async-only (only that table)
+#   --pin (with --async-only: corosync on CPU 0, the programs on CPU 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -9,20 +9,30 @@
 //! wall-clock figures on a shared 2-core machine, it is the same from run to
 //! run.
 //!
-//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async]` (run through
+//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async | --async-only [--pin]]` (run through
 //! `scripts/bench-cpg.sh`, which builds everything with optimizations).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use corosync_tests::{example_binary, Cluster, Node};
 
 type Fields = HashMap<String, String>;
 
+/// With `--pin`: the daemon runs on CPU 0 and the benchmark programs on
+/// CPU 1.
+static PIN: AtomicBool = AtomicBool::new(false);
+
 fn run(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
-    let out = node
-        .command(program)
-        .map_err(|e| e.to_string())?
+    let mut command = if PIN.load(Ordering::Relaxed) {
+        let mut c = node.command("taskset").map_err(|e| e.to_string())?;
+        c.args(["-c", "1", program]);
+        c
+    } else {
+        node.command(program).map_err(|e| e.to_string())?
+    };
+    let out = command
         .args(args)
         .output()
         .map_err(|e| format!("run {program}: {e}"))?;
@@ -83,6 +93,7 @@ fn main() -> ExitCode {
     let mut scale = 1.0;
     let mut callgrind = true;
     let mut with_async = true;
+    let mut only_async = false;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -99,6 +110,16 @@ fn main() -> ExitCode {
                 i += 1;
                 continue;
             }
+            "--async-only" => {
+                only_async = true;
+                i += 1;
+                continue;
+            }
+            "--pin" => {
+                PIN.store(true, Ordering::Relaxed);
+                i += 1;
+                continue;
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 return ExitCode::from(2);
@@ -106,7 +127,12 @@ fn main() -> ExitCode {
         }
         i += 2;
     }
-    match bench(rounds, scale, callgrind, with_async) {
+    let result = if only_async {
+        async_only(rounds, scale)
+    } else {
+        bench(rounds, scale, callgrind, with_async)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench-cpg: {e}");
@@ -286,6 +312,38 @@ fn run_with_daemon(node: &Node, program: &str, args: &[String]) -> Result<Fields
         (q1.saturating_sub(q0) as f64 / count).to_string(),
     );
     Ok(fields)
+}
+
+/// Moves every thread of `node`'s daemon to CPU 0.
+fn pin_daemon(node: &Node) -> Result<(), String> {
+    let pid = node.pid().ok_or("the daemon is not running")?;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
+    for task in tasks {
+        let tid = task.map_err(|e| e.to_string())?.file_name();
+        let status = std::process::Command::new("taskset")
+            .args(["-p", "-c", "0"])
+            .arg(&tid)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("taskset: {e}"))?;
+        if !status.success() {
+            return Err(format!("taskset could not pin thread {tid:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Only the async table, on a cluster of its own.
+fn async_only(rounds: usize, scale: f64) -> Result<(), String> {
+    let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
+    let rust = rust.to_str().ok_or("path")?.to_string();
+    let cluster = Cluster::single().map_err(|e| e.to_string())?;
+    if PIN.load(Ordering::Relaxed) {
+        pin_daemon(cluster.node(0))?;
+        println!("corosync's threads pinned to CPU 0, the benchmark programs to CPU 1.");
+    }
+    println!("CPG multicast, async against blocking, {rounds} rounds per row, medians.");
+    async_table(cluster.node(0), &rust, rounds, scale)
 }
 
 /// The async adapter against the blocking API, both Rust: the blocking
