@@ -4,8 +4,11 @@
 //! stream). Run by `scripts/bench-cpg.sh` next to the blocking one.
 //!
 //! ```text
-//! cpg_bench_async throughput <size> <count>
+//! cpg_bench_async throughput <size> <count> [--multi-thread]
 //! ```
+//!
+//! With `--multi-thread` the runtime has two worker threads (tokio's
+//! default flavour), so the sending and the reading task can run at once.
 
 use std::pin::Pin;
 use std::time::Instant;
@@ -72,15 +75,20 @@ async fn run(size: usize, count: u64) -> corosync::Result<()> {
 
 fn main() -> corosync::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 || args[1] != "throughput" {
-        eprintln!("usage: cpg_bench_async throughput <size> <count>");
+    let multi = args.len() == 5 && args[4] == "--multi-thread";
+    if !(args.len() == 4 || multi) || args[1] != "throughput" {
+        eprintln!("usage: cpg_bench_async throughput <size> <count> [--multi-thread]");
         std::process::exit(2);
     }
     let size: usize = args[2].parse().expect("size");
     let count: u64 = args[3].parse().expect("count");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut builder = if multi {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = builder.enable_all().build().expect("runtime");
     rt.block_on(run(size, count))
 }
