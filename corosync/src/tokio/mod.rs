@@ -411,8 +411,8 @@ pub struct AsyncCpg {
 ///   and keeps accepting sends meanwhile.
 /// - Messages waiting in the stream count while another task reads the
 ///   stream, so a fast sender is paced by its reader and the events (and
-///   their buffers, which are reused) stay bounded. When a wait of a
-///   millisecond sees nothing read, the sender goes on without counting
+///   their buffers, which are reused) stay bounded. When the waits of
+///   about 20 ms see nothing read, the sender goes on without counting
 ///   them until the stream yields again: a task may multicast a batch and
 ///   read it back afterwards, and a reader that spends longer than that
 ///   on one event no longer paces its sender.
@@ -435,6 +435,12 @@ pub const EVENT_OVERHEAD: usize = 192;
 /// The most times one send waits for its window, each for a millisecond
 /// (of tokio's timer, so up to two) at most.
 const WINDOW_WAITS: u32 = 1000;
+
+/// After this many waits in a row (20 ms or more) in which the stream
+/// yielded nothing, a send takes it that nobody reads the stream while it
+/// waits, and stops counting what waits there. Long enough that a reader
+/// the OS has descheduled for a while still paces its sender.
+const READER_IDLE_WAITS: u32 = 20;
 
 /// After this many waits in a row in which none of a handle's own
 /// messages came back out of corosync, a send stops waiting for them.
@@ -650,6 +656,7 @@ impl AsyncCpg {
         window.waiters.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&window.waiters);
         let mut stalled = 0;
+        let mut unread = 0;
         let mut last = window.in_corosync.load(Ordering::Relaxed);
         for _ in 0..WINDOW_WAITS {
             // Registered before looking, so that what happens in between
@@ -693,9 +700,14 @@ impl AsyncCpg {
                     _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
                 }
                 if window.yielded.load(Ordering::Relaxed) == yielded {
-                    // Nobody read the stream meanwhile: stop counting what
-                    // waits in it.
-                    window.reader_idle.store(true, Ordering::Relaxed);
+                    unread += 1;
+                    if unread >= READER_IDLE_WAITS {
+                        // Nobody has read the stream for a while: stop
+                        // counting what waits in it.
+                        window.reader_idle.store(true, Ordering::Relaxed);
+                    }
+                } else {
+                    unread = 0;
                 }
             } else {
                 // Wait for corosync to deliver.
