@@ -196,3 +196,63 @@ pub fn preflight() -> Result<(), HarnessError> {
     CLEANED.call_once(netns::remove_stale);
     Ok(())
 }
+
+/// A `cpg-member` process (`tests/src/bin/cpg-member.rs`) joined to a group
+/// on a node, started by [`CpgMember::start`] once it has said "ready";
+/// killed on drop. Integration tests pass the binary's path as
+/// `env!("CARGO_BIN_EXE_cpg-member")`.
+pub struct CpgMember {
+    /// The process.
+    pub child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl CpgMember {
+    /// Starts `program` (the `cpg-member` binary) on `node` in `group` (the
+    /// name's bytes) and waits for its "ready" line.
+    pub fn start(node: &Node, program: &str, group: &[u8]) -> CpgMember {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = node
+            .command(program)
+            .unwrap()
+            .arg(hex(group))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("ready "), "cpg-member said {line:?}");
+        CpgMember {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends one command line ("leave", "exit", "send <hex>", …).
+    pub fn command(&mut self, cmd: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Reads the next line and checks it is `want`.
+    pub fn expect_line(&mut self, want: &str) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim_end(), want);
+    }
+}
+
+impl Drop for CpgMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

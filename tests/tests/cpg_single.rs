@@ -1,7 +1,6 @@
 //! CPG on a one-node cluster: the whole API against a real daemon.
 
-use std::io::{BufRead, BufReader, IoSlice, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use corosync::cpg::{
 use corosync::{DispatchMode, Error, NodeId, Retry};
 use corosync_tests::events::dispatch_until;
 use corosync_tests::hex;
-use corosync_tests::{Cluster, Node};
+use corosync_tests::{Cluster, CpgMember, Node};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -211,7 +210,7 @@ fn membership_iteration_and_zero_copy_buffers() {
         GroupName::new(b"bin\x01\xff\x00ary").unwrap(),
     ];
     // A second process in "alpha" (one process is in a group at most once).
-    let mut other = Member::start(node, &names[0]);
+    let mut other = start_member(node, &names[0]);
     on_node(node, || {
         // One connection is in one group at a time: one handle per group.
         let seen = Shared::default();
@@ -244,7 +243,7 @@ fn membership_iteration_and_zero_copy_buffers() {
         assert!(members.iter().all(|m| m.nodeid() == NodeId::new(1)));
         let mut pids: Vec<u32> = members.iter().map(|m| m.pid()).collect();
         pids.sort();
-        let mut want_pids = vec![std::process::id(), other.pid];
+        let mut want_pids = vec![std::process::id(), other.child.id()];
         want_pids.sort();
         assert_eq!(pids, want_pids);
         assert_eq!(
@@ -446,48 +445,8 @@ fn legacy_initialize_and_initial_totem_configuration() {
     });
 }
 
-/// A `cpg-member` process on a node.
-struct Member {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    pid: u32,
-}
-
-impl Member {
-    fn start(node: &Node, group: &GroupName) -> Member {
-        let mut child = node
-            .command(env!("CARGO_BIN_EXE_cpg-member"))
-            .unwrap()
-            .arg(hex(group.as_bytes()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("ready "), "cpg-member said {line:?}");
-        let pid = child.id();
-        Member {
-            child,
-            stdin,
-            stdout,
-            pid,
-        }
-    }
-
-    fn command(&mut self, cmd: &str) {
-        writeln!(self.stdin, "{cmd}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn expect_line(&mut self, want: &str) {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim_end(), want);
-    }
+fn start_member(node: &Node, group: &GroupName) -> CpgMember {
+    CpgMember::start(node, env!("CARGO_BIN_EXE_cpg-member"), group.as_bytes())
 }
 
 #[test]
@@ -505,7 +464,7 @@ fn another_process_joins_leaves_and_dies() {
     assert!(pump(&cpg, changes(1)));
 
     // JOIN, then LEAVE.
-    let mut member = Member::start(node, &group);
+    let mut member = start_member(node, &group);
     assert!(pump(&cpg, changes(2)));
     member.command("leave");
     member.expect_line("left");
@@ -514,7 +473,7 @@ fn another_process_joins_leaves_and_dies() {
     assert!(member.child.wait().unwrap().success());
 
     // JOIN, then killed: PROCDOWN.
-    let mut victim = Member::start(node, &group);
+    let mut victim = start_member(node, &group);
     assert!(pump(&cpg, changes(4)));
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();
@@ -529,25 +488,25 @@ fn another_process_joins_leaves_and_dies() {
     assert_eq!(members.len(), 2);
     assert_eq!(
         (joined.len(), joined[0].pid(), joined[0].reason()),
-        (1, member.pid, Reason::Join)
+        (1, member.child.id(), Reason::Join)
     );
     assert!(left.is_empty());
     let (members, left, _) = one(2);
     assert_eq!(members.len(), 1);
     assert_eq!(
         (left[0].pid(), left[0].reason()),
-        (member.pid, Reason::Leave)
+        (member.child.id(), Reason::Leave)
     );
     let (_, _, joined) = one(3);
     assert_eq!(
         (joined[0].pid(), joined[0].reason()),
-        (victim.pid, Reason::Join)
+        (victim.child.id(), Reason::Join)
     );
     let (members, left, _) = one(4);
     assert_eq!(members.len(), 1);
     assert_eq!(
         (left[0].pid(), left[0].reason()),
-        (victim.pid, Reason::ProcDown)
+        (victim.child.id(), Reason::ProcDown)
     );
 }
 

@@ -1,39 +1,13 @@
 //! The Rust `cpgtool` example and corosync's `corosync-cpgtool`, run against
 //! the same live cluster, print the same thing and exit the same way.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use corosync::cpg::GroupName;
-use corosync_tests::{example_binary, hex, Cluster, Node};
+use corosync_tests::{example_binary, Cluster, CpgMember, Node};
 
-/// A `cpg-member` process holding a group on a node; killed on drop.
-struct Member(std::process::Child);
-
-impl Member {
-    fn start(node: &Node, group: &GroupName) -> Member {
-        use std::io::BufRead;
-        let mut child = node
-            .command(env!("CARGO_BIN_EXE_cpg-member"))
-            .unwrap()
-            .arg(hex(group.as_bytes()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("ready"), "{line:?}");
-        Member(child)
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn start_member(node: &Node, group: &GroupName) -> CpgMember {
+    CpgMember::start(node, env!("CARGO_BIN_EXE_cpg-member"), group.as_bytes())
 }
 
 fn run(node: &Node, program: &std::path::Path, args: &[&str]) -> Output {
@@ -52,9 +26,9 @@ fn cpgtool_matches_corosync_cpgtool() {
     ];
     let mut members = Vec::new();
     for (i, group) in groups.iter().enumerate() {
-        members.push(Member::start(cluster.node(0), group));
+        members.push(start_member(cluster.node(0), group));
         if i % 2 == 0 {
-            members.push(Member::start(cluster.node(1), group));
+            members.push(start_member(cluster.node(1), group));
         }
     }
     // Our tool under the C tool's name, so that -h prints the same name.

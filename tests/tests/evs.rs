@@ -3,7 +3,7 @@
 //! the messages for its groups, once, in one total order.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::io::{IoSlice, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use corosync::cpg::Guarantee;
 use corosync::evs::{Evs, EvsGroup, DEFAULT_CPG_GROUP};
 use corosync::{DispatchMode, Error, NodeId, Retry};
 use corosync_tests::events::dispatch_until;
-use corosync_tests::{hex, unhex, wait_readable, Cluster, Node};
+use corosync_tests::{hex, unhex, wait_readable, Cluster, CpgMember, Node};
 
 fn group(name: &str) -> EvsGroup {
     EvsGroup::new(name).unwrap()
@@ -337,19 +337,11 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
 
     // Something that is not an envelope, from a plain CPG member of the
     // carrier group, is dropped and counted, never delivered.
-    let mut raw = cluster
-        .node(0)
-        .command(env!("CARGO_BIN_EXE_cpg-member"))
-        .unwrap()
-        .arg(hex(DEFAULT_CPG_GROUP))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut raw_in = raw.stdin.take().unwrap();
-    let mut raw_out = BufReader::new(raw.stdout.take().unwrap());
-    let mut ready = String::new();
-    raw_out.read_line(&mut ready).unwrap();
+    let mut raw = CpgMember::start(
+        cluster.node(0),
+        env!("CARGO_BIN_EXE_cpg-member"),
+        DEFAULT_CPG_GROUP,
+    );
     let e1 = &handles[0].0;
     // e1 (in A) gets e2's three messages first.
     assert!(dispatch_until(
@@ -369,9 +361,8 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     let dropped = e1.dropped_messages();
     let s1_len = handles[0].1.lock().unwrap().payloads.len();
     for junk in ["", "63455653", "6345565301000100", "ffffffffffffffffffff"] {
-        writeln!(raw_in, "send {junk}").unwrap();
+        raw.command(&format!("send {junk}"));
     }
-    raw_in.flush().unwrap();
     assert!(dispatch_until(
         e1,
         Duration::from_secs(20),
@@ -380,8 +371,7 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     )
     .unwrap());
     assert_eq!(handles[0].1.lock().unwrap().payloads.len(), s1_len);
-    let _ = raw.kill();
-    let _ = raw.wait();
+    drop(raw);
 
     // A node kill: everyone left sees node 3 leave.
     cluster.kill(2).unwrap();
