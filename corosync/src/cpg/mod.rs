@@ -667,12 +667,13 @@ unsafe extern "C" fn deliver_trampoline(
     // and `msg_len` bytes at `msg`, valid for the call.
     unsafe {
         with_cpg(handle, |cpg, cb| {
-            if (*group).length > MAX_NAME_LEN as u32 {
-                return; // Not a valid name: corosync never sends one.
-            }
+            // corosync never sends an invalid name.
+            let Some(group) = GroupName::from_ptr(group) else {
+                return;
+            };
             if let Some(f) = cb.deliver.as_mut() {
                 let message = Message {
-                    group: GroupName::from_ptr(group),
+                    group,
                     nodeid: NodeId::new(nodeid),
                     pid,
                     data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
@@ -698,14 +699,15 @@ unsafe extern "C" fn confchg_trampoline(
     // counts are clamped), valid for the call.
     unsafe {
         with_cpg(handle, |cpg, cb| {
-            if (*group).length > MAX_NAME_LEN as u32 {
-                return; // Not a valid name: corosync never sends one.
-            }
+            // corosync never sends an invalid name.
+            let Some(group) = GroupName::from_ptr(group) else {
+                return;
+            };
             if let Some(f) = cb.confchg.as_mut() {
                 let list =
                     |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));
                 let change = ConfChange {
-                    group: GroupName::from_ptr(group),
+                    group,
                     members: list(members, member_entries),
                     left: list(left, left_entries),
                     joined: list(joined, joined_entries),

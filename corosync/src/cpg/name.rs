@@ -107,13 +107,14 @@ impl GroupName {
     ///
     /// # Safety
     ///
-    /// `raw` must point to a valid `cpg_name` for `'a`. (A length over 128
-    /// is read as 128.)
+    /// `raw` must point to a valid `cpg_name` for `'a`. A name whose
+    /// length is over 128 is not a group name: `None`.
     #[inline]
-    pub(crate) unsafe fn from_ptr<'a>(raw: *const sys::cpg_name) -> &'a GroupName {
+    pub(crate) unsafe fn from_ptr<'a>(raw: *const sys::cpg_name) -> Option<&'a GroupName> {
         // SAFETY: GroupName is repr(transparent) over cpg_name; the caller
         // promises validity.
-        unsafe { &*raw.cast::<GroupName>() }
+        let name = unsafe { &*raw.cast::<GroupName>() };
+        (name.0.length as usize <= MAX_NAME_LEN).then_some(name)
     }
 }
 
@@ -217,13 +218,15 @@ mod tests {
     }
 
     #[test]
-    fn from_raw_checks_the_length_and_views_clamp_it() {
+    fn from_raw_and_views_check_the_length() {
         let mut raw = *GroupName::new("abc").unwrap().as_raw();
         assert_eq!(GroupName::from_raw(raw).unwrap().as_bytes(), b"abc");
+        // SAFETY: `raw` is a valid cpg_name.
+        let view = unsafe { GroupName::from_ptr(&raw) };
+        assert_eq!(view.map(GroupName::as_bytes), Some(&b"abc"[..]));
         raw.length = 500;
         assert!(GroupName::from_raw(raw).is_err());
-        // SAFETY: `raw` is a valid cpg_name; its bad length is clamped.
-        let view = unsafe { GroupName::from_ptr(&raw) };
-        assert_eq!(view.len(), 128);
+        // SAFETY: as above; the bad length is refused, not read.
+        assert!(unsafe { GroupName::from_ptr(&raw) }.is_none());
     }
 }
