@@ -256,3 +256,31 @@ impl Drop for CpgMember {
         let _ = self.child.wait();
     }
 }
+
+/// corosync's out-queue episodes in a node's log: once a client's event
+/// ring is full, corosync holds further events for it in a per-connection
+/// queue, and when that queue drains it logs "Q empty, queued:… sent:N".
+/// One entry per such line: N, the events the episode sent through the
+/// queue (0 if the line cannot be read).
+pub fn out_queue_episodes(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains("Q empty, queued:"))
+        .map(|l| {
+            l.rsplit_once("sent:")
+                .and_then(|(_, n)| n.trim().trim_end_matches('.').parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn out_queue_episodes_reads_corosyncs_log_lines() {
+        let log = "Nov 22 02:44:49 [31455] vm corosync info    [MAIN  ] Q empty, queued:0 sent:49135.\n\
+                   Nov 22 02:44:50 [31455] vm corosync notice  [TOTEM ] something else\n\
+                   Nov 22 02:54:05 [31455] vm corosync info    [MAIN  ] Q empty, queued:0 sent:6.\n";
+        assert_eq!(super::out_queue_episodes(log), [49135, 6]);
+        assert!(super::out_queue_episodes("").is_empty());
+    }
+}

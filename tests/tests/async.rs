@@ -372,9 +372,9 @@ fn votequorum_and_cfg_streams() {
 }
 
 /// How many times corosync logged that it had to hold events for a client
-/// in its out-queue ("Q empty, queued:… sent:…" when the queue drains).
+/// in its out-queue.
 fn out_queue_episodes(node: &Node) -> usize {
-    node.log().matches("Q empty, queued:").count()
+    corosync_tests::out_queue_episodes(&node.log()).len()
 }
 
 /// 400 × 64 KiB is 25 MiB, far beyond a client's 1 MiB event ring.

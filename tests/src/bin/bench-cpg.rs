@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use corosync_tests::{example_binary, Cluster, Node};
+use corosync_tests::{example_binary, out_queue_episodes, Cluster, Node};
 
 type Fields = HashMap<String, String>;
 
@@ -284,15 +284,9 @@ fn process_cpu(pid: u32) -> Result<f64, String> {
     Ok((ticks(11)? + ticks(12)?) / hz)
 }
 
-/// Events corosync has sent its clients through its out-queue (the one it
-/// fills when a client's event ring is full), from the "Q empty, queued:…
-/// sent:N" lines it logs when such a queue drains.
+/// Events corosync has sent its clients through its out-queue so far.
 fn out_queue_events(log: &str) -> u64 {
-    log.lines()
-        .filter(|l| l.contains("Q empty, queued:"))
-        .filter_map(|l| l.rsplit_once("sent:"))
-        .filter_map(|(_, n)| n.trim_end_matches('.').trim().parse::<u64>().ok())
-        .sum()
+    out_queue_episodes(log).iter().sum()
 }
 
 /// `run`, plus what the daemon spent on the run: `daemon_us_per_msg` and
