@@ -693,12 +693,13 @@ impl AsyncCpg {
                 }
             }
             last = now;
+            // Wait for the reader, or else for corosync to deliver.
+            let signal = if reading { consumed } else { dispatched };
+            ::tokio::select! {
+                _ = signal => {}
+                _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
             if reading {
-                // Wait for the reader.
-                ::tokio::select! {
-                    _ = consumed => {}
-                    _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
-                }
                 if window.yielded.load(Ordering::Relaxed) == yielded {
                     unread += 1;
                     if unread >= READER_IDLE_WAITS {
@@ -708,12 +709,6 @@ impl AsyncCpg {
                     }
                 } else {
                     unread = 0;
-                }
-            } else {
-                // Wait for corosync to deliver.
-                ::tokio::select! {
-                    _ = dispatched => {}
-                    _ = ::tokio::time::sleep(Duration::from_millis(1)) => {}
                 }
             }
         }
