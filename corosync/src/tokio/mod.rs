@@ -527,7 +527,8 @@ impl SendWindow {
     }
 }
 
-/// Subtracts without wrapping (a reset may have raced with a delivery).
+/// Subtracts without wrapping (a reset may have raced with a delivery, or
+/// a pool's approximate count with a put).
 #[inline]
 fn sub(counter: &AtomicUsize, bytes: usize) {
     let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {

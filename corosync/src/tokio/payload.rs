@@ -94,11 +94,7 @@ impl Pool {
             bytes += node.buf.capacity() + NODE_CHARGE;
             into.push(node);
         }
-        let _ = self
-            .bytes
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_sub(bytes))
-            });
+        super::sub(&self.bytes, bytes);
     }
 }
 
