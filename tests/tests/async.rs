@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use corosync::cmap::{Map, TrackEventKind, TrackType, Value};
 use corosync::cpg::{GroupName, Guarantee};
-use corosync::tokio::{AsyncCmap, AsyncCpg, AsyncQuorum, CmapEvent, CpgEvent, QuorumEvent};
+use corosync::tokio::{
+    AsyncCmap, AsyncCpg, AsyncQuorum, CmapEvent, CpgEvent, CpgEvents, QuorumEvent,
+};
 use corosync::{NodeId, TrackFlags};
 use corosync_tests::{Cluster, Node};
 use futures_core::Stream;
@@ -211,7 +213,7 @@ fn many_tasks_multicast_through_one_handle_in_one_order() {
         const TASKS: u32 = 16;
         const EACH: u32 = 200;
         let total = (TASKS * EACH) as usize;
-        let collect = |mut events: Pin<Box<corosync::tokio::CpgEvents>>| {
+        let collect = |mut events: Pin<Box<CpgEvents>>| {
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 while got.len() < total {
@@ -371,6 +373,17 @@ fn votequorum_and_cfg_streams() {
     });
 }
 
+/// Joins `group` and reads `events` up to the join's configuration change.
+async fn join(cpg: &AsyncCpg, events: &mut Pin<Box<CpgEvents>>, group: &str) {
+    cpg.join(&GroupName::new(group).unwrap()).unwrap();
+    until(
+        events,
+        Duration::from_secs(10),
+        |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
+    )
+    .await;
+}
+
 /// How many times corosync logged that it had to hold events for a client
 /// in its out-queue.
 fn out_queue_episodes(node: &Node) -> usize {
@@ -451,13 +464,7 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
         rt.block_on(async {
             let (cpg, events) = AsyncCpg::connect().unwrap();
             let mut events = Box::pin(events);
-            cpg.join(&GroupName::new("outq-async").unwrap()).unwrap();
-            until(
-                &mut events,
-                Duration::from_secs(10),
-                |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
-            )
-            .await;
+            join(&cpg, &mut events, "outq-async").await;
             // Nothing reads the stream while this task sends: the sends
             // must not wait for a reader.
             let start = Instant::now();
@@ -507,13 +514,7 @@ fn a_sender_is_paced_by_the_task_reading_its_stream() {
     rt.block_on(async {
         let (cpg, events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
         let mut events = Box::pin(events);
-        cpg.join(&GroupName::new("async-paced").unwrap()).unwrap();
-        until(
-            &mut events,
-            Duration::from_secs(10),
-            |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
-        )
-        .await;
+        join(&cpg, &mut events, "async-paced").await;
         let sent = Arc::new(AtomicU64::new(0));
         let s = sent.clone();
         // A reader slower than the sender (a few µs of work per message)
