@@ -234,7 +234,7 @@ impl CpgMember {
         }
     }
 
-    /// Sends one command line ("leave", "exit", "send <hex>", …).
+    /// Sends one command line ("leave", "exit", `send <hex>`, …).
     pub fn command(&mut self, cmd: &str) {
         use std::io::Write;
         writeln!(self.stdin, "{cmd}").unwrap();
