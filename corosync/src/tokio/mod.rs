@@ -359,8 +359,9 @@ pub fn send_policy() -> Retry {
 pub enum CpgEvent {
     /// A delivered message.
     Message {
-        /// The group.
-        group: GroupName,
+        /// The group (shared by the messages of one group, so that an
+        /// event stays small to move).
+        group: Arc<GroupName>,
         /// The sender's node.
         nodeid: NodeId,
         /// The sender's process id.
@@ -371,7 +372,7 @@ pub enum CpgEvent {
     /// A group membership change.
     ConfChange {
         /// The group.
-        group: GroupName,
+        group: Arc<GroupName>,
         /// The members after the change.
         members: Vec<Address>,
         /// Who left, and why.
@@ -561,14 +562,21 @@ impl AsyncCpg {
         let window = Arc::new(SendWindow::new(std::process::id()));
         let (w1, w2) = (window.clone(), window.clone());
         let mut recycler = Recycler::new();
+        // A connection is in one group at a time: its messages share the
+        // name, allocated when it changes.
+        let mut msg_group: Option<Arc<GroupName>> = None;
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
                 if w1.is_own(m.nodeid, m.pid) {
                     w1.dispatched(m.data.len() + EVENT_OVERHEAD);
                 }
+                let group = match &msg_group {
+                    Some(g) if **g == *m.group => g.clone(),
+                    _ => msg_group.insert(Arc::new(*m.group)).clone(),
+                };
                 let _ = t1.send(CpgEvent::Message {
-                    group: *m.group,
+                    group,
                     nodeid: m.nodeid,
                     pid: m.pid,
                     data: recycler.copy(m.data),
@@ -580,7 +588,7 @@ impl AsyncCpg {
                     w2.reset();
                 }
                 let _ = t2.send(CpgEvent::ConfChange {
-                    group: *c.group,
+                    group: Arc::new(*c.group),
                     members: c.members.to_vec(),
                     left: c.left.to_vec(),
                     joined: c.joined.to_vec(),
