@@ -404,33 +404,28 @@ fn stamp_of(data: &[u8]) -> u64 {
     u64::from_le_bytes(data[..8].try_into().unwrap())
 }
 
-#[test]
-fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
-    let cluster = Cluster::single().expect("cluster");
-    let node = cluster.node(0);
-
-    // Control: a blocking sender that never dispatches while it sends
-    // makes corosync queue events for it (so the log check below can
-    // fail).
-    let before = out_queue_episodes(node);
+/// Sends `n` flood messages from a blocking handle that reads nothing
+/// until corosync has had time to deliver them all, then reads them.
+fn burst_without_reading(node: &Node, group: &str, n: u64) {
     node.run(|| {
         use corosync::cpg::Cpg;
         use corosync::{DispatchMode, Error};
         let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let d = delivered.clone();
+        let out_of_order = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let o = out_of_order.clone();
         let cpg = Cpg::builder()
             .on_deliver(move |_, m| {
-                assert_eq!(
-                    stamp_of(m.data),
-                    d.load(std::sync::atomic::Ordering::Relaxed)
-                );
-                d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let n = d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if stamp_of(m.data) != n {
+                    o.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             })
             .connect()
             .unwrap();
-        cpg.join(&GroupName::new("outq-control").unwrap()).unwrap();
+        cpg.join(&GroupName::new(group).unwrap()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        for seq in 0..FLOOD {
+        for seq in 0..n {
             loop {
                 match cpg.mcast(Guarantee::Agreed, &stamped(seq)) {
                     Err(Error::TryAgain) if Instant::now() < deadline => {
@@ -440,12 +435,26 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
                 }
             }
         }
-        while delivered.load(std::sync::atomic::Ordering::Relaxed) < FLOOD {
-            assert!(Instant::now() < deadline, "control messages not delivered");
+        std::thread::sleep(Duration::from_millis(500));
+        while delivered.load(std::sync::atomic::Ordering::Relaxed) < n {
+            assert!(Instant::now() < deadline, "burst not delivered");
             cpg.dispatch(DispatchMode::One).unwrap();
         }
+        assert_eq!(out_of_order.load(std::sync::atomic::Ordering::Relaxed), 0);
     })
     .unwrap();
+}
+
+#[test]
+fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+
+    // Control: a blocking sender that never dispatches while it sends
+    // makes corosync queue events for it (so the log check below can
+    // fail).
+    let before = out_queue_episodes(node);
+    burst_without_reading(node, "outq-control", FLOOD);
     let control = out_queue_episodes(node) - before;
     assert!(
         control > 0,
@@ -499,20 +508,51 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
 }
 
 #[test]
+fn the_send_window_is_the_event_ring() {
+    use corosync::cpg::event_size;
+
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let window = node
+        .run(|| runtime().block_on(async { AsyncCpg::connect().map(|(cpg, _)| cpg.send_window()) }))
+        .unwrap()
+        .unwrap();
+    // Corosync's usual build: a 1 MiB ring.
+    assert_eq!(window, 1 << 20);
+    // As many messages as the window holds fit in the ring: corosync
+    // queues none of them.
+    let fits = (window / event_size(FLOOD_SIZE)) as u64;
+    let before = out_queue_episodes(node);
+    burst_without_reading(node, "ring-fits", fits);
+    assert_eq!(
+        out_queue_episodes(node),
+        before,
+        "{fits} messages of {FLOOD_SIZE} bytes overflowed the event ring"
+    );
+    // Two more do not (the ring is rounded up to a page, so one more still
+    // fits): the window is not much smaller than the ring.
+    burst_without_reading(node, "ring-overflows", fits + 2);
+    assert!(
+        out_queue_episodes(node) > before,
+        "{} messages of {FLOOD_SIZE} bytes fit in the event ring",
+        fits + 2
+    );
+}
+
+#[test]
 fn a_sender_is_paced_by_the_task_reading_its_stream() {
-    use corosync::tokio::{EVENT_OVERHEAD, SEND_WINDOW};
+    use corosync::cpg::event_size;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     const SIZE: usize = 1024;
     const COUNT: u64 = 4000;
-    // Everything on its way counts, so the sender can be at most this many
-    // messages (and the one that found the window open) ahead of the
-    // reader.
-    let bound = (SEND_WINDOW / (SIZE + EVENT_OVERHEAD)) as u64 + 1;
     let cluster = Cluster::single().expect("cluster");
     let rt = runtime();
     rt.block_on(async {
         let (cpg, events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
+        // Everything on its way counts, so the sender can be at most this
+        // many messages ahead of the reader.
+        let bound = (cpg.send_window() / event_size(SIZE)) as u64;
         let mut events = Box::pin(events);
         join(&cpg, &mut events, "async-paced").await;
         let sent = Arc::new(AtomicU64::new(0));

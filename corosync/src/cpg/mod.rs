@@ -48,6 +48,13 @@
 //!   libcpg and reassembled by the receivers' libcpg, up to
 //!   [`MAX_MESSAGE_LEN`] bytes (corosync carries the length in a signed
 //!   32-bit field).
+//! - corosync writes a connection's events into a ring of
+//!   [`Cpg::event_ring_size`] bytes, each taking [`event_size`] bytes. A
+//!   client that lets more pile up than the ring holds is not refused:
+//!   corosync copies the rest into an out-queue of its own, which grows
+//!   without bound while the client sends and does not read. Pacing own
+//!   multicasts to the ring, as `corosync::tokio::AsyncCpg` does, keeps
+//!   that from happening.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -81,6 +88,23 @@ pub const MAX_BUFFERS: usize = 63;
 /// The largest message libcpg can send, fragmented: the daemon reads the
 /// length into a signed 32-bit `int`.
 pub const MAX_MESSAGE_LEN: usize = i32::MAX as usize;
+
+/// What a delivered message takes in a connection's event ring besides its
+/// payload (which the ring rounds up to 4 bytes): libqb's 8-byte chunk
+/// header and libcpg's 184-byte delivery header, whose fields (the 128-byte
+/// group name among them) are each aligned to 8 bytes.
+pub const EVENT_OVERHEAD: usize = 192;
+
+/// What a delivered message of `len` bytes takes in a connection's event
+/// ring (see [`Cpg::event_ring_size`]).
+#[inline]
+pub fn event_size(len: usize) -> usize {
+    len.next_multiple_of(4).saturating_add(EVENT_OVERHEAD)
+}
+
+/// What libcpg keeps of its IPC buffer size for headers
+/// (`IPC_REQUEST_SIZE - 1024` in corosync's `lib/cpg.c`).
+const RING_HEADROOM: usize = 1024;
 
 /// Room for the members `cpg_membership_get` may write: the daemon answers
 /// with up to `PROCESSOR_COUNT_MAX` (384) entries whatever the caller's
@@ -586,6 +610,15 @@ impl Cpg {
         // SAFETY: live handle, valid out-pointer.
         check(unsafe { sys::cpg_max_atomic_msgsize_get(self.raw(), &mut size) })?;
         Ok(size as usize)
+    }
+
+    /// The size of the ring in which corosync queues this connection's
+    /// events: the IPC buffer size libcpg asks for, of which it keeps 1 KiB
+    /// for headers and offers the rest as [`Cpg::max_atomic_msgsize`] (so
+    /// 1 MiB with corosync's usual build). libqb rounds the ring up to a
+    /// whole page, so [`event_size`]s adding up to this always fit.
+    pub fn event_ring_size(&self) -> Result<usize> {
+        Ok(self.max_atomic_msgsize()? + RING_HEADROOM)
     }
 
     /// Whether flow control is on (`cpg_flow_control_state_get`).

@@ -23,7 +23,8 @@
 //! goes back to its stream for reuse when dropped. The blocking API keeps
 //! its zero-copy delivery.
 //!
-//! An [`AsyncCpg`] sender is paced by its stream: see [`SEND_WINDOW`].
+//! An [`AsyncCpg`] sender is paced by its stream: see
+//! [`AsyncCpg::send_window`].
 //!
 //! ```no_run
 //! # async fn run() -> corosync::Result<()> {
@@ -75,7 +76,7 @@ use payload::Recycler;
 
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
-use crate::cpg::{Address, Cpg, GroupName, Guarantee};
+use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee};
 use crate::quorum::Quorum;
 use crate::votequorum::{NodeState, Votequorum};
 use crate::{DispatchMode, Error, NodeId, Result, Retry, RingId, TrackFlags};
@@ -396,43 +397,6 @@ pub struct AsyncCpg {
     window: Arc<SendWindow>,
 }
 
-/// How many bytes of a handle's own multicasts may be on their way back to
-/// it, through corosync and then through its event stream, before its
-/// sends wait. Each message counts its payload plus [`EVENT_OVERHEAD`].
-///
-/// A send that finds more than this on the way moves the events corosync
-/// has queued for the handle into its stream, and waits until at most
-/// [`SEND_RESUME`] bytes are on the way, for about a second at most:
-///
-/// - Messages still in corosync always count. Past the window, corosync's
-///   1 MiB event ring for the client would fill: corosync does not refuse
-///   such a sender but copies further events into a per-connection
-///   out-queue that it retries on every pass of its main loop
-///   (`msg_send_or_queue`/`outq_flush` in corosync's `exec/ipc_glue.c`),
-///   and keeps accepting sends meanwhile.
-/// - Messages waiting in the stream count while another task reads the
-///   stream, so a fast sender is paced by its reader and the events (and
-///   their buffers, which are reused) stay bounded. When the waits of
-///   about 20 ms see nothing read, the sender goes on without counting
-///   them until the stream yields again: a task may multicast a batch and
-///   read it back afterwards, and a reader that spends longer than that
-///   on one event no longer paces its sender.
-///
-/// The numbers were chosen with `scripts/bench-cpg.sh` (BENCHMARKS.md):
-/// smaller windows leave corosync's totem queue empty between bursts
-/// (fewer messages per token rotation), and resuming well below the
-/// window sends in bursts, as a blocking loop does, rather than one
-/// message per delivery.
-pub const SEND_WINDOW: usize = 768 * 1024;
-
-/// Where a send that waited for the window goes on; see [`SEND_WINDOW`].
-pub const SEND_RESUME: usize = 256 * 1024;
-
-/// What a delivered message takes in corosync's event ring besides its
-/// payload (rounded up): libqb's chunk header and libcpg's delivery header
-/// with the 128-byte group name.
-pub const EVENT_OVERHEAD: usize = 192;
-
 /// The most times one send waits for its window, each for a millisecond
 /// (of tokio's timer, so up to two) at most.
 const WINDOW_WAITS: u32 = 1000;
@@ -449,6 +413,8 @@ const STALL_WAITS: u32 = 100;
 
 /// The bytes of a handle's own multicasts on their way back to it.
 struct SendWindow {
+    /// The most bytes on the way before a send waits (set once connected).
+    limit: AtomicUsize,
     /// Sent and not yet dispatched: in corosync.
     in_corosync: AtomicUsize,
     /// Dispatched and not yet yielded: in the stream.
@@ -462,8 +428,8 @@ struct SendWindow {
     pid: u32,
     /// How many sends wait for the window.
     waiters: AtomicUsize,
-    /// Raised when the stream's reading brings the bytes on the way down
-    /// to [`SEND_RESUME`] while a send waits.
+    /// Raised when the stream's reading leaves nothing on the way while a
+    /// send waits.
     consumed: Notify,
     /// Set when the stream is dropped.
     stream_gone: AtomicBool,
@@ -472,6 +438,7 @@ struct SendWindow {
 impl SendWindow {
     fn new(pid: u32) -> SendWindow {
         SendWindow {
+            limit: AtomicUsize::new(0),
             in_corosync: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             yielded: AtomicUsize::new(0),
@@ -516,7 +483,7 @@ impl SendWindow {
         if self.reader_idle.load(Ordering::Relaxed) {
             self.reader_idle.store(false, Ordering::Relaxed);
         }
-        if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() <= SEND_RESUME {
+        if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() == 0 {
             self.consumed.notify_waiters();
         }
     }
@@ -543,7 +510,7 @@ impl Weigh for CpgEvent {
         match self {
             CpgEvent::Message {
                 nodeid, pid, data, ..
-            } if window.is_own(*nodeid, *pid) => data.len() + EVENT_OVERHEAD,
+            } if window.is_own(*nodeid, *pid) => event_size(data.len()),
             _ => 0,
         }
     }
@@ -569,7 +536,7 @@ impl AsyncCpg {
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
                 if w1.is_own(m.nodeid, m.pid) {
-                    w1.dispatched(m.data.len() + EVENT_OVERHEAD);
+                    w1.dispatched(event_size(m.data.len()));
                 }
                 let group = match &msg_group {
                     Some(g) if **g == *m.group => g.clone(),
@@ -604,6 +571,9 @@ impl AsyncCpg {
         window
             .nodeid
             .store(cpg.local_nodeid()?.get(), Ordering::Relaxed);
+        window
+            .limit
+            .store(cpg.event_ring_size()?, Ordering::Relaxed);
         let cpg = shared(cpg);
         let mut events = Events::new(cpg.clone(), rx)?;
         events.window = Some(window.clone());
@@ -627,15 +597,47 @@ impl AsyncCpg {
         Ok(())
     }
 
+    /// How many bytes of this handle's own multicasts may be on their way
+    /// back to it before a send waits: the size of the event ring between
+    /// corosync and this connection ([`Cpg::event_ring_size`], 1 MiB with
+    /// corosync's usual build). Each message counts what its event takes in
+    /// the ring ([`event_size`]).
+    ///
+    /// A send that does not fit (unless nothing is on the way) moves the
+    /// events corosync has queued for the handle into its stream and waits
+    /// until all of its own messages have come back, for about a second at
+    /// most:
+    ///
+    /// - Messages still in corosync always count. A sender that overfills
+    ///   the ring is not refused: corosync copies further events into a
+    ///   per-connection out-queue that it retries on every pass of its
+    ///   main loop (`msg_send_or_queue`/`outq_flush` in corosync's
+    ///   `exec/ipc_glue.c`) and keeps accepting sends meanwhile, so a
+    ///   sender that never waits can grow the daemon without bound.
+    /// - Messages waiting in the stream count while another task reads the
+    ///   stream, so a fast sender is paced by its reader and the events (and
+    ///   their buffers, which are reused) stay bounded. When the waits of
+    ///   about 20 ms see nothing read, the sender goes on without counting
+    ///   them until the stream yields again: a task may multicast a batch
+    ///   and read it back afterwards, and a reader that spends longer than
+    ///   that on one event no longer paces its sender.
+    /// - Waiting until everything has come back, rather than until the
+    ///   window is partly free, sends in bursts of a whole ring, which is
+    ///   what kept corosync busiest in `scripts/bench-cpg.sh`
+    ///   (BENCHMARKS.md): smaller bursts left it waking up for a few
+    ///   messages at a time.
+    pub fn send_window(&self) -> usize {
+        self.window.limit.load(Ordering::Relaxed)
+    }
+
     /// Multicasts `data`, waiting out flow control asynchronously.
     ///
-    /// While more than [`SEND_WINDOW`] bytes of this handle's multicasts
-    /// are on their way back to it, the send first moves queued events
-    /// into the stream (without running any user code) and waits, so that
-    /// a sender neither buries its own event queue in corosync nor runs
-    /// far ahead of the task reading its stream.
+    /// A send that does not fit in the [send window](Self::send_window)
+    /// first moves queued events into the stream (without running any
+    /// user code) and waits, so that a sender neither buries its own event
+    /// queue in corosync nor runs far ahead of the task reading its stream.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
-        self.wait_for_window().await;
+        self.wait_for_window(event_size(data.len())).await;
         retry_on_dispatch(&self.cpg, send_policy(), || {
             self.with(|c| {
                 c.mcast(guarantee, data)?;
@@ -643,16 +645,17 @@ impl AsyncCpg {
                 // message come back before it is counted.
                 self.window
                     .in_corosync
-                    .fetch_add(data.len() + EVENT_OVERHEAD, Ordering::Relaxed);
+                    .fetch_add(event_size(data.len()), Ordering::Relaxed);
                 Ok(())
             })
         })
         .await
     }
 
-    async fn wait_for_window(&self) {
+    async fn wait_for_window(&self, bytes: usize) {
         let window = &*self.window;
-        if window.on_the_way() <= SEND_WINDOW {
+        let on_the_way = window.on_the_way();
+        if on_the_way == 0 || on_the_way + bytes <= window.limit.load(Ordering::Relaxed) {
             return;
         }
         // Counted while waiting, also if this future is dropped.
@@ -679,7 +682,7 @@ impl AsyncCpg {
             self.cpg.dispatched.notify_waiters();
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();
-            if result.is_err() || window.on_the_way() <= SEND_RESUME {
+            if result.is_err() || window.on_the_way() == 0 {
                 // (A failure is reported by the send that follows.)
                 break;
             }
