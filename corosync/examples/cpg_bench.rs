@@ -5,20 +5,24 @@
 //! ```text
 //! cpg_bench throughput <size> <count>
 //! cpg_bench throughput-drain <size> <count>
+//! cpg_bench throughput-window <size> <count>
 //! cpg_bench latency <size> <count>
 //! ```
 //!
 //! `throughput` sends until corosync says TRY_AGAIN and only then reads
 //! what came back, as the C program does. `throughput-drain` also reads
 //! whenever the descriptor is readable between sends, as a program with
-//! an event loop would (the async benchmark is compared with both).
+//! an event loop would. `throughput-window` paces itself as
+//! `corosync::tokio::AsyncCpg` does: it sends while its own messages on the
+//! way fit in the event ring, then reads until all have come back. The
+//! async benchmark is compared with all three.
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use corosync::cpg::{Cpg, GroupName, Guarantee};
+use corosync::cpg::{event_size, Cpg, GroupName, Guarantee};
 use corosync::{DispatchMode, Error};
 
 #[path = "common/bench.rs"]
@@ -40,7 +44,9 @@ fn poll(fd: i32, ms: i32) -> bool {
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
-        eprintln!("usage: cpg_bench throughput|throughput-drain|latency <size> <count>");
+        eprintln!(
+            "usage: cpg_bench throughput|throughput-drain|throughput-window|latency <size> <count>"
+        );
         std::process::exit(2);
     }
     let mode = args[1].as_str();
@@ -82,7 +88,45 @@ fn main() -> Result<(), Error> {
         buf[..n].copy_from_slice(&seq.to_ne_bytes()[..n]);
     };
 
-    if mode == "throughput" || mode == "throughput-drain" {
+    if mode == "throughput-window" {
+        let ring = cpg.event_ring_size()?;
+        let per = event_size(size);
+        let mut sent = 0u64;
+        let t0 = Instant::now();
+        let c0 = cpu_seconds();
+        while sent < count {
+            let ahead = (sent - delivered.load(Ordering::Relaxed)) as usize * per;
+            if ahead > 0 && ahead + per > ring {
+                while delivered.load(Ordering::Relaxed) < sent {
+                    poll(fd, 1);
+                    cpg.dispatch(DispatchMode::All)?;
+                }
+            }
+            stamp(&mut buf, sent);
+            match cpg.mcast(Guarantee::Agreed, &buf) {
+                Ok(()) => sent += 1,
+                Err(Error::TryAgain) => {
+                    poll(fd, 1);
+                    cpg.dispatch(DispatchMode::All)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        while delivered.load(Ordering::Relaxed) < count {
+            poll(fd, 100);
+            cpg.dispatch(DispatchMode::All)?;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - c0;
+        print_throughput(
+            "rust-window",
+            size,
+            count,
+            secs,
+            cpu,
+            out_of_order.load(Ordering::Relaxed),
+        );
+    } else if mode == "throughput" || mode == "throughput-drain" {
         let drain = mode == "throughput-drain";
         let mut sent = 0u64;
         let t0 = Instant::now();
