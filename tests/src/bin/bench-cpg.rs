@@ -340,43 +340,61 @@ fn async_only(rounds: usize, scale: f64) -> Result<(), String> {
     async_table(cluster.node(0), &rust, rounds, scale)
 }
 
-/// The async adapter against the blocking API, both Rust: the blocking
-/// loop that reads only when corosync says TRY_AGAIN (as the C program
-/// does), the same loop reading whenever its descriptor is readable, and
-/// the async one, in rotating order.
+/// The async adapter against the blocking API, all Rust, in rotating
+/// order: the blocking loop that reads only when corosync says TRY_AGAIN
+/// (as the C program does), the blocking loop paced as the async adapter
+/// paces its sends (`throughput-window`), the blocking loop reading
+/// whenever its descriptor is readable, and the async one.
 fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg blocking, draining, async | corosync CPU µs/msg blocking, draining, async | share of events through corosync's out-queue: blocking, draining, async |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async | corosync CPU µs/msg: blocking, paced, draining, async | share of events through corosync's out-queue: blocking, paced, draining, async |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let args = throughput_args(size, message_count(size, scale));
-        let mut drain_args = args.clone();
-        drain_args[0] = "throughput-drain".to_string();
+        let with_mode = |mode: &str| {
+            let mut a = args.clone();
+            a[0] = mode.to_string();
+            a
+        };
+        let (window_args, drain_args) = (
+            with_mode("throughput-window"),
+            with_mode("throughput-drain"),
+        );
         let programs = [
             (rust, &args),
+            (rust, &window_args),
             (rust, &drain_args),
             (rust_async.as_str(), &args),
         ];
-        let mut results: [Vec<Fields>; 3] = Default::default();
+        let n = programs.len();
+        let mut results: [Vec<Fields>; 4] = Default::default();
         for round in 0..rounds {
-            for k in 0..3 {
-                let which = (round + k) % 3;
+            for k in 0..n {
+                let which = (round + k) % n;
                 let (program, args) = programs[which];
                 results[which].push(run_with_daemon(node, program, args)?);
             }
         }
         let med =
             |which: usize, key: &str| median(results[which].iter().map(|f| get(f, key)).collect());
-        let [b, d, a] = [0, 1, 2].map(|w| med(w, "msgs_per_s"));
-        let [bc, dc, ac] = [0, 1, 2].map(|w| med(w, "cpu_us_per_msg"));
-        let [bd, dd, ad] = [0, 1, 2].map(|w| med(w, "daemon_us_per_msg"));
-        let [bq, dq, aq] = [0, 1, 2].map(|w| med(w, "outq_per_msg"));
+        let all = |key: &str, digits: usize| {
+            (0..n)
+                .map(|w| format!("{:.*}", digits, med(w, key)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let [b, w, d, a] = [0, 1, 2, 3].map(|k| med(k, "msgs_per_s"));
         println!(
-            "| {size} B | {b:.0} | {a:.0} | {:.3} | {d:.0} | {:.3} | {bc:.2}, {dc:.2}, {ac:.2} | {bd:.1}, {dd:.1}, {ad:.1} | {bq:.2}, {dq:.2}, {aq:.2} |",
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} |",
             a / b,
+            a / w,
+            w / b,
             a / d,
+            all("cpu_us_per_msg", 2),
+            all("daemon_us_per_msg", 1),
+            all("outq_per_msg", 2),
         );
     }
     Ok(())
