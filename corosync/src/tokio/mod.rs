@@ -187,6 +187,9 @@ impl<H, E> Drop for Events<H, E> {
     fn drop(&mut self) {
         // Nothing more will be consumed: senders stop waiting for it.
         if let Some(window) = &self.window {
+            // Under the handle's lock, so that no dispatch in progress
+            // counts a message into the stream after this.
+            let _handle = lock(&self.handle);
             window.stream_gone.store(true, Ordering::Relaxed);
             window.queued.store(0, Ordering::Relaxed);
             window.consumed.notify_waiters();
@@ -428,6 +431,11 @@ struct SendWindow {
     pid: u32,
     /// How many sends wait for the window.
     waiters: AtomicUsize,
+    /// How many counted sends corosync has not accepted yet (they wait
+    /// out TRY_AGAIN).
+    sending: AtomicUsize,
+    /// How many times the window was seen empty while sends waited.
+    drains: AtomicUsize,
     /// Raised when the stream's reading leaves nothing on the way while a
     /// send waits.
     consumed: Notify,
@@ -446,6 +454,8 @@ impl SendWindow {
             nodeid: AtomicU32::new(0),
             pid,
             waiters: AtomicUsize::new(0),
+            sending: AtomicUsize::new(0),
+            drains: AtomicUsize::new(0),
             consumed: Notify::new(),
             stream_gone: AtomicBool::new(false),
         }
@@ -466,6 +476,29 @@ impl SendWindow {
         bytes
     }
 
+    /// Counts a message of `bytes` as on the way if it fits in the window,
+    /// or if nothing is on the way; says whether it did.
+    #[inline]
+    fn try_reserve(&self, bytes: usize) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.in_corosync
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |in_corosync| {
+                let mut total = in_corosync;
+                if !self.reader_idle.load(Ordering::Relaxed) {
+                    total = total.saturating_add(self.queued.load(Ordering::Relaxed));
+                }
+                (total == 0 || total.saturating_add(bytes) <= limit)
+                    .then(|| in_corosync.saturating_add(bytes))
+            })
+            .is_ok()
+    }
+
+    /// Notes that nothing is on the way while sends wait.
+    fn drained(&self) {
+        self.drains.fetch_add(1, Ordering::Relaxed);
+        self.consumed.notify_waiters();
+    }
+
     /// An own message of `bytes` came out of corosync into the stream.
     #[inline]
     fn dispatched(&self, bytes: usize) {
@@ -484,7 +517,7 @@ impl SendWindow {
             self.reader_idle.store(false, Ordering::Relaxed);
         }
         if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() == 0 {
-            self.consumed.notify_waiters();
+            self.drained();
         }
     }
 
@@ -605,8 +638,17 @@ impl AsyncCpg {
     ///
     /// A send that does not fit (unless nothing is on the way) moves the
     /// events corosync has queued for the handle into its stream and waits
-    /// until all of its own messages have come back, for about a second at
-    /// most:
+    /// until all of its own messages have come back, for one to two
+    /// seconds at most. Sends are counted before they go out, so tasks
+    /// sending through one handle share the window; once it has drained,
+    /// waiting sends go out while they fit, and a send that finds others
+    /// waiting queues behind them.
+    ///
+    /// Only the handle's own multicasts count: other members' messages and
+    /// membership events also take room in the ring, and a message larger
+    /// than the ring goes out alone and overflows it regardless.
+    ///
+    /// Why it works this way:
     ///
     /// - Messages still in corosync always count. A sender that overfills
     ///   the ring is not refused: corosync copies further events into a
@@ -637,25 +679,45 @@ impl AsyncCpg {
     /// user code) and waits, so that a sender neither buries its own event
     /// queue in corosync nor runs far ahead of the task reading its stream.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
-        self.wait_for_window(event_size(data.len())).await;
+        // Counted before the send, so that no dispatch can see the message
+        // come back first, and so that concurrent senders share the window
+        // instead of each finding it open.
+        let bytes = event_size(data.len());
+        self.reserve(bytes).await;
+        // Given back unless the message went out (also if this future is
+        // dropped).
+        struct Reserved<'a> {
+            window: &'a SendWindow,
+            bytes: usize,
+            sent: bool,
+        }
+        impl Drop for Reserved<'_> {
+            fn drop(&mut self) {
+                if !self.sent {
+                    sub(&self.window.in_corosync, self.bytes);
+                }
+                self.window.sending.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.window.sending.fetch_add(1, Ordering::Relaxed);
+        let mut reserved = Reserved {
+            window: &self.window,
+            bytes,
+            sent: false,
+        };
         retry_on_dispatch(&self.cpg, send_policy(), || {
-            self.with(|c| {
-                c.mcast(guarantee, data)?;
-                // Counted under the lock, so that no dispatch can see the
-                // message come back before it is counted.
-                self.window
-                    .in_corosync
-                    .fetch_add(event_size(data.len()), Ordering::Relaxed);
-                Ok(())
-            })
+            self.with(|c| c.mcast(guarantee, data))
         })
-        .await
+        .await?;
+        reserved.sent = true;
+        Ok(())
     }
 
-    async fn wait_for_window(&self, bytes: usize) {
+    /// Counts `bytes` as on the way, once they fit in the window.
+    async fn reserve(&self, bytes: usize) {
         let window = &*self.window;
-        let on_the_way = window.on_the_way();
-        if on_the_way == 0 || on_the_way + bytes <= window.limit.load(Ordering::Relaxed) {
+        // Sends that find others waiting queue up behind them.
+        if window.waiters.load(Ordering::Relaxed) == 0 && window.try_reserve(bytes) {
             return;
         }
         // Counted while waiting, also if this future is dropped.
@@ -667,6 +729,7 @@ impl AsyncCpg {
         }
         window.waiters.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&window.waiters);
+        let mut drains = window.drains.load(Ordering::Relaxed);
         let mut stalled = 0;
         let mut unread = 0;
         let mut last = window.in_corosync.load(Ordering::Relaxed);
@@ -682,15 +745,29 @@ impl AsyncCpg {
             self.cpg.dispatched.notify_waiters();
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();
-            if result.is_err() || window.on_the_way() == 0 {
-                // (A failure is reported by the send that follows.)
+            if result.is_err() {
+                // (Reported by the send that follows.)
                 break;
+            }
+            if window.on_the_way() == 0 {
+                window.drained();
+            }
+            // Once the window has drained, waiting sends go out while they
+            // fit; those that do not wait for it to drain again.
+            let now_drains = window.drains.load(Ordering::Relaxed);
+            if now_drains != drains {
+                if window.try_reserve(bytes) {
+                    return;
+                }
+                drains = now_drains;
             }
             let yielded = window.yielded.load(Ordering::Relaxed);
             let reading = window.queued.load(Ordering::Relaxed) > 0
                 && !window.reader_idle.load(Ordering::Relaxed);
             let now = window.in_corosync.load(Ordering::Relaxed);
-            if reading || now < last {
+            // (A send waiting out TRY_AGAIN holds counted bytes that
+            // corosync has not got yet.)
+            if reading || now < last || window.sending.load(Ordering::Relaxed) > 0 {
                 stalled = 0;
             } else {
                 stalled += 1;
@@ -701,7 +778,9 @@ impl AsyncCpg {
                     // send wait for them; corosync's own flow control
                     // still applies.
                     window.in_corosync.store(0, Ordering::Relaxed);
-                    break;
+                    window.drained();
+                    stalled = 0;
+                    continue;
                 }
             }
             last = now;
@@ -724,6 +803,8 @@ impl AsyncCpg {
                 }
             }
         }
+        // Waited long enough (or the connection failed): go anyway.
+        window.in_corosync.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// The members of `group`.
@@ -992,5 +1073,62 @@ impl AsyncCfg {
     /// Answers a shutdown request.
     pub fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
         self.with(|c| c.reply_to_shutdown(allow))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(limit: usize) -> SendWindow {
+        let w = SendWindow::new(1);
+        w.limit.store(limit, Ordering::Relaxed);
+        w
+    }
+
+    #[test]
+    fn reservations_share_the_window() {
+        let w = window(1000);
+        assert!(w.try_reserve(400));
+        assert!(w.try_reserve(400));
+        assert!(!w.try_reserve(400), "1200 bytes in a window of 1000");
+        assert!(w.try_reserve(200), "exactly full");
+        assert!(!w.try_reserve(1));
+        assert_eq!(w.in_corosync.load(Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_window_goes_out_alone() {
+        let w = window(1000);
+        assert!(w.try_reserve(5000), "nothing on the way");
+        assert!(!w.try_reserve(1));
+        sub(&w.in_corosync, 5000);
+        assert!(w.try_reserve(1));
+    }
+
+    #[test]
+    fn the_stream_counts_until_its_reader_is_idle() {
+        let w = window(1000);
+        assert!(w.try_reserve(600));
+        // Delivered into the stream, not yet yielded: still counts.
+        w.dispatched(600);
+        assert_eq!(w.in_corosync.load(Ordering::Relaxed), 0);
+        assert!(!w.try_reserve(600));
+        // A reader judged idle no longer paces the sender.
+        w.reader_idle.store(true, Ordering::Relaxed);
+        assert!(w.try_reserve(600));
+        // Yielding clears the idle mark and takes the bytes off.
+        w.yielded(600);
+        assert!(!w.reader_idle.load(Ordering::Relaxed));
+        assert_eq!(w.on_the_way(), 600);
+    }
+
+    #[test]
+    fn a_dropped_stream_stops_counting() {
+        let w = window(1000);
+        w.stream_gone.store(true, Ordering::Relaxed);
+        assert!(w.try_reserve(600));
+        w.dispatched(600);
+        assert_eq!(w.on_the_way(), 0);
     }
 }
