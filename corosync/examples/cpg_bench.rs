@@ -97,7 +97,12 @@ fn main() -> Result<(), Error> {
         while sent < count {
             let ahead = (sent - delivered.load(Ordering::Relaxed)) as usize * per;
             if ahead > 0 && ahead + per > ring {
+                let deadline = Instant::now() + std::time::Duration::from_secs(60);
                 while delivered.load(Ordering::Relaxed) < sent {
+                    if Instant::now() > deadline {
+                        eprintln!("cpg_bench: messages not delivered within 60 s");
+                        std::process::exit(1);
+                    }
                     poll(fd, 1);
                     cpg.dispatch(DispatchMode::All)?;
                 }

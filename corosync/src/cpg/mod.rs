@@ -53,8 +53,10 @@
 //!   client that lets more pile up than the ring holds is not refused:
 //!   corosync copies the rest into an out-queue of its own, which grows
 //!   without bound while the client sends and does not read. Pacing own
-//!   multicasts to the ring, as `corosync::tokio::AsyncCpg` does, keeps
-//!   that from happening.
+//!   multicasts to the ring, as `corosync::tokio::AsyncCpg` does, keeps a
+//!   client's own messages from overflowing it. What the pacing does not
+//!   count can still overflow it: other members' messages and membership
+//!   events, and any single message larger than the ring.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -615,8 +617,10 @@ impl Cpg {
     /// The size of the ring in which corosync queues this connection's
     /// events: the IPC buffer size libcpg asks for, of which it keeps 1 KiB
     /// for headers and offers the rest as [`Cpg::max_atomic_msgsize`] (so
-    /// 1 MiB with corosync's usual build). libqb rounds the ring up to a
-    /// whole page, so [`event_size`]s adding up to this always fit.
+    /// 1 MiB with corosync's usual build). libqb makes the ring a little
+    /// larger than asked (the libqb 2 of Debian 12 adds its chunk margin and
+    /// rounds up to a page: 1 MiB + 4 KiB), so [`event_size`]s adding up to
+    /// this fit.
     pub fn event_ring_size(&self) -> Result<usize> {
         Ok(self.max_atomic_msgsize()? + RING_HEADROOM)
     }
