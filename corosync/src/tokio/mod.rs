@@ -469,11 +469,18 @@ impl SendWindow {
     /// The bytes that count against the window now.
     #[inline]
     fn on_the_way(&self) -> usize {
-        let mut bytes = self.in_corosync.load(Ordering::Relaxed);
-        if !self.reader_idle.load(Ordering::Relaxed) {
-            bytes += self.queued.load(Ordering::Relaxed);
+        self.counted(self.in_corosync.load(Ordering::Relaxed))
+    }
+
+    /// The bytes that count against the window with `in_corosync` bytes
+    /// in corosync: those, and the stream's unless its reader is idle.
+    #[inline]
+    fn counted(&self, in_corosync: usize) -> usize {
+        if self.reader_idle.load(Ordering::Relaxed) {
+            in_corosync
+        } else {
+            in_corosync.saturating_add(self.queued.load(Ordering::Relaxed))
         }
-        bytes
     }
 
     /// Counts a message of `bytes` as on the way if it fits in the window,
@@ -483,10 +490,7 @@ impl SendWindow {
         let limit = self.limit.load(Ordering::Relaxed);
         self.in_corosync
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |in_corosync| {
-                let mut total = in_corosync;
-                if !self.reader_idle.load(Ordering::Relaxed) {
-                    total = total.saturating_add(self.queued.load(Ordering::Relaxed));
-                }
+                let total = self.counted(in_corosync);
                 (total == 0 || total.saturating_add(bytes) <= limit)
                     .then(|| in_corosync.saturating_add(bytes))
             })
