@@ -88,85 +88,80 @@ fn main() -> Result<(), Error> {
         buf[..n].copy_from_slice(&seq.to_ne_bytes()[..n]);
     };
 
-    if mode == "throughput-window" {
-        let ring = cpg.event_ring_size()?;
-        let per = event_size(size);
+    let throughput = match mode {
+        "throughput" => Some("rust"),
+        "throughput-drain" => Some("rust-drain"),
+        "throughput-window" => Some("rust-window"),
+        _ => None,
+    };
+    if let Some(name) = throughput {
         let mut sent = 0u64;
         let t0 = Instant::now();
         let c0 = cpu_seconds();
-        while sent < count {
-            let ahead = (sent - delivered.load(Ordering::Relaxed)) as usize * per;
-            if ahead > 0 && ahead + per > ring {
-                let deadline = Instant::now() + std::time::Duration::from_secs(60);
-                while delivered.load(Ordering::Relaxed) < sent {
-                    if Instant::now() > deadline {
-                        eprintln!("cpg_bench: messages not delivered within 60 s");
-                        std::process::exit(1);
-                    }
-                    poll(fd, 1);
-                    cpg.dispatch(DispatchMode::All)?;
-                }
-            }
-            stamp(&mut buf, sent);
-            match cpg.mcast(Guarantee::Agreed, &buf) {
-                Ok(()) => sent += 1,
-                Err(Error::TryAgain) => {
-                    poll(fd, 1);
-                    cpg.dispatch(DispatchMode::All)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        while delivered.load(Ordering::Relaxed) < count {
-            poll(fd, 100);
-            cpg.dispatch(DispatchMode::All)?;
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - c0;
-        print_throughput(
-            "rust-window",
-            size,
-            count,
-            secs,
-            cpu,
-            out_of_order.load(Ordering::Relaxed),
-        );
-    } else if mode == "throughput" || mode == "throughput-drain" {
-        let drain = mode == "throughput-drain";
-        let mut sent = 0u64;
-        let t0 = Instant::now();
-        let c0 = cpu_seconds();
-        while delivered.load(Ordering::Relaxed) < count {
-            let mut blocked = false;
+        if mode == "throughput-window" {
+            let ring = cpg.event_ring_size()?;
+            let per = event_size(size);
             while sent < count {
+                let ahead = (sent - delivered.load(Ordering::Relaxed)) as usize * per;
+                if ahead > 0 && ahead + per > ring {
+                    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+                    while delivered.load(Ordering::Relaxed) < sent {
+                        if Instant::now() > deadline {
+                            eprintln!("cpg_bench: messages not delivered within 60 s");
+                            std::process::exit(1);
+                        }
+                        poll(fd, 1);
+                        cpg.dispatch(DispatchMode::All)?;
+                    }
+                }
                 stamp(&mut buf, sent);
                 match cpg.mcast(Guarantee::Agreed, &buf) {
-                    Ok(()) => {
-                        sent += 1;
-                        if drain && poll(fd, 0) {
-                            cpg.dispatch(DispatchMode::All)?;
-                        }
-                    }
+                    Ok(()) => sent += 1,
                     Err(Error::TryAgain) => {
-                        blocked = true;
-                        break;
+                        poll(fd, 1);
+                        cpg.dispatch(DispatchMode::All)?;
                     }
                     Err(e) => return Err(e),
                 }
             }
-            // Flow control lifts without an event on our descriptor, so a
-            // blocked sender waits 1 ms at most before trying again.
-            if blocked {
-                poll(fd, 1);
-            } else if sent == count {
+            while delivered.load(Ordering::Relaxed) < count {
                 poll(fd, 100);
+                cpg.dispatch(DispatchMode::All)?;
             }
-            cpg.dispatch(DispatchMode::All)?;
+        } else {
+            let drain = mode == "throughput-drain";
+            while delivered.load(Ordering::Relaxed) < count {
+                let mut blocked = false;
+                while sent < count {
+                    stamp(&mut buf, sent);
+                    match cpg.mcast(Guarantee::Agreed, &buf) {
+                        Ok(()) => {
+                            sent += 1;
+                            if drain && poll(fd, 0) {
+                                cpg.dispatch(DispatchMode::All)?;
+                            }
+                        }
+                        Err(Error::TryAgain) => {
+                            blocked = true;
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                // Flow control lifts without an event on our descriptor, so
+                // a blocked sender waits 1 ms at most before trying again.
+                if blocked {
+                    poll(fd, 1);
+                } else if sent == count {
+                    poll(fd, 100);
+                }
+                cpg.dispatch(DispatchMode::All)?;
+            }
         }
         let secs = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - c0;
         print_throughput(
-            if drain { "rust-drain" } else { "rust" },
+            name,
             size,
             count,
             secs,
