@@ -79,13 +79,10 @@ fn message_count(size: usize, scale: f64) -> u64 {
     (((100_000_000 / size).clamp(1_600, 100_000)) as f64 * scale).max(100.0) as u64
 }
 
-/// The arguments of a throughput run of the benchmark programs.
-fn throughput_args(size: usize, count: u64) -> Vec<String> {
-    vec![
-        "throughput".to_string(),
-        size.to_string(),
-        count.to_string(),
-    ]
+/// The arguments of a run of the benchmark programs in `mode`
+/// (`throughput`, `throughput-drain`, `throughput-window`).
+fn throughput_args(mode: &str, size: usize, count: u64) -> Vec<String> {
+    vec![mode.to_string(), size.to_string(), count.to_string()]
 }
 
 fn main() -> ExitCode {
@@ -189,7 +186,7 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let count = message_count(size, scale);
-        let args = throughput_args(size, count);
+        let args = throughput_args("throughput", size, count);
         let mut results: HashMap<&str, Vec<Fields>> = HashMap::new();
         for round in 0..rounds {
             // Alternate which one goes first.
@@ -251,8 +248,8 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
                 (2_000, 12_000)
             };
             let per_message = |program: &str| -> Result<f64, String> {
-                let a = instructions(node, program, &throughput_args(size, short))?;
-                let b = instructions(node, program, &throughput_args(size, long))?;
+                let a = instructions(node, program, &throughput_args("throughput", size, short))?;
+                let b = instructions(node, program, &throughput_args("throughput", size, long))?;
                 Ok((b - a) / (long - short) as f64)
             };
             let (ci, ri) = (per_message(&c)?, per_message(&rust)?);
@@ -352,16 +349,10 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
     println!("| size | blocking msgs/s | async msgs/s | async/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async | corosync CPU µs/msg: blocking, paced, draining, async | share of events through corosync's out-queue: blocking, paced, draining, async |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
-        let args = throughput_args(size, message_count(size, scale));
-        let with_mode = |mode: &str| {
-            let mut a = args.clone();
-            a[0] = mode.to_string();
-            a
-        };
-        let (window_args, drain_args) = (
-            with_mode("throughput-window"),
-            with_mode("throughput-drain"),
-        );
+        let count = message_count(size, scale);
+        let args = throughput_args("throughput", size, count);
+        let window_args = throughput_args("throughput-window", size, count);
+        let drain_args = throughput_args("throughput-drain", size, count);
         let programs = [
             (rust, &args),
             (rust, &window_args),
