@@ -37,6 +37,13 @@ const NODE_CHARGE: usize = 64;
 /// hold is shrunk first, so that small messages do not pin large buffers.
 const MAX_SLACK: usize = 4;
 
+/// Whether a buffer of `capacity` is too large to hold `len` bytes (see
+/// [`MAX_SLACK`]).
+#[inline]
+fn oversized(capacity: usize, len: usize) -> bool {
+    capacity > MAX_SLACK * len.max(64)
+}
+
 /// Buffers larger than this are freed rather than kept.
 const MAX_KEPT_BUFFER: usize = 256 * 1024;
 
@@ -137,7 +144,7 @@ impl Recycler {
             })
         });
         node.buf.clear();
-        if node.buf.capacity() > MAX_SLACK * data.len().max(64) {
+        if oversized(node.buf.capacity(), data.len()) {
             node.buf.shrink_to(data.len());
         }
         node.buf.extend_from_slice(data);
@@ -164,7 +171,7 @@ impl Payload {
     pub fn into_vec(mut self) -> Vec<u8> {
         self.pool = None;
         let mut buf = self.node.take().map(|n| n.buf).unwrap_or_default();
-        if buf.capacity() > MAX_SLACK * buf.len().max(64) {
+        if oversized(buf.capacity(), buf.len()) {
             buf.shrink_to_fit();
         }
         buf
