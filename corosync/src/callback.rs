@@ -145,13 +145,6 @@ pub(crate) fn current_context(service: Service, raw: u64) -> Option<*mut c_void>
     }
 }
 
-/// Implements what every owning handle shares: `finalize(self)`, `Drop`
-/// (finalize, then free the context), `Debug`, `AsRawFd`/`AsFd` (the
-/// descriptor read at connect time) and [`ContextHandle`].
-///
-/// The type must be `struct $ty { inner: Context<Inner>, _not_sync:
-/// PhantomData<..> }` with a `raw()` method and `Inner { fd: Cell<RawFd>,
-/// .. }`, and `$finalize` the C finalize function of its service.
 #[cfg(any(
     feature = "cpg",
     feature = "quorum",
@@ -159,68 +152,133 @@ pub(crate) fn current_context(service: Service, raw: u64) -> Option<*mut c_void>
     feature = "cmap",
     feature = "cfg"
 ))]
-macro_rules! owned_handle {
-    ($ty:ident, $finalize:path, $name:literal) => {
-        impl $ty {
-            /// Finalizes the connection, returning the library's answer
-            /// (dropping the handle finalizes it too, ignoring the answer).
-            pub fn finalize(self) -> $crate::Result<()> {
-                let this = ::std::mem::ManuallyDrop::new(self);
-                // SAFETY: live handle, finalized once: Drop does not run.
-                let rc = unsafe { $finalize(this.raw()) };
-                // SAFETY: `this` is not used again; the context is freed
-                // after the handle, as in Drop.
-                drop(unsafe { ::std::ptr::read(&this.inner) });
-                $crate::error::check(rc)
-            }
-        }
-
-        impl Drop for $ty {
-            fn drop(&mut self) {
-                // SAFETY: live handle, finalized once; the context is freed
-                // after this, when the fields drop.
-                unsafe { $finalize(self.raw()) };
-            }
-        }
-
-        impl ::std::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.debug_struct($name)
-                    .field("handle", &self.raw())
-                    .finish_non_exhaustive()
-            }
-        }
-
-        impl ::std::os::fd::AsRawFd for $ty {
-            /// The descriptor that becomes readable when events are pending
-            /// (read once when the connection was made).
-            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
-                self.inner.get().fd.get()
-            }
-        }
-
-        impl ::std::os::fd::AsFd for $ty {
-            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
-                // SAFETY: a valid descriptor (checked at connect time) that
-                // belongs to the connection, which lives as long as `self`.
-                unsafe {
-                    ::std::os::fd::BorrowedFd::borrow_raw(::std::os::fd::AsRawFd::as_raw_fd(self))
+mod handle_macros {
+    /// Implements what every owning handle shares: `finalize(self)`, `Drop`
+    /// (finalize, then free the context), `Debug`, `AsRawFd`/`AsFd` (the
+    /// descriptor read at connect time) and [`ContextHandle`].
+    ///
+    /// The type must be `struct $ty { inner: Context<Inner>, _not_sync:
+    /// PhantomData<..> }` with a `raw()` method and `Inner { fd: Cell<RawFd>,
+    /// .. }`, and `$finalize` the C finalize function of its service.
+    macro_rules! owned_handle {
+        ($ty:ident, $finalize:path, $name:literal) => {
+            impl $ty {
+                /// Finalizes the connection, returning the library's answer
+                /// (dropping the handle finalizes it too, ignoring the answer).
+                pub fn finalize(self) -> $crate::Result<()> {
+                    let this = ::std::mem::ManuallyDrop::new(self);
+                    // SAFETY: live handle, finalized once: Drop does not run.
+                    let rc = unsafe { $finalize(this.raw()) };
+                    // SAFETY: `this` is not used again; the context is freed
+                    // after the handle, as in Drop.
+                    drop(unsafe { ::std::ptr::read(&this.inner) });
+                    $crate::error::check(rc)
                 }
             }
-        }
 
-        impl $crate::callback::ContextHandle for $ty {
-            type Inner = Inner;
-
-            #[inline]
-            fn from_context(inner: $crate::callback::Context<Inner>) -> Self {
-                $ty {
-                    inner,
-                    _not_sync: ::std::marker::PhantomData,
+            impl Drop for $ty {
+                fn drop(&mut self) {
+                    // SAFETY: live handle, finalized once; the context is freed
+                    // after this, when the fields drop.
+                    unsafe { $finalize(self.raw()) };
                 }
             }
-        }
-    };
+
+            impl ::std::fmt::Debug for $ty {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.debug_struct($name)
+                        .field("handle", &self.raw())
+                        .finish_non_exhaustive()
+                }
+            }
+
+            impl ::std::os::fd::AsRawFd for $ty {
+                /// The descriptor that becomes readable when events are pending
+                /// (read once when the connection was made).
+                fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                    self.inner.get().fd.get()
+                }
+            }
+
+            impl ::std::os::fd::AsFd for $ty {
+                fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                    // SAFETY: a valid descriptor (checked at connect time) that
+                    // belongs to the connection, which lives as long as `self`.
+                    unsafe {
+                        ::std::os::fd::BorrowedFd::borrow_raw(::std::os::fd::AsRawFd::as_raw_fd(
+                            self,
+                        ))
+                    }
+                }
+            }
+
+            impl $crate::callback::ContextHandle for $ty {
+                type Inner = Inner;
+
+                #[inline]
+                fn from_context(inner: $crate::callback::Context<Inner>) -> Self {
+                    $ty {
+                        inner,
+                        _not_sync: ::std::marker::PhantomData,
+                    }
+                }
+            }
+        };
+    }
+
+    /// A handle's `dispatch` (documented by the attributes given) and
+    /// `dispatch_some`, calling `$c_dispatch` (the C library's dispatch
+    /// function) as `$service`; `after` names a method to run after each.
+    macro_rules! dispatch_methods {
+        ($ty:ident, $service:ident, $c_dispatch:path $(, after $after:ident)?; $(#[$doc:meta])*) => {
+            impl $ty {
+                $(#[$doc])*
+                #[inline]
+                pub fn dispatch(&self, mode: $crate::DispatchMode) -> $crate::Result<()> {
+                    let rc = self.inner.get().cell.dispatch_mode(mode, self.c_dispatch());
+                    $(self.$after();)?
+                    $crate::error::check(rc?)
+                }
+
+                /// Runs the callbacks of at most `max` pending events, one at a
+                /// time without waiting; returns how many there were (fewer
+                /// than `max`: none was left). Unlike
+                /// [`DispatchMode::All`](crate::DispatchMode::All), which goes
+                /// on while corosync keeps queueing, this bounds the work of one
+                /// call. Panics and nested calls are handled as by `dispatch`.
+                pub fn dispatch_some(&self, max: usize) -> $crate::Result<usize> {
+                    let result = self.inner.get().cell.dispatch_some(max, self.c_dispatch());
+                    $(self.$after();)?
+                    result
+                }
+
+                /// A call of the C dispatch function on this handle, with the
+                /// flags given.
+                #[inline]
+                fn c_dispatch(
+                    &self,
+                ) -> impl FnMut($crate::sys::cs_dispatch_flags_t) -> $crate::sys::cs_error_t {
+                    let (raw, context) = (self.raw(), self.inner.as_ptr());
+                    move |flags| {
+                        let call = || {
+                            // SAFETY: live handle (the closure is only called
+                            // during a dispatch of `self`); the trampolines find
+                            // this handle's context as the current dispatch.
+                            unsafe { $c_dispatch(raw, flags) }
+                        };
+                        $crate::callback::with_current(
+                            $crate::callback::Service::$service,
+                            raw,
+                            context,
+                            call,
+                        )
+                    }
+                }
+            }
+        };
+    }
+
+    pub(crate) use {dispatch_methods, owned_handle};
 }
 #[cfg(any(
     feature = "cpg",
@@ -229,7 +287,7 @@ macro_rules! owned_handle {
     feature = "cmap",
     feature = "cfg"
 ))]
-pub(crate) use owned_handle;
+pub(crate) use handle_macros::{dispatch_methods, owned_handle};
 
 /// A panic payload caught in a callback.
 type Payload = Box<dyn Any + Send + 'static>;
@@ -382,19 +440,55 @@ impl<F> CallbackCell<F> {
         mode: DispatchMode,
         mut c_dispatch: impl FnMut(sys::cs_dispatch_flags_t) -> sys::cs_error_t,
     ) -> Result<sys::cs_error_t> {
+        if mode != DispatchMode::Blocking {
+            return self.dispatch(|| c_dispatch(mode.as_raw()));
+        }
         self.dispatch(|| {
-            if mode != DispatchMode::Blocking {
-                return c_dispatch(mode.as_raw());
-            }
-            loop {
-                let rc = c_dispatch(sys::CS_DISPATCH_ONE);
-                // SAFETY: inside this cell's dispatch, which holds the flag.
-                let panicked = unsafe { (*self.panic.get()).is_some() };
-                if rc != sys::CS_OK || panicked {
-                    return rc;
-                }
-            }
+            self.one_at_a_time(usize::MAX, sys::CS_DISPATCH_ONE, c_dispatch)
+                .0
         })
+    }
+
+    /// Runs a C dispatch function for at most `max` pending events, one at
+    /// a time without waiting, inside one [`CallbackCell::dispatch`];
+    /// returns how many it ran. Stops early when none is pending, on an
+    /// error, or after a panic.
+    pub(crate) fn dispatch_some(
+        &self,
+        max: usize,
+        c_dispatch: impl FnMut(sys::cs_dispatch_flags_t) -> sys::cs_error_t,
+    ) -> Result<usize> {
+        let (rc, done) = self
+            .dispatch(|| self.one_at_a_time(max, sys::CS_DISPATCH_ONE_NONBLOCKING, c_dispatch))?;
+        match rc {
+            // (CS_ERR_TRY_AGAIN: nothing was pending.)
+            sys::CS_OK | sys::CS_ERR_TRY_AGAIN => Ok(done),
+            other => Err(Error::from_code(other)),
+        }
+    }
+
+    /// Calls `c_dispatch(flags)` up to `max` times while it answers CS_OK
+    /// and no callback has panicked; returns the last answer and how many
+    /// calls answered CS_OK. Only inside [`CallbackCell::dispatch`].
+    #[inline]
+    fn one_at_a_time(
+        &self,
+        max: usize,
+        flags: sys::cs_dispatch_flags_t,
+        mut c_dispatch: impl FnMut(sys::cs_dispatch_flags_t) -> sys::cs_error_t,
+    ) -> (sys::cs_error_t, usize) {
+        for done in 0..max {
+            let rc = c_dispatch(flags);
+            // SAFETY: inside this cell's dispatch, which holds the flag.
+            let panicked = unsafe { (*self.panic.get()).is_some() };
+            if rc != sys::CS_OK {
+                return (rc, done);
+            }
+            if panicked {
+                return (rc, done + 1);
+            }
+        }
+        (sys::CS_OK, max)
     }
 
     /// Calls `f` with the closures, from a trampoline.
@@ -457,17 +551,22 @@ mod tests {
         unsafe { cell.invoke(|f| f(value)) };
     }
 
-    #[test]
-    fn a_panic_in_a_callback_does_not_cross_c_and_resumes_after_dispatch() {
+    /// A cell whose closure counts its calls and panics on `panic_on`.
+    fn counting(panic_on: u32) -> (Arc<AtomicUsize>, Context<CallbackCell<Closure>>) {
         let seen = Arc::new(AtomicUsize::new(0));
         let seen2 = seen.clone();
-        let ctx: Context<CallbackCell<Closure>> =
-            Context::new(CallbackCell::new(Box::new(move |v: u32| {
-                seen2.fetch_add(1, Ordering::SeqCst);
-                if v == 2 {
-                    panic!("callback failed on {v}");
-                }
-            })));
+        let ctx = Context::new(CallbackCell::new(Box::new(move |v: u32| {
+            seen2.fetch_add(1, Ordering::SeqCst);
+            if v == panic_on {
+                panic!("callback failed on {v}");
+            }
+        }) as Closure));
+        (seen, ctx)
+    }
+
+    #[test]
+    fn a_panic_in_a_callback_does_not_cross_c_and_resumes_after_dispatch() {
+        let (seen, ctx) = counting(2);
         let ptr = ctx.as_ptr();
         let mut after = false;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -501,6 +600,58 @@ mod tests {
         assert_eq!(r, Ok(7));
         assert_eq!(seen.load(Ordering::SeqCst), 3);
         assert!(!ctx.get().is_dispatching());
+    }
+
+    #[test]
+    fn dispatch_some_stops_at_max_when_none_is_pending_on_errors_and_panics() {
+        let (seen, ctx) = counting(99);
+        let ptr = ctx.as_ptr();
+        // A C library with `pending` events, handing them out one at a time
+        // (answering TRY_AGAIN when none is left), or failing with `rc`.
+        let library = |pending: &mut Vec<u32>, rc: sys::cs_error_t| {
+            let mut pending = std::mem::take(pending);
+            move |flags: sys::cs_dispatch_flags_t| {
+                assert_eq!(flags, sys::CS_DISPATCH_ONE_NONBLOCKING);
+                if rc != sys::CS_OK {
+                    return rc;
+                }
+                if pending.is_empty() {
+                    return sys::CS_ERR_TRY_AGAIN;
+                }
+                trampoline(ptr, pending.remove(0));
+                sys::CS_OK
+            }
+        };
+        let cell = ctx.get();
+        assert_eq!(
+            cell.dispatch_some(3, library(&mut vec![1, 2, 3, 4], sys::CS_OK)),
+            Ok(3)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            cell.dispatch_some(10, library(&mut vec![1, 2], sys::CS_OK)),
+            Ok(2)
+        );
+        assert_eq!(
+            cell.dispatch_some(0, library(&mut vec![1], sys::CS_OK)),
+            Ok(0)
+        );
+        assert_eq!(
+            cell.dispatch_some(5, library(&mut vec![], sys::CS_OK)),
+            Ok(0)
+        );
+        assert_eq!(
+            cell.dispatch_some(5, library(&mut vec![1], sys::CS_ERR_LIBRARY)),
+            Err(Error::Library)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 5);
+        // A panic ends the batch right after its event and comes out here.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            cell.dispatch_some(10, library(&mut vec![1, 99, 3], sys::CS_OK))
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(seen.load(Ordering::SeqCst), 7, "nothing after the panic");
+        assert!(!cell.is_dispatching());
     }
 
     #[test]

@@ -20,9 +20,9 @@ use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{current_context, with_current, with_handle, CallbackCell, Context, Service};
+use crate::callback::{current_context, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
-use crate::{DispatchMode, Error, NodeId, Result};
+use crate::{Error, NodeId, Result};
 
 /// The most link addresses corosync reports for a node (knet's links).
 pub const MAX_LINKS: usize = sys::CFG_MAX_LINKS as usize;
@@ -402,20 +402,6 @@ impl Cfg {
         // SAFETY: live handle.
         check(unsafe { sys::corosync_cfg_reopen_log_files(self.raw()) })
     }
-
-    /// Runs the callbacks of pending events, as `mode` says. A panic in the
-    /// callback is resumed here.
-    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
-            // SAFETY: live handle; the trampolines find this handle's
-            // context as the current dispatch.
-            with_current(Service::Cfg, raw, context, || unsafe {
-                sys::corosync_cfg_dispatch(raw, c_mode)
-            })
-        })?;
-        check(rc)
-    }
 }
 
 fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
@@ -456,6 +442,10 @@ unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, fla
 }
 
 crate::callback::owned_handle!(Cfg, sys::corosync_cfg_finalize, "Cfg");
+crate::callback::dispatch_methods!(Cfg, Cfg, sys::corosync_cfg_dispatch;
+    /// Runs the callbacks of pending events, as `mode` says. A panic in the
+    /// callback is resumed here.
+);
 
 #[cfg(test)]
 mod tests {

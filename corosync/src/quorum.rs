@@ -22,11 +22,9 @@ use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{
-    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, Service,
-};
+use crate::callback::{current_context, slice_arg, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
-use crate::{DispatchMode, NodeId, Result, RingId, TrackFlags};
+use crate::{NodeId, Result, RingId, TrackFlags};
 
 /// Which quorum provider the daemon runs (the `quorum_type` corosync reports
 /// at initialize).
@@ -252,22 +250,6 @@ impl Quorum {
         check(unsafe { sys::quorum_trackstop(self.raw()) })
     }
 
-    /// Runs the callbacks of pending events, as `mode` says.
-    ///
-    /// A panic in a callback is resumed here. Called from inside one of this
-    /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
-    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
-            // SAFETY: live handle; the trampolines find this handle's
-            // context as the current dispatch.
-            with_current(Service::Quorum, raw, context, || unsafe {
-                sys::quorum_dispatch(raw, c_mode)
-            })
-        })?;
-        check(rc)
-    }
-
     /// The pointer-sized handle the C library uses, for calls the safe API
     /// does not cover. It stays owned by `self`.
     pub fn as_raw(&self) -> sys::quorum_handle_t {
@@ -409,6 +391,12 @@ unsafe extern "C" fn nodelist_trampoline(
 }
 
 crate::callback::owned_handle!(Quorum, sys::quorum_finalize, "Quorum");
+crate::callback::dispatch_methods!(Quorum, Quorum, sys::quorum_dispatch;
+    /// Runs the callbacks of pending events, as `mode` says.
+    ///
+    /// A panic in a callback is resumed here. Called from inside one of this
+    /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,11 +26,9 @@ use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{
-    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, Service,
-};
+use crate::callback::{current_context, slice_arg, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
-use crate::{DispatchMode, Error, NodeId, Result, RingId, TrackFlags};
+use crate::{Error, NodeId, Result, RingId, TrackFlags};
 
 /// The longest qdevice name, in bytes (`VOTEQUORUM_QDEVICE_MAX_NAME_LEN` - 1:
 /// corosync keeps it NUL-terminated in 255 bytes).
@@ -439,21 +437,6 @@ impl Votequorum {
             sys::votequorum_qdevice_master_wins(self.raw(), name.as_ptr(), allow.into())
         })
     }
-
-    /// Runs the callbacks of pending events, as `mode` says. A panic in a
-    /// callback is resumed here; a dispatch from inside a callback returns
-    /// [`Error::DispatchInProgress`].
-    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
-            // SAFETY: live handle; the trampolines find this handle's
-            // context as the current dispatch.
-            with_current(Service::Votequorum, raw, context, || unsafe {
-                sys::votequorum_dispatch(raw, c_mode)
-            })
-        })?;
-        check(rc)
-    }
 }
 
 /// Runs `f` with the handle whose dispatch called back and its closures.
@@ -559,6 +542,11 @@ unsafe extern "C" fn expected_trampoline(
 }
 
 crate::callback::owned_handle!(Votequorum, sys::votequorum_finalize, "Votequorum");
+crate::callback::dispatch_methods!(Votequorum, Votequorum, sys::votequorum_dispatch;
+    /// Runs the callbacks of pending events, as `mode` says. A panic in a
+    /// callback is resumed here; a dispatch from inside a callback returns
+    /// [`Error::DispatchInProgress`].
+);
 
 #[cfg(test)]
 mod tests {

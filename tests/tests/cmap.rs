@@ -337,6 +337,19 @@ fn tracking_keys_and_prefixes() {
             cmap.dispatch(DispatchMode::All).unwrap();
             let seen = std::mem::take(&mut *events.lock().unwrap());
             assert!(seen.iter().all(|e| e.0 == 2), "{seen:?}");
+
+            // A bounded dispatch runs no more events than asked for.
+            for i in 0..3u32 {
+                cmap.set_u32("track.three", i).unwrap();
+            }
+            corosync_tests::wait_readable(&cmap, Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(cmap.dispatch_some(2).unwrap(), 2);
+            assert_eq!(events.lock().unwrap().len(), 2);
+            assert_eq!(cmap.dispatch_some(10).unwrap(), 1);
+            let seen = std::mem::take(&mut *events.lock().unwrap());
+            let values: Vec<_> = seen.iter().map(|e| e.3.clone()).collect();
+            assert_eq!(values, [0, 1, 2].map(|i| Some(Value::U32(i))));
             drop(prefix);
             drop(other);
         })

@@ -526,6 +526,7 @@ fn a_stopped_daemon_gives_errors_not_hangs() {
     assert!(cpg.local_nodeid().is_err());
     assert!(cpg.dispatch(DispatchMode::Blocking).is_err());
     assert!(cpg.dispatch(DispatchMode::One).is_err());
+    assert!(cpg.dispatch_some(10).is_err());
     assert!(cpg.iter(Iteration::All).is_err());
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -535,6 +536,16 @@ fn a_stopped_daemon_gives_errors_not_hangs() {
     // And a new connection is refused with an error.
     let err = on_node(cluster.node(0), Cpg::new).unwrap_err();
     assert!(matches!(err, Error::Library | Error::TryAgain), "{err:?}");
+}
+
+/// The first byte of each message seen.
+fn first_bytes(seen: &Shared) -> Vec<u8> {
+    seen.lock()
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.3[0])
+        .collect()
 }
 
 #[test]
@@ -571,14 +582,7 @@ fn all_four_dispatch_modes() {
         corosync_tests::wait_readable(&cpg, WAIT);
         cpg.dispatch(DispatchMode::All).unwrap();
         assert_eq!(count(), 3);
-        let seen_bytes: Vec<u8> = seen
-            .lock()
-            .unwrap()
-            .messages
-            .iter()
-            .map(|m| m.3[0])
-            .collect();
-        assert_eq!(seen_bytes, [0, 1, 2]);
+        assert_eq!(first_bytes(&seen), [0, 1, 2]);
     });
     // Blocking runs callbacks until the connection ends: a second handle in
     // another thread keeps sending until the daemon stops.
@@ -612,6 +616,37 @@ fn all_four_dispatch_modes() {
         result.is_err(),
         "Blocking dispatch ends with an error when the daemon goes: {result:?}"
     );
+}
+
+#[test]
+fn dispatch_some_runs_at_most_so_many_events() {
+    let cluster = Cluster::single().expect("cluster");
+    on_node(cluster.node(0), || {
+        let seen = Shared::default();
+        let cpg = recording_cpg(&seen);
+        cpg.join(&GroupName::new("some").unwrap()).unwrap();
+        assert!(pump(&cpg, || !seen.lock().unwrap().confchgs.is_empty()));
+        cpg.dispatch(DispatchMode::All).unwrap();
+        assert_eq!(cpg.dispatch_some(5).unwrap(), 0, "nothing pending");
+
+        for i in 0..10u8 {
+            cpg.mcast(Guarantee::Agreed, &[i]).unwrap();
+        }
+        // Let all ten come back into the event queue (a round trip takes
+        // about 50 µs).
+        corosync_tests::wait_readable(&cpg, WAIT);
+        std::thread::sleep(Duration::from_millis(300));
+        let count = || seen.lock().unwrap().messages.len();
+        assert_eq!(cpg.dispatch_some(3).unwrap(), 3);
+        assert_eq!(count(), 3);
+        assert_eq!(cpg.dispatch_some(0).unwrap(), 0);
+        assert_eq!(cpg.dispatch_some(4).unwrap(), 4);
+        assert_eq!(count(), 7);
+        // Fewer than asked for: that was all.
+        assert_eq!(cpg.dispatch_some(100).unwrap(), 3);
+        assert_eq!(count(), 10);
+        assert_eq!(first_bytes(&seen), (0..10).collect::<Vec<u8>>());
+    });
 }
 
 #[test]

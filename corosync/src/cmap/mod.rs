@@ -31,9 +31,9 @@ use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{current_context, with_current, with_handle, CallbackCell, Context, Service};
+use crate::callback::{current_context, with_handle, CallbackCell, Context, Service};
 use crate::error::check;
-use crate::{DispatchMode, Error, Result};
+use crate::{Error, Result};
 
 mod value;
 
@@ -485,26 +485,14 @@ impl Cmap {
         }
     }
 
-    /// Runs the tracking callbacks of pending events, as `mode` says. A
-    /// panic in a callback is resumed here; a dispatch from inside a
-    /// callback returns [`Error::DispatchInProgress`].
-    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let (raw, context) = (self.raw(), self.inner.as_ptr());
+    /// Frees registrations deleted during a dispatch (run after each): their
+    /// closures no longer run. (Not after a nested dispatch refused inside a callback:
+    /// the outer one is still running them.)
+    fn bury(&self) {
         let inner = self.inner.get();
-        let rc = inner.cell.dispatch_mode(mode, |c_mode| {
-            // SAFETY: live handle; the trampoline finds this handle's
-            // context as the current dispatch.
-            with_current(Service::Cmap, raw, context, || unsafe {
-                sys::cmap_dispatch(raw, c_mode)
-            })
-        });
-        // Registrations deleted during the dispatch can go now: their
-        // closures no longer run. (Not after a nested dispatch refused
-        // inside a callback: the outer one is still running them.)
         if !inner.cell.is_dispatching() {
             inner.graveyard.borrow_mut().clear();
         }
-        check(rc?)
     }
 
     /// Iterates over the keys that start with `prefix` ("" for all).
@@ -763,6 +751,11 @@ unsafe extern "C" fn notify_trampoline(
 }
 
 crate::callback::owned_handle!(Cmap, sys::cmap_finalize, "Cmap");
+crate::callback::dispatch_methods!(Cmap, Cmap, sys::cmap_dispatch, after bury;
+    /// Runs the tracking callbacks of pending events, as `mode` says. A
+    /// panic in a callback is resumed here; a dispatch from inside a
+    /// callback returns [`Error::DispatchInProgress`].
+);
 
 #[cfg(test)]
 mod tests {

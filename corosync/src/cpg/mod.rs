@@ -69,11 +69,10 @@ use std::os::fd::RawFd;
 use corosync_sys as sys;
 
 use crate::callback::{
-    current_context, slice_arg, with_current, with_handle, CallbackCell, Context, ContextHandle,
-    Service,
+    current_context, slice_arg, with_handle, CallbackCell, Context, ContextHandle, Service,
 };
 use crate::error::check;
-use crate::{DispatchMode, Error, NodeId, Result, RingId};
+use crate::{Error, NodeId, Result, RingId};
 
 mod iteration;
 mod name;
@@ -636,28 +635,6 @@ impl Cpg {
         Ok(state != sys::CPG_FLOW_CONTROL_DISABLED)
     }
 
-    /// Runs the callbacks of pending events, as `mode` says.
-    ///
-    /// With [`DispatchMode::OneNonblocking`] and nothing pending, libcpg
-    /// answers [`Error::TryAgain`]; [`DispatchMode::All`] then returns `Ok`.
-    ///
-    /// A panic in a callback is resumed here, after libcpg returned. Called
-    /// from inside one of this handle's callbacks, it returns
-    /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
-    /// an error rather than waiting.
-    #[inline]
-    pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        let (raw, context) = (self.raw(), self.inner.as_ptr());
-        let rc = self.inner.get().cell.dispatch_mode(mode, |c_mode| {
-            // SAFETY: live handle; the trampolines find this handle's
-            // context as the current dispatch.
-            with_current(Service::Cpg, raw, context, || unsafe {
-                sys::cpg_dispatch(raw, c_mode)
-            })
-        })?;
-        check(rc)
-    }
-
     /// Iterates over groups and members (`cpg_iteration_*`).
     pub fn iter(&self, what: Iteration<'_>) -> Result<GroupIter<'_>> {
         GroupIter::new(self, what)
@@ -778,6 +755,17 @@ unsafe extern "C" fn totem_trampoline(
 }
 
 crate::callback::owned_handle!(Cpg, sys::cpg_finalize, "Cpg");
+crate::callback::dispatch_methods!(Cpg, Cpg, sys::cpg_dispatch;
+    /// Runs the callbacks of pending events, as `mode` says.
+    ///
+    /// With [`DispatchMode::OneNonblocking`](crate::DispatchMode::OneNonblocking) and nothing pending, libcpg
+    /// answers [`Error::TryAgain`]; [`DispatchMode::All`](crate::DispatchMode::All) then returns `Ok`.
+    ///
+    /// A panic in a callback is resumed here, after libcpg returned. Called
+    /// from inside one of this handle's callbacks, it returns
+    /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
+    /// an error rather than waiting.
+);
 
 #[cfg(test)]
 mod tests {

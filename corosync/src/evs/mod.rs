@@ -424,6 +424,12 @@ impl Evs {
         self.cpg.dispatch(mode)
     }
 
+    /// Runs the callbacks of at most `max` pending events (see
+    /// [`Cpg::dispatch_some`]).
+    pub fn dispatch_some(&self, max: usize) -> Result<usize> {
+        self.cpg.dispatch_some(max)
+    }
+
     /// The CPG connection underneath.
     pub fn cpg(&self) -> &Cpg {
         &self.cpg
