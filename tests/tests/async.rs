@@ -17,6 +17,13 @@ use corosync::{NodeId, TrackFlags};
 use corosync_tests::{Cluster, Node};
 use futures_core::Stream;
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -267,6 +274,39 @@ fn adapters_refuse_to_start_outside_a_runtime() {
     let cluster = Cluster::single().expect("cluster");
     let result = cluster.node(0).run(AsyncCpg::connect).unwrap();
     assert!(matches!(result, Err(corosync::Error::InvalidInput { .. })));
+
+    // A runtime without its IO or time driver fails at once, as tokio's
+    // own types do, not at the first poll.
+    for (io, time, says) in [
+        (false, true, "IO is disabled"),
+        (true, false, "timers are disabled"),
+    ] {
+        let message = cluster
+            .node(0)
+            .run(move || {
+                let mut builder = tokio::runtime::Builder::new_current_thread();
+                if io {
+                    builder.enable_io();
+                }
+                if time {
+                    builder.enable_time();
+                }
+                let rt = builder.build().unwrap();
+                let _guard = rt.enter();
+                let panic = std::panic::catch_unwind(AsyncCpg::connect)
+                    .map(drop)
+                    .unwrap_err();
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            })
+            .unwrap();
+        assert!(
+            message.as_deref().is_some_and(|m| m.contains(says)),
+            "io {io}, time {time}: {message:?}"
+        );
+    }
 }
 
 /// The leader-election example: leadership follows node failures, and the
@@ -466,11 +506,7 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
     // event ring from filling, so corosync never queues.
     let before = out_queue_episodes(node);
     node.run(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        current_thread().block_on(async {
             let (cpg, events) = AsyncCpg::connect().unwrap();
             let mut events = Box::pin(events);
             join(&cpg, &mut events, "outq-async").await;
@@ -668,4 +704,82 @@ fn a_sender_is_paced_by_the_task_reading_its_stream() {
             start.elapsed()
         );
     });
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    // SAFETY: an all-zero timespec is valid; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer; this clock always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[test]
+fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
+    // 60,000 × 1 KiB: about 70 MB that corosync holds for a member that
+    // does not read, and refills the member's event ring from as fast as
+    // the member empties it.
+    const SIZE: usize = 1024;
+    const COUNT: u64 = 60_000;
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let before = out_queue_episodes(node);
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, events) = AsyncCpg::connect().unwrap();
+            let mut events = Box::pin(events);
+            join(&cpg, &mut events, "async-backlog").await;
+
+            // Another process floods the group while this task does not
+            // poll its stream.
+            let mut sender = corosync_tests::CpgMember::start(
+                node,
+                env!("CARGO_BIN_EXE_cpg-member"),
+                b"async-backlog",
+            );
+            sender.command(&format!("flood {COUNT} {SIZE}"));
+            sender.expect_line("flooded");
+
+            // Each poll of the stream does a bounded amount of work, so
+            // the task gives the runtime back between batches instead of
+            // reading the whole backlog into memory in one go.
+            let (mut seq, mut longest, mut polls) = (0u64, Duration::ZERO, 0u64);
+            let start = Instant::now();
+            while seq < COUNT {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "after {seq} messages"
+                );
+                let event = poll_fn(|cx| {
+                    let t = thread_cpu();
+                    let r = events.as_mut().poll_next(cx);
+                    longest = longest.max(thread_cpu() - t);
+                    polls += 1;
+                    r
+                })
+                .await;
+                match event {
+                    Some(Ok(CpgEvent::Message { data, .. })) => {
+                        assert_eq!(data.len(), SIZE);
+                        assert_eq!(stamp_of(&data), seq, "out of order");
+                        seq += 1;
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("after {seq} messages: {other:?}"),
+                }
+            }
+            assert!(
+                longest < Duration::from_millis(20),
+                "one poll of the stream ran for {longest:?} of CPU ({polls} polls)"
+            );
+            eprintln!("longest poll: {longest:?} of CPU ({polls} polls)");
+        });
+    })
+    .unwrap();
+    // The backlog was real: corosync had to hold events for the member.
+    assert!(
+        out_queue_episodes(node) > before,
+        "corosync queued nothing for the member that did not read"
+    );
 }

@@ -4,8 +4,10 @@
 //! its descriptor with tokio's reactor ([`tokio::io::unix::AsyncFd`]), and
 //! turns its callbacks into owned events on a [`Stream`]. Polling the stream
 //! dispatches the handle when its descriptor is readable, on the task that
-//! polls it, never blocking a runtime worker: corosync's dispatch with
-//! [`DispatchMode::All`] only handles what is already queued. The mutex is
+//! polls it, never blocking a runtime worker: it handles what is already
+//! queued, at most 64 events before it yields what it has
+//! ([`Cpg::dispatch_some`] and its counterparts), so a backlog in corosync
+//! is read a batch at a time rather than into memory at once. The mutex is
 //! never held across an `.await`, and no user code runs while it is held
 //! (the callbacks only queue events).
 //!
@@ -17,11 +19,13 @@
 //! with an async back-off, a [`Retry`] policy whose sleeps are
 //! `tokio::time::sleep`.
 //!
-//! Adapters must be created inside a tokio runtime (they register with its
-//! reactor). The events are owned copies because they outlive the
-//! dispatch call; a CPG message's bytes come as a [`Payload`], whose buffer
-//! goes back to its stream for reuse when dropped. The blocking API keeps
-//! its zero-copy delivery.
+//! Adapters must be created inside a tokio runtime with its IO and time
+//! drivers enabled (`enable_all`): they register with its reactor and use
+//! its timers, and, as with tokio's own types, a runtime without them
+//! panics when an adapter is created. The events are owned copies because
+//! they outlive the dispatch call; a CPG message's bytes come as a
+//! [`Payload`], whose buffer goes back to its stream for reuse when
+//! dropped. The blocking API keeps its zero-copy delivery.
 //!
 //! An [`AsyncCpg`] sender is paced by its stream: see
 //! [`AsyncCpg::send_window`].
@@ -57,6 +61,13 @@
 //! one event would leave the rest waiting for a wake-up that never comes).
 //! With calloop, wrap the fd in a `calloop::generic::Generic` source in
 //! level mode and dispatch with `All` in its callback.
+//!
+//! `All` goes on for as long as corosync keeps queueing, which a backlog
+//! (events corosync held while the program was busy) or a fast sender can
+//! make long. To bound one turn of the loop, dispatch with
+//! `dispatch_some(n)` instead: when it returns `n`, more may be pending,
+//! so come back without waiting for readiness (with a level-triggered
+//! loop, the descriptor stays readable while they are).
 
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
@@ -76,10 +87,10 @@ use payload::Recycler;
 
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
-use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee};
+use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee, EVENT_OVERHEAD};
 use crate::quorum::Quorum;
 use crate::votequorum::{NodeState, Votequorum};
-use crate::{DispatchMode, Error, NodeId, Result, Retry, RingId, TrackFlags};
+use crate::{Error, NodeId, Result, Retry, RingId, TrackFlags};
 
 /// Refuses to go on outside a tokio runtime (registering would panic).
 fn in_runtime() -> Result<()> {
@@ -93,15 +104,17 @@ fn in_runtime() -> Result<()> {
 
 /// A handle a [`Events`] stream can dispatch.
 pub trait Dispatch: AsRawFd + Send + 'static {
-    /// Runs the callbacks of every queued event.
-    fn dispatch_all(&self) -> Result<()>;
+    /// Runs the callbacks of at most `max` pending events; returns how many
+    /// there were (fewer than `max`: none was left).
+    fn dispatch_some(&self, max: usize) -> Result<usize>;
 }
 
 macro_rules! impl_dispatch {
     ($($t:ty),*) => {$(
         impl Dispatch for $t {
-            fn dispatch_all(&self) -> Result<()> {
-                self.dispatch(DispatchMode::All)
+            #[inline]
+            fn dispatch_some(&self, max: usize) -> Result<usize> {
+                <$t>::dispatch_some(self, max)
             }
         }
     )*};
@@ -161,8 +174,12 @@ pub struct Events<H, E> {
     rx: mpsc::UnboundedReceiver<E>,
     done: bool,
     /// Armed after a dispatch that produced events: dispatch again when it
-    /// fires even if no readiness came (see `poll_next`).
-    recheck: Option<Pin<Box<::tokio::time::Sleep>>>,
+    /// fires even if no readiness came (see `poll_next`). Reset, not
+    /// reallocated, each time.
+    recheck: Pin<Box<::tokio::time::Sleep>>,
+    recheck_armed: bool,
+    /// Set when the last dispatch stopped at [`BATCH`] events.
+    more: bool,
     /// The send window that this stream's own messages count against
     /// until they are yielded (CPG only).
     window: Option<Arc<SendWindow>>,
@@ -197,6 +214,11 @@ impl<H, E> Drop for Events<H, E> {
     }
 }
 
+/// The most events a stream moves out of corosync before it yields what
+/// it has, so that a fast sender (another member, or corosync's queue for
+/// this connection) cannot make one poll read without end into memory.
+const BATCH: usize = 64;
+
 /// How soon a stream looks again after a dispatch that produced events.
 const RECHECK: Duration = Duration::from_millis(1);
 
@@ -215,7 +237,10 @@ impl<H: Dispatch, E> Events<H, E> {
             handle,
             rx,
             done: false,
-            recheck: None,
+            // (Made here, so that a runtime without timers fails at once.)
+            recheck: Box::pin(::tokio::time::sleep(RECHECK)),
+            recheck_armed: false,
+            more: false,
             window: None,
         })
     }
@@ -246,6 +271,12 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
             if let Poll::Ready(Some(event)) = this.rx.poll_recv(cx) {
                 return Poll::Ready(Some(Ok(this.yielded(event))));
             }
+            if !this.rx.is_empty() {
+                // The task has used up its budget (tokio's cooperative
+                // scheduling), which has already arranged a wake-up:
+                // dispatching more now would only queue more.
+                return Poll::Pending;
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -262,31 +293,40 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
             // wake-up was already consumed. After a dispatch that found
             // events, look again shortly even without readiness (the
             // blocking API's poll loops do the same with their timeouts).
-            if guard.is_none() {
-                match this.recheck.as_mut().map(|t| t.as_mut().poll(cx)) {
-                    Some(Poll::Ready(())) => this.recheck = None,
-                    _ => return Poll::Pending,
+            if guard.is_none() && !this.more {
+                if !this.recheck_armed || this.recheck.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
+                this.recheck_armed = false;
             }
             let result = {
                 let handle = lock(&this.handle);
-                let mut result = handle.dispatch_all();
+                let mut result = handle.dispatch_some(BATCH);
                 // Bounded, in case a descriptor stays readable with nothing
                 // to dispatch; the next edge or poll comes back here anyway.
                 for _ in 0..16 {
-                    if result.is_err() || !readable_now(this.fd.get_ref().0) {
-                        break;
+                    match result {
+                        Ok(n) if n < BATCH && readable_now(this.fd.get_ref().0) => {
+                            result = handle.dispatch_some(BATCH - n).map(|m| n + m);
+                        }
+                        _ => break,
                     }
-                    result = handle.dispatch_all();
                 }
                 result
             };
+            // A full batch may have left events behind: dispatch again as
+            // soon as these are consumed, readiness or not.
+            this.more = matches!(result, Ok(BATCH));
+            let result = result.map(drop);
             if let Some(guard) = guard.as_mut() {
                 // Readiness that arrived after the guard was taken is kept.
                 guard.clear_ready();
             }
-            if !this.rx.is_empty() {
-                this.recheck = Some(Box::pin(::tokio::time::sleep(RECHECK)));
+            if !this.more && !this.rx.is_empty() {
+                this.recheck
+                    .as_mut()
+                    .reset(::tokio::time::Instant::now() + RECHECK);
+                this.recheck_armed = true;
             }
             this.handle.dispatched.notify_waiters();
             if let Err(err) = result {
@@ -737,6 +777,10 @@ impl AsyncCpg {
         let mut stalled = 0;
         let mut unread = 0;
         let mut last = window.in_corosync.load(Ordering::Relaxed);
+        // As many events as a full window of empty messages: enough to
+        // bring back everything of ours on the way, and a bound on what one
+        // pass reads of a backlog of other members' messages.
+        let window_events = window.limit.load(Ordering::Relaxed) / EVENT_OVERHEAD + 1;
         for _ in 0..WINDOW_WAITS {
             // Registered before looking, so that what happens in between
             // counts.
@@ -745,7 +789,7 @@ impl AsyncCpg {
             // user code) and wake the task reading it. libqb's descriptor
             // does not signal every queued event, so this does not wait
             // for readiness first.
-            let result = lock(&self.cpg).dispatch_all();
+            let result = lock(&self.cpg).dispatch_some(window_events);
             self.cpg.dispatched.notify_waiters();
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();

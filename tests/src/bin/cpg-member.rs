@@ -3,22 +3,32 @@
 //!
 //! Usage: `cpg-member <group as hex>`. It joins the group and prints
 //! `ready <nodeid> <pid>`. Then, per line on stdin: `send <hex>` multicasts
-//! the bytes, `leave` leaves the group and prints `left`, `exit` finalizes
-//! and exits. Every delivered message is printed as `msg <nodeid> <pid>
-//! <hex>`.
+//! the bytes, `flood <count> <size>` multicasts `count` messages of `size`
+//! bytes that start with their number (u64, little-endian), waiting out
+//! flow control, and prints `flooded`, `leave` leaves the group and prints
+//! `left`, `exit` finalizes and exits. Every delivered message is printed
+//! as `msg <nodeid> <pid> <hex>`, except a flood's own.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
-use corosync::DispatchMode;
+use corosync::{DispatchMode, Error};
 use corosync_tests::{hex, unhex};
 
 fn main() {
     let group = GroupName::new(unhex(&std::env::args().nth(1).expect("group hex")).expect("hex"))
         .expect("name");
+    // Set once this process has flooded: its own messages are not printed.
+    static FLOODED: AtomicBool = AtomicBool::new(false);
+    let me = std::process::id();
     let cpg = Cpg::builder()
-        .on_deliver(|_, m| {
+        .on_deliver(move |_, m| {
+            if m.pid == me && FLOODED.load(Ordering::Relaxed) {
+                return;
+            }
             println!("msg {} {} {}", m.nodeid, m.pid, hex(m.data));
             std::io::stdout().flush().unwrap();
         })
@@ -43,6 +53,26 @@ fn main() {
                     (Some("send"), Some(data)) => cpg
                         .mcast(Guarantee::Agreed, &unhex(data).expect("hex"))
                         .expect("mcast"),
+                    (Some("flood"), Some(args)) => {
+                        let (count, size) = args.split_once(' ').expect("flood <count> <size>");
+                        let (count, size): (u64, usize) =
+                            (count.parse().expect("count"), size.parse().expect("size"));
+                        FLOODED.store(true, Ordering::Relaxed);
+                        let mut buf = vec![0u8; size.max(8)];
+                        let deadline = Instant::now() + Duration::from_secs(60);
+                        for seq in 0..count {
+                            buf[..8].copy_from_slice(&seq.to_le_bytes());
+                            loop {
+                                match cpg.mcast(Guarantee::Agreed, &buf) {
+                                    Err(Error::TryAgain) if Instant::now() < deadline => {
+                                        std::thread::sleep(Duration::from_millis(1))
+                                    }
+                                    other => break other.expect("mcast"),
+                                }
+                            }
+                        }
+                        println!("flooded");
+                    }
                     (Some("leave"), _) => {
                         cpg.leave(&group).expect("leave");
                         println!("left");
