@@ -229,6 +229,10 @@ mod handle_macros {
     /// A handle's `dispatch` (documented by the attributes given) and
     /// `dispatch_some`, calling `$c_dispatch` (the C library's dispatch
     /// function) as `$service`; `after` names a method to run after each.
+    ///
+    /// The type must be one that [`owned_handle!`] takes, whose `Inner`
+    /// has a `cell: CallbackCell<..>` field, and `Service::$service` must
+    /// exist.
     macro_rules! dispatch_methods {
         ($ty:ident, $service:ident, $c_dispatch:path $(, after $after:ident)?; $(#[$doc:meta])*) => {
             impl $ty {
@@ -257,7 +261,7 @@ mod handle_macros {
                 #[inline]
                 fn c_dispatch(
                     &self,
-                ) -> impl FnMut($crate::sys::cs_dispatch_flags_t) -> $crate::sys::cs_error_t {
+                ) -> impl FnMut($crate::sys::cs_dispatch_flags_t) -> $crate::sys::cs_error_t + '_ {
                     let (raw, context) = (self.raw(), self.inner.as_ptr());
                     move |flags| {
                         let call = || {
@@ -444,8 +448,8 @@ impl<F> CallbackCell<F> {
             return self.dispatch(|| c_dispatch(mode.as_raw()));
         }
         self.dispatch(|| {
-            self.one_at_a_time(usize::MAX, sys::CS_DISPATCH_ONE, c_dispatch)
-                .0
+            // SAFETY: inside this cell's dispatch.
+            unsafe { self.one_at_a_time(usize::MAX, sys::CS_DISPATCH_ONE, c_dispatch) }.0
         })
     }
 
@@ -458,8 +462,10 @@ impl<F> CallbackCell<F> {
         max: usize,
         c_dispatch: impl FnMut(sys::cs_dispatch_flags_t) -> sys::cs_error_t,
     ) -> Result<usize> {
-        let (rc, done) = self
-            .dispatch(|| self.one_at_a_time(max, sys::CS_DISPATCH_ONE_NONBLOCKING, c_dispatch))?;
+        let (rc, done) = self.dispatch(|| {
+            // SAFETY: inside this cell's dispatch.
+            unsafe { self.one_at_a_time(max, sys::CS_DISPATCH_ONE_NONBLOCKING, c_dispatch) }
+        })?;
         match rc {
             // (CS_ERR_TRY_AGAIN: nothing was pending.)
             sys::CS_OK | sys::CS_ERR_TRY_AGAIN => Ok(done),
@@ -469,9 +475,14 @@ impl<F> CallbackCell<F> {
 
     /// Calls `c_dispatch(flags)` up to `max` times while it answers CS_OK
     /// and no callback has panicked; returns the last answer and how many
-    /// calls answered CS_OK. Only inside [`CallbackCell::dispatch`].
+    /// calls answered CS_OK.
+    ///
+    /// # Safety
+    ///
+    /// Only from inside [`CallbackCell::dispatch`] on this cell, on its
+    /// thread (it reads the panic slot that the dispatch flag guards).
     #[inline]
-    fn one_at_a_time(
+    unsafe fn one_at_a_time(
         &self,
         max: usize,
         flags: sys::cs_dispatch_flags_t,
@@ -479,7 +490,8 @@ impl<F> CallbackCell<F> {
     ) -> (sys::cs_error_t, usize) {
         for done in 0..max {
             let rc = c_dispatch(flags);
-            // SAFETY: inside this cell's dispatch, which holds the flag.
+            // SAFETY: the caller runs this inside this cell's dispatch,
+            // which holds the flag.
             let panicked = unsafe { (*self.panic.get()).is_some() };
             if rc != sys::CS_OK {
                 return (rc, done);
@@ -608,10 +620,13 @@ mod tests {
         let ptr = ctx.as_ptr();
         // A C library with `pending` events, handing them out one at a time
         // (answering TRY_AGAIN when none is left), or failing with `rc`.
+        let calls = Cell::new(0);
         let library = |pending: &mut Vec<u32>, rc: sys::cs_error_t| {
             let mut pending = std::mem::take(pending);
+            let calls = &calls;
             move |flags: sys::cs_dispatch_flags_t| {
                 assert_eq!(flags, sys::CS_DISPATCH_ONE_NONBLOCKING);
+                calls.set(calls.get() + 1);
                 if rc != sys::CS_OK {
                     return rc;
                 }
@@ -646,11 +661,13 @@ mod tests {
         );
         assert_eq!(seen.load(Ordering::SeqCst), 5);
         // A panic ends the batch right after its event and comes out here.
+        calls.set(0);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             cell.dispatch_some(10, library(&mut vec![1, 99, 3], sys::CS_OK))
         }));
         assert!(outcome.is_err());
-        assert_eq!(seen.load(Ordering::SeqCst), 7, "nothing after the panic");
+        assert_eq!(calls.get(), 2, "the library was not called after the panic");
+        assert_eq!(seen.load(Ordering::SeqCst), 7);
         assert!(!cell.is_dispatching());
     }
 

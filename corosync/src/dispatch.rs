@@ -7,7 +7,8 @@ use corosync_sys as sys;
 /// corosync signals pending events through the handle's file descriptor,
 /// one wake-up per event: a program that polls the descriptor should use
 /// [`DispatchMode::All`] so that nothing is left queued behind a consumed
-/// wake-up.
+/// wake-up, or each handle's `dispatch_some(n)`, which bounds the work of
+/// one call and says whether more may be pending (it returned `n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DispatchMode {
     /// `CS_DISPATCH_ONE`: wait for one event if none is pending, process it

@@ -687,6 +687,33 @@ pub fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
     unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
 }
 
+/// How many events wait on a handle's descriptor: libqb writes one byte to
+/// the client's socket per event and the client reads it with the event,
+/// so this is the count of unread bytes there (`FIONREAD`).
+pub fn pending_events(fd: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the valid pointer.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 {
+        0
+    } else {
+        n as usize
+    }
+}
+
+/// Waits up to `timeout` until at least `n` events wait on `fd`; says
+/// whether they do.
+pub fn wait_pending(fd: &impl AsRawFd, n: usize, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while pending_events(fd) < n {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);

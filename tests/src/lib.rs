@@ -25,7 +25,10 @@ pub mod events;
 pub mod netns;
 mod slots;
 
-pub use cluster::{shm_files_of, wait_readable, Cluster, ClusterBuilder, Node, MAX_NODES};
+pub use cluster::{
+    pending_events, shm_files_of, wait_pending, wait_readable, Cluster, ClusterBuilder, Node,
+    MAX_NODES,
+};
 
 /// What went wrong in the harness, with the daemons' logs where they help.
 #[derive(Debug, Clone)]

@@ -342,8 +342,11 @@ fn tracking_keys_and_prefixes() {
             for i in 0..3u32 {
                 cmap.set_u32("track.three", i).unwrap();
             }
-            corosync_tests::wait_readable(&cmap, Duration::from_secs(5));
-            std::thread::sleep(Duration::from_millis(200));
+            assert!(corosync_tests::wait_pending(
+                &cmap,
+                3,
+                Duration::from_secs(5)
+            ));
             assert_eq!(cmap.dispatch_some(2).unwrap(), 2);
             assert_eq!(events.lock().unwrap().len(), 2);
             assert_eq!(cmap.dispatch_some(10).unwrap(), 1);

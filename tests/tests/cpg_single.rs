@@ -632,10 +632,8 @@ fn dispatch_some_runs_at_most_so_many_events() {
         for i in 0..10u8 {
             cpg.mcast(Guarantee::Agreed, &[i]).unwrap();
         }
-        // Let all ten come back into the event queue (a round trip takes
-        // about 50 µs).
-        corosync_tests::wait_readable(&cpg, WAIT);
-        std::thread::sleep(Duration::from_millis(300));
+        // All ten back in the event queue.
+        assert!(corosync_tests::wait_pending(&cpg, 10, WAIT));
         let count = || seen.lock().unwrap().messages.len();
         assert_eq!(cpg.dispatch_some(3).unwrap(), 3);
         assert_eq!(count(), 3);
