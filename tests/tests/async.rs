@@ -277,10 +277,7 @@ fn adapters_refuse_to_start_outside_a_runtime() {
 
     // A runtime without its IO or time driver fails at once, as tokio's
     // own types do, not at the first poll.
-    for (io, time, says) in [
-        (false, true, "IO is disabled"),
-        (true, false, "timers are disabled"),
-    ] {
+    for (io, time, says) in [(false, true, "IO"), (true, false, "timer")] {
         let message = cluster
             .node(0)
             .run(move || {
@@ -751,14 +748,18 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
                     start.elapsed() < Duration::from_secs(60),
                     "after {seq} messages"
                 );
-                let event = poll_fn(|cx| {
-                    let t = thread_cpu();
-                    let r = events.as_mut().poll_next(cx);
-                    longest = longest.max(thread_cpu() - t);
-                    polls += 1;
-                    r
-                })
-                .await;
+                let event = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    poll_fn(|cx| {
+                        let t = thread_cpu();
+                        let r = events.as_mut().poll_next(cx);
+                        longest = longest.max(thread_cpu() - t);
+                        polls += 1;
+                        r
+                    }),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("no event for 10 s after {seq} messages"));
                 match event {
                     Some(Ok(CpgEvent::Message { data, .. })) => {
                         assert_eq!(data.len(), SIZE);
@@ -769,17 +770,20 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
                     other => panic!("after {seq} messages: {other:?}"),
                 }
             }
+            // (0.3 ms here; 130 ms when a poll read the whole backlog.)
             assert!(
-                longest < Duration::from_millis(20),
+                longest < Duration::from_millis(10),
                 "one poll of the stream ran for {longest:?} of CPU ({polls} polls)"
             );
-            eprintln!("longest poll: {longest:?} of CPU ({polls} polls)");
         });
     })
     .unwrap();
-    // The backlog was real: corosync had to hold events for the member.
+    // The backlog was real: corosync had to hold most of the flood for the
+    // member (the flooder read its own copies as they came).
+    let episodes = corosync_tests::out_queue_episodes(&node.log());
     assert!(
-        out_queue_episodes(node) > before,
-        "corosync queued nothing for the member that did not read"
+        episodes[before..].iter().any(|&sent| sent > COUNT / 2),
+        "corosync held no backlog for the member: {:?}",
+        &episodes[before..]
     );
 }

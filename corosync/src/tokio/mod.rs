@@ -3,11 +3,11 @@
 //! Each adapter owns a handle of the blocking API behind a mutex, registers
 //! its descriptor with tokio's reactor ([`tokio::io::unix::AsyncFd`]), and
 //! turns its callbacks into owned events on a [`Stream`]. Polling the stream
-//! dispatches the handle when its descriptor is readable, on the task that
-//! polls it, never blocking a runtime worker: it handles what is already
-//! queued, at most 64 events before it yields what it has
-//! ([`Cpg::dispatch_some`] and its counterparts), so a backlog in corosync
-//! is read a batch at a time rather than into memory at once. The mutex is
+//! dispatches the handle when its descriptor is readable (or a batch
+//! stopped with more to come), on the task that polls it, never blocking a
+//! runtime worker: it handles what is already queued, at most 64 events
+//! per poll ([`Cpg::dispatch_some`] and its counterparts), so a backlog in
+//! corosync is read a batch at a time rather than into memory at once. The mutex is
 //! never held across an `.await`, and no user code runs while it is held
 //! (the callbacks only queue events).
 //!
@@ -87,7 +87,7 @@ use payload::Recycler;
 
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
-use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee, EVENT_OVERHEAD};
+use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee};
 use crate::quorum::Quorum;
 use crate::votequorum::{NodeState, Votequorum};
 use crate::{Error, NodeId, Result, Retry, RingId, TrackFlags};
@@ -102,8 +102,14 @@ fn in_runtime() -> Result<()> {
         })
 }
 
-/// A handle a [`Events`] stream can dispatch.
-pub trait Dispatch: AsRawFd + Send + 'static {
+mod sealed {
+    /// Only this crate's handles are dispatched by a stream.
+    pub trait Sealed {}
+}
+
+/// A handle a [`Events`] stream can dispatch (implemented by the
+/// services' handles; sealed).
+pub trait Dispatch: sealed::Sealed + AsRawFd + Send + 'static {
     /// Runs the callbacks of at most `max` pending events; returns how many
     /// there were (fewer than `max`: none was left).
     fn dispatch_some(&self, max: usize) -> Result<usize>;
@@ -111,6 +117,8 @@ pub trait Dispatch: AsRawFd + Send + 'static {
 
 macro_rules! impl_dispatch {
     ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+
         impl Dispatch for $t {
             #[inline]
             fn dispatch_some(&self, max: usize) -> Result<usize> {
@@ -173,6 +181,9 @@ pub struct Events<H, E> {
     handle: Shared<H>,
     rx: mpsc::UnboundedReceiver<E>,
     done: bool,
+    /// Why the connection failed, until the stream has yielded it (after
+    /// the events queued before).
+    failure: Option<Error>,
     /// Armed after a dispatch that produced events: dispatch again when it
     /// fires even if no readiness came (see `poll_next`). Reset, not
     /// reallocated, each time.
@@ -237,6 +248,7 @@ impl<H: Dispatch, E> Events<H, E> {
             handle,
             rx,
             done: false,
+            failure: None,
             // (Made here, so that a runtime without timers fails at once.)
             recheck: Box::pin(::tokio::time::sleep(RECHECK)),
             recheck_armed: false,
@@ -267,6 +279,10 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<E>>> {
         // Every field is Unpin.
         let this = self.get_mut();
+        // At most one dispatch per call, so that a call's work is bounded
+        // even when a batch puts nothing in the channel (fragments of a
+        // large message, events no callback takes).
+        let mut dispatched = false;
         loop {
             if let Poll::Ready(Some(event)) = this.rx.poll_recv(cx) {
                 return Poll::Ready(Some(Ok(this.yielded(event))));
@@ -278,13 +294,15 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
                 return Poll::Pending;
             }
             if this.done {
-                return Poll::Ready(None);
+                // The failure comes after the events queued before it.
+                return Poll::Ready(this.failure.take().map(Err));
             }
             let mut guard = match this.fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(guard)) => Some(guard),
                 Poll::Ready(Err(_)) => {
                     this.done = true;
-                    return Poll::Ready(Some(Err(Error::Library)));
+                    this.failure = Some(Error::Library);
+                    continue;
                 }
                 Poll::Pending => None,
             };
@@ -293,12 +311,18 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
             // wake-up was already consumed. After a dispatch that found
             // events, look again shortly even without readiness (the
             // blocking API's poll loops do the same with their timeouts).
-            if guard.is_none() && !this.more {
-                if !this.recheck_armed || this.recheck.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.recheck_armed = false;
+            let recheck = this.recheck_armed && this.recheck.as_mut().poll(cx).is_ready();
+            if guard.is_none() && !this.more && !recheck {
+                return Poll::Pending;
             }
+            if dispatched {
+                // (The readiness, the batch flag or the fired timer stay as
+                // they are for the next call.)
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            dispatched = true;
+            this.recheck_armed = false;
             let result = {
                 let handle = lock(&this.handle);
                 let mut result = handle.dispatch_some(BATCH);
@@ -317,7 +341,6 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
             // A full batch may have left events behind: dispatch again as
             // soon as these are consumed, readiness or not.
             this.more = matches!(result, Ok(BATCH));
-            let result = result.map(drop);
             if let Some(guard) = guard.as_mut() {
                 // Readiness that arrived after the guard was taken is kept.
                 guard.clear_ready();
@@ -331,12 +354,7 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
             this.handle.dispatched.notify_waiters();
             if let Err(err) = result {
                 this.done = true;
-                // Events queued before the failure come out first.
-                if let Poll::Ready(Some(event)) = this.rx.poll_recv(cx) {
-                    this.rx.close();
-                    return Poll::Ready(Some(Ok(this.yielded(event))));
-                }
-                return Poll::Ready(Some(Err(err)));
+                this.failure = Some(err);
             }
         }
     }
@@ -777,11 +795,8 @@ impl AsyncCpg {
         let mut stalled = 0;
         let mut unread = 0;
         let mut last = window.in_corosync.load(Ordering::Relaxed);
-        // As many events as a full window of empty messages: enough to
-        // bring back everything of ours on the way, and a bound on what one
-        // pass reads of a backlog of other members' messages.
-        let window_events = window.limit.load(Ordering::Relaxed) / EVENT_OVERHEAD + 1;
-        for _ in 0..WINDOW_WAITS {
+        let mut waits = 0;
+        while waits < WINDOW_WAITS {
             // Registered before looking, so that what happens in between
             // counts.
             let consumed = window.consumed.notified();
@@ -789,14 +804,15 @@ impl AsyncCpg {
             // user code) and wake the task reading it. libqb's descriptor
             // does not signal every queued event, so this does not wait
             // for readiness first.
-            let result = lock(&self.cpg).dispatch_some(window_events);
+            let result = lock(&self.cpg).dispatch_some(BATCH);
             self.cpg.dispatched.notify_waiters();
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();
-            if result.is_err() {
+            let full = match result {
+                Ok(n) => n == BATCH,
                 // (Reported by the send that follows.)
-                break;
-            }
+                Err(_) => break,
+            };
             if window.on_the_way() == 0 {
                 window.drained();
             }
@@ -809,6 +825,13 @@ impl AsyncCpg {
                 }
                 drains = now_drains;
             }
+            if full {
+                // More is queued: read on in batches, letting other tasks
+                // run in between.
+                ::tokio::task::yield_now().await;
+                continue;
+            }
+            waits += 1;
             let yielded = window.yielded.load(Ordering::Relaxed);
             let reading = window.queued.load(Ordering::Relaxed) > 0
                 && !window.reader_idle.load(Ordering::Relaxed);

@@ -7,7 +7,9 @@
 //! bytes that start with their number (u64, little-endian), waiting out
 //! flow control, and prints `flooded`, `leave` leaves the group and prints
 //! `left`, `exit` finalizes and exits. Every delivered message is printed
-//! as `msg <nodeid> <pid> <hex>`, except a flood's own.
+//! as `msg <nodeid> <pid> <hex>`, except this process's own once it has
+//! flooded. While it floods it reads its own events as they come, so
+//! corosync need not hold them for it.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,10 +67,18 @@ fn main() {
                             loop {
                                 match cpg.mcast(Guarantee::Agreed, &buf) {
                                     Err(Error::TryAgain) if Instant::now() < deadline => {
-                                        std::thread::sleep(Duration::from_millis(1))
+                                        corosync_tests::wait_readable(
+                                            &cpg,
+                                            Duration::from_millis(1),
+                                        );
                                     }
                                     other => break other.expect("mcast"),
                                 }
+                                cpg.dispatch(DispatchMode::All).expect("dispatch");
+                            }
+                            // Its own messages, as they come back.
+                            if corosync_tests::wait_readable(&cpg, Duration::ZERO) {
+                                cpg.dispatch(DispatchMode::All).expect("dispatch");
                             }
                         }
                         println!("flooded");
