@@ -486,8 +486,8 @@ impl Cmap {
     }
 
     /// Frees registrations deleted during a dispatch (run after each): their
-    /// closures no longer run. (Not after a nested dispatch refused inside a callback:
-    /// the outer one is still running them.)
+    /// closures no longer run. (Not after a nested dispatch refused inside
+    /// a callback: the outer one is still running them.)
     fn bury(&self) {
         let inner = self.inner.get();
         if !inner.cell.is_dispatching() {

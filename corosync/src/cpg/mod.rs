@@ -758,8 +758,9 @@ crate::callback::owned_handle!(Cpg, sys::cpg_finalize, "Cpg");
 crate::callback::dispatch_methods!(Cpg, Cpg, sys::cpg_dispatch;
     /// Runs the callbacks of pending events, as `mode` says.
     ///
-    /// With [`DispatchMode::OneNonblocking`](crate::DispatchMode::OneNonblocking) and nothing pending, libcpg
-    /// answers [`Error::TryAgain`]; [`DispatchMode::All`](crate::DispatchMode::All) then returns `Ok`.
+    /// With [`DispatchMode::OneNonblocking`](crate::DispatchMode::OneNonblocking)
+    /// and nothing pending, libcpg answers [`Error::TryAgain`];
+    /// [`DispatchMode::All`](crate::DispatchMode::All) then returns `Ok`.
     ///
     /// A panic in a callback is resumed here, after libcpg returned. Called
     /// from inside one of this handle's callbacks, it returns
