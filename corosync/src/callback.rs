@@ -159,16 +159,19 @@ mod handle_macros {
     ///
     /// The type must be `struct $ty { inner: Context<Inner>, _not_sync:
     /// PhantomData<..> }` with a `raw()` method and `Inner { fd: Cell<RawFd>,
-    /// .. }`, and `$finalize` the C finalize function of its service.
+    /// .. }`, `$finalize` the C finalize function of its service and `$hdb`
+    /// its library's [`hdb_lock`] mutex.
     macro_rules! owned_handle {
-        ($ty:ident, $finalize:path, $name:literal) => {
+        ($ty:ident, $finalize:path, $hdb:path, $name:literal) => {
             impl $ty {
                 /// Finalizes the connection, returning the library's answer
                 /// (dropping the handle finalizes it too, ignoring the answer).
                 pub fn finalize(self) -> $crate::Result<()> {
                     let this = ::std::mem::ManuallyDrop::new(self);
+                    let hdb = $crate::callback::hdb_lock(&$hdb);
                     // SAFETY: live handle, finalized once: Drop does not run.
                     let rc = unsafe { $finalize(this.raw()) };
+                    drop(hdb);
                     // SAFETY: `this` is not used again; the context is freed
                     // after the handle, as in Drop.
                     drop(unsafe { ::std::ptr::read(&this.inner) });
@@ -178,6 +181,7 @@ mod handle_macros {
 
             impl Drop for $ty {
                 fn drop(&mut self) {
+                    let _hdb = $crate::callback::hdb_lock(&$hdb);
                     // SAFETY: live handle, finalized once; the context is freed
                     // after this, when the fields drop.
                     unsafe { $finalize(self.raw()) };
@@ -282,6 +286,28 @@ mod handle_macros {
         };
     }
 
+    /// Locks `lock`, one of the mutexes that serialize the calls creating or
+    /// destroying entries in a client library's handle databases.
+    ///
+    /// Each corosync client library keeps its handles (connections, and
+    /// libcmap's track registrations and libcpg's iterations) in process-wide
+    /// libqb handle databases, and `qb_hdb_handle_create` takes a free slot
+    /// without a lock (libqb's `lib/hdb.c`): two threads creating at once can
+    /// get the same slot, and one of them a handle that answers BAD_HANDLE
+    /// (reproduced by `tests/tests/concurrent_handles.rs`). So every
+    /// `*_initialize`, `*_finalize`, `cmap_track_add`/`cmap_track_delete` and
+    /// `cpg_iteration_initialize`/`cpg_iteration_finalize` runs under its
+    /// library's mutex. None of them runs callbacks, and no lock is held while
+    /// callbacks run, so callbacks may make and drop handles. (A handle's last
+    /// reference can still be released inside a dispatch, when a callback
+    /// deleted its own cmap registration; that release is not serialized.)
+    pub(crate) fn hdb_lock(
+        lock: &'static std::sync::Mutex<()>,
+    ) -> std::sync::MutexGuard<'static, ()> {
+        lock.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub(crate) use {dispatch_methods, owned_handle};
 }
 #[cfg(any(
@@ -291,7 +317,7 @@ mod handle_macros {
     feature = "cmap",
     feature = "cfg"
 ))]
-pub(crate) use handle_macros::{dispatch_methods, owned_handle};
+pub(crate) use handle_macros::{dispatch_methods, hdb_lock, owned_handle};
 
 /// A panic payload caught in a callback.
 type Payload = Box<dyn Any + Send + 'static>;

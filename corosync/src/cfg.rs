@@ -180,6 +180,8 @@ impl CfgBuilder {
             },
         };
         let mut raw = 0;
+        // Until the handle is complete (the error paths finalize under it).
+        let hdb = crate::callback::hdb_lock(&HDB);
         // SAFETY: valid pointers; libcfg copies the callbacks.
         check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
         inner.get().raw.set(raw);
@@ -190,6 +192,7 @@ impl CfgBuilder {
             unsafe { sys::corosync_cfg_finalize(raw) };
             return Err(err);
         }
+        drop(hdb);
         inner.get().fd.set(fd);
         Ok(Cfg {
             inner,
@@ -441,7 +444,11 @@ unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, fla
     }
 }
 
-crate::callback::owned_handle!(Cfg, sys::corosync_cfg_finalize, "Cfg");
+/// Serializes libcfg's handle-database calls (see
+/// [`hdb_lock`](crate::callback::hdb_lock)).
+pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+crate::callback::owned_handle!(Cfg, sys::corosync_cfg_finalize, HDB, "Cfg");
 crate::callback::dispatch_methods!(Cfg, Cfg, sys::corosync_cfg_dispatch;
     /// Runs the callbacks of pending events, as `mode` says. A panic in the
     /// callback is resumed here.

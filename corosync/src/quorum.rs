@@ -157,6 +157,8 @@ impl QuorumBuilder {
         let mut raw = 0;
         let mut quorum_type = 0;
         #[cfg(corosync_has_quorum_model_initialize)]
+        // Until the handle is complete (the error paths finalize under it).
+        let hdb = crate::callback::hdb_lock(&HDB);
         if !legacy {
             let mut model = sys::quorum_model_v1_data_t {
                 model: sys::QUORUM_MODEL_V1,
@@ -199,6 +201,7 @@ impl QuorumBuilder {
             unsafe { sys::quorum_finalize(raw) };
             return Err(err);
         }
+        drop(hdb);
         inner.get().fd.set(fd);
         inner.get().quorum_type.set(quorum_type);
         Ok(Quorum {
@@ -390,7 +393,11 @@ unsafe extern "C" fn nodelist_trampoline(
     }
 }
 
-crate::callback::owned_handle!(Quorum, sys::quorum_finalize, "Quorum");
+/// Serializes libquorum's handle-database calls (see
+/// [`hdb_lock`](crate::callback::hdb_lock)).
+pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+crate::callback::owned_handle!(Quorum, sys::quorum_finalize, HDB, "Quorum");
 crate::callback::dispatch_methods!(Quorum, Quorum, sys::quorum_dispatch;
     /// Runs the callbacks of pending events, as `mode` says.
     ///

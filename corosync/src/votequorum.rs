@@ -278,6 +278,8 @@ impl VotequorumBuilder {
             }),
         });
         let mut raw = 0;
+        // Until the handle is complete (the error paths finalize under it).
+        let hdb = crate::callback::hdb_lock(&HDB);
         // SAFETY: valid pointers; libvotequorum copies the callbacks.
         check(unsafe { sys::votequorum_initialize(&mut raw, &mut callbacks) })?;
         inner.get().raw.set(raw);
@@ -288,6 +290,7 @@ impl VotequorumBuilder {
             unsafe { sys::votequorum_finalize(raw) };
             return Err(err);
         }
+        drop(hdb);
         inner.get().fd.set(fd);
         Ok(Votequorum {
             inner,
@@ -541,7 +544,11 @@ unsafe extern "C" fn expected_trampoline(
     }
 }
 
-crate::callback::owned_handle!(Votequorum, sys::votequorum_finalize, "Votequorum");
+/// Serializes libvotequorum's handle-database calls (see
+/// [`hdb_lock`](crate::callback::hdb_lock)).
+pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+crate::callback::owned_handle!(Votequorum, sys::votequorum_finalize, HDB, "Votequorum");
 crate::callback::dispatch_methods!(Votequorum, Votequorum, sys::votequorum_dispatch;
     /// Runs the callbacks of pending events, as `mode` says. A panic in a
     /// callback is resumed here; a dispatch from inside a callback returns

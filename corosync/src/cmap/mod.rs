@@ -291,6 +291,8 @@ impl Cmap {
             Map::Icmap => sys::CMAP_MAP_ICMAP,
             Map::Stats => sys::CMAP_MAP_STATS,
         };
+        // Until the handle is complete (the error paths finalize under it).
+        let hdb = crate::callback::hdb_lock(&HDB);
         // SAFETY: valid out-pointer.
         check(unsafe {
             if map == sys::CMAP_MAP_ICMAP {
@@ -313,6 +315,7 @@ impl Cmap {
             unsafe { sys::cmap_finalize(raw) };
             return Err(err);
         }
+        drop(hdb);
         inner.get().fd.set(fd);
         Ok(Cmap {
             inner,
@@ -528,10 +531,11 @@ impl Cmap {
         });
         let user_data = std::ptr::addr_of!(*entry).cast_mut().cast::<c_void>();
         let mut handle = 0;
+        let hdb = crate::callback::hdb_lock(&HDB);
         // SAFETY: live handle, NUL-terminated key; `user_data` points to the
         // boxed entry, which stays at that address until the registration
         // is deleted and the dispatch that might be using it has returned.
-        check(unsafe {
+        let rc = unsafe {
             sys::cmap_track_add(
                 self.raw(),
                 key.as_ptr(),
@@ -540,7 +544,9 @@ impl Cmap {
                 user_data,
                 &mut handle,
             )
-        })?;
+        };
+        drop(hdb);
+        check(rc)?;
         self.inner.get().tracks.borrow_mut().insert(handle, entry);
         Ok(Track {
             cmap: self,
@@ -555,8 +561,11 @@ impl Cmap {
         let Some(entry) = inner.tracks.borrow_mut().remove(&id.0) else {
             return Err(Error::NotExist);
         };
-        // SAFETY: live handle and registration.
-        let rc = unsafe { sys::cmap_track_delete(self.raw(), id.0) };
+        let rc = {
+            let _hdb = crate::callback::hdb_lock(&HDB);
+            // SAFETY: live handle and registration.
+            unsafe { sys::cmap_track_delete(self.raw(), id.0) }
+        };
         if inner.cell.is_dispatching() {
             // Its closure may be running right now: free it after dispatch.
             inner.graveyard.borrow_mut().push(entry);
@@ -750,7 +759,11 @@ unsafe extern "C" fn notify_trampoline(
     }
 }
 
-crate::callback::owned_handle!(Cmap, sys::cmap_finalize, "Cmap");
+/// Serializes libcmap's handle-database calls (see
+/// [`hdb_lock`](crate::callback::hdb_lock)).
+pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+crate::callback::owned_handle!(Cmap, sys::cmap_finalize, HDB, "Cmap");
 crate::callback::dispatch_methods!(Cmap, Cmap, sys::cmap_dispatch, after bury;
     /// Runs the tracking callbacks of pending events, as `mode` says. A
     /// panic in a callback is resumed here; a dispatch from inside a

@@ -404,6 +404,8 @@ impl CpgBuilder {
                 totem: self.totem,
             }),
         });
+        // Until the handle is complete (the error paths finalize under it).
+        let hdb = crate::callback::hdb_lock(&HDB);
         let mut raw = 0;
         if legacy {
             let mut callbacks = sys::cpg_callbacks_t {
@@ -447,6 +449,7 @@ impl CpgBuilder {
             unsafe { sys::cpg_finalize(raw) };
             return Err(err);
         }
+        drop(hdb);
         inner.get().fd.set(fd);
         Ok(Cpg {
             inner,
@@ -754,7 +757,11 @@ unsafe extern "C" fn totem_trampoline(
     }
 }
 
-crate::callback::owned_handle!(Cpg, sys::cpg_finalize, "Cpg");
+/// Serializes libcpg's handle-database calls (see
+/// [`hdb_lock`](crate::callback::hdb_lock)).
+pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+crate::callback::owned_handle!(Cpg, sys::cpg_finalize, HDB, "Cpg");
 crate::callback::dispatch_methods!(Cpg, Cpg, sys::cpg_dispatch;
     /// Runs the callbacks of pending events, as `mode` says.
     ///

@@ -1,0 +1,85 @@
+//! Handles made and dropped on many threads at once. libqb's handle
+//! databases, which every corosync client library keeps process-wide, take
+//! a free slot without a lock (`qb_hdb_handle_create`), so two threads
+//! creating at once could get the same slot and one of them a handle that
+//! answers BAD_HANDLE; the bindings serialize those calls.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use corosync::cfg::Cfg;
+use corosync::cmap::{Cmap, TrackType};
+use corosync::cpg::{Cpg, GroupName, Iteration};
+use corosync::quorum::Quorum;
+use corosync::votequorum::Votequorum;
+use corosync::{DispatchMode, NodeId};
+use corosync_tests::Cluster;
+
+const THREADS: usize = 6;
+const ROUNDS: usize = 50;
+
+#[test]
+fn handles_made_on_many_threads_at_once_all_work() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                node.run(move || {
+                    barrier.wait();
+                    for round in 0..ROUNDS {
+                        let what = format!("thread {t} round {round}");
+                        // Each library's database, and cmap's and cpg's
+                        // second ones (track registrations, iterations).
+                        let cmap = Cmap::new().unwrap_or_else(|e| panic!("{what}: cmap {e:?}"));
+                        let key = format!("concurrent.t{t}");
+                        let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        let s = seen.clone();
+                        let track = cmap
+                            .track_add(&key, TrackType::ADD | TrackType::MODIFY, move |_, _| {
+                                s.store(true, std::sync::atomic::Ordering::Relaxed)
+                            })
+                            .unwrap_or_else(|e| panic!("{what}: track_add {e:?}"));
+                        cmap.set_u32(&key, round as u32)
+                            .unwrap_or_else(|e| panic!("{what}: set {e:?}"));
+                        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                        while !seen.load(std::sync::atomic::Ordering::Relaxed) {
+                            assert!(std::time::Instant::now() < deadline, "{what}: no event");
+                            corosync_tests::wait_readable(&cmap, Duration::from_millis(20));
+                            cmap.dispatch(DispatchMode::All)
+                                .unwrap_or_else(|e| panic!("{what}: dispatch {e:?}"));
+                        }
+                        cmap.track_delete(track.detach())
+                            .unwrap_or_else(|e| panic!("{what}: track_delete {e:?}"));
+
+                        let cpg = Cpg::new().unwrap_or_else(|e| panic!("{what}: cpg {e:?}"));
+                        cpg.join(&GroupName::new(format!("concurrent-{t}")).unwrap())
+                            .unwrap_or_else(|e| panic!("{what}: join {e:?}"));
+                        cpg.iter(Iteration::All)
+                            .unwrap_or_else(|e| panic!("{what}: iteration {e:?}"))
+                            .for_each(drop);
+                        cpg.finalize()
+                            .unwrap_or_else(|e| panic!("{what}: cpg finalize {e:?}"));
+                        Quorum::new()
+                            .unwrap_or_else(|e| panic!("{what}: quorum {e:?}"))
+                            .is_quorate()
+                            .unwrap_or_else(|e| panic!("{what}: quorate {e:?}"));
+                        Votequorum::new()
+                            .unwrap_or_else(|e| panic!("{what}: votequorum {e:?}"))
+                            .info(NodeId::new(1))
+                            .unwrap_or_else(|e| panic!("{what}: votequorum info {e:?}"));
+                        Cfg::new()
+                            .unwrap_or_else(|e| panic!("{what}: cfg {e:?}"))
+                            .local_nodeid()
+                            .unwrap_or_else(|e| panic!("{what}: cfg nodeid {e:?}"));
+                        cmap.finalize()
+                            .unwrap_or_else(|e| panic!("{what}: cmap finalize {e:?}"));
+                    }
+                })
+                .unwrap()
+            });
+        }
+    });
+}
