@@ -17,6 +17,10 @@
 //!   callback never unwinds through C: it is caught and resumed when
 //!   `dispatch` returns. A `dispatch` started from inside a callback of the
 //!   same handle returns [`Error::DispatchInProgress`].
+//! - Handles may be made and dropped on many threads at once. The C
+//!   libraries keep their handles in process-wide libqb tables that take a
+//!   free slot without a lock, so two threads connecting at once could get
+//!   one slot; these bindings serialize those calls per library.
 //! - [`DispatchMode`] names corosync's four dispatch modes and
 //!   [`TrackFlags`] its track flags; [`NodeId`] and [`RingId`] are the node and
 //!   membership identifiers every service shares.
