@@ -296,11 +296,19 @@ mod handle_macros {
     /// get the same slot, and one of them a handle that answers BAD_HANDLE
     /// (reproduced by `tests/tests/concurrent_handles.rs`). So every
     /// `*_initialize`, `*_finalize`, `cmap_track_add`/`cmap_track_delete` and
-    /// `cpg_iteration_initialize`/`cpg_iteration_finalize` runs under its
+    /// `cpg_iteration_initialize`/`cpg_iteration_finalize` made by these
+    /// bindings (and libsam's own libquorum connection) runs under its
     /// library's mutex. None of them runs callbacks, and no lock is held while
-    /// callbacks run, so callbacks may make and drop handles. (A handle's last
-    /// reference can still be released inside a dispatch, when a callback
-    /// deleted its own cmap registration; that release is not serialized.)
+    /// callbacks run, so callbacks may make and drop handles.
+    ///
+    /// Not covered: calls that other code in the process makes on the same
+    /// C libraries, or through a handle's `as_raw()`; and the release of a
+    /// cmap registration that deleted itself from its own callback, which
+    /// libcmap's dispatch makes after the callback and which can meet
+    /// another thread's `track_add` or finalize. The lock is held across
+    /// the daemon round trips of these calls, which have no time-out: a
+    /// daemon that hangs stalls other threads' connects and drops for that
+    /// library too.
     pub(crate) fn hdb_lock(
         lock: &'static std::sync::Mutex<()>,
     ) -> std::sync::MutexGuard<'static, ()> {

@@ -20,7 +20,8 @@
 //! - Handles may be made and dropped on many threads at once. The C
 //!   libraries keep their handles in process-wide libqb tables that take a
 //!   free slot without a lock, so two threads connecting at once could get
-//!   one slot; these bindings serialize those calls per library.
+//!   one slot; these bindings serialize the calls they make per library
+//!   (not calls that other C code in the process makes).
 //! - [`DispatchMode`] names corosync's four dispatch modes and
 //!   [`TrackFlags`] its track flags; [`NodeId`] and [`RingId`] are the node and
 //!   membership identifiers every service shares.

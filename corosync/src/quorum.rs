@@ -156,9 +156,9 @@ impl QuorumBuilder {
         });
         let mut raw = 0;
         let mut quorum_type = 0;
-        #[cfg(corosync_has_quorum_model_initialize)]
         // Until the handle is complete (the error paths finalize under it).
         let hdb = crate::callback::hdb_lock(&HDB);
+        #[cfg(corosync_has_quorum_model_initialize)]
         if !legacy {
             let mut model = sys::quorum_model_v1_data_t {
                 model: sys::QUORUM_MODEL_V1,

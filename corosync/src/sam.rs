@@ -118,8 +118,15 @@ impl Sam {
         if INITIALIZED.swap(true, Ordering::AcqRel) {
             return Err(Error::Exist);
         }
+        // With a quorum policy libsam makes a libquorum handle of its own,
+        // under libquorum's lock like ours (see `callback::hdb_lock`).
+        #[cfg(feature = "quorum")]
+        let hdb = crate::callback::hdb_lock(&crate::quorum::HDB);
         // SAFETY: plain values; libsam keeps its own state.
-        if let Err(err) = check(unsafe { sys::sam_initialize(ms, policy.as_raw()) }) {
+        let rc = unsafe { sys::sam_initialize(ms, policy.as_raw()) };
+        #[cfg(feature = "quorum")]
+        drop(hdb);
+        if let Err(err) = check(rc) {
             INITIALIZED.store(false, Ordering::Release);
             return Err(err);
         }

@@ -4,32 +4,45 @@
 //! creating at once could get the same slot and one of them a handle that
 //! answers BAD_HANDLE; the bindings serialize those calls.
 
-use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use corosync::cfg::Cfg;
 use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync::quorum::Quorum;
 use corosync::votequorum::Votequorum;
-use corosync::{DispatchMode, NodeId};
+use corosync::DispatchMode;
 use corosync_tests::Cluster;
 
 const THREADS: usize = 6;
-const ROUNDS: usize = 50;
+const ROUNDS: usize = 20;
+
+/// Waits until all threads have reached round `round` (so that each round
+/// starts with every thread connecting at once); panics after 5 s, which
+/// means another thread has failed.
+fn gate(arrived: &AtomicUsize, round: usize) {
+    arrived.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while arrived.load(Ordering::SeqCst) < (round + 1) * THREADS {
+        assert!(Instant::now() < deadline, "another thread stopped");
+        std::thread::yield_now();
+    }
+}
 
 #[test]
 fn handles_made_on_many_threads_at_once_all_work() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let barrier = Barrier::new(THREADS);
+    let arrived = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for t in 0..THREADS {
-            let barrier = &barrier;
+            let arrived = &arrived;
             scope.spawn(move || {
                 node.run(move || {
-                    barrier.wait();
                     for round in 0..ROUNDS {
+                        gate(arrived, round);
                         let what = format!("thread {t} round {round}");
                         // Each library's database, and cmap's and cpg's
                         // second ones (track registrations, iterations).
@@ -44,9 +57,9 @@ fn handles_made_on_many_threads_at_once_all_work() {
                             .unwrap_or_else(|e| panic!("{what}: track_add {e:?}"));
                         cmap.set_u32(&key, round as u32)
                             .unwrap_or_else(|e| panic!("{what}: set {e:?}"));
-                        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                        let deadline = Instant::now() + Duration::from_secs(10);
                         while !seen.load(std::sync::atomic::Ordering::Relaxed) {
-                            assert!(std::time::Instant::now() < deadline, "{what}: no event");
+                            assert!(Instant::now() < deadline, "{what}: no event");
                             corosync_tests::wait_readable(&cmap, Duration::from_millis(20));
                             cmap.dispatch(DispatchMode::All)
                                 .unwrap_or_else(|e| panic!("{what}: dispatch {e:?}"));
@@ -55,7 +68,9 @@ fn handles_made_on_many_threads_at_once_all_work() {
                             .unwrap_or_else(|e| panic!("{what}: track_delete {e:?}"));
 
                         let cpg = Cpg::new().unwrap_or_else(|e| panic!("{what}: cpg {e:?}"));
-                        cpg.join(&GroupName::new(format!("concurrent-{t}")).unwrap())
+                        // (A new group each round: the last round's leave
+                        // may still be on its way.)
+                        cpg.join(&GroupName::new(format!("concurrent-{t}-{round}")).unwrap())
                             .unwrap_or_else(|e| panic!("{what}: join {e:?}"));
                         cpg.iter(Iteration::All)
                             .unwrap_or_else(|e| panic!("{what}: iteration {e:?}"))
@@ -68,7 +83,7 @@ fn handles_made_on_many_threads_at_once_all_work() {
                             .unwrap_or_else(|e| panic!("{what}: quorate {e:?}"));
                         Votequorum::new()
                             .unwrap_or_else(|e| panic!("{what}: votequorum {e:?}"))
-                            .info(NodeId::new(1))
+                            .info(node.nodeid())
                             .unwrap_or_else(|e| panic!("{what}: votequorum info {e:?}"));
                         Cfg::new()
                             .unwrap_or_else(|e| panic!("{what}: cfg {e:?}"))

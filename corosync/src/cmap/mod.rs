@@ -313,6 +313,7 @@ impl Cmap {
         if let Err(err) = check(unsafe { sys::cmap_fd_get(raw, &mut fd) }) {
             // SAFETY: live handle, not used again.
             unsafe { sys::cmap_finalize(raw) };
+            drop(hdb);
             return Err(err);
         }
         drop(hdb);
@@ -328,6 +329,8 @@ impl Cmap {
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
+    /// (`cmap_track_add`/`cmap_track_delete` called on it directly skip the
+    /// serialization described in the crate docs.)
     pub fn as_raw(&self) -> sys::cmap_handle_t {
         self.raw()
     }

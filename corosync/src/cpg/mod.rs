@@ -492,7 +492,8 @@ impl Cpg {
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
-    /// It stays owned by `self`.
+    /// It stays owned by `self`. (`cpg_iteration_*` called on it directly
+    /// skip the serialization described in the crate docs.)
     pub fn as_raw(&self) -> sys::cpg_handle_t {
         self.raw()
     }
