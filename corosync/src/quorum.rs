@@ -77,6 +77,8 @@ type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
 
 struct Callbacks {
     quorum: Option<QuorumFn>,
+    // (Only libquorum's model-v1 API, corosync 3.1 and later, calls it.)
+    #[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
     nodelist: Option<NodeListFn>,
 }
 
