@@ -441,6 +441,21 @@ fn stamp_of(data: &[u8]) -> u64 {
     u64::from_le_bytes(data[..8].try_into().unwrap())
 }
 
+/// Checks one stream item of a stamped flood read back in order: a message
+/// must be number `*seq` and `size` bytes long (then `*seq` moves on);
+/// other events are passed over; an error or the end fails the test.
+fn read_stamped(event: Option<corosync::Result<CpgEvent>>, size: usize, seq: &mut u64) {
+    match event {
+        Some(Ok(CpgEvent::Message { data, .. })) => {
+            assert_eq!(data.len(), size);
+            assert_eq!(stamp_of(&data), *seq, "out of order");
+            *seq += 1;
+        }
+        Some(Ok(_)) => {}
+        other => panic!("after {seq} messages: {other:?}"),
+    }
+}
+
 /// Sends `n` flood messages from a blocking handle that reads nothing
 /// until corosync has had time to deliver them all, then reads them.
 fn burst_without_reading(node: &Node, group: &str, n: u64) {
@@ -520,15 +535,8 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
             );
             let mut seq = 0;
             while seq < FLOOD {
-                match next(&mut events, Duration::from_secs(30)).await {
-                    Some(Ok(CpgEvent::Message { data, .. })) => {
-                        assert_eq!(data.len(), FLOOD_SIZE);
-                        assert_eq!(stamp_of(&data), seq, "out of order");
-                        seq += 1;
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("after {seq} messages: {other:?}"),
-                }
+                let event = next(&mut events, Duration::from_secs(30)).await;
+                read_stamped(event, FLOOD_SIZE, &mut seq);
             }
         });
     })
@@ -760,15 +768,7 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
                 )
                 .await
                 .unwrap_or_else(|_| panic!("no event for 10 s after {seq} messages"));
-                match event {
-                    Some(Ok(CpgEvent::Message { data, .. })) => {
-                        assert_eq!(data.len(), SIZE);
-                        assert_eq!(stamp_of(&data), seq, "out of order");
-                        seq += 1;
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("after {seq} messages: {other:?}"),
-                }
+                read_stamped(event, SIZE, &mut seq);
             }
             // (0.3 ms here; 130 ms when a poll read the whole backlog.)
             assert!(
