@@ -316,6 +316,28 @@ mod handle_macros {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Reads a new handle's descriptor with `fd_get`; when that fails,
+    /// finalizes the handle with `finalize` and returns the error.
+    ///
+    /// # Safety
+    ///
+    /// `raw` is a live handle of the library the two functions belong to;
+    /// after an error it has been finalized and must not be used again.
+    pub(crate) unsafe fn descriptor(
+        raw: u64,
+        fd_get: unsafe extern "C" fn(u64, *mut std::ffi::c_int) -> crate::sys::cs_error_t,
+        finalize: unsafe extern "C" fn(u64) -> crate::sys::cs_error_t,
+    ) -> crate::Result<std::os::fd::RawFd> {
+        let mut fd = -1;
+        // SAFETY: a live handle (the caller's promise), a valid out-pointer.
+        if let Err(err) = crate::error::check(unsafe { fd_get(raw, &mut fd) }) {
+            // SAFETY: a live handle, not used again (the caller's promise).
+            unsafe { finalize(raw) };
+            return Err(err);
+        }
+        Ok(fd)
+    }
+
     pub(crate) use {dispatch_methods, owned_handle};
 }
 #[cfg(any(
@@ -325,7 +347,7 @@ mod handle_macros {
     feature = "cmap",
     feature = "cfg"
 ))]
-pub(crate) use handle_macros::{dispatch_methods, hdb_lock, owned_handle};
+pub(crate) use handle_macros::{descriptor, dispatch_methods, hdb_lock, owned_handle};
 
 /// A panic payload caught in a callback.
 type Payload = Box<dyn Any + Send + 'static>;

@@ -185,15 +185,12 @@ impl CfgBuilder {
         // SAFETY: valid pointers; libcfg copies the callbacks.
         check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
         inner.get().raw.set(raw);
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if let Err(err) = check(unsafe { sys::corosync_cfg_fd_get(raw, &mut fd) }) {
-            // SAFETY: live handle, not used again.
-            unsafe { sys::corosync_cfg_finalize(raw) };
-            return Err(err);
-        }
+        // SAFETY: live handle, not used again if this fails.
+        let fd = unsafe {
+            crate::callback::descriptor(raw, sys::corosync_cfg_fd_get, sys::corosync_cfg_finalize)
+        };
         drop(hdb);
-        inner.get().fd.set(fd);
+        inner.get().fd.set(fd?);
         Ok(Cfg {
             inner,
             _not_sync: PhantomData,

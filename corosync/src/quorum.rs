@@ -196,15 +196,11 @@ impl QuorumBuilder {
             }
         }
         inner.get().raw.set(raw);
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if let Err(err) = check(unsafe { sys::quorum_fd_get(raw, &mut fd) }) {
-            // SAFETY: live handle, not used again.
-            unsafe { sys::quorum_finalize(raw) };
-            return Err(err);
-        }
+        // SAFETY: live handle, not used again if this fails.
+        let fd =
+            unsafe { crate::callback::descriptor(raw, sys::quorum_fd_get, sys::quorum_finalize) };
         drop(hdb);
-        inner.get().fd.set(fd);
+        inner.get().fd.set(fd?);
         inner.get().quorum_type.set(quorum_type);
         Ok(Quorum {
             inner,

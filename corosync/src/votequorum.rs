@@ -283,15 +283,12 @@ impl VotequorumBuilder {
         // SAFETY: valid pointers; libvotequorum copies the callbacks.
         check(unsafe { sys::votequorum_initialize(&mut raw, &mut callbacks) })?;
         inner.get().raw.set(raw);
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if let Err(err) = check(unsafe { sys::votequorum_fd_get(raw, &mut fd) }) {
-            // SAFETY: live handle, not used again.
-            unsafe { sys::votequorum_finalize(raw) };
-            return Err(err);
-        }
+        // SAFETY: live handle, not used again if this fails.
+        let fd = unsafe {
+            crate::callback::descriptor(raw, sys::votequorum_fd_get, sys::votequorum_finalize)
+        };
         drop(hdb);
-        inner.get().fd.set(fd);
+        inner.get().fd.set(fd?);
         Ok(Votequorum {
             inner,
             _not_sync: PhantomData,

@@ -308,16 +308,10 @@ impl Cmap {
             tracks: RefCell::new(HashMap::new()),
             graveyard: RefCell::new(Vec::new()),
         });
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if let Err(err) = check(unsafe { sys::cmap_fd_get(raw, &mut fd) }) {
-            // SAFETY: live handle, not used again.
-            unsafe { sys::cmap_finalize(raw) };
-            drop(hdb);
-            return Err(err);
-        }
+        // SAFETY: live handle, not used again if this fails.
+        let fd = unsafe { crate::callback::descriptor(raw, sys::cmap_fd_get, sys::cmap_finalize) };
         drop(hdb);
-        inner.get().fd.set(fd);
+        inner.get().fd.set(fd?);
         Ok(Cmap {
             inner,
             _not_sync: PhantomData,

@@ -442,15 +442,10 @@ impl CpgBuilder {
             })?;
         }
         inner.get().raw.set(raw);
-        let mut fd = -1;
-        // SAFETY: live handle, valid out-pointer.
-        if let Err(err) = check(unsafe { sys::cpg_fd_get(raw, &mut fd) }) {
-            // SAFETY: live handle, not used again.
-            unsafe { sys::cpg_finalize(raw) };
-            return Err(err);
-        }
+        // SAFETY: live handle, not used again if this fails.
+        let fd = unsafe { crate::callback::descriptor(raw, sys::cpg_fd_get, sys::cpg_finalize) };
         drop(hdb);
-        inner.get().fd.set(fd);
+        inner.get().fd.set(fd?);
         Ok(Cpg {
             inner,
             _not_sync: PhantomData,
