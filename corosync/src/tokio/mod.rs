@@ -75,7 +75,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::sync::{mpsc, Notify};
@@ -458,9 +458,8 @@ pub struct AsyncCpg {
     window: Arc<SendWindow>,
 }
 
-/// The most times one send waits for its window, each for a millisecond
-/// (of tokio's timer, so up to two) at most.
-const WINDOW_WAITS: u32 = 1000;
+/// How long one send waits for its window at most.
+const WINDOW_WAIT: Duration = Duration::from_secs(1);
 
 /// After this many waits in a row (20 ms or more) in which the stream
 /// yielded nothing, a send takes it that nobody reads the stream while it
@@ -468,9 +467,11 @@ const WINDOW_WAITS: u32 = 1000;
 /// the OS has descheduled for a while still paces its sender.
 const READER_IDLE_WAITS: u32 = 20;
 
-/// After this many waits in a row in which none of a handle's own
-/// messages came back out of corosync, a send stops waiting for them.
-const STALL_WAITS: u32 = 100;
+/// After this long without any of a handle's own messages coming back out
+/// of corosync, a send stops waiting for them. (Measured in time, not in
+/// wake-ups: a waiting send also wakes at every dispatch of the stream,
+/// which can come far more often than once a millisecond.)
+const STALL: Duration = Duration::from_millis(100);
 
 /// The bytes of a handle's own multicasts on their way back to it.
 struct SendWindow {
@@ -700,8 +701,8 @@ impl AsyncCpg {
     ///
     /// A send that does not fit (unless nothing is on the way) moves the
     /// events corosync has queued for the handle into its stream and waits
-    /// until all of its own messages have come back, for one to two
-    /// seconds at most. Sends are counted before they go out, so tasks
+    /// until all of its own messages have come back, for a second at
+    /// most. Sends are counted before they go out, so tasks
     /// sending through one handle share the window; once it has drained,
     /// waiting sends go out while they fit, and a send that finds others
     /// waiting queues behind them.
@@ -792,11 +793,11 @@ impl AsyncCpg {
         window.waiters.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&window.waiters);
         let mut drains = window.drains.load(Ordering::Relaxed);
-        let mut stalled = 0;
         let mut unread = 0;
         let mut last = window.in_corosync.load(Ordering::Relaxed);
-        let mut waits = 0;
-        while waits < WINDOW_WAITS {
+        let start = Instant::now();
+        let mut progress = start;
+        while start.elapsed() < WINDOW_WAIT {
             // Registered before looking, so that what happens in between
             // counts.
             let consumed = window.consumed.notified();
@@ -827,11 +828,11 @@ impl AsyncCpg {
             }
             if full {
                 // More is queued: read on in batches, letting other tasks
-                // run in between.
+                // run in between. (Reading is progress, not a stall.)
+                progress = Instant::now();
                 ::tokio::task::yield_now().await;
                 continue;
             }
-            waits += 1;
             let yielded = window.yielded.load(Ordering::Relaxed);
             let reading = window.queued.load(Ordering::Relaxed) > 0
                 && !window.reader_idle.load(Ordering::Relaxed);
@@ -839,20 +840,17 @@ impl AsyncCpg {
             // (A send waiting out TRY_AGAIN holds counted bytes that
             // corosync has not got yet.)
             if reading || now < last || window.sending.load(Ordering::Relaxed) > 0 {
-                stalled = 0;
-            } else {
-                stalled += 1;
-                if stalled >= STALL_WAITS {
-                    // Nothing of ours has come back for a while: corosync
-                    // holds deliveries (during a membership change, say).
-                    // Stop counting those messages rather than make every
-                    // send wait for them; corosync's own flow control
-                    // still applies.
-                    window.in_corosync.store(0, Ordering::Relaxed);
-                    window.drained();
-                    stalled = 0;
-                    continue;
-                }
+                progress = Instant::now();
+            } else if progress.elapsed() >= STALL {
+                // Nothing of ours has come back for a while: corosync
+                // holds deliveries (during a membership change, say).
+                // Stop counting those messages rather than make every
+                // send wait for them; corosync's own flow control
+                // still applies.
+                window.in_corosync.store(0, Ordering::Relaxed);
+                window.drained();
+                progress = Instant::now();
+                continue;
             }
             last = now;
             // Wait for the reader, or else for corosync to deliver.
