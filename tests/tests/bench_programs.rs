@@ -1,7 +1,8 @@
 //! The benchmark programs of BENCHMARKS.md, checked on a real daemon: every
 //! mode of the Rust, C and async programs delivers every message back in
 //! order, for small messages, ring-sized bursts and messages larger than
-//! the event ring (which the paced loops must send one at a time).
+//! the event ring (which the paced loops must send one at a time), also
+//! the paced loop with a window past the ring.
 
 use corosync_tests::{example_binary, Cluster};
 
@@ -16,20 +17,23 @@ fn every_benchmark_mode_delivers_every_message_in_order() {
     let rust = example_binary("cpg_bench").unwrap();
     let rust_async = example_binary("cpg_bench_async").unwrap();
     let c = env!("C_CPG_BENCH");
+    // (program, mode, window bytes for the paced loop)
     let programs = [
-        (rust.to_str().unwrap(), "throughput"),
-        (rust.to_str().unwrap(), "throughput-drain"),
-        (rust.to_str().unwrap(), "throughput-window"),
-        (rust_async.to_str().unwrap(), "throughput"),
-        (c, "throughput"),
+        (rust.to_str().unwrap(), "throughput", None),
+        (rust.to_str().unwrap(), "throughput-drain", None),
+        (rust.to_str().unwrap(), "throughput-window", None),
+        (rust.to_str().unwrap(), "throughput-window", Some("4194304")),
+        (rust_async.to_str().unwrap(), "throughput", None),
+        (c, "throughput", None),
     ];
     for &(size, count) in CASES {
-        for (program, mode) in programs {
+        for (program, mode, window) in programs {
             // coreutils' timeout: a hang fails the test (status 124).
             let out = node
                 .command("timeout")
                 .unwrap()
                 .args(["60", program, mode, &size.to_string(), &count.to_string()])
+                .args(window)
                 .output()
                 .unwrap();
             let line = String::from_utf8_lossy(&out.stdout);
