@@ -549,6 +549,90 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
 }
 
 #[test]
+fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
+    use corosync::cpg::{event_size, MAX_BUFFERS, MAX_MESSAGE_LEN};
+    use corosync::Error;
+    use std::future::Future;
+    use std::io::IoSlice;
+    use std::task::Poll;
+
+    /// What `f` gives when polled once (then it is dropped).
+    async fn first_poll<F: Future>(f: F) -> Poll<F::Output> {
+        let mut f = std::pin::pin!(f);
+        poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx))).await
+    }
+
+    let cluster = Cluster::single().expect("cluster");
+    cluster
+        .node(0)
+        .run(|| {
+            current_thread().block_on(async {
+                let (cpg, events) = AsyncCpg::connect().unwrap();
+                let mut events = Box::pin(events);
+                join(&cpg, &mut events, "vectored").await;
+                // Fill the send window with messages nobody reads yet.
+                let big = vec![7u8; 200 * 1024];
+                let fits = cpg.send_window() / event_size(big.len());
+                for _ in 0..fits {
+                    cpg.mcast(Guarantee::Agreed, &big).await.unwrap();
+                }
+                // Polled once, one more such send now waits for the window
+                // (dropping it gives its place back)...
+                let first = first_poll(cpg.mcast(Guarantee::Agreed, &big)).await;
+                assert!(first.is_pending(), "{first:?}");
+                // ...while bad ones are refused on the first poll.
+                let many = vec![IoSlice::new(b"x"); MAX_BUFFERS + 1];
+                let first = first_poll(cpg.mcast_vectored(Guarantee::Agreed, &many)).await;
+                assert!(
+                    matches!(
+                        first,
+                        Poll::Ready(Err(Error::TooManyBuffers { count, max: MAX_BUFFERS }))
+                            if count == MAX_BUFFERS + 1
+                    ),
+                    "{first:?}"
+                );
+                // 40 views of one 64 MiB buffer (never touched, so never
+                // backed by memory) add up to 2.5 GiB.
+                let chunk = vec![0u8; 64 << 20];
+                let huge = vec![IoSlice::new(&chunk); 40];
+                let first = first_poll(cpg.mcast_vectored(Guarantee::Agreed, &huge)).await;
+                assert!(
+                    matches!(
+                        first,
+                        Poll::Ready(Err(Error::MessageTooLarge { len, max: MAX_MESSAGE_LEN }))
+                            if len == 40 << 26
+                    ),
+                    "{first:?}"
+                );
+                let message = |e: &CpgEvent| matches!(e, CpgEvent::Message { .. });
+                for _ in 0..fits {
+                    let event = until(&mut events, Duration::from_secs(10), message).await;
+                    assert!(matches!(event, CpgEvent::Message { data, .. } if data == big));
+                }
+                // The parts of a vectored message arrive as one message.
+                let parts = [
+                    IoSlice::new(b"head-"),
+                    IoSlice::new(b""),
+                    IoSlice::new(b"body-"),
+                    IoSlice::new(b"tail"),
+                ];
+                cpg.mcast_vectored(Guarantee::Agreed, &parts).await.unwrap();
+                let local = cpg.local_nodeid().unwrap();
+                match until(&mut events, Duration::from_secs(10), message).await {
+                    CpgEvent::Message {
+                        nodeid, pid, data, ..
+                    } => {
+                        assert_eq!((nodeid, pid), (local, std::process::id()));
+                        assert_eq!(data, b"head-body-tail");
+                    }
+                    other => panic!("{other:?}"),
+                }
+            })
+        })
+        .unwrap();
+}
+
+#[test]
 fn the_send_window_is_the_event_ring() {
     use corosync::cpg::event_size;
 

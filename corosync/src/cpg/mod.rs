@@ -90,6 +90,29 @@ pub const MAX_BUFFERS: usize = 63;
 /// length into a signed 32-bit `int`.
 pub const MAX_MESSAGE_LEN: usize = i32::MAX as usize;
 
+/// The length of the message that `bufs` make, or why it cannot be sent:
+/// more than [`MAX_BUFFERS`] buffers or [`MAX_MESSAGE_LEN`] bytes.
+#[inline]
+pub(crate) fn message_len(bufs: &[IoSlice<'_>]) -> Result<usize> {
+    if bufs.len() > MAX_BUFFERS {
+        return Err(Error::TooManyBuffers {
+            count: bufs.len(),
+            max: MAX_BUFFERS,
+        });
+    }
+    let mut len: usize = 0;
+    for buf in bufs {
+        len = len.saturating_add(buf.len());
+    }
+    if len > MAX_MESSAGE_LEN {
+        return Err(Error::MessageTooLarge {
+            len,
+            max: MAX_MESSAGE_LEN,
+        });
+    }
+    Ok(len)
+}
+
 /// What a delivered message takes in a connection's event ring besides its
 /// payload (which the ring rounds up to 4 bytes): libqb's 8-byte chunk
 /// header and libcpg's 184-byte delivery header, whose fields (the 128-byte
@@ -548,22 +571,7 @@ impl Cpg {
     /// [`MAX_MESSAGE_LEN`] bytes in all.
     #[inline]
     pub fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
-        if bufs.len() > MAX_BUFFERS {
-            return Err(Error::TooManyBuffers {
-                count: bufs.len(),
-                max: MAX_BUFFERS,
-            });
-        }
-        let mut len: usize = 0;
-        for buf in bufs {
-            len = len.saturating_add(buf.len());
-        }
-        if len > MAX_MESSAGE_LEN {
-            return Err(Error::MessageTooLarge {
-                len,
-                max: MAX_MESSAGE_LEN,
-            });
-        }
+        message_len(bufs)?;
         // SAFETY: IoSlice is ABI-compatible with struct iovec on Unix; the
         // buffers are valid for reads for the call; their count fits the
         // library's array (checked above).

@@ -70,6 +70,7 @@
 //! loop, the descriptor stays readable while they are).
 
 use std::future::Future;
+use std::io::IoSlice;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -87,7 +88,7 @@ use payload::Recycler;
 
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
-use crate::cpg::{event_size, Address, Cpg, GroupName, Guarantee};
+use crate::cpg::{event_size, message_len, Address, Cpg, GroupName, Guarantee};
 use crate::quorum::Quorum;
 use crate::votequorum::{NodeState, Votequorum};
 use crate::{Error, NodeId, Result, Retry, RingId, TrackFlags};
@@ -742,10 +743,18 @@ impl AsyncCpg {
     /// user code) and waits, so that a sender neither buries its own event
     /// queue in corosync nor runs far ahead of the task reading its stream.
     pub async fn mcast(&self, guarantee: Guarantee, data: &[u8]) -> Result<()> {
+        self.mcast_vectored(guarantee, &[IoSlice::new(data)]).await
+    }
+
+    /// Multicasts the concatenation of `bufs` as one message without
+    /// copying them first ([`Cpg::mcast_vectored`]), waiting as
+    /// [`mcast`](Self::mcast) does. Too many buffers or bytes are refused
+    /// at once, before any wait.
+    pub async fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
         // Counted before the send, so that no dispatch can see the message
         // come back first, and so that concurrent senders share the window
         // instead of each finding it open.
-        let bytes = event_size(data.len());
+        let bytes = event_size(message_len(bufs)?);
         self.reserve(bytes).await;
         // Given back unless the message went out (also if this future is
         // dropped).
@@ -769,7 +778,7 @@ impl AsyncCpg {
             sent: false,
         };
         retry_on_dispatch(&self.cpg, send_policy(), || {
-            self.with(|c| c.mcast(guarantee, data))
+            self.with(|c| c.mcast_vectored(guarantee, bufs))
         })
         .await?;
         reserved.sent = true;
