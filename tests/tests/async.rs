@@ -1,6 +1,7 @@
 //! The tokio adapters on real clusters: one runtime drives CPG, quorum and
 //! cmap streams at once; node failures show up on all of them; a stopped
-//! daemon ends each stream with an error; concurrent tasks share one handle.
+//! daemon ends each stream (votequorum and cfg too) with an error;
+//! concurrent tasks share one handle.
 
 use std::collections::HashSet;
 use std::future::poll_fn;
@@ -407,6 +408,29 @@ fn votequorum_and_cfg_streams() {
         cfg.reply_to_shutdown(true).unwrap();
         assert_eq!(request.join().unwrap(), Ok(()));
         tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
+        // Its daemon gone, the cfg stream ends with an error within a
+        // second; so does the votequorum stream when its daemon stops.
+        let gone = Instant::now();
+        assert!(
+            drain(&mut cfg_events).await,
+            "cfg stream did not end with an error"
+        );
+        assert!(
+            gone.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            gone.elapsed()
+        );
+        tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
+        let stopped = Instant::now();
+        assert!(
+            drain(&mut vq_events).await,
+            "votequorum stream did not end with an error"
+        );
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            stopped.elapsed()
+        );
     });
 }
 
