@@ -189,6 +189,21 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
 }
 
 /// Reads a stream to its end; true when the last item was an error.
+/// Checks that `s`, whose daemon has just gone, ends with an error within
+/// a second.
+async fn ends_with_error_within_a_second<S, T, E>(name: &str, s: &mut Pin<Box<S>>)
+where
+    S: Stream<Item = Result<T, E>> + ?Sized,
+{
+    let start = Instant::now();
+    assert!(drain(s).await, "{name} stream did not end with an error");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{name} stream took {:?}",
+        start.elapsed()
+    );
+}
+
 async fn drain<S, T, E>(s: &mut Pin<Box<S>>) -> bool
 where
     S: Stream<Item = Result<T, E>> + ?Sized,
@@ -410,27 +425,9 @@ fn votequorum_and_cfg_streams() {
         tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
         // Its daemon gone, the cfg stream ends with an error within a
         // second; so does the votequorum stream when its daemon stops.
-        let gone = Instant::now();
-        assert!(
-            drain(&mut cfg_events).await,
-            "cfg stream did not end with an error"
-        );
-        assert!(
-            gone.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            gone.elapsed()
-        );
+        ends_with_error_within_a_second("cfg", &mut cfg_events).await;
         tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
-        let stopped = Instant::now();
-        assert!(
-            drain(&mut vq_events).await,
-            "votequorum stream did not end with an error"
-        );
-        assert!(
-            stopped.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            stopped.elapsed()
-        );
+        ends_with_error_within_a_second("votequorum", &mut vq_events).await;
     });
 }
 
