@@ -325,6 +325,59 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
 }
 
 #[test]
+fn a_quorum_device_vote_is_reported_and_counted() {
+    // Three nodes and a device with one vote: 4 expected, quorum 3.
+    let cluster = Cluster::builder(3)
+        .quorum_option("device {")
+        .quorum_option("  votes: 1")
+        .quorum_option("  model: net")
+        .quorum_option("}")
+        .start()
+        .expect("cluster");
+    let (vq1, seen1) = vq_tracker(cluster.node(0));
+    let (vq2, _) = vq_tracker(cluster.node(1));
+    let counts = |vq: &Votequorum, id: u32| {
+        let i = vq.info(NodeId::new(id)).unwrap();
+        (
+            i.qdevice_votes,
+            i.node_expected_votes,
+            i.total_votes,
+            i.quorum,
+        )
+    };
+    assert!(
+        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
+        "{:?}",
+        counts(&vq1, 1)
+    );
+
+    // Registered and voting on node 1: its vote counts there, and node 2
+    // sees node 1 with the device's vote.
+    let name = "voting-qdevice";
+    vq1.qdevice_register(name).unwrap();
+    assert!(pump_vq(&vq1, || !seen1.lock().unwrap().rings.is_empty()));
+    let ring = *seen1.lock().unwrap().rings.last().unwrap();
+    vq1.qdevice_poll(name, true, ring).unwrap();
+    assert!(
+        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 4, 3)),
+        "{:?}",
+        counts(&vq1, 1)
+    );
+    assert!(pump_vq(&vq2, || {
+        let i = vq2.info(NodeId::new(1)).unwrap();
+        i.total_votes == 4 && i.flags.contains(InfoFlags::QDEVICE_CAST_VOTE)
+    }));
+    // Withdrawn: back to the nodes' three votes.
+    vq1.qdevice_poll(name, false, ring).unwrap();
+    assert!(
+        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
+        "{:?}",
+        counts(&vq1, 1)
+    );
+    vq1.qdevice_unregister(name).unwrap();
+}
+
+#[test]
 fn calls_on_a_stopped_daemon_return_errors() {
     let mut cluster = Cluster::single().expect("cluster");
     let (q, vq) = cluster
