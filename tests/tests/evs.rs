@@ -23,6 +23,8 @@ fn group(name: &str) -> EvsGroup {
 #[derive(Default)]
 struct Seen {
     payloads: Vec<Vec<u8>>,
+    /// (first payload byte, sender node id, sender pid) of each message.
+    senders: HashSet<(u8, u32, u32)>,
     confchgs: Vec<(Vec<NodeId>, Vec<NodeId>)>,
 }
 
@@ -35,7 +37,13 @@ fn handle(node: &Node, groups: &[&str]) -> (Evs, Shared) {
     let evs = node
         .run(move || {
             let evs = Evs::builder()
-                .on_deliver(move |_, m| a.lock().unwrap().payloads.push(m.data.to_vec()))
+                .on_deliver(move |_, m| {
+                    let mut seen = a.lock().unwrap();
+                    seen.payloads.push(m.data.to_vec());
+                    if let Some(&first) = m.data.first() {
+                        seen.senders.insert((first, m.nodeid.get(), m.pid));
+                    }
+                })
                 .on_confchg(move |_, c| {
                     b.lock()
                         .unwrap()
@@ -56,6 +64,10 @@ struct Member {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
+    /// Its pid, as it reported it.
+    pid: u32,
+    /// (first payload byte, sender node id, sender pid) of each message.
+    senders: std::cell::RefCell<HashSet<(u8, u32, u32)>>,
 }
 
 impl Member {
@@ -70,17 +82,21 @@ impl Member {
             .unwrap();
         let stdin = child.stdin.take().unwrap();
         let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
-        let m = Member {
+        let ready = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("evs-member ready");
+        // "ready <nodeid> <pid>"
+        let pid = match ready.split(' ').collect::<Vec<_>>()[..] {
+            ["ready", _, pid] => pid.parse().unwrap(),
+            _ => panic!("{ready}"),
+        };
+        Member {
             child,
             stdin,
             lines,
-        };
-        let ready = m
-            .lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("evs-member ready");
-        assert!(ready.starts_with("ready "), "{ready}");
-        m
+            pid,
+            senders: Default::default(),
+        }
     }
 
     fn say(&mut self, line: &str) {
@@ -97,9 +113,17 @@ impl Member {
             let Ok(line) = self.lines.recv_timeout(left) else {
                 break;
             };
-            match line.strip_prefix("msg ") {
-                Some(rest) => got.push(unhex(rest.rsplit(' ').next().unwrap()).unwrap()),
-                None => other.push(line),
+            // "msg <nodeid> <pid> <hex>"
+            match line.split(' ').collect::<Vec<_>>()[..] {
+                ["msg", nodeid, pid, data] => {
+                    let data = unhex(data).unwrap();
+                    if let Some(&first) = data.first() {
+                        let sender = (first, nodeid.parse().unwrap(), pid.parse().unwrap());
+                        self.senders.borrow_mut().insert(sender);
+                    }
+                    got.push(data);
+                }
+                _ => other.push(line),
             }
         }
         got
@@ -272,6 +296,25 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
             expected[i].len()
         );
     }
+    // Every message names its sender: this process's handles on nodes 1-3
+    // (1 and 11 both from node 1's), and p1 on node 1.
+    let me = std::process::id();
+    let id = |i: usize| cluster.node(i).nodeid().get();
+    let mut senders = HashSet::new();
+    for (_, seen, _) in &handles {
+        senders.extend(seen.lock().unwrap().senders.iter().copied());
+    }
+    for p in [&p1, &p2, &p3] {
+        senders.extend(p.senders.borrow().iter().copied());
+    }
+    let want = HashSet::from([
+        (1, id(0), me),
+        (11, id(0), me),
+        (2, id(1), me),
+        (3, id(2), me),
+        (4, id(0), p1.pid),
+    ]);
+    assert_eq!(senders, want);
     for i in 0..got.len() {
         for j in i + 1..got.len() {
             assert!(
