@@ -150,10 +150,11 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
                     }
                 }
                 Some(e) = poll_fn(|cx| cmap_events.as_mut().poll_next(cx)) => {
-                    let CmapEvent { kind, key, new_value, .. } = e.unwrap();
+                    let CmapEvent { kind, key, new_value, old_value, .. } = e.unwrap();
                     cmap_seen |= kind == TrackEventKind::Modify
                         && key == b"runtime.members.3.status"
-                        && new_value == Some(Value::string("left"));
+                        && new_value == Some(Value::string("left"))
+                        && old_value == Some(Value::string("joined"));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
