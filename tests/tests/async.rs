@@ -114,12 +114,18 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
             |e| matches!(e, CpgEvent::ConfChange { members, .. } if members.len() == 2),
         )
         .await;
-        until(
+        let first = until(
             &mut quorum_events,
             long,
             |e| matches!(e, QuorumEvent::Quorum { members, .. } if members.len() == 3),
         )
         .await;
+        let QuorumEvent::Quorum {
+            ring_id: before, ..
+        } = first
+        else {
+            unreachable!()
+        };
         // Keep the peer's stream drained while we wait.
         let peer = tokio::spawn(async move {
             while next(&mut peer_events, Duration::from_secs(60))
@@ -145,8 +151,11 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
                     }
                 }
                 Some(e) = poll_fn(|cx| quorum_events.as_mut().poll_next(cx)) => {
-                    if let QuorumEvent::Quorum { quorate, members, .. } = e.unwrap() {
-                        quorum_seen |= quorate && members == [NodeId::new(1), NodeId::new(2)];
+                    if let QuorumEvent::Quorum { quorate, members, ring_id } = e.unwrap() {
+                        // (A new membership: a new, higher ring id.)
+                        quorum_seen |= quorate
+                            && members == [NodeId::new(1), NodeId::new(2)]
+                            && ring_id.seq > before.seq;
                     }
                 }
                 Some(e) = poll_fn(|cx| cmap_events.as_mut().poll_next(cx)) => {
@@ -401,11 +410,26 @@ fn votequorum_and_cfg_streams() {
         })
         .unwrap();
         let mut vq_events = Box::pin(vq_events);
-        until(
-            &mut vq_events,
-            Duration::from_secs(20),
-            |e| matches!(e, VotequorumEvent::Quorum { quorate: true, nodes } if nodes.len() == 2),
-        )
+        // Quorate with both nodes, and the node list with the ring id it
+        // belongs to (in either order).
+        let (mut quorate, mut listed) = (false, false);
+        until(&mut vq_events, Duration::from_secs(20), |e| {
+            match e {
+                VotequorumEvent::Quorum {
+                    quorate: true,
+                    nodes,
+                } if nodes.len() == 2 => quorate = true,
+                VotequorumEvent::NodeList { ring_id, nodes }
+                    if nodes.len() == 2
+                        && [1, 2].iter().all(|&id| nodes.contains(&NodeId::new(id)))
+                        && ring_id.seq > 0 =>
+                {
+                    listed = true
+                }
+                _ => {}
+            }
+            quorate && listed
+        })
         .await;
         vq.with(|v| v.set_expected(3)).unwrap();
         until(&mut vq_events, Duration::from_secs(20), |e| {
