@@ -900,9 +900,11 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
                 .unwrap_or_else(|_| panic!("no event for 10 s after {seq} messages"));
                 read_stamped(event, SIZE, &mut seq);
             }
-            // (0.3 ms here; 130 ms when a poll read the whole backlog.)
+            // (0.3 ms here; 130 ms when a poll read the whole backlog. The
+            // bound leaves room for a busy machine: once, in a full test
+            // run with builds going on beside it, one poll measured 10.9 ms.)
             assert!(
-                longest < Duration::from_millis(10),
+                longest < Duration::from_millis(40),
                 "one poll of the stream ran for {longest:?} of CPU ({polls} polls)"
             );
         });
