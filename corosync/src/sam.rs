@@ -105,12 +105,20 @@ pub fn thread_count() -> Result<usize> {
 
 impl Sam {
     /// Initializes SAM (`sam_initialize`). Health checks are due every
-    /// `interval` once started (zero: none are checked; it must fit in a C
-    /// `int` of milliseconds). With a quorum policy this waits for the
-    /// first quorum notification.
+    /// `interval` once started (zero: none are checked). libsam counts in
+    /// whole milliseconds in a C `int`: an interval with a fraction of a
+    /// millisecond, or one too long for that, is [`Error::InvalidInput`]
+    /// (rounding down could turn 0.5 ms into "no checks"). With a quorum
+    /// policy this waits for the first quorum notification.
     ///
     /// A second call in the same process is [`Error::Exist`].
     pub fn initialize(interval: Duration, policy: RecoveryPolicy) -> Result<Sam> {
+        if interval.subsec_nanos() % 1_000_000 != 0 {
+            return Err(Error::InvalidInput {
+                what: "SAM interval",
+                reason: "it is not a whole number of milliseconds",
+            });
+        }
         let ms = c_int::try_from(interval.as_millis()).map_err(|_| Error::InvalidInput {
             what: "SAM interval",
             reason: "it does not fit in an int of milliseconds",
@@ -136,8 +144,17 @@ impl Sam {
     }
 
     /// Sets the signal the supervisor sends first when the process fails
-    /// (SIGTERM by default; SIGKILL follows one interval later).
+    /// (SIGTERM by default; SIGKILL follows one interval later). A number
+    /// that is not a signal (outside 1 to `SIGRTMAX`) is
+    /// [`Error::InvalidInput`]: libsam would take it, and its `kill` would
+    /// then fail without a word, leaving only the SIGKILL.
     pub fn warn_signal_set(&self, signal: c_int) -> Result<()> {
+        if !(1..=libc::SIGRTMAX()).contains(&signal) {
+            return Err(Error::InvalidInput {
+                what: "warning signal",
+                reason: "it is not a signal number",
+            });
+        }
         // SAFETY: plain value.
         check(unsafe { sys::sam_warn_signal_set(signal) })
     }
@@ -187,11 +204,16 @@ impl Sam {
     /// supervisor's recovery follows. Call after [`Sam::register`], with a
     /// non-zero interval. A later call replaces the closure.
     pub fn hc_callback_register(&self, f: impl FnMut() -> bool + Send + 'static) -> Result<()> {
+        // libsam says yes only while registered and not started, and its
+        // thread calls back only once started (which needs this thread), so
+        // the closure can be put in place after the answer: a refused
+        // registration leaves the previous closure in place.
+        // SAFETY: the trampoline is a valid callback for the process's life.
+        check(unsafe { sys::sam_hc_callback_register(Some(health_trampoline)) })?;
         let new: *mut HealthFn = Box::into_raw(Box::new(Box::new(f)));
         // The previous closure is leaked: libsam's thread may be running it.
         let _old = HEALTH_CHECK.swap(new, Ordering::AcqRel);
-        // SAFETY: the trampoline is a valid callback for the process's life.
-        check(unsafe { sys::sam_hc_callback_register(Some(health_trampoline)) })
+        Ok(())
     }
 
     /// Stores `data` with the supervisor, to be restored after a restart.
@@ -261,6 +283,43 @@ extern "C" fn health_trampoline() -> c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The only test of this binary that initializes SAM (it is once per
+    // process); libsam's initialization without a quorum policy is local.
+    #[test]
+    fn bad_intervals_and_signals_are_refused_and_a_refused_callback_is_not_installed() {
+        let too_long = Duration::from_millis(i32::MAX as u64 + 1);
+        for bad in [
+            Duration::from_micros(500),
+            Duration::from_micros(1500),
+            too_long,
+        ] {
+            assert!(
+                matches!(
+                    Sam::initialize(bad, RecoveryPolicy::RESTART),
+                    Err(Error::InvalidInput { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let sam = Sam::initialize(Duration::from_secs(1), RecoveryPolicy::RESTART).unwrap();
+        assert_eq!(
+            Sam::initialize(Duration::from_secs(1), RecoveryPolicy::RESTART).err(),
+            Some(Error::Exist)
+        );
+        for bad in [0, -1, 999, libc::SIGRTMAX() + 1] {
+            assert!(
+                matches!(sam.warn_signal_set(bad), Err(Error::InvalidInput { .. })),
+                "{bad}"
+            );
+        }
+        sam.warn_signal_set(libc::SIGUSR1).unwrap();
+        sam.warn_signal_set(libc::SIGRTMAX()).unwrap();
+        // Not registered: libsam refuses, and the closure is not put in
+        // place (the trampoline finds none and answers "unhealthy").
+        assert_eq!(sam.hc_callback_register(|| true), Err(Error::BadHandle));
+        assert_eq!(health_trampoline(), -1);
+    }
 
     #[test]
     fn policies_compose_as_in_sam_h() {
