@@ -505,3 +505,97 @@ fn the_chat_example_talks_across_nodes_and_groups() {
     );
     assert!(a.contains("* members: 1 2"), "alice: {a}");
 }
+
+#[test]
+fn bad_input_is_refused_before_anything_is_sent_and_a_stopped_daemon_answers_errors() {
+    use corosync::cpg::{MAX_BUFFERS, MAX_MESSAGE_LEN};
+    use corosync::evs::MAX_GROUPS;
+
+    let mut cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let invalid = |r: Result<(), Error>| matches!(r, Err(Error::InvalidInput { .. }));
+    // A carrier group name CPG cannot take.
+    let long = node
+        .run(|| Evs::builder().cpg_group([b'c'; 129]).connect().map(drop))
+        .unwrap();
+    assert!(
+        matches!(
+            long,
+            Err(Error::TooLong {
+                len: 129,
+                max: 128,
+                ..
+            })
+        ),
+        "{long:?}"
+    );
+
+    let (evs, seen) = handle(node, &[]);
+    let x = [IoSlice::new(b"x")];
+    // Nowhere to send to.
+    assert!(invalid(evs.mcast_joined(Guarantee::Agreed, &x)));
+    assert!(invalid(evs.mcast_groups(Guarantee::Agreed, &[], &x)));
+    // More groups than an envelope holds, in one message or joined.
+    let many: Vec<EvsGroup> = (0..=MAX_GROUPS).map(|i| group(&format!("g{i}"))).collect();
+    assert!(invalid(evs.mcast_groups(Guarantee::Agreed, &many, &x)));
+    evs.join(&many[..MAX_GROUPS - 1]).unwrap();
+    assert!(invalid(evs.join(&many[MAX_GROUPS - 1..])));
+    assert_eq!(
+        evs.joined().len(),
+        MAX_GROUPS - 1,
+        "a refused join joins none"
+    );
+    evs.join(&many[MAX_GROUPS - 1..MAX_GROUPS]).unwrap();
+    evs.leave(&many[1..MAX_GROUPS]).unwrap();
+    assert_eq!(evs.joined(), [many[0]]);
+    // More buffers than fit beside the envelope's two.
+    let bufs = vec![IoSlice::new(b"x"); MAX_BUFFERS - 1];
+    assert_eq!(
+        evs.mcast_joined(Guarantee::Agreed, &bufs),
+        Err(Error::TooManyBuffers {
+            count: MAX_BUFFERS - 1,
+            max: MAX_BUFFERS - 2
+        })
+    );
+    // Too large once the envelope is added: the limit named is what is
+    // left for the payload (the same 64 MiB buffer, 32 times in part).
+    let big = vec![0u8; 64 << 20];
+    let len = MAX_MESSAGE_LEN - 10;
+    let mut huge: Vec<IoSlice<'_>> = (0..31).map(|_| IoSlice::new(&big)).collect();
+    huge.push(IoSlice::new(&big[..len - 31 * big.len()]));
+    assert_eq!(
+        evs.mcast_joined(Guarantee::Agreed, &huge),
+        Err(Error::MessageTooLarge {
+            len,
+            max: MAX_MESSAGE_LEN - 8 - EvsGroup::LEN
+        })
+    );
+    // Safe delivery does not exist on CPG.
+    assert_eq!(
+        evs.mcast_joined(Guarantee::Safe, &x),
+        Err(Error::NotSupported)
+    );
+    // None of that was sent: the one good message is all that comes.
+    evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"good")])
+        .unwrap();
+    assert!(dispatch_until(
+        &evs,
+        Duration::from_secs(10),
+        || evs.dispatch(DispatchMode::All),
+        || !seen.lock().unwrap().payloads.is_empty()
+    )
+    .unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    evs.dispatch(DispatchMode::All).unwrap();
+    assert_eq!(seen.lock().unwrap().payloads, [b"good".to_vec()]);
+    assert_eq!(evs.dropped_messages(), 0);
+
+    cluster.stop(0).unwrap();
+    let started = Instant::now();
+    assert!(evs
+        .mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"gone")])
+        .is_err());
+    assert!(evs.membership().is_err());
+    assert!(evs.dispatch(DispatchMode::All).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -49,7 +49,7 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
-use crate::cpg::{Cpg, GroupName, Guarantee, MAX_BUFFERS};
+use crate::cpg::{message_len, Cpg, GroupName, Guarantee, MAX_BUFFERS, MAX_MESSAGE_LEN};
 use crate::{DispatchMode, Error, NodeId, Result, RingId};
 
 mod envelope;
@@ -304,14 +304,25 @@ impl Evs {
         EvsBuilder::default()
     }
 
-    /// Joins `groups` (already joined ones are left as they are).
+    /// Joins `groups` (already joined ones are left as they are). A handle
+    /// is in at most [`MAX_GROUPS`] groups, the most one message can be
+    /// addressed to; a join that would pass that is
+    /// [`Error::InvalidInput`], and joins none of `groups`.
     pub fn join(&self, groups: &[EvsGroup]) -> Result<()> {
         let mut joined = self.shared.joined.borrow_mut();
+        let mut new: Vec<EvsGroup> = Vec::new();
         for g in groups {
-            if !joined.contains(g) {
-                joined.push(*g);
+            if !joined.contains(g) && !new.contains(g) {
+                new.push(*g);
             }
         }
+        if joined.len() + new.len() > MAX_GROUPS {
+            return Err(Error::InvalidInput {
+                what: "EVS join",
+                reason: "a handle is in at most 128 groups (MAX_GROUPS)",
+            });
+        }
+        joined.extend(new);
         Ok(())
     }
 
@@ -366,16 +377,25 @@ impl Evs {
             return Err(Error::NotSupported);
         }
         if groups.len() > MAX_GROUPS {
-            return Err(Error::TooLong {
-                what: "EVS destination group list",
-                len: groups.len(),
-                max: MAX_GROUPS,
+            return Err(Error::InvalidInput {
+                what: "EVS destination groups",
+                reason: "a message goes to at most 128 groups (MAX_GROUPS)",
             });
         }
         if bufs.len() > MAX_BUFFERS - 2 {
             return Err(Error::TooManyBuffers {
                 count: bufs.len(),
                 max: MAX_BUFFERS - 2,
+            });
+        }
+        // The envelope rides in the same CPG message: say what is left for
+        // the payload, not what CPG carries.
+        let envelope = envelope::HEADER_LEN + groups.len() * EvsGroup::LEN;
+        let len = message_len(bufs)?;
+        if len > MAX_MESSAGE_LEN - envelope {
+            return Err(Error::MessageTooLarge {
+                len,
+                max: MAX_MESSAGE_LEN - envelope,
             });
         }
         let header = envelope::header(groups.len());
