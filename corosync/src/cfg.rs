@@ -375,7 +375,17 @@ impl Cfg {
 
     /// Asks corosync to shut down. With [`ShutdownMode::Request`] it returns
     /// [`Error::Busy`] when a client answered no.
+    ///
+    /// [`ShutdownMode::Unknown`] is refused with [`Error::InvalidInput`]
+    /// before anything is sent: corosync 3.1 handles a flag it does not
+    /// know as a request, and shuts down at once when no client tracks.
     pub fn try_shutdown(&self, mode: ShutdownMode) -> Result<()> {
+        if let ShutdownMode::Unknown(_) = mode {
+            return Err(Error::InvalidInput {
+                what: "shutdown mode",
+                reason: "only REQUEST, REGARDLESS and IMMEDIATE are defined",
+            });
+        }
         // SAFETY: live handle.
         check(unsafe { sys::corosync_cfg_try_shutdown(self.raw(), mode.as_raw()) })
     }

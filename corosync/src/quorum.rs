@@ -239,8 +239,10 @@ impl Quorum {
 
     /// Starts tracking: the callbacks run from [`Quorum::dispatch`] with the
     /// current state ([`TrackFlags::CURRENT`]) and on changes
-    /// ([`TrackFlags::CHANGES`]).
+    /// ([`TrackFlags::CHANGES`]). Flags with none of `CURRENT`, `CHANGES`
+    /// and `CHANGES_ONLY` are [`crate::Error::InvalidInput`]: nothing would come.
     pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
+        flags.check_reports()?;
         // SAFETY: live handle.
         check(unsafe { sys::quorum_trackstart(self.raw(), flags.as_raw().into()) })
     }

@@ -2,6 +2,8 @@
 
 use corosync_sys as sys;
 
+use crate::{Error, Result};
+
 bitflags::bitflags! {
     /// What a tracking call reports (`CS_TRACK_*`).
     ///
@@ -30,6 +32,21 @@ impl TrackFlags {
     pub fn from_raw(raw: u8) -> Self {
         Self::from_bits_retain(raw)
     }
+
+    /// [`Error::InvalidInput`] unless the flags ask for something to be
+    /// reported: quorum and votequorum take flags without any of the three
+    /// and then never call back.
+    pub(crate) fn check_reports(self) -> Result<()> {
+        if self.intersects(Self::CURRENT | Self::CHANGES | Self::CHANGES_ONLY) {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput {
+                what: "track flags",
+                reason:
+                    "none of CURRENT, CHANGES and CHANGES_ONLY is set, so nothing would be reported",
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +63,23 @@ mod tests {
         assert!(flags.contains(TrackFlags::CHANGES));
         assert_eq!(flags.as_raw(), raw);
         assert_eq!((TrackFlags::CURRENT | TrackFlags::CHANGES).as_raw(), 3);
+    }
+
+    #[test]
+    fn flags_that_report_nothing_are_refused() {
+        for flags in [TrackFlags::empty(), TrackFlags::from_raw(0x80)] {
+            assert!(
+                matches!(flags.check_reports(), Err(Error::InvalidInput { .. })),
+                "{flags:?}"
+            );
+        }
+        for flags in [
+            TrackFlags::CURRENT,
+            TrackFlags::CHANGES,
+            TrackFlags::CHANGES_ONLY,
+            TrackFlags::from_raw(0x80 | 0x04),
+        ] {
+            assert_eq!(flags.check_reports(), Ok(()), "{flags:?}");
+        }
     }
 }

@@ -34,8 +34,8 @@ use crate::{Error, NodeId, Result, RingId, TrackFlags};
 /// corosync keeps it NUL-terminated in 255 bytes).
 pub const MAX_QDEVICE_NAME_LEN: usize = sys::VOTEQUORUM_QDEVICE_MAX_NAME_LEN as usize - 1;
 
-/// The node id that stands for "this node" in [`Votequorum::info`]
-/// (`VOTEQUORUM_QDEVICE_NODEID`).
+/// The node id that stands for "this node" in [`Votequorum::info`] and
+/// [`Votequorum::set_votes`] (`VOTEQUORUM_QDEVICE_NODEID`, 0).
 pub const LOCAL_NODE: NodeId = NodeId::new(sys::VOTEQUORUM_QDEVICE_NODEID);
 
 bitflags::bitflags! {
@@ -376,13 +376,36 @@ impl Votequorum {
     }
 
     /// Sets the votes of `nodeid` ([`LOCAL_NODE`] for this node).
+    ///
+    /// For `votequorum_setvotes` itself node id 0 means the quorum device,
+    /// not this node (only `votequorum_getinfo` reads it as this node), so
+    /// [`LOCAL_NODE`] is turned into this node's id first; the quorum
+    /// device's votes have [`Votequorum::set_qdevice_votes`].
     pub fn set_votes(&self, nodeid: NodeId, votes: u32) -> Result<()> {
+        let nodeid = if nodeid == LOCAL_NODE {
+            self.local_info()?.node_id
+        } else {
+            nodeid
+        };
         // SAFETY: live handle.
         check(unsafe { sys::votequorum_setvotes(self.raw(), nodeid.get(), votes) })
     }
 
-    /// Starts tracking; `context` comes back in every notification.
+    /// Sets the votes of the quorum device, on every node
+    /// (`votequorum_setvotes` with node id 0). As with node votes, corosync
+    /// refuses a number that would leave the cluster without quorum.
+    pub fn set_qdevice_votes(&self, votes: u32) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe {
+            sys::votequorum_setvotes(self.raw(), sys::VOTEQUORUM_QDEVICE_NODEID, votes)
+        })
+    }
+
+    /// Starts tracking; `context` comes back in every notification. Flags
+    /// with none of `CURRENT`, `CHANGES` and `CHANGES_ONLY` are
+    /// [`Error::InvalidInput`]: nothing would come.
     pub fn track_start(&self, flags: TrackFlags, context: u64) -> Result<()> {
+        flags.check_reports()?;
         // SAFETY: live handle.
         check(unsafe { sys::votequorum_trackstart(self.raw(), context, flags.as_raw().into()) })
     }

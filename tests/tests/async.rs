@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use corosync::cmap::{Map, TrackEventKind, TrackType, Value};
 use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{
-    AsyncCmap, AsyncCpg, AsyncQuorum, CmapEvent, CpgEvent, CpgEvents, QuorumEvent,
+    AsyncCfg, AsyncCmap, AsyncCpg, AsyncQuorum, AsyncVotequorum, CmapEvent, CpgEvent, CpgEvents,
+    QuorumEvent,
 };
 use corosync::{NodeId, TrackFlags};
 use corosync_tests::{Cluster, Node};
@@ -298,8 +299,37 @@ fn many_tasks_multicast_through_one_handle_in_one_order() {
 #[test]
 fn adapters_refuse_to_start_outside_a_runtime() {
     let cluster = Cluster::single().expect("cluster");
-    let result = cluster.node(0).run(AsyncCpg::connect).unwrap();
-    assert!(matches!(result, Err(corosync::Error::InvalidInput { .. })));
+    let node = cluster.node(0);
+    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::InvalidInput { .. }));
+    assert!(refused(node.run(|| AsyncCpg::connect().map(drop)).unwrap()));
+    let changes = TrackFlags::CHANGES;
+    assert!(refused(
+        node.run(|| AsyncQuorum::connect(changes).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(
+        node.run(|| AsyncVotequorum::connect(changes).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(
+        node.run(|| AsyncCmap::connect(Map::Icmap).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(node.run(|| AsyncCfg::connect().map(drop)).unwrap()));
+    // Inside one, tracking flags that would report nothing are refused too
+    // (the stream would never yield).
+    let rt = current_thread();
+    let empty = TrackFlags::empty();
+    let in_rt = |f: fn(TrackFlags) -> corosync::Result<()>| {
+        let handle = rt.handle().clone();
+        node.run(move || {
+            let _guard = handle.enter();
+            f(empty)
+        })
+        .unwrap()
+    };
+    assert!(refused(in_rt(|f| AsyncQuorum::connect(f).map(drop))));
+    assert!(refused(in_rt(|f| AsyncVotequorum::connect(f).map(drop))));
 
     // A runtime without its IO or time driver fails at once, as tokio's
     // own types do, not at the first poll.
@@ -615,6 +645,12 @@ fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
             current_thread().block_on(async {
                 let (cpg, events) = AsyncCpg::connect().unwrap();
                 let mut events = Box::pin(events);
+                // Before a join a send is refused, and takes nothing from
+                // the window (filled to the last message below).
+                assert_eq!(
+                    cpg.mcast(Guarantee::Agreed, b"lost").await,
+                    Err(Error::NotExist)
+                );
                 join(&cpg, &mut events, "vectored").await;
                 // Fill the send window with messages nobody reads yet.
                 let big = vec![7u8; 200 * 1024];

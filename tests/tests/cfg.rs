@@ -295,3 +295,27 @@ fn node_status_kill_reload_and_log_reopening() {
         })
         .unwrap();
 }
+
+#[test]
+fn an_unknown_shutdown_mode_is_refused_and_a_stopped_daemon_answers_errors() {
+    let mut cluster = Cluster::single().expect("cluster");
+    let cfg = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
+    // corosync would take it as a request and, with nobody tracking, go.
+    assert!(matches!(
+        cfg.try_shutdown(ShutdownMode::Unknown(7)),
+        Err(Error::InvalidInput { .. })
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(cluster.node(0).is_running(), "corosync went down");
+    assert!(cfg.local_nodeid().is_ok());
+
+    cluster.stop(0).unwrap();
+    let started = std::time::Instant::now();
+    assert!(cfg.local_nodeid().is_err());
+    assert!(cfg.ring_status().is_err());
+    assert!(cfg.node_status(NodeId::new(1)).is_err());
+    assert!(cfg.reload_config().is_err());
+    assert!(cfg.try_shutdown(ShutdownMode::Request).is_err());
+    assert!(cfg.dispatch(DispatchMode::All).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

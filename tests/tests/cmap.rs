@@ -93,25 +93,27 @@ fn every_value_type_round_trips_exactly() {
                 assert_eq!(back.to_bits(), bits);
             }
 
-            // Values come back whole up to corosync's largest (16 KiB), and
+            // Values come back whole up to corosync's largest (16 KiB; a
+            // string's NUL is not counted, as with the C library), and
             // larger ones are refused with the limit named.
-            let long: Vec<u8> = (0..MAX_VALUE_LEN - 1)
-                .map(|i| b'a' + (i % 26) as u8)
-                .collect();
+            let long: Vec<u8> = (0..MAX_VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect();
             cmap.set_string("test.long", &long).unwrap();
             assert_eq!(cmap.get_string("test.long").unwrap(), long);
             assert_eq!(cmap.get("test.long").unwrap(), Value::String(long.clone()));
+            let other: Vec<u8> = long.iter().rev().copied().collect();
+            cmap.set("test.long", &Value::String(other.clone()))
+                .unwrap();
+            assert_eq!(cmap.get_string("test.long").unwrap(), other);
             let blob: Vec<u8> = (0..MAX_VALUE_LEN as u32).map(|i| (i % 7) as u8).collect();
             cmap.set_binary("test.blob", &blob).unwrap();
             assert_eq!(cmap.get("test.blob").unwrap(), Value::Binary(blob));
-            let too_long = vec![b'x'; MAX_VALUE_LEN];
-            assert_eq!(
-                cmap.set_string("test.toolong", &too_long),
-                Err(Error::MessageTooLarge {
-                    len: MAX_VALUE_LEN + 1,
-                    max: MAX_VALUE_LEN
-                })
-            );
+            let too_long = vec![b'x'; MAX_VALUE_LEN + 1];
+            let refused = Err(Error::MessageTooLarge {
+                len: MAX_VALUE_LEN + 1,
+                max: MAX_VALUE_LEN,
+            });
+            assert_eq!(cmap.set_string("test.toolong", &too_long), refused);
+            assert_eq!(cmap.set("test.toolong", &Value::String(too_long)), refused);
             assert!(matches!(
                 cmap.set_binary("test.toolong", &vec![0; 100 * 1024]),
                 Err(Error::MessageTooLarge { .. })
@@ -420,4 +422,61 @@ fn callbacks_add_and_remove_registrations_and_touch_keys() {
             );
         })
         .unwrap();
+}
+
+#[test]
+fn bad_keys_prefixes_and_flags_are_refused_and_a_stopped_daemon_answers_errors() {
+    let mut cluster = Cluster::single().expect("cluster");
+    let cmap = cluster.node(0).run(|| Cmap::new().unwrap()).unwrap();
+    let long = "k".repeat(256);
+    let too_long = |r: Result<(), Error>| {
+        matches!(
+            r,
+            Err(Error::TooLong {
+                len: 256,
+                max: 255,
+                ..
+            })
+        )
+    };
+    let nul = |r: Result<(), Error>| matches!(r, Err(Error::InteriorNul { position: 2, .. }));
+    let invalid = |r: Result<(), Error>| matches!(r, Err(Error::InvalidInput { .. }));
+    let track = |key: &str, flags: TrackType| cmap.track_add(key, flags, |_, _| {}).map(drop);
+    let all = TrackType::ADD | TrackType::DELETE | TrackType::MODIFY;
+
+    // Prefixes, for iteration and for tracking.
+    assert!(too_long(cmap.iter(&long).map(drop)));
+    assert!(nul(cmap.iter("ab\0c").map(drop)));
+    assert!(too_long(track(&long, all | TrackType::PREFIX)));
+    assert!(nul(track("ab\0c", all | TrackType::PREFIX)));
+    // Keys, for tracking.
+    assert!(invalid(track("", all)));
+    assert!(too_long(track(&long, all)));
+    assert!(nul(track("ab\0c", all)));
+    // Flags that select no change: corosync would never call back.
+    for flags in [TrackType::empty(), TrackType::PREFIX] {
+        assert!(invalid(track("test.", flags)), "{flags:?}");
+    }
+    // None of that reached the daemon: the handle works.
+    cmap.set_u32("test.after", 7).unwrap();
+    let seen = Arc::new(Mutex::new(0));
+    let s = seen.clone();
+    let _guard = cmap
+        .track_add("test.after", TrackType::MODIFY, move |_, _| {
+            *s.lock().unwrap() += 1
+        })
+        .unwrap();
+    cmap.set_u32("test.after", 8).unwrap();
+    assert!(pump(&cmap, || *seen.lock().unwrap() == 1));
+
+    // With the daemon gone every call answers an error, at once.
+    drop(_guard);
+    cluster.stop(0).unwrap();
+    let started = std::time::Instant::now();
+    assert!(cmap.get("test.after").is_err());
+    assert!(cmap.set_u32("test.after", 9).is_err());
+    assert!(cmap.iter("test.").is_err());
+    assert!(track("test.after", all).is_err());
+    assert!(cmap.dispatch(DispatchMode::All).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

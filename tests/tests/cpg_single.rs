@@ -162,6 +162,17 @@ fn bad_input_is_refused_with_clear_errors() {
             })
         ));
         let group = GroupName::new([b'a'; 128]).unwrap();
+        // Sends before a join are refused (corosync would take a small one
+        // and drop it), whole, fragmented or from a zero-copy buffer.
+        let atomic = cpg.max_atomic_msgsize().unwrap();
+        let zcb = cpg.zcb_alloc(16).unwrap();
+        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotExist));
+        assert_eq!(
+            cpg.mcast(Guarantee::Agreed, &vec![0u8; atomic + 1]),
+            Err(Error::NotExist)
+        );
+        assert_eq!(zcb.mcast(Guarantee::Agreed, 16), Err(Error::NotExist));
+        drop(zcb);
         cpg.join(&group).unwrap();
 
         let one = [0u8; 1];
@@ -181,7 +192,6 @@ fn bad_input_is_refused_with_clear_errors() {
                 max: MAX_MESSAGE_LEN
             })
         );
-        let atomic = cpg.max_atomic_msgsize().unwrap();
         assert!(matches!(
             cpg.zcb_alloc(atomic + 1),
             Err(Error::MessageTooLarge { .. })
@@ -195,6 +205,7 @@ fn bad_input_is_refused_with_clear_errors() {
         assert!(dispatch_until(&cpg, WAIT, || cpg.dispatch(DispatchMode::All), in_group).unwrap());
         cpg.leave(&group).unwrap();
         assert_eq!(cpg.joined_group(), None);
+        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotExist));
         // Leaving twice is the daemon's error.
         assert!(cpg.leave(&group).is_err());
     });
@@ -419,6 +430,13 @@ fn legacy_initialize_and_initial_totem_configuration() {
             Cpg::builder()
                 .legacy_initialize(true)
                 .on_totem_confchg(|_, _| {})
+                .connect(),
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            Cpg::builder()
+                .legacy_initialize(true)
+                .deliver_initial_totem_conf(true)
                 .connect(),
             Err(Error::InvalidInput { .. })
         ));

@@ -375,6 +375,79 @@ fn a_quorum_device_vote_is_reported_and_counted() {
         counts(&vq1, 1)
     );
     vq1.qdevice_unregister(name).unwrap();
+
+    // LOCAL_NODE in set_votes is this node (for the C call, node id 0 is
+    // the device): node 1's votes change, the device's do not.
+    vq1.set_votes(LOCAL_NODE, 2).unwrap();
+    assert!(pump_vq(&vq2, || {
+        let i = vq2.info(NodeId::new(1)).unwrap();
+        (i.node_votes, i.qdevice_votes) == (2, 1)
+    }));
+    assert_eq!(vq1.local_info().unwrap().node_votes, 2);
+    vq1.set_votes(LOCAL_NODE, 1).unwrap();
+    assert!(pump_vq(&vq2, || vq2
+        .info(NodeId::new(1))
+        .unwrap()
+        .node_votes
+        == 1));
+    // The device's votes are set apart, on every node.
+    vq1.set_qdevice_votes(2).unwrap();
+    assert!(pump_vq(&vq2, || {
+        let i = vq2.info(NodeId::new(2)).unwrap();
+        (i.node_votes, i.qdevice_votes) == (1, 2)
+    }));
+    vq1.set_qdevice_votes(1).unwrap();
+    assert!(pump_vq(&vq2, || vq2
+        .info(NodeId::new(2))
+        .unwrap()
+        .qdevice_votes
+        == 1));
+    assert_eq!(vq1.local_info().unwrap().node_votes, 1);
+}
+
+#[test]
+fn requests_that_could_never_work_are_refused_before_the_daemon() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let refused = |r: corosync::Result<()>| matches!(r, Err(Error::InvalidInput { .. }));
+    let calls = Arc::new(Mutex::new((0, 0)));
+    let (a, b) = (calls.clone(), calls.clone());
+    let (q, vq) = node
+        .run(move || {
+            let q = Quorum::builder()
+                .on_quorum(move |_, _| a.lock().unwrap().0 += 1)
+                .connect()
+                .unwrap();
+            let vq = Votequorum::builder()
+                .on_quorum(move |_, _| b.lock().unwrap().1 += 1)
+                .connect()
+                .unwrap();
+            (q, vq)
+        })
+        .unwrap();
+    // Tracking flags without CURRENT, CHANGES or CHANGES_ONLY: the daemon
+    // would say yes and never call back.
+    for flags in [TrackFlags::empty(), TrackFlags::from_raw(0x80)] {
+        assert!(refused(q.track_start(flags)), "{flags:?}");
+        assert!(refused(vq.track_start(flags, 7)), "{flags:?}");
+    }
+    // The handles still work: CURRENT alone reports once.
+    q.track_start(TrackFlags::CURRENT).unwrap();
+    vq.track_start(TrackFlags::CURRENT, 7).unwrap();
+    let quorum_called = || calls.lock().unwrap().0 == 1;
+    assert!(dispatch_until(&q, WAIT, || q.dispatch(DispatchMode::All), quorum_called).unwrap());
+    assert!(pump_vq(&vq, || calls.lock().unwrap().1 == 1));
+    // libquorum's legacy initialization has no node-list callback.
+    let legacy = node
+        .run(|| {
+            Quorum::builder()
+                .legacy_initialize(true)
+                .on_nodelist(|_, _| {})
+                .connect()
+                .map(drop)
+        })
+        .unwrap();
+    assert_eq!(legacy, Err(Error::NotSupported));
 }
 
 #[test]

@@ -42,10 +42,12 @@ pub use value::{Value, ValueRef, ValueType};
 /// The longest key name (`CMAP_KEYNAME_MAXLEN`).
 pub const MAX_KEY_LEN: usize = sys::CMAP_KEYNAME_MAXLEN as usize;
 
-/// The largest value corosync stores, in bytes (strings with their NUL).
-/// This is the daemon's `ICMAP_MAX_VALUE_LEN`, not in the public headers;
-/// larger values are refused with [`Error::MessageTooLarge`] before they are
-/// sent (corosync would answer a bare `CS_ERR_INVALID_PARAM`).
+/// The largest value corosync stores, in bytes: a binary value, or a
+/// string without its NUL (which, as with `cmap_set_string`, is not sent:
+/// corosync adds it). This is the daemon's `ICMAP_MAX_VALUE_LEN`, not in
+/// the public headers; larger values are refused with
+/// [`Error::MessageTooLarge`] before they are sent (corosync would answer a
+/// bare `CS_ERR_INVALID_PARAM`).
 pub const MAX_VALUE_LEN: usize = 16 * 1024;
 
 /// The shortest key name corosync stores (`CMAP_KEYNAME_MINLEN`).
@@ -384,8 +386,12 @@ impl Cmap {
         Err(Error::TryAgain)
     }
 
-    /// Sets `key` to `value` (`cmap_set`), creating it if needed.
+    /// Sets `key` to `value` (`cmap_set`, or `cmap_set_string` for a
+    /// string), creating it if needed.
     pub fn set(&self, key: &str, value: &Value) -> Result<()> {
+        if let Value::String(s) = value {
+            return self.set_string(key, s);
+        }
         let key = c_storable_key(key)?;
         let bytes = value.to_wire()?;
         if bytes.len() > MAX_VALUE_LEN {
@@ -395,7 +401,7 @@ impl Cmap {
             });
         }
         // SAFETY: live handle; `bytes` holds the value in the layout corosync
-        // stores for its type (strings NUL-terminated within the length).
+        // stores for its type.
         check(unsafe {
             sys::cmap_set(
                 self.raw(),
@@ -457,7 +463,7 @@ impl Cmap {
             what: "cmap string value",
             position: e.nul_position(),
         })?;
-        let len = value.as_bytes_with_nul().len();
+        let len = value.as_bytes().len();
         if len > MAX_VALUE_LEN {
             return Err(Error::MessageTooLarge {
                 len,
@@ -511,13 +517,21 @@ impl Cmap {
 
     /// Tracks `key` (a key, or with [`TrackType::PREFIX`] a prefix):
     /// `f` runs from [`Cmap::dispatch`] on every change the flags select.
-    /// The registration lasts as long as the returned guard.
+    /// The registration lasts as long as the returned guard. Flags without
+    /// any of `ADD`, `DELETE` and `MODIFY` are [`Error::InvalidInput`]:
+    /// corosync would take them and never call back.
     pub fn track_add(
         &self,
         key: &str,
         flags: TrackType,
         f: impl FnMut(&Cmap, &TrackEvent<'_>) + Send + 'static,
     ) -> Result<Track<'_>> {
+        if !flags.intersects(TrackType::ADD | TrackType::DELETE | TrackType::MODIFY) {
+            return Err(Error::InvalidInput {
+                what: "cmap track flags",
+                reason: "none of ADD, DELETE and MODIFY is set, so nothing would be reported",
+            });
+        }
         let key = if flags.contains(TrackType::PREFIX) {
             c_prefix(key)?
         } else {

@@ -340,6 +340,9 @@ pub(crate) struct Inner {
     fd: Cell<RawFd>,
     /// The group this connection joined, as far as this handle knows.
     joined: Cell<Option<GroupName>>,
+    /// Whether `joined` is set (read on every send, without copying the
+    /// name).
+    in_group: Cell<bool>,
     cell: CallbackCell<Callbacks>,
 }
 
@@ -421,6 +424,7 @@ impl CpgBuilder {
             raw: Cell::new(0),
             fd: Cell::new(-1),
             joined: Cell::new(None),
+            in_group: Cell::new(false),
             cell: CallbackCell::new(Callbacks {
                 deliver: self.deliver,
                 confchg: self.confchg,
@@ -526,6 +530,7 @@ impl Cpg {
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_join(self.raw(), group.as_raw()) })?;
         self.inner.get().joined.set(Some(*group));
+        self.inner.get().in_group.set(true);
         Ok(())
     }
 
@@ -544,6 +549,7 @@ impl Cpg {
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_leave(self.raw(), group.as_raw()) })?;
         self.inner.get().joined.set(None);
+        self.inner.get().in_group.set(false);
         Ok(())
     }
 
@@ -552,7 +558,21 @@ impl Cpg {
         self.inner.get().joined.get()
     }
 
+    /// [`Error::NotExist`] unless this handle is in a group.
+    #[inline]
+    pub(crate) fn check_in_group(&self) -> Result<()> {
+        if self.inner.get().in_group.get() {
+            Ok(())
+        } else {
+            Err(Error::NotExist)
+        }
+    }
+
     /// Multicasts `data` to the group this handle joined.
+    ///
+    /// A handle that has not joined a group through [`Cpg::join`] (or has
+    /// left it) gets [`Error::NotExist`] without sending: corosync would
+    /// take a small message, say nothing and drop it.
     ///
     /// [`Error::TryAgain`] means corosync's queues are full (flow control):
     /// dispatch, then send again, or use [`crate::Retry`].
@@ -572,6 +592,7 @@ impl Cpg {
     #[inline]
     pub fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
         message_len(bufs)?;
+        self.check_in_group()?;
         // SAFETY: IoSlice is ABI-compatible with struct iovec on Unix; the
         // buffers are valid for reads for the call; their count fits the
         // library's array (checked above).

@@ -51,12 +51,14 @@ impl<'a> ZcBuffer<'a> {
         })
     }
 
-    /// Multicasts the first `len` bytes of the buffer to the groups its
-    /// handle joined. The buffer stays allocated and can be reused.
+    /// Multicasts the first `len` bytes of the buffer to the group its
+    /// handle joined ([`Error::NotExist`] if it has joined none, as with
+    /// [`Cpg::mcast`]). The buffer stays allocated and can be reused.
     pub fn mcast(&self, guarantee: Guarantee, len: usize) -> Result<()> {
         if len > self.len {
             return Err(Error::MessageTooLarge { len, max: self.len });
         }
+        self.cpg.check_in_group()?;
         // SAFETY: live handle; the pointer came from cpg_zcb_alloc of that
         // handle and `len` bytes of it are mapped.
         check(unsafe {
