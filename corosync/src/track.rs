@@ -2,8 +2,6 @@
 
 use corosync_sys as sys;
 
-use crate::{Error, Result};
-
 bitflags::bitflags! {
     /// What a tracking call reports (`CS_TRACK_*`).
     ///
@@ -33,14 +31,15 @@ impl TrackFlags {
         Self::from_bits_retain(raw)
     }
 
-    /// [`Error::InvalidInput`] unless the flags ask for something to be
+    /// [`crate::Error::InvalidInput`] unless the flags ask for something to be
     /// reported: quorum and votequorum take flags without any of the three
     /// and then never call back.
-    pub(crate) fn check_reports(self) -> Result<()> {
+    #[cfg(any(feature = "quorum", feature = "votequorum"))]
+    pub(crate) fn check_reports(self) -> crate::Result<()> {
         if self.intersects(Self::CURRENT | Self::CHANGES | Self::CHANGES_ONLY) {
             Ok(())
         } else {
-            Err(Error::InvalidInput {
+            Err(crate::Error::InvalidInput {
                 what: "track flags",
                 reason:
                     "none of CURRENT, CHANGES and CHANGES_ONLY is set, so nothing would be reported",
@@ -66,7 +65,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "quorum", feature = "votequorum"))]
     fn flags_that_report_nothing_are_refused() {
+        use crate::Error;
         for flags in [TrackFlags::empty(), TrackFlags::from_raw(0x80)] {
             assert!(
                 matches!(flags.check_reports(), Err(Error::InvalidInput { .. })),
