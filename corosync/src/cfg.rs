@@ -391,6 +391,10 @@ impl Cfg {
     }
 
     /// Answers a shutdown request: `allow` true lets corosync shut down.
+    ///
+    /// `Ok` says only that the answer was delivered: libcfg 3.1 does not
+    /// pass on the daemon's verdict, so an answer when no request is
+    /// pending (which corosync refuses) is `Ok` as well.
     pub fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
         let flag = if allow {
             sys::COROSYNC_CFG_SHUTDOWN_FLAG_YES
