@@ -955,3 +955,123 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
         &episodes[before..]
     );
 }
+
+/// Counts the runtime's timer ticks (one per millisecond at most) until
+/// aborted: a thread that something blocks counts none.
+fn ticker(runtime_ticks: &Arc<std::sync::atomic::AtomicU64>) -> tokio::task::JoinHandle<()> {
+    let ticks = runtime_ticks.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+}
+
+#[test]
+fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let pid = node.pid().unwrap() as i32;
+    /// Lets the stopped daemon go on, also if the test fails first.
+    struct Resume(i32);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // SAFETY: a signal to the daemon this test started.
+            unsafe { libc::kill(self.0, libc::SIGCONT) };
+        }
+    }
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, events) = AsyncCpg::connect().unwrap();
+            let mut events = Box::pin(events);
+            join(&cpg, &mut events, "hung-daemon").await;
+            // (The totem configuration may still come.)
+            while next(&mut events, Duration::from_millis(200)).await.is_some() {}
+            let ticks = Arc::new(AtomicU64::new(0));
+            let ticking = ticker(&ticks);
+
+            // Stopped, not dead: requests wait for it without a time limit.
+            // SAFETY: a signal to the daemon this test started.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            let resume = Resume(pid);
+            // Should the adapter block the thread after all, this lets the
+            // test fail instead of hanging.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(3));
+                drop(Resume(pid));
+            });
+            // A request made on the blocking pool, as the docs say, holds
+            // the handle while it waits.
+            let c = cpg.clone();
+            let group = GroupName::new("hung-daemon").unwrap();
+            let request = tokio::task::spawn_blocking(move || c.membership(&group));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // A send and the stream find the handle taken and wait for it
+            // without holding the runtime's only thread.
+            let c = cpg.clone();
+            let send = tokio::spawn(async move { c.mcast(Guarantee::Agreed, b"after").await });
+            let before = ticks.load(Relaxed);
+            let got = next(&mut events, Duration::from_millis(500)).await;
+            let during = ticks.load(Relaxed) - before;
+            assert!(got.is_none(), "{got:?}");
+            assert!(
+                during >= 100,
+                "the runtime's thread ran {during} timer ticks in 500 ms"
+            );
+            assert!(!send.is_finished() && !request.is_finished());
+
+            // Once the daemon goes on, all of it completes.
+            drop(resume);
+            assert_eq!(request.await.unwrap().unwrap().len(), 1);
+            send.await.unwrap().unwrap();
+            let message = until(&mut events, Duration::from_secs(10), |e| {
+                matches!(e, CpgEvent::Message { .. })
+            })
+            .await;
+            assert!(
+                matches!(&message, CpgEvent::Message { data, .. } if &data[..] == b"after"),
+                "{message:?}"
+            );
+            ticking.abort();
+        });
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_fragmented_send_leaves_the_runtime_thread_free() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let cluster = Cluster::single().expect("cluster");
+    cluster
+        .node(0)
+        .run(|| {
+            current_thread().block_on(async {
+                let (cpg, events) = AsyncCpg::connect().unwrap();
+                let mut events = Box::pin(events);
+                join(&cpg, &mut events, "fragmented").await;
+                let atomic = cpg.with(|c| c.max_atomic_msgsize()).unwrap();
+                let big: Vec<u8> = (0..16 << 20).map(|i| (i % 251) as u8).collect();
+                assert!(big.len() > 8 * atomic);
+                let ticks = Arc::new(AtomicU64::new(0));
+                let ticking = ticker(&ticks);
+                // libcpg sends it in fragments, a round trip each: on the
+                // blocking pool, while this thread runs the ticker.
+                let before = ticks.load(Relaxed);
+                cpg.mcast(Guarantee::Agreed, &big).await.unwrap();
+                let during = ticks.load(Relaxed) - before;
+                ticking.abort();
+                assert!(during >= 3, "{during} ticks while the message went out");
+                let message = until(&mut events, Duration::from_secs(30), |e| {
+                    matches!(e, CpgEvent::Message { .. })
+                })
+                .await;
+                assert!(
+                    matches!(&message, CpgEvent::Message { data, .. } if data[..] == big[..]),
+                    "the message came back changed"
+                );
+            });
+        })
+        .unwrap();
+}

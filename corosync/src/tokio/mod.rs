@@ -30,6 +30,20 @@
 //! An [`AsyncCpg`] sender is paced by its stream: see
 //! [`AsyncCpg::send_window`].
 //!
+//! # Requests
+//!
+//! Streams and sends never make a thread wait for another: when the
+//! handle is busy on another thread they yield and come back. The other
+//! methods (`join`, `leave`, `membership`, `is_quorate`, `track`,
+//! `reply_to_shutdown`, `with`, …) are plain calls: each asks the daemon
+//! and waits for its answer on the calling thread, usually for well under
+//! a millisecond, and holds the handle meanwhile. A daemon that has died
+//! answers at once with an error; one that hangs without dying (stopped
+//! with `SIGSTOP`, say) is waited for as long as it hangs, as libcorosync
+//! sets no time limit. Where that must not hold up a runtime worker, make
+//! the call on the blocking pool: the adapters are `Clone + Send + Sync`,
+//! so `tokio::task::spawn_blocking(move || cpg.join(&group))` does it.
+//!
 //! ```no_run
 //! # async fn run() -> corosync::Result<()> {
 //! use corosync::cpg::{GroupName, Guarantee};
@@ -74,7 +88,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -153,6 +167,45 @@ fn lock<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
     shared.handle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The handle's lock if no other thread holds it.
+fn try_lock<H>(shared: &Shared<H>) -> Option<MutexGuard<'_, H>> {
+    match shared.handle.try_lock() {
+        Ok(guard) => Some(guard),
+        // (As in `lock`.)
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// How many times async code tries a held lock in a row, then how many
+/// times it yields to the runtime, before it waits a millisecond between
+/// tries.
+const LOCK_SPINS: u32 = 64;
+const LOCK_YIELDS: u32 = 16;
+
+/// The handle's lock, for async code: the thread never waits on it. Held
+/// for a dispatch or a small send it frees within microseconds, so a brief
+/// spin usually gets it; held by another thread for longer (a fragmented
+/// send on the blocking pool, or a request from [`AsyncCpg::with`] and the
+/// like waiting for a daemon that does not answer), the task yields and
+/// then polls it every millisecond, and the runtime's other tasks go on.
+async fn lock_async<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
+    let mut tries: u32 = 0;
+    loop {
+        if let Some(guard) = try_lock(shared) {
+            return guard;
+        }
+        tries = tries.saturating_add(1);
+        if tries < LOCK_SPINS {
+            std::hint::spin_loop();
+        } else if tries < LOCK_SPINS + LOCK_YIELDS {
+            ::tokio::task::yield_now().await;
+        } else {
+            ::tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 /// Whether `fd` has input right now (a zero-timeout poll).
 fn readable_now(fd: RawFd) -> bool {
     let mut pfd = libc::pollfd {
@@ -192,6 +245,8 @@ pub struct Events<H, E> {
     recheck_armed: bool,
     /// Set when the last dispatch stopped at [`BATCH`] events.
     more: bool,
+    /// Polls in a row that found the handle held by another thread.
+    lock_waits: u32,
     /// The send window that this stream's own messages count against
     /// until they are yielded (CPG only).
     window: Option<Arc<SendWindow>>,
@@ -216,9 +271,12 @@ impl<H, E> Drop for Events<H, E> {
     fn drop(&mut self) {
         // Nothing more will be consumed: senders stop waiting for it.
         if let Some(window) = &self.window {
-            // Under the handle's lock, so that no dispatch in progress
-            // counts a message into the stream after this.
-            let _handle = lock(&self.handle);
+            // Under the handle's lock when it is free, so that no dispatch
+            // in progress counts a message into the stream after this.
+            // (When another thread holds it, not waiting for it: at worst
+            // a dispatch counts a few messages that senders then stop
+            // waiting for after `STALL`.)
+            let _handle = try_lock(&self.handle);
             window.stream_gone.store(true, Ordering::Relaxed);
             window.queued.store(0, Ordering::Relaxed);
             window.consumed.notify_waiters();
@@ -254,6 +312,7 @@ impl<H: Dispatch, E> Events<H, E> {
             recheck: Box::pin(::tokio::time::sleep(RECHECK)),
             recheck_armed: false,
             more: false,
+            lock_waits: 0,
             window: None,
         })
     }
@@ -322,10 +381,28 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            let Some(handle) = try_lock(&this.handle) else {
+                // Another thread holds the handle (a fragmented send on the
+                // blocking pool, a request waiting for the daemon): come
+                // back soon rather than wait for it on this worker. The
+                // readiness and the batch flag stay as they are.
+                this.lock_waits = this.lock_waits.saturating_add(1);
+                if this.lock_waits < LOCK_YIELDS {
+                    cx.waker().wake_by_ref();
+                } else {
+                    this.recheck
+                        .as_mut()
+                        .reset(::tokio::time::Instant::now() + RECHECK);
+                    this.recheck_armed = true;
+                    // (Registers the wake-up; it cannot have fired yet.)
+                    let _ = this.recheck.as_mut().poll(cx);
+                }
+                return Poll::Pending;
+            };
+            this.lock_waits = 0;
             dispatched = true;
             this.recheck_armed = false;
             let result = {
-                let handle = lock(&this.handle);
                 let mut result = handle.dispatch_some(BATCH);
                 // Bounded, in case a descriptor stays readable with nothing
                 // to dispatch; the next edge or poll comes back here anyway.
@@ -337,6 +414,7 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
                         _ => break,
                     }
                 }
+                drop(handle);
                 result
             };
             // A full batch may have left events behind: dispatch again as
@@ -381,25 +459,34 @@ pub async fn retry_async<T>(policy: Retry, mut op: impl FnMut() -> Result<T>) ->
 
 /// Runs `op` until it answers anything but [`Error::TryAgain`]; between
 /// attempts waits for the next dispatch of the handle's stream or the
-/// back-off delay, whichever comes first.
-async fn retry_on_dispatch<H, T>(
+/// back-off delay, whichever comes first. Only delays that run out count
+/// as attempts (a busy stream wakes a waiting sender far more often than
+/// once a millisecond), and it gives up after the policy's attempts times
+/// its longest delay in any case.
+async fn retry_on_dispatch<H, T, F>(
     shared: &Shared<H>,
     policy: Retry,
-    mut op: impl FnMut() -> Result<T>,
-) -> Result<T> {
+    mut op: impl FnMut() -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let start = Instant::now();
+    let budget = policy
+        .delay_after(policy.attempts())
+        .saturating_mul(policy.attempts());
     let mut failures = 0;
     loop {
         // Registered before the attempt, so a dispatch in between counts.
         let dispatched = shared.dispatched.notified();
-        match op() {
+        match op().await {
             Err(err) if err.is_retryable() => {
-                failures += 1;
-                if failures >= policy.attempts() {
+                if failures + 1 >= policy.attempts() || start.elapsed() >= budget {
                     return Err(err);
                 }
                 ::tokio::select! {
                     _ = dispatched => {}
-                    _ = ::tokio::time::sleep(policy.delay_after(failures)) => {}
+                    _ = ::tokio::time::sleep(policy.delay_after(failures + 1)) => failures += 1,
                 }
             }
             other => return other,
@@ -457,6 +544,8 @@ pub enum CpgEvent {
 pub struct AsyncCpg {
     cpg: Shared<Cpg>,
     window: Arc<SendWindow>,
+    /// The largest message libcpg sends without fragments.
+    atomic: usize,
 }
 
 /// How long one send waits for its window at most.
@@ -671,13 +760,22 @@ impl AsyncCpg {
         window
             .limit
             .store(cpg.event_ring_size()?, Ordering::Relaxed);
+        let atomic = cpg.max_atomic_msgsize()?;
         let cpg = shared(cpg);
         let mut events = Events::new(cpg.clone(), rx)?;
         events.window = Some(window.clone());
-        Ok((AsyncCpg { cpg, window }, events))
+        Ok((
+            AsyncCpg {
+                cpg,
+                window,
+                atomic,
+            },
+            events,
+        ))
     }
 
-    /// Runs `f` with the blocking handle (briefly: other tasks wait).
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](self) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cpg) -> R) -> R {
         f(&lock(&self.cpg))
     }
@@ -738,6 +836,11 @@ impl AsyncCpg {
 
     /// Multicasts `data`, waiting out flow control asynchronously.
     ///
+    /// A message larger than [`Cpg::max_atomic_msgsize`] is copied and sent
+    /// from tokio's blocking pool: libcpg sends it in fragments, each a
+    /// round trip to the daemon, and sleeps between its own retries. Such
+    /// a send, once started, goes out even if this future is dropped.
+    ///
     /// A send that does not fit in the [send window](Self::send_window)
     /// first moves queued events into the stream (without running any
     /// user code) and waits, so that a sender neither buries its own event
@@ -754,7 +857,8 @@ impl AsyncCpg {
         // Counted before the send, so that no dispatch can see the message
         // come back first, and so that concurrent senders share the window
         // instead of each finding it open.
-        let bytes = event_size(message_len(bufs)?);
+        let len = message_len(bufs)?;
+        let bytes = event_size(len);
         self.reserve(bytes).await;
         // Given back unless the message went out (also if this future is
         // dropped).
@@ -777,10 +881,30 @@ impl AsyncCpg {
             bytes,
             sent: false,
         };
-        retry_on_dispatch(&self.cpg, send_policy(), || {
-            self.with(|c| c.mcast_vectored(guarantee, bufs))
-        })
-        .await?;
+        if len <= self.atomic {
+            retry_on_dispatch(&self.cpg, send_policy(), || async {
+                lock_async(&self.cpg).await.mcast_vectored(guarantee, bufs)
+            })
+            .await?;
+        } else {
+            // libcpg sends this in fragments, each a round trip to the
+            // daemon that it retries itself with sleeps in between: that
+            // runs on tokio's blocking pool, on a copy of the message.
+            let mut data = Vec::with_capacity(len);
+            for buf in bufs {
+                data.extend_from_slice(buf);
+            }
+            let data = Arc::new(data);
+            retry_on_dispatch(&self.cpg, send_policy(), || {
+                let (shared, data) = (self.cpg.clone(), data.clone());
+                async move {
+                    ::tokio::task::spawn_blocking(move || lock(&shared).mcast(guarantee, &data))
+                        .await
+                        .unwrap_or(Err(Error::Library))
+                }
+            })
+            .await?;
+        }
         reserved.sent = true;
         Ok(())
     }
@@ -814,7 +938,7 @@ impl AsyncCpg {
             // user code) and wake the task reading it. libqb's descriptor
             // does not signal every queued event, so this does not wait
             // for readiness first.
-            let result = lock(&self.cpg).dispatch_some(BATCH);
+            let result = lock_async(&self.cpg).await.dispatch_some(BATCH);
             self.cpg.dispatched.notify_waiters();
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();
@@ -962,7 +1086,8 @@ impl AsyncQuorum {
         Ok((AsyncQuorum { quorum }, events))
     }
 
-    /// Runs `f` with the blocking handle.
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](self) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Quorum) -> R) -> R {
         f(&lock(&self.quorum))
     }
@@ -1035,7 +1160,8 @@ impl AsyncVotequorum {
         Ok((AsyncVotequorum { vq }, events))
     }
 
-    /// Runs `f` with the blocking handle.
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](self) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Votequorum) -> R) -> R {
         f(&lock(&self.vq))
     }
@@ -1079,7 +1205,8 @@ impl AsyncCmap {
         Ok((AsyncCmap { cmap, tx }, events))
     }
 
-    /// Runs `f` with the blocking handle.
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](self) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cmap) -> R) -> R {
         f(&lock(&self.cmap))
     }
@@ -1143,7 +1270,8 @@ impl AsyncCfg {
         Ok((AsyncCfg { cfg }, events))
     }
 
-    /// Runs `f` with the blocking handle.
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](self) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cfg) -> R) -> R {
         f(&lock(&self.cfg))
     }
@@ -1157,6 +1285,44 @@ impl AsyncCfg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wake-ups from a busy stream do not use up a send's attempts: only
+    /// delays that run out do.
+    #[test]
+    fn a_send_waits_out_its_delays_however_often_the_stream_wakes_it() {
+        let rt = ::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = shared(());
+            let s2 = s.clone();
+            let busy = ::tokio::spawn(async move {
+                loop {
+                    s2.dispatched.notify_waiters();
+                    ::tokio::task::yield_now().await;
+                }
+            });
+            let policy = Retry::new(20).delays(Duration::from_millis(5), Duration::from_millis(5));
+            let start = Instant::now();
+            let mut tries = 0u32;
+            let result: Result<()> = retry_on_dispatch(&s, policy, || {
+                tries += 1;
+                async { Err(Error::TryAgain) }
+            })
+            .await;
+            busy.abort();
+            assert_eq!(result, Err(Error::TryAgain));
+            // 19 delays of 5 ms (or the 100 ms budget), not 19 wake-ups.
+            assert!(
+                start.elapsed() >= Duration::from_millis(90),
+                "gave up after {:?} and {tries} tries",
+                start.elapsed()
+            );
+            assert!(tries > 20, "the wake-ups did retry: {tries}");
+        });
+    }
 
     fn window(limit: usize) -> SendWindow {
         let w = SendWindow::new(1);
