@@ -988,7 +988,10 @@ fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
             let mut events = Box::pin(events);
             join(&cpg, &mut events, "hung-daemon").await;
             // (The totem configuration may still come.)
-            while next(&mut events, Duration::from_millis(200)).await.is_some() {}
+            while next(&mut events, Duration::from_millis(200))
+                .await
+                .is_some()
+            {}
             let ticks = Arc::new(AtomicU64::new(0));
             let ticking = ticker(&ticks);
 

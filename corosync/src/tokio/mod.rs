@@ -43,6 +43,8 @@
 //! sets no time limit. Where that must not hold up a runtime worker, make
 //! the call on the blocking pool: the adapters are `Clone + Send + Sync`,
 //! so `tokio::task::spawn_blocking(move || cpg.join(&group))` does it.
+//! Dropping the last clone of an adapter and its stream finalizes the
+//! connection, which is such a call too.
 //!
 //! ```no_run
 //! # async fn run() -> corosync::Result<()> {
