@@ -877,6 +877,91 @@ fn a_sender_is_paced_by_the_task_reading_its_stream() {
     });
 }
 
+#[test]
+fn a_send_waiting_for_its_window_leaves_a_flood_in_corosync() {
+    use corosync::cpg::event_size;
+
+    const SIZE: usize = 1024;
+    const FLOOD_COUNT: u64 = 20_000;
+    const OWN: u64 = 3000;
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let before = out_queue_episodes(node);
+    let mut flooder = None;
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, events) = AsyncCpg::connect().unwrap();
+            // A window's worth of events (a waiting send reads no further
+            // once the stream holds that much; it reads 64 at a time), and
+            // room for a few membership events, which weigh less. (Without
+            // the limit, the stream held 19,291 here.)
+            let bound = cpg.send_window() / event_size(SIZE) + 2 * 64;
+            let mut events = Box::pin(events);
+            join(&cpg, &mut events, "async-flood-wait").await;
+
+            // Another process floods the group (20,000 × 1 KiB, about
+            // 24 MB of events) while this one multicasts its own messages.
+            let mut other = corosync_tests::CpgMember::start(
+                node,
+                env!("CARGO_BIN_EXE_cpg-member"),
+                b"async-flood-wait",
+            );
+            other.command("quiet");
+            other.expect_line("quiet");
+            other.command(&format!("flood {FLOOD_COUNT} {SIZE}"));
+            flooder = Some(other);
+
+            // A reader that stops for other work (1 ms) every 16 events.
+            // While it sleeps, this task's sends wait for their window.
+            let me = std::process::id();
+            let reader = tokio::spawn(async move {
+                let (mut own, mut flood, mut most) = (0u64, 0u64, 0usize);
+                while own < OWN || flood < FLOOD_COUNT {
+                    match next(&mut events, Duration::from_secs(30)).await {
+                        Some(Ok(CpgEvent::Message { pid, data, .. })) => {
+                            most = most.max(events.buffered());
+                            assert_eq!(data.len(), SIZE);
+                            let seq = if pid == me { &mut own } else { &mut flood };
+                            assert_eq!(stamp_of(&data), *seq, "out of order");
+                            *seq += 1;
+                            if (own + flood) % 16 == 0 {
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        other => panic!("after {own} + {flood} messages: {other:?}"),
+                    }
+                }
+                most
+            });
+            let mut buf = vec![0u8; SIZE];
+            for seq in 0..OWN {
+                buf[..8].copy_from_slice(&seq.to_le_bytes());
+                cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
+            }
+            let most = tokio::time::timeout(Duration::from_secs(120), reader)
+                .await
+                .expect("everything read within 2 minutes")
+                .unwrap();
+            // The sends' waits moved events into the stream only up to a
+            // window's worth; the rest of the flood waited in corosync.
+            assert!(
+                most <= bound,
+                "the stream held {most} events (bound {bound})"
+            );
+        });
+    })
+    .unwrap();
+    flooder.unwrap().expect_line("flooded");
+    // The flood was faster than the reader: corosync held it.
+    let episodes = corosync_tests::out_queue_episodes(&node.log());
+    let held: u64 = episodes[before..].iter().sum();
+    assert!(
+        held > FLOOD_COUNT / 2,
+        "corosync held only {held} events for the member"
+    );
+}
+
 /// CPU time this thread has used.
 fn thread_cpu() -> Duration {
     // SAFETY: an all-zero timespec is valid; clock_gettime fills it.

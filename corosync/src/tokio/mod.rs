@@ -257,9 +257,10 @@ pub struct Events<H, E> {
 /// What an event counts against its adapter's send window when the
 /// stream yields it.
 trait Weigh {
-    /// The bytes to take off `window`'s outstanding count.
-    fn weight(&self, _window: &SendWindow) -> usize {
-        0
+    /// The bytes to take off `window`'s counts: those of the handle's own
+    /// message (zero for anything else), and those of any event.
+    fn weight(&self, _window: &SendWindow) -> (usize, usize) {
+        (0, 0)
     }
 }
 
@@ -281,6 +282,7 @@ impl<H, E> Drop for Events<H, E> {
             let _handle = try_lock(&self.handle);
             window.stream_gone.store(true, Ordering::Relaxed);
             window.queued.store(0, Ordering::Relaxed);
+            window.in_stream.store(0, Ordering::Relaxed);
             window.consumed.notify_waiters();
         }
     }
@@ -326,12 +328,19 @@ impl<H: Dispatch, E> Events<H, E> {
         E: Weigh,
     {
         if let Some(window) = &self.window {
-            let bytes = event.weight(window);
-            if bytes > 0 {
-                window.yielded(bytes);
-            }
+            let (own, all) = event.weight(window);
+            window.yielded(own, all);
         }
         event
+    }
+
+    /// How many events the stream holds: read from corosync, not yet
+    /// yielded. A stream reads at most 64 at a time when it finds none
+    /// here, and a send waiting for its [window](AsyncCpg::send_window)
+    /// stops reading while the stream holds a window's worth, so this
+    /// stays small unless nobody reads the stream.
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
     }
 }
 
@@ -573,8 +582,11 @@ struct SendWindow {
     in_corosync: AtomicUsize,
     /// Dispatched and not yet yielded: in the stream.
     queued: AtomicUsize,
-    /// Own messages the stream has yielded (only ever grows).
+    /// Events the stream has yielded (only ever grows).
     yielded: AtomicUsize,
+    /// Bytes of all events in the stream (each counted as in `queued`;
+    /// membership events as an empty message).
+    in_stream: AtomicUsize,
     /// Set when a wait saw nothing read; cleared when the stream yields.
     reader_idle: AtomicBool,
     /// This handle's node id; its own messages come from (nodeid, pid).
@@ -601,6 +613,7 @@ impl SendWindow {
             in_corosync: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             yielded: AtomicUsize::new(0),
+            in_stream: AtomicUsize::new(0),
             reader_idle: AtomicBool::new(false),
             nodeid: AtomicU32::new(0),
             pid,
@@ -663,20 +676,42 @@ impl SendWindow {
         }
     }
 
-    /// The stream yielded an own message of `bytes`.
+    /// An event of `bytes` (anyone's) went into the stream.
     #[inline]
-    fn yielded(&self, bytes: usize) {
-        sub(&self.queued, bytes);
+    fn entered(&self, bytes: usize) {
+        if !self.stream_gone.load(Ordering::Relaxed) {
+            self.in_stream.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a send waiting for the window may move more events into
+    /// the stream: while it holds less than a window's worth, or when
+    /// nobody reads it (then what the sender sent is read back later).
+    #[inline]
+    fn may_read(&self) -> bool {
+        self.reader_idle.load(Ordering::Relaxed)
+            || self.in_stream.load(Ordering::Relaxed) < self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The stream yielded an event of `all` bytes, of which `own` (all or
+    /// nothing) were the handle's own message.
+    #[inline]
+    fn yielded(&self, own: usize, all: usize) {
+        sub(&self.in_stream, all);
         self.yielded.fetch_add(1, Ordering::Relaxed);
         if self.reader_idle.load(Ordering::Relaxed) {
             self.reader_idle.store(false, Ordering::Relaxed);
         }
-        if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() == 0 {
-            self.drained();
+        if own > 0 {
+            sub(&self.queued, own);
+            if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() == 0 {
+                self.drained();
+            }
         }
     }
 
-    /// Forgets everything on the way (after leaving the group).
+    /// Forgets everything on the way (after leaving the group). What is
+    /// in the stream still counts in `in_stream` until it is yielded.
     fn reset(&self) {
         self.in_corosync.store(0, Ordering::Relaxed);
         self.queued.store(0, Ordering::Relaxed);
@@ -694,12 +729,15 @@ fn sub(counter: &AtomicUsize, bytes: usize) {
 
 impl Weigh for CpgEvent {
     #[inline]
-    fn weight(&self, window: &SendWindow) -> usize {
+    fn weight(&self, window: &SendWindow) -> (usize, usize) {
         match self {
             CpgEvent::Message {
                 nodeid, pid, data, ..
-            } if window.is_own(*nodeid, *pid) => event_size(data.len()),
-            _ => 0,
+            } => {
+                let all = event_size(data.len());
+                (if window.is_own(*nodeid, *pid) { all } else { 0 }, all)
+            }
+            _ => (0, event_size(0)),
         }
     }
 }
@@ -715,7 +753,7 @@ impl AsyncCpg {
         let (tx, rx) = mpsc::unbounded_channel();
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
         let window = Arc::new(SendWindow::new(std::process::id()));
-        let (w1, w2) = (window.clone(), window.clone());
+        let (w1, w2, w3) = (window.clone(), window.clone(), window.clone());
         let mut recycler = Recycler::new();
         // A connection is in one group at a time: its messages share the
         // name, allocated when it changes.
@@ -723,9 +761,11 @@ impl AsyncCpg {
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
+                let bytes = event_size(m.data.len());
                 if w1.is_own(m.nodeid, m.pid) {
-                    w1.dispatched(event_size(m.data.len()));
+                    w1.dispatched(bytes);
                 }
+                w1.entered(bytes);
                 let group = match &msg_group {
                     Some(g) if **g == *m.group => g.clone(),
                     _ => msg_group.insert(Arc::new(*m.group)).clone(),
@@ -742,6 +782,7 @@ impl AsyncCpg {
                 if c.left.iter().any(|a| w2.is_own(a.nodeid(), a.pid())) {
                     w2.reset();
                 }
+                w2.entered(event_size(0));
                 let _ = t2.send(CpgEvent::ConfChange {
                     group: Arc::new(*c.group),
                     members: c.members.to_vec(),
@@ -750,6 +791,7 @@ impl AsyncCpg {
                 });
             })
             .on_totem_confchg(move |_, t| {
+                w3.entered(event_size(0));
                 let _ = t3.send(CpgEvent::TotemConfChange {
                     ring_id: t.ring_id,
                     members: t.members.to_vec(),
@@ -801,9 +843,11 @@ impl AsyncCpg {
     /// the ring ([`event_size`]).
     ///
     /// A send that does not fit (unless nothing is on the way) moves the
-    /// events corosync has queued for the handle into its stream and waits
-    /// until all of its own messages have come back, for a second at
-    /// most. Sends are counted before they go out, so tasks
+    /// events corosync has queued for the handle into its stream, while
+    /// the stream holds less than a window's worth of events (its own
+    /// and anyone else's, counted the same way) or nobody reads it, and
+    /// waits until all of its own messages have come back, for a second
+    /// at most. Sends are counted before they go out, so tasks
     /// sending through one handle share the window; once it has drained,
     /// waiting sends go out while they fit, and a send that finds others
     /// waiting queues behind them.
@@ -939,9 +983,17 @@ impl AsyncCpg {
             // Move what corosync has queued into the stream (this runs no
             // user code) and wake the task reading it. libqb's descriptor
             // does not signal every queued event, so this does not wait
-            // for readiness first.
-            let result = lock_async(&self.cpg).await.dispatch_some(BATCH);
-            self.cpg.dispatched.notify_waiters();
+            // for readiness first. Not while the stream holds a window's
+            // worth that its reader has yet to take: a flood from other
+            // members would pile up there instead of in corosync, and the
+            // reader's own polls read on as it goes.
+            let result = if window.may_read() {
+                let result = lock_async(&self.cpg).await.dispatch_some(BATCH);
+                self.cpg.dispatched.notify_waiters();
+                result
+            } else {
+                Ok(0)
+            };
             // Registered after this task's own signal.
             let dispatched = self.cpg.dispatched.notified();
             let full = match result {
@@ -969,7 +1021,7 @@ impl AsyncCpg {
                 continue;
             }
             let yielded = window.yielded.load(Ordering::Relaxed);
-            let reading = window.queued.load(Ordering::Relaxed) > 0
+            let reading = window.in_stream.load(Ordering::Relaxed) > 0
                 && !window.reader_idle.load(Ordering::Relaxed);
             let now = window.in_corosync.load(Ordering::Relaxed);
             // (A send waiting out TRY_AGAIN holds counted bytes that
@@ -1364,9 +1416,28 @@ mod tests {
         w.reader_idle.store(true, Ordering::Relaxed);
         assert!(w.try_reserve(600));
         // Yielding clears the idle mark and takes the bytes off.
-        w.yielded(600);
+        w.yielded(600, 600);
         assert!(!w.reader_idle.load(Ordering::Relaxed));
         assert_eq!(w.on_the_way(), 600);
+    }
+
+    #[test]
+    fn a_waiting_send_reads_until_the_stream_holds_a_window() {
+        let w = window(1000);
+        // Other members' messages and membership events count too.
+        w.entered(600);
+        assert!(w.may_read());
+        w.entered(400);
+        assert!(!w.may_read(), "a window's worth is waiting to be read");
+        // Nobody reading: the sender reads on (it reads its batch later).
+        w.reader_idle.store(true, Ordering::Relaxed);
+        assert!(w.may_read());
+        // Yielding another member's message takes its bytes off, and
+        // nothing off the send window.
+        w.yielded(0, 400);
+        assert!(!w.reader_idle.load(Ordering::Relaxed));
+        assert!(w.may_read());
+        assert_eq!(w.in_stream.load(Ordering::Relaxed), 600);
     }
 
     #[test]

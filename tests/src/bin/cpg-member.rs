@@ -6,10 +6,11 @@
 //! the bytes, `flood <count> <size>` multicasts `count` messages of `size`
 //! bytes that start with their number (u64, little-endian), waiting out
 //! flow control, and prints `flooded`, `leave` leaves the group and prints
-//! `left`, `exit` finalizes and exits. Every delivered message is printed
-//! as `msg <nodeid> <pid> <hex>`, except this process's own once it has
-//! flooded. While it floods it reads its own events as they come, so
-//! corosync need not hold them for it.
+//! `left`, `quiet` stops printing messages and prints `quiet`, `exit`
+//! finalizes and exits. Every delivered message is printed as
+//! `msg <nodeid> <pid> <hex>`, except this process's own once it has
+//! flooded, and all of them once it is quiet. While it floods it reads the
+//! events as they come, so corosync need not hold them for it.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,10 +26,13 @@ fn main() {
         .expect("name");
     // Set once this process has flooded: its own messages are not printed.
     static FLOODED: AtomicBool = AtomicBool::new(false);
+    // Set by `quiet`: no message is printed (a test that does not read
+    // this process's output while it multicasts much itself).
+    static QUIET: AtomicBool = AtomicBool::new(false);
     let me = std::process::id();
     let cpg = Cpg::builder()
         .on_deliver(move |_, m| {
-            if m.pid == me && FLOODED.load(Ordering::Relaxed) {
+            if QUIET.load(Ordering::Relaxed) || (m.pid == me && FLOODED.load(Ordering::Relaxed)) {
                 return;
             }
             println!("msg {} {} {}", m.nodeid, m.pid, hex(m.data));
@@ -86,6 +90,10 @@ fn main() {
                     (Some("leave"), _) => {
                         cpg.leave(&group).expect("leave");
                         println!("left");
+                    }
+                    (Some("quiet"), _) => {
+                        QUIET.store(true, Ordering::Relaxed);
+                        println!("quiet");
                     }
                     (Some("exit"), _) => {
                         cpg.finalize().expect("finalize");
