@@ -26,6 +26,57 @@
 //!   [`TrackFlags`] its track flags; [`NodeId`] and [`RingId`] are the node and
 //!   membership identifiers every service shares.
 //!
+//! # Event loops
+//!
+//! Every handle is [`std::os::fd::AsFd`]; any poll loop (mio, calloop,
+//! glib, a hand-written `poll`) can drive it. corosync signals readiness
+//! once per queued event and the descriptor stays readable only while
+//! events are queued: on readiness call `dispatch(DispatchMode::All)`,
+//! which drains the queue, before waiting again. With mio, register the fd
+//! through `mio::unix::SourceFd` for `Interest::READABLE` and dispatch with
+//! `All` on every readable event (mio is edge-triggered: dispatching only
+//! one event would leave the rest waiting for a wake-up that never comes).
+//! With calloop, wrap the fd in a `calloop::generic::Generic` source in
+//! level mode and dispatch with `All` in its callback.
+//!
+//! `All` goes on for as long as corosync keeps queueing, which a backlog
+//! (events corosync held while the program was busy) or a fast sender can
+//! make long. To bound one turn of the loop, dispatch with
+//! `dispatch_some(n)` instead: when it returns `n`, more may be pending,
+//! so come back without waiting for readiness (with a level-triggered
+//! loop, the descriptor stays readable while they are).
+//!
+//! A CPG member in a hand-written `poll` loop (the same shape fits an
+//! edge-triggered loop):
+//!
+//! ```no_run
+//! # #[cfg(feature = "cpg")]
+//! # fn main() -> corosync::Result<()> {
+//! use std::os::fd::AsRawFd;
+//!
+//! use corosync::cpg::{Cpg, GroupName};
+//!
+//! let cpg = Cpg::builder()
+//!     .on_deliver(|_, m| println!("{}: {} bytes", m.nodeid, m.data.len()))
+//!     .connect()?;
+//! cpg.join(&GroupName::new("example")?)?;
+//! let mut pfd = libc::pollfd { fd: cpg.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+//! loop {
+//!     // (Other descriptors of the program go in the same poll.)
+//!     // SAFETY: one valid pollfd.
+//!     unsafe { libc::poll(&mut pfd, 1, -1) };
+//!     // At most 64 events a turn; a full batch may have left more.
+//!     while cpg.dispatch_some(64)? == 64 {
+//!         // (The loop's other work can run between batches.)
+//!     }
+//! }
+//! # }
+//! # #[cfg(not(feature = "cpg"))]
+//! # fn main() {}
+//! ```
+//!
+//! The `tokio` feature adds async adapters that do this for tokio.
+//!
 //! # Cargo features
 //!
 //! One per service, all on by default: `cpg`, `quorum`, `votequorum`,

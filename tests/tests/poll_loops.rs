@@ -3,7 +3,7 @@
 //! thing that makes the loop dispatch a handle is epoll reporting it
 //! readable. Nothing dispatches on a timeout, so an event whose wake-up got
 //! lost would stay unread and the test would fail. The loops follow the
-//! rule in the `corosync::tokio` module docs: on readiness, `dispatch(All)`
+//! rule in the crate docs ("Event loops"): on readiness, `dispatch(All)`
 //! (or `dispatch_some(n)` again and again while it returns `n`).
 
 use std::cell::Cell;

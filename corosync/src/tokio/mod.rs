@@ -67,23 +67,8 @@
 //!
 //! # Other event loops
 //!
-//! Every handle is [`std::os::fd::AsFd`]; any poll loop (mio, calloop,
-//! glib, a hand-written `poll`) can drive it. corosync signals readiness
-//! once per queued event and the descriptor stays readable only while
-//! events are queued: on readiness call `dispatch(DispatchMode::All)`,
-//! which drains the queue, before waiting again. With mio, register the fd
-//! through `mio::unix::SourceFd` for `Interest::READABLE` and dispatch with
-//! `All` on every readable event (mio is edge-triggered: dispatching only
-//! one event would leave the rest waiting for a wake-up that never comes).
-//! With calloop, wrap the fd in a `calloop::generic::Generic` source in
-//! level mode and dispatch with `All` in its callback.
-//!
-//! `All` goes on for as long as corosync keeps queueing, which a backlog
-//! (events corosync held while the program was busy) or a fast sender can
-//! make long. To bound one turn of the loop, dispatch with
-//! `dispatch_some(n)` instead: when it returns `n`, more may be pending,
-//! so come back without waiting for readiness (with a level-triggered
-//! loop, the descriptor stays readable while they are).
+//! Without tokio, every handle can be driven from any poll loop through
+//! its descriptor: see [Event loops](crate#event-loops) in the crate docs.
 
 use std::future::Future;
 use std::io::IoSlice;
