@@ -671,11 +671,21 @@ impl SendWindow {
 
     /// Whether a send waiting for the window may move more events into
     /// the stream: while it holds less than a window's worth, or when
-    /// nobody reads it (then what the sender sent is read back later).
+    /// nobody reads it (then what the sender sent is read back later), or
+    /// when there is no stream (then the events are dropped at once; a
+    /// dispatch racing with the stream's drop may have left a count).
     #[inline]
     fn may_read(&self) -> bool {
-        self.reader_idle.load(Ordering::Relaxed)
+        !self.reading()
             || self.in_stream.load(Ordering::Relaxed) < self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether the stream holds events and somebody reads it.
+    #[inline]
+    fn reading(&self) -> bool {
+        !self.stream_gone.load(Ordering::Relaxed)
+            && !self.reader_idle.load(Ordering::Relaxed)
+            && self.in_stream.load(Ordering::Relaxed) > 0
     }
 
     /// The stream yielded an event of `all` bytes, of which `own` (all or
@@ -1006,8 +1016,7 @@ impl AsyncCpg {
                 continue;
             }
             let yielded = window.yielded.load(Ordering::Relaxed);
-            let reading = window.in_stream.load(Ordering::Relaxed) > 0
-                && !window.reader_idle.load(Ordering::Relaxed);
+            let reading = window.reading();
             let now = window.in_corosync.load(Ordering::Relaxed);
             // (A send waiting out TRY_AGAIN holds counted bytes that
             // corosync has not got yet.)
@@ -1423,6 +1432,12 @@ mod tests {
         assert!(!w.reader_idle.load(Ordering::Relaxed));
         assert!(w.may_read());
         assert_eq!(w.in_stream.load(Ordering::Relaxed), 600);
+        // Without a stream, nothing waits to be read, whatever the count.
+        w.entered(1000);
+        assert!(!w.may_read());
+        w.stream_gone.store(true, Ordering::Relaxed);
+        assert!(w.may_read());
+        assert!(!w.reading());
     }
 
     #[test]
