@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use corosync::cfg::{Cfg, ShutdownMode};
+#[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync::cmap::Cmap;
 use corosync::{Error, NodeId};
 
@@ -70,6 +71,7 @@ fn strtonum(s: &str) -> Option<u32> {
         .map(|n| n as u32)
 }
 
+#[cfg(corosync_has_corosync_cfg_node_status_get)]
 fn nodestatus(action: Action, brief: bool) -> u8 {
     let Ok(cfg) = Cfg::new().map_err(|e| {
         eprintln!(
@@ -268,6 +270,59 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
         }
     }
     0
+}
+
+/// Built against corosync 3.0, which has no per-node status
+/// (`corosync_cfg_node_status_get` came in 3.1): `-s` prints each link's
+/// id, address and status string from `corosync_cfg_ring_status_get`, as
+/// corosync 3.0's tool did with `-b` (one character per node), and `-n`
+/// says it needs 3.1.
+#[cfg(not(corosync_has_corosync_cfg_node_status_get))]
+fn nodestatus(action: Action, _brief: bool) -> u8 {
+    if action == Action::NodeStatus {
+        eprintln!("Node status needs corosync 3.1 or later (corosync_cfg_node_status_get)");
+        return 1;
+    }
+    let cfg = match Cfg::new() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!(
+                "Could not initialize corosync configuration API error {}",
+                code(&e)
+            );
+            std::process::exit(1);
+        }
+    };
+    println!("Printing link status.");
+    match cfg.local_nodeid() {
+        Ok(id) => println!("Local node ID {id}"),
+        Err(e) => {
+            eprintln!(
+                "Could not get the local node id, the error is: {}",
+                code(&e)
+            );
+            return 1;
+        }
+    }
+    match cfg.ring_status() {
+        Ok(links) => {
+            for link in links {
+                // The name is "<link id> <address>".
+                let name = String::from_utf8_lossy(&link.name);
+                let Some((id, addr)) = name.split_once(' ') else {
+                    continue;
+                };
+                println!("LINK ID {id}");
+                println!("\taddr\t= {addr}");
+                println!("\tstatus\t= {}", String::from_utf8_lossy(&link.status));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("Could not get the link status, the error is: {}", code(&e));
+            1
+        }
+    }
 }
 
 fn main() -> ExitCode {
