@@ -113,6 +113,31 @@ fn losing_and_regaining_quorum_is_reported_on_every_surviving_node() {
     wait_quorum(&q1, &s1, true, &[1, 2]);
     wait_quorum(&q2, &s2, true, &[1, 2]);
     wait_quorum(&legacy, &sl, true, &[1, 2]);
+    // votequorum keeps the dead node's last expected votes, while the
+    // highest expected votes are the members': lowering them to 2 on the
+    // survivors makes the two differ for node 3.
+    let vq1 = cluster.node(0).run(Votequorum::new).unwrap().unwrap();
+    vq1.set_expected(2).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while vq1.local_info().unwrap().node_expected_votes != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected votes not set"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dead = vq1.info(NodeId::new(3)).unwrap();
+    assert_eq!(dead.node_state, NodeState::Dead);
+    assert_eq!(
+        (
+            dead.node_expected_votes,
+            dead.highest_expected,
+            dead.total_votes
+        ),
+        (3, 2, 2)
+    );
+    vq1.set_expected(3).unwrap();
+    drop(vq1);
     // Two down: node 1 alone is not quorate.
     cluster.kill(1).unwrap();
     wait_quorum(&q1, &s1, false, &[1]);
