@@ -286,14 +286,39 @@ fn out_queue_events(log: &str) -> u64 {
     out_queue_episodes(log).iter().sum()
 }
 
-/// `run`, plus what the daemon spent on the run: `daemon_us_per_msg` and
-/// `outq_per_msg` (events that went through corosync's out-queue).
+/// How many times totem's token has come round to `node` so far
+/// (`stats.srp.orf_token_rx` in corosync's statistics map).
+fn tokens(node: &Node) -> Result<u64, String> {
+    node.run(|| {
+        corosync::cmap::Cmap::with_map(corosync::cmap::Map::Stats)
+            .and_then(|stats| stats.get_u64("stats.srp.orf_token_rx"))
+            .map_err(|e| format!("token count: {e}"))
+    })
+    .map_err(|e| e.to_string())?
+}
+
+/// `run`, plus what the daemon spent on the run: `daemon_us_per_msg`,
+/// `outq_per_msg` (events that went through corosync's out-queue) and
+/// `tokens_per_msg` (token rotations: totem sends what is queued when the
+/// token comes round, so fewer rotations per message mean bigger batches).
 fn run_with_daemon(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
     let pid = node.pid().ok_or("the daemon is not running")?;
     let count: f64 = args[2].parse().map_err(|_| "count")?;
-    let (cpu0, q0) = (process_cpu(pid)?, out_queue_events(&node.log()));
+    let (cpu0, q0, t0) = (
+        process_cpu(pid)?,
+        out_queue_events(&node.log()),
+        tokens(node)?,
+    );
     let mut fields = run(node, program, args)?;
-    let (cpu1, q1) = (process_cpu(pid)?, out_queue_events(&node.log()));
+    let (cpu1, q1, t1) = (
+        process_cpu(pid)?,
+        out_queue_events(&node.log()),
+        tokens(node)?,
+    );
+    fields.insert(
+        "tokens_per_msg".into(),
+        (t1.saturating_sub(t0) as f64 / count).to_string(),
+    );
     fields.insert(
         "daemon_us_per_msg".into(),
         ((cpu1 - cpu0) / count * 1e6).to_string(),
@@ -346,8 +371,8 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async | corosync CPU µs/msg: blocking, paced, draining, async | share of events through corosync's out-queue: blocking, paced, draining, async |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async | corosync CPU µs/msg: blocking, paced, draining, async | share of events through corosync's out-queue: blocking, paced, draining, async | token rotations per 1,000 messages: blocking, paced, draining, async |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let count = message_count(size, scale);
         let args = throughput_args("throughput", size, count);
@@ -378,7 +403,7 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
         };
         let [b, w, d, a] = [0, 1, 2, 3].map(|k| med(k, "msgs_per_s"));
         println!(
-            "| {size} B | {b:.0} | {a:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} |",
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} | {} |",
             a / b,
             a / w,
             w / b,
@@ -386,6 +411,10 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
             all("cpu_us_per_msg", 2),
             all("daemon_us_per_msg", 1),
             all("outq_per_msg", 2),
+            (0..n)
+                .map(|w| format!("{:.0}", med(w, "tokens_per_msg") * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     Ok(())
