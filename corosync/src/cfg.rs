@@ -25,7 +25,8 @@ use crate::error::check;
 use crate::{Error, NodeId, Result};
 
 /// The most link addresses corosync reports for a node (knet's links).
-pub const MAX_LINKS: usize = sys::CFG_MAX_LINKS as usize;
+// (`CFG_MAX_LINKS` in cfg.h from corosync 3.1.1; knet's link count, 8.)
+pub const MAX_LINKS: usize = 8;
 
 /// The longest reason [`Cfg::kill_node`] takes, in bytes (corosync stores it
 /// NUL-terminated in 256 bytes).

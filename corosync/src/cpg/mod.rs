@@ -193,7 +193,8 @@ impl Reason {
     /// The reason for a raw `cpg_reason_t`.
     pub fn from_raw(raw: u32) -> Reason {
         match raw {
-            sys::CPG_REASON_UNDEFINED => Reason::Undefined,
+            // (`CPG_REASON_UNDEFINED`, 0, is in cpg.h from corosync 3.0.2.)
+            0 => Reason::Undefined,
             sys::CPG_REASON_JOIN => Reason::Join,
             sys::CPG_REASON_LEAVE => Reason::Leave,
             sys::CPG_REASON_NODEDOWN => Reason::NodeDown,
@@ -206,7 +207,7 @@ impl Reason {
     /// The raw `cpg_reason_t`.
     pub fn as_raw(self) -> u32 {
         match self {
-            Reason::Undefined => sys::CPG_REASON_UNDEFINED,
+            Reason::Undefined => 0,
             Reason::Join => sys::CPG_REASON_JOIN,
             Reason::Leave => sys::CPG_REASON_LEAVE,
             Reason::NodeDown => sys::CPG_REASON_NODEDOWN,
