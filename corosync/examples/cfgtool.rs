@@ -71,16 +71,31 @@ fn strtonum(s: &str) -> Option<u32> {
         .map(|n| n as u32)
 }
 
+/// Connects to libcfg, or says why not (the error's name if `with_name`,
+/// else its number, as the C tool does per action) and exits with 1.
+fn connect(with_name: bool) -> Cfg {
+    match Cfg::new() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            if with_name {
+                eprintln!(
+                    "Could not initialize corosync configuration API error {}",
+                    strerror(&e)
+                );
+            } else {
+                eprintln!(
+                    "Could not initialize corosync configuration API error {}",
+                    code(&e)
+                );
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
 #[cfg(corosync_has_corosync_cfg_node_status_get)]
 fn nodestatus(action: Action, brief: bool) -> u8 {
-    let Ok(cfg) = Cfg::new().map_err(|e| {
-        eprintln!(
-            "Could not initialize corosync configuration API error {}",
-            code(&e)
-        );
-    }) else {
-        std::process::exit(1);
-    };
+    let cfg = connect(false);
     let Ok(cmap) = Cmap::new().map_err(|e| {
         eprintln!("Could not initialize corosync cmap API error {}", code(&e));
     }) else {
@@ -283,16 +298,7 @@ fn nodestatus(action: Action, _brief: bool) -> u8 {
         eprintln!("Node status needs corosync 3.1 or later (corosync_cfg_node_status_get)");
         return 1;
     }
-    let cfg = match Cfg::new() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!(
-                "Could not initialize corosync configuration API error {}",
-                code(&e)
-            );
-            std::process::exit(1);
-        }
-    };
+    let cfg = connect(false);
     println!("Printing link status.");
     match cfg.local_nodeid() {
         Ok(id) => println!("Local node ID {id}"),
@@ -372,25 +378,6 @@ fn main() -> ExitCode {
             _ => return ExitCode::FAILURE,
         }
     }
-    let connect = |with_name: bool| -> Cfg {
-        match Cfg::new() {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                if with_name {
-                    eprintln!(
-                        "Could not initialize corosync configuration API error {}",
-                        strerror(&e)
-                    );
-                } else {
-                    eprintln!(
-                        "Could not initialize corosync configuration API error {}",
-                        code(&e)
-                    );
-                }
-                std::process::exit(1);
-            }
-        }
-    };
     let rc: u8 = match action {
         Action::LinkStatus | Action::NodeStatus => nodestatus(action, brief),
         Action::Reload => {

@@ -118,14 +118,11 @@ fn losing_and_regaining_quorum_is_reported_on_every_surviving_node() {
     // survivors makes the two differ for node 3.
     let vq1 = cluster.node(0).run(Votequorum::new).unwrap().unwrap();
     vq1.set_expected(2).unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while vq1.local_info().unwrap().node_expected_votes != 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "expected votes not set"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    cluster
+        .wait_until("expected votes 2 on node 1", WAIT, || {
+            Ok(vq1.local_info()?.node_expected_votes == 2)
+        })
+        .unwrap();
     let dead = vq1.info(NodeId::new(3)).unwrap();
     assert_eq!(dead.node_state, NodeState::Dead);
     assert_eq!(

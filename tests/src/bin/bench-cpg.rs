@@ -304,17 +304,16 @@ fn tokens(node: &Node) -> Result<u64, String> {
 fn run_with_daemon(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
     let pid = node.pid().ok_or("the daemon is not running")?;
     let count: f64 = args[2].parse().map_err(|_| "count")?;
-    let (cpu0, q0, t0) = (
-        process_cpu(pid)?,
-        out_queue_events(&node.log()),
-        tokens(node)?,
-    );
+    let sample = || -> Result<(f64, u64, u64), String> {
+        Ok((
+            process_cpu(pid)?,
+            out_queue_events(&node.log()),
+            tokens(node)?,
+        ))
+    };
+    let (cpu0, q0, t0) = sample()?;
     let mut fields = run(node, program, args)?;
-    let (cpu1, q1, t1) = (
-        process_cpu(pid)?,
-        out_queue_events(&node.log()),
-        tokens(node)?,
-    );
+    let (cpu1, q1, t1) = sample()?;
     fields.insert(
         "tokens_per_msg".into(),
         (t1.saturating_sub(t0) as f64 / count).to_string(),
