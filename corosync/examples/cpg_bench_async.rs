@@ -4,11 +4,13 @@
 //! stream). Run by `scripts/bench-cpg.sh` next to the blocking one.
 //!
 //! ```text
-//! cpg_bench_async throughput <size> <count> [--multi-thread]
+//! cpg_bench_async throughput <size> <count> [--multi-thread] [--window <bytes>]
 //! ```
 //!
 //! With `--multi-thread` the runtime has two worker threads (tokio's
 //! default flavour), so the sending and the reading task can run at once.
+//! `--window` sets the adapter's send window
+//! (`AsyncCpg::set_send_window`) instead of the default, the event ring.
 
 use std::pin::Pin;
 use std::time::Instant;
@@ -25,8 +27,11 @@ async fn next(events: &mut Pin<Box<CpgEvents>>) -> Option<corosync::Result<CpgEv
     std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await
 }
 
-async fn run(size: usize, count: u64) -> corosync::Result<()> {
+async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result<()> {
     let (cpg, events) = AsyncCpg::connect()?;
+    if let Some(bytes) = window {
+        cpg.set_send_window(bytes);
+    }
     let mut events = Box::pin(events);
     cpg.join(&GroupName::new(format!("bench-{}", std::process::id()))?)?;
     // Wait for our own join.
@@ -75,13 +80,32 @@ async fn run(size: usize, count: u64) -> corosync::Result<()> {
 
 fn main() -> corosync::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let multi = args.len() == 5 && args[4] == "--multi-thread";
-    if !(args.len() == 4 || multi) || args[1] != "throughput" {
-        eprintln!("usage: cpg_bench_async throughput <size> <count> [--multi-thread]");
+    let usage = || -> ! {
+        eprintln!(
+            "usage: cpg_bench_async throughput <size> <count> [--multi-thread] [--window <bytes>]"
+        );
         std::process::exit(2);
+    };
+    if args.len() < 4 || args[1] != "throughput" {
+        usage();
     }
-    let size: usize = args[2].parse().expect("size");
-    let count: u64 = args[3].parse().expect("count");
+    let size: usize = args[2].parse().unwrap_or_else(|_| usage());
+    let count: u64 = args[3].parse().unwrap_or_else(|_| usage());
+    let (mut multi, mut window) = (false, None);
+    let mut rest = args[4..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--multi-thread" => multi = true,
+            "--window" => {
+                window = Some(
+                    rest.next()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            _ => usage(),
+        }
+    }
     let mut builder = if multi {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(2);
@@ -90,5 +114,5 @@ fn main() -> corosync::Result<()> {
         tokio::runtime::Builder::new_current_thread()
     };
     let rt = builder.enable_all().build().expect("runtime");
-    rt.block_on(run(size, count))
+    rt.block_on(run(size, count, window))
 }

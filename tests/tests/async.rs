@@ -573,6 +573,40 @@ fn burst_without_reading(node: &Node, group: &str, n: u64) {
     .unwrap();
 }
 
+/// Sends the flood from an AsyncCpg (with `window` set, if given) on a
+/// current-thread runtime, whose sender never yields while sends succeed,
+/// and only then reads it back, checking that it arrives whole and in
+/// order.
+fn async_flood(node: &Node, group: &str, window: Option<usize>) {
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, events) = AsyncCpg::connect().unwrap();
+            let mut events = Box::pin(events);
+            join(&cpg, &mut events, group).await;
+            if let Some(bytes) = window {
+                cpg.set_send_window(bytes);
+            }
+            // Nothing reads the stream while this task sends: the sends
+            // must not wait for a reader.
+            let start = Instant::now();
+            for seq in 0..FLOOD {
+                cpg.mcast(Guarantee::Agreed, &stamped(seq)).await.unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the flood took {:?}",
+                start.elapsed()
+            );
+            let mut seq = 0;
+            while seq < FLOOD {
+                let event = next(&mut events, Duration::from_secs(30)).await;
+                read_stamped(event, FLOOD_SIZE, &mut seq);
+            }
+        });
+    })
+    .unwrap();
+}
+
 #[test]
 fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
     let cluster = Cluster::single().expect("cluster");
@@ -593,30 +627,7 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
     // sender never yields while sends succeed: the send window keeps the
     // event ring from filling, so corosync never queues.
     let before = out_queue_episodes(node);
-    node.run(|| {
-        current_thread().block_on(async {
-            let (cpg, events) = AsyncCpg::connect().unwrap();
-            let mut events = Box::pin(events);
-            join(&cpg, &mut events, "outq-async").await;
-            // Nothing reads the stream while this task sends: the sends
-            // must not wait for a reader.
-            let start = Instant::now();
-            for seq in 0..FLOOD {
-                cpg.mcast(Guarantee::Agreed, &stamped(seq)).await.unwrap();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the flood took {:?}",
-                start.elapsed()
-            );
-            let mut seq = 0;
-            while seq < FLOOD {
-                let event = next(&mut events, Duration::from_secs(30)).await;
-                read_stamped(event, FLOOD_SIZE, &mut seq);
-            }
-        });
-    })
-    .unwrap();
+    async_flood(node, "outq-async", None);
     let episodes = out_queue_episodes(node) - before;
     assert_eq!(
         episodes, 0,
@@ -805,52 +816,70 @@ fn concurrent_senders_share_the_window() {
     );
 }
 
-#[test]
-fn a_sender_is_paced_by_the_task_reading_its_stream() {
+/// Sends `COUNT` stamped 1 KiB messages through `cpg` (with `window` set
+/// first, if given) while another task reads them back slowly, and
+/// returns how far the sender got ahead of the reader, the most the
+/// window allows, and the stream.
+async fn ahead_of_a_slow_reader(
+    cpg: &AsyncCpg,
+    mut events: Pin<Box<CpgEvents>>,
+    window: Option<usize>,
+) -> (u64, u64, Pin<Box<CpgEvents>>) {
     use corosync::cpg::event_size;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    const SIZE: usize = 1024;
-    const COUNT: u64 = 4000;
+    if let Some(bytes) = window {
+        cpg.set_send_window(bytes);
+    }
+    assert_eq!(cpg.send_window(), window.unwrap_or(1 << 20));
+    // Everything on its way counts, so the sender can be at most this
+    // many messages ahead of the reader (one, if none fits).
+    let bound = ((cpg.send_window() / event_size(PACED_SIZE)) as u64).max(1);
+    let sent = Arc::new(AtomicU64::new(0));
+    let s = sent.clone();
+    // A reader slower than the sender (a few µs of work per message)
+    // but never idle for long.
+    let reader = tokio::spawn(async move {
+        let (mut seq, mut ahead) = (0u64, 0u64);
+        while seq < PACED_COUNT {
+            match next(&mut events, Duration::from_secs(30)).await {
+                Some(Ok(CpgEvent::Message { data, .. })) => {
+                    assert_eq!(stamp_of(&data), seq, "out of order");
+                    seq += 1;
+                    ahead = ahead.max(s.load(Ordering::Relaxed).saturating_sub(seq));
+                    let spin = Instant::now();
+                    while spin.elapsed() < Duration::from_micros(20) {
+                        std::hint::spin_loop();
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("after {seq} messages: {other:?}"),
+            }
+        }
+        (ahead, events)
+    });
+    let mut buf = vec![0u8; PACED_SIZE];
+    for seq in 0..PACED_COUNT {
+        buf[..8].copy_from_slice(&seq.to_le_bytes());
+        cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+    let (ahead, events) = reader.await.unwrap();
+    (ahead, bound, events)
+}
+
+const PACED_SIZE: usize = 1024;
+const PACED_COUNT: u64 = 4000;
+
+#[test]
+fn a_sender_is_paced_by_the_task_reading_its_stream() {
     let cluster = Cluster::single().expect("cluster");
     let rt = runtime();
     rt.block_on(async {
         let (cpg, events) = on_node(cluster.node(0), AsyncCpg::connect).unwrap();
-        // Everything on its way counts, so the sender can be at most this
-        // many messages ahead of the reader.
-        let bound = (cpg.send_window() / event_size(SIZE)) as u64;
         let mut events = Box::pin(events);
         join(&cpg, &mut events, "async-paced").await;
-        let sent = Arc::new(AtomicU64::new(0));
-        let s = sent.clone();
-        // A reader slower than the sender (a few µs of work per message)
-        // but never idle for long.
-        let reader = tokio::spawn(async move {
-            let (mut seq, mut ahead) = (0u64, 0u64);
-            while seq < COUNT {
-                match next(&mut events, Duration::from_secs(30)).await {
-                    Some(Ok(CpgEvent::Message { data, .. })) => {
-                        assert_eq!(stamp_of(&data), seq, "out of order");
-                        seq += 1;
-                        ahead = ahead.max(s.load(Ordering::Relaxed).saturating_sub(seq));
-                        let spin = Instant::now();
-                        while spin.elapsed() < Duration::from_micros(20) {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("after {seq} messages: {other:?}"),
-                }
-            }
-            (ahead, events)
-        });
-        let mut buf = vec![0u8; SIZE];
-        for seq in 0..COUNT {
-            buf[..8].copy_from_slice(&seq.to_le_bytes());
-            cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
-            sent.fetch_add(1, Ordering::Relaxed);
-        }
-        let (ahead, events) = reader.await.unwrap();
+        let (ahead, bound, events) = ahead_of_a_slow_reader(&cpg, events, None).await;
         assert!(
             ahead <= bound,
             "the sender got {ahead} messages ahead of its reader (window: {bound})"
@@ -865,16 +894,55 @@ fn a_sender_is_paced_by_the_task_reading_its_stream() {
         // out at full speed.
         drop(events);
         let start = Instant::now();
-        for seq in 0..COUNT {
+        let mut buf = vec![0u8; PACED_SIZE];
+        for seq in 0..PACED_COUNT {
             buf[..8].copy_from_slice(&seq.to_le_bytes());
             cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "{COUNT} sends without a stream took {:?}",
+            "{PACED_COUNT} sends without a stream took {:?}",
             start.elapsed()
         );
     });
+}
+
+#[test]
+fn a_smaller_send_window_paces_closer_and_a_bigger_one_lets_corosync_queue() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let rt = runtime();
+    rt.block_on(async {
+        let (cpg, events) = on_node(node, AsyncCpg::connect).unwrap();
+        let mut events = Box::pin(events);
+        join(&cpg, &mut events, "async-window").await;
+        // 256 KiB: a fifth of the messages the ring would allow.
+        let (ahead, bound, events) = ahead_of_a_slow_reader(&cpg, events, Some(256 << 10)).await;
+        assert!(
+            ahead <= bound && ahead > bound / 2,
+            "a 256 KiB window let the sender get {ahead} messages ahead (at most {bound})"
+        );
+        // No window: one message on the way at a time (the reader counts
+        // the one it has just taken as read, and the sender may have sent
+        // the next by then).
+        let (ahead, bound, _events) = ahead_of_a_slow_reader(&cpg, events, Some(0)).await;
+        assert_eq!(bound, 1);
+        assert!(
+            ahead <= 1,
+            "with no window the sender got {ahead} messages ahead"
+        );
+    });
+
+    // Past the ring, corosync holds the rest in its out-queue: the flood
+    // the default window keeps out of it (see
+    // a_sender_that_outruns_its_stream_does_not_bury_its_event_queue) now
+    // goes there, and still arrives whole and in order.
+    let before = out_queue_episodes(node);
+    async_flood(node, "outq-big-window", Some(8 << 20));
+    assert!(
+        out_queue_episodes(node) > before,
+        "with an 8 MiB window corosync never queued events for the sender"
+    );
 }
 
 #[test]

@@ -832,10 +832,11 @@ impl AsyncCpg {
     }
 
     /// How many bytes of this handle's own multicasts may be on their way
-    /// back to it before a send waits: the size of the event ring between
-    /// corosync and this connection ([`Cpg::event_ring_size`], 1 MiB with
-    /// corosync's usual build). Each message counts what its event takes in
-    /// the ring ([`event_size`]).
+    /// back to it before a send waits: by default the size of the event
+    /// ring between corosync and this connection ([`Cpg::event_ring_size`],
+    /// 1 MiB with corosync's usual build; [`set_send_window`](Self::set_send_window)
+    /// changes it). Each message counts what its event takes in the ring
+    /// ([`event_size`]).
     ///
     /// A send that does not fit (unless nothing is on the way) moves the
     /// events corosync has queued for the handle into its stream, while
@@ -873,6 +874,28 @@ impl AsyncCpg {
     ///   messages at a time.
     pub fn send_window(&self) -> usize {
         self.window.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the [send window](Self::send_window) of this connection (all
+    /// its clones), in bytes as [`event_size`] counts them. It applies to
+    /// sends from now on; sends already waiting go out when the window has
+    /// drained and they fit in the new one.
+    ///
+    /// The default, the event ring, is the largest window with which
+    /// corosync never has to hold this connection's own messages in its
+    /// out-queue. A larger one trades the daemon's memory for throughput:
+    /// past the ring, corosync keeps up to `bytes` minus the ring per
+    /// connection in that queue (and the stream may hold up to `bytes` of
+    /// events its reader has yet to take). How much it buys depends on the
+    /// cluster. In `scripts/bench-cpg.sh` (BENCHMARKS.md) a 16 MiB window
+    /// raised throughput by a tenth at 1 KiB and 64 KiB on three nodes,
+    /// and did not help on one. A smaller window keeps fewer messages on
+    /// the way; `0` sends one message at a time (a message always goes
+    /// out when nothing else is on the way). `usize::MAX` means no window:
+    /// only corosync's own flow control holds a sender back, and a sender
+    /// that outruns its reader grows the daemon without bound.
+    pub fn set_send_window(&self, bytes: usize) {
+        self.window.limit.store(bytes, Ordering::Relaxed);
     }
 
     /// Multicasts `data`, waiting out flow control asynchronously.
