@@ -6,6 +6,8 @@
 #   --rounds N (default 9)  --scale F (default 1)  --no-callgrind
 #   --no-async (skip the async table)  --async-only (only that table)
 #   --pin (with --async-only: corosync on CPU 0, the programs on CPU 1)
+#   --nodes N (with --async-only: a cluster of N nodes, the programs on the
+#   first; default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

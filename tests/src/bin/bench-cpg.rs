@@ -9,8 +9,10 @@
 //! wall-clock figures on a shared 2-core machine, it is the same from run to
 //! run.
 //!
-//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async | --async-only [--pin]]` (run through
-//! `scripts/bench-cpg.sh`, which builds everything with optimizations).
+//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async | --async-only [--pin] [--nodes N]]`
+//! (run through `scripts/bench-cpg.sh`, which builds everything with
+//! optimizations). With `--nodes N` the async table runs on a cluster of
+//! N nodes (the programs on the first one) instead of one.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -91,12 +93,14 @@ fn main() -> ExitCode {
     let mut callgrind = true;
     let mut with_async = true;
     let mut only_async = false;
+    let mut nodes = 1;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
             "--scale" => scale = args[i + 1].parse().expect("--scale F"),
+            "--nodes" => nodes = args[i + 1].parse().expect("--nodes N"),
             "--no-callgrind" => {
                 callgrind = false;
                 i += 1;
@@ -124,8 +128,12 @@ fn main() -> ExitCode {
         }
         i += 2;
     }
+    if nodes != 1 && !only_async {
+        eprintln!("--nodes goes with --async-only");
+        return ExitCode::from(2);
+    }
     let result = if only_async {
-        async_only(rounds, scale)
+        async_only(rounds, scale, nodes)
     } else {
         bench(rounds, scale, callgrind, with_async)
     };
@@ -235,7 +243,7 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
         println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
     }
     if with_async {
-        async_table(node, &rust, rounds, scale)?;
+        async_table(cluster.nodes(), &rust, rounds, scale)?;
     }
     if callgrind {
         println!();
@@ -297,19 +305,24 @@ fn tokens(node: &Node) -> Result<u64, String> {
     .map_err(|e| e.to_string())?
 }
 
-/// `run`, plus what the daemon spent on the run: `daemon_us_per_msg`,
-/// `outq_per_msg` (events that went through corosync's out-queue) and
-/// `tokens_per_msg` (token rotations: totem sends what is queued when the
-/// token comes round, so fewer rotations per message mean bigger batches).
-fn run_with_daemon(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
-    let pid = node.pid().ok_or("the daemon is not running")?;
+/// `run` on the first of `nodes`, plus what the daemons spent on the run:
+/// `daemon_us_per_msg` (all of them), and on the first node `outq_per_msg`
+/// (events that went through corosync's out-queue) and `tokens_per_msg`
+/// (token rotations: totem sends what is queued when the token comes
+/// round, so fewer rotations per message mean bigger batches).
+fn run_with_daemon(nodes: &[Node], program: &str, args: &[String]) -> Result<Fields, String> {
+    let node = &nodes[0];
+    let pids = nodes
+        .iter()
+        .map(|n| n.pid().ok_or("a daemon is not running"))
+        .collect::<Result<Vec<u32>, _>>()?;
     let count: f64 = args[2].parse().map_err(|_| "count")?;
     let sample = || -> Result<(f64, u64, u64), String> {
-        Ok((
-            process_cpu(pid)?,
-            out_queue_events(&node.log()),
-            tokens(node)?,
-        ))
+        let mut cpu = 0.0;
+        for &pid in &pids {
+            cpu += process_cpu(pid)?;
+        }
+        Ok((cpu, out_queue_events(&node.log()), tokens(node)?))
     };
     let (cpu0, q0, t0) = sample()?;
     let mut fields = run(node, program, args)?;
@@ -348,48 +361,60 @@ fn pin_daemon(node: &Node) -> Result<(), String> {
     Ok(())
 }
 
-/// Only the async table, on a cluster of its own.
-fn async_only(rounds: usize, scale: f64) -> Result<(), String> {
+/// Only the async table, on a cluster of its own of `nodes` nodes.
+fn async_only(rounds: usize, scale: f64, nodes: usize) -> Result<(), String> {
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
-    let cluster = Cluster::single().map_err(|e| e.to_string())?;
+    let cluster = Cluster::new(nodes).map_err(|e| e.to_string())?;
     if PIN.load(Ordering::Relaxed) {
-        pin_daemon(cluster.node(0))?;
+        for node in cluster.nodes() {
+            pin_daemon(node)?;
+        }
         println!("corosync's threads pinned to CPU 0, the benchmark programs to CPU 1.");
     }
-    println!("CPG multicast, async against blocking, {rounds} rounds per row, medians.");
-    async_table(cluster.node(0), &rust, rounds, scale)
+    println!(
+        "CPG multicast, async against blocking, {nodes}-node cluster, the programs on node 1, {rounds} rounds per row, medians."
+    );
+    async_table(cluster.nodes(), &rust, rounds, scale)
 }
+
+/// The send window of the second async program (`--window`).
+const BIG_WINDOW: usize = 16 << 20;
 
 /// The async adapter against the blocking API, all Rust, in rotating
 /// order: the blocking loop that reads only when corosync says TRY_AGAIN
 /// (as the C program does), the blocking loop paced as the async adapter
 /// paces its sends (`throughput-window`), the blocking loop reading
-/// whenever its descriptor is readable, and the async one.
-fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
+/// whenever its descriptor is readable, the async one, and the async one
+/// with a send window of [`BIG_WINDOW`]. The programs run on the first of
+/// `nodes`; corosync's CPU time is that of every node's daemon.
+fn async_table(nodes: &[Node], rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async | corosync CPU µs/msg: blocking, paced, draining, async | share of events through corosync's out-queue: blocking, paced, draining, async | token rotations per 1,000 messages: blocking, paced, draining, async |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | async, 16 MiB window, msgs/s | async 16 MiB/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async, async 16 MiB | corosync CPU µs/msg: blocking, paced, draining, async, async 16 MiB | share of events through corosync's out-queue: blocking, paced, draining, async, async 16 MiB | token rotations per 1,000 messages: blocking, paced, draining, async, async 16 MiB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let count = message_count(size, scale);
         let args = throughput_args("throughput", size, count);
         let window_args = throughput_args("throughput-window", size, count);
         let drain_args = throughput_args("throughput-drain", size, count);
+        let mut big_args = args.clone();
+        big_args.extend(["--window".to_string(), BIG_WINDOW.to_string()]);
         let programs = [
             (rust, &args),
             (rust, &window_args),
             (rust, &drain_args),
             (rust_async.as_str(), &args),
+            (rust_async.as_str(), &big_args),
         ];
         let n = programs.len();
-        let mut results: [Vec<Fields>; 4] = Default::default();
+        let mut results: [Vec<Fields>; 5] = Default::default();
         for round in 0..rounds {
             for k in 0..n {
                 let which = (round + k) % n;
                 let (program, args) = programs[which];
-                results[which].push(run_with_daemon(node, program, args)?);
+                results[which].push(run_with_daemon(nodes, program, args)?);
             }
         }
         let med =
@@ -400,10 +425,11 @@ fn async_table(node: &Node, rust: &str, rounds: usize, scale: f64) -> Result<(),
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let [b, w, d, a] = [0, 1, 2, 3].map(|k| med(k, "msgs_per_s"));
+        let [b, w, d, a, big] = [0, 1, 2, 3, 4].map(|k| med(k, "msgs_per_s"));
         println!(
-            "| {size} B | {b:.0} | {a:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} | {} |",
+            "| {size} B | {b:.0} | {a:.0} | {:.3} | {big:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} | {} |",
             a / b,
+            big / b,
             a / w,
             w / b,
             a / d,
