@@ -886,14 +886,19 @@ impl AsyncCpg {
     /// out-queue. A larger one trades the daemon's memory for throughput:
     /// past the ring, corosync keeps up to `bytes` minus the ring per
     /// connection in that queue (and the stream may hold up to `bytes` of
-    /// events its reader has yet to take). How much it buys depends on the
-    /// cluster. In `scripts/bench-cpg.sh` (BENCHMARKS.md) a 16 MiB window
-    /// raised throughput by a tenth at 1 KiB and 64 KiB on three nodes,
-    /// and did not help on one. A smaller window keeps fewer messages on
-    /// the way; `0` sends one message at a time (a message always goes
-    /// out when nothing else is on the way). `usize::MAX` means no window:
-    /// only corosync's own flow control holds a sender back, and a sender
-    /// that outruns its reader grows the daemon without bound.
+    /// events its reader has yet to take). Whether it buys anything depends
+    /// on the cluster, so measure before raising it. In
+    /// `scripts/bench-cpg.sh` (BENCHMARKS.md) a 16 MiB window raised
+    /// throughput by 6–11 % on three nodes; on a one-node cluster it cut
+    /// it by 5 % at 1 KiB, 42 % at 64 B and 94 % at 64 KiB. There, once
+    /// corosync held the client's events in its out-queue, its main loop
+    /// sat idle for 50 ms at a time while the client waited for them (a
+    /// blocking loop paced the same way suffered alike). A smaller window
+    /// keeps fewer messages on the way; `0` sends one message at a time (a
+    /// message always goes out when nothing else is on the way).
+    /// `usize::MAX` means no window: only corosync's own flow control holds
+    /// a sender back, and a sender that outruns its reader grows the daemon
+    /// without bound.
     pub fn set_send_window(&self, bytes: usize) {
         self.window.limit.store(bytes, Ordering::Relaxed);
     }
