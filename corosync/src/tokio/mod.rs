@@ -467,16 +467,22 @@ async fn retry_on_dispatch<H, T, F>(
 where
     F: Future<Output = Result<T>>,
 {
-    let start = Instant::now();
-    let budget = policy
-        .delay_after(policy.attempts())
-        .saturating_mul(policy.attempts());
+    // The clock starts at the first failure, so that a send that goes
+    // through at once (almost all of them) reads no clock and works out
+    // no budget.
+    let mut clock: Option<(Instant, Duration)> = None;
     let mut failures = 0;
     loop {
         // Registered before the attempt, so a dispatch in between counts.
         let dispatched = shared.dispatched.notified();
         match op().await {
             Err(err) if err.is_retryable() => {
+                let (start, budget) = *clock.get_or_insert_with(|| {
+                    let budget = policy
+                        .delay_after(policy.attempts())
+                        .saturating_mul(policy.attempts());
+                    (Instant::now(), budget)
+                });
                 if failures + 1 >= policy.attempts() || start.elapsed() >= budget {
                     return Err(err);
                 }
