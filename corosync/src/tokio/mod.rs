@@ -323,7 +323,8 @@ impl<H: Dispatch, E> Events<H, E> {
     /// yielded. A stream reads at most 64 at a time when it finds none
     /// here, and a send waiting for its [window](AsyncCpg::send_window)
     /// stops reading while the stream holds a window's worth, so this
-    /// stays small unless nobody reads the stream.
+    /// stays within about a window's worth of events unless nobody reads
+    /// the stream.
     pub fn buffered(&self) -> usize {
         self.rx.len()
     }
@@ -457,8 +458,9 @@ pub async fn retry_async<T>(policy: Retry, mut op: impl FnMut() -> Result<T>) ->
 /// attempts waits for the next dispatch of the handle's stream or the
 /// back-off delay, whichever comes first. Only delays that run out count
 /// as attempts (a busy stream wakes a waiting sender far more often than
-/// once a millisecond), and it gives up after the policy's attempts times
-/// its longest delay in any case.
+/// once a millisecond), and it gives up in any case once the policy's
+/// attempts times its longest delay have passed since the first
+/// TRY_AGAIN.
 async fn retry_on_dispatch<H, T, F>(
     shared: &Shared<H>,
     policy: Retry,
@@ -567,7 +569,8 @@ const STALL: Duration = Duration::from_millis(100);
 
 /// The bytes of a handle's own multicasts on their way back to it.
 struct SendWindow {
-    /// The most bytes on the way before a send waits (set once connected).
+    /// The most bytes on the way before a send waits (the event ring's
+    /// size once connected, unless `AsyncCpg::set_send_window` changes it).
     limit: AtomicUsize,
     /// Sent and not yet dispatched: in corosync.
     in_corosync: AtomicUsize,
@@ -874,7 +877,7 @@ impl AsyncCpg {
     ///   and read it back afterwards, and a reader that spends longer than
     ///   that on one event no longer paces its sender.
     /// - Waiting until everything has come back, rather than until the
-    ///   window is partly free, sends in bursts of a whole ring, which is
+    ///   window is partly free, sends in bursts of a whole window, which is
     ///   what kept corosync busiest in `scripts/bench-cpg.sh`
     ///   (BENCHMARKS.md): smaller bursts left it waking up for a few
     ///   messages at a time.
@@ -888,15 +891,17 @@ impl AsyncCpg {
     /// drained and they fit in the new one.
     ///
     /// The default, the event ring, is the largest window with which
-    /// corosync never has to hold this connection's own messages in its
-    /// out-queue. A larger one trades the daemon's memory for throughput:
+    /// corosync does not have to hold this connection's own messages in its
+    /// out-queue (unless other members' messages or the waits' time limits
+    /// above take room of their own). A larger one trades the daemon's memory for throughput:
     /// past the ring, corosync keeps up to `bytes` minus the ring per
     /// connection in that queue (and the stream may hold up to `bytes` of
     /// events its reader has yet to take). Whether it buys anything depends
     /// on the cluster, so measure before raising it. In
     /// `scripts/bench-cpg.sh` (BENCHMARKS.md) a 16 MiB window raised
-    /// throughput by 6–11 % on three nodes; on a one-node cluster it cut
-    /// it by 5 % at 1 KiB, 42 % at 64 B and 94 % at 64 KiB. There, once
+    /// throughput by 2–11 % on three nodes (least at 16 KiB); on a
+    /// one-node cluster it cut it by 5 % at 1 KiB, 42 % at 64 B, 69 % at
+    /// 16 KiB and 94 % at 64 KiB. There, once
     /// corosync held the client's events in its out-queue, its main loop
     /// sat idle for 50 ms at a time while the client waited for them (a
     /// blocking loop paced the same way suffered alike). A smaller window
