@@ -392,7 +392,8 @@ fn async_table(nodes: &[Node], rust: &str, rounds: usize, scale: f64) -> Result<
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
-    println!("| size | blocking msgs/s | async msgs/s | async/blocking | async, 16 MiB window, msgs/s | async 16 MiB/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async, async 16 MiB | corosync CPU µs/msg: blocking, paced, draining, async, async 16 MiB | share of events through corosync's out-queue: blocking, paced, draining, async, async 16 MiB | token rotations per 1,000 messages: blocking, paced, draining, async, async 16 MiB |");
+    let big = format!("{} MiB", BIG_WINDOW >> 20);
+    println!("| size | blocking msgs/s | async msgs/s | async/blocking | async, {big} window, msgs/s | async {big}/blocking | paced blocking msgs/s | async/paced | paced/blocking | draining blocking msgs/s | async/draining | client CPU µs/msg: blocking, paced, draining, async, async {big} | corosync CPU µs/msg: blocking, paced, draining, async, async {big} | share of events through corosync's out-queue: blocking, paced, draining, async, async {big} | token rotations per 1,000 messages: blocking, paced, draining, async, async {big} |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in SIZES {
         let count = message_count(size, scale);
