@@ -890,26 +890,24 @@ impl AsyncCpg {
     /// sends from now on; sends already waiting go out when the window has
     /// drained and they fit in the new one.
     ///
-    /// The default, the event ring, is the largest window with which
-    /// corosync does not have to hold this connection's own messages in its
-    /// out-queue (unless other members' messages or the waits' time limits
-    /// above take room of their own). A larger one trades the daemon's memory for throughput:
-    /// past the ring, corosync keeps up to `bytes` minus the ring per
-    /// connection in that queue (and the stream may hold up to `bytes` of
-    /// events its reader has yet to take). Whether it buys anything depends
-    /// on the cluster, so measure before raising it. In
-    /// `scripts/bench-cpg.sh` (BENCHMARKS.md) a 16 MiB window raised
-    /// throughput by 2–11 % on three nodes (least at 16 KiB); on a
-    /// one-node cluster it cut it by 5 % at 1 KiB, 42 % at 64 B, 69 % at
-    /// 16 KiB and 94 % at 64 KiB. There, once
-    /// corosync held the client's events in its out-queue, its main loop
-    /// sat idle for 50 ms at a time while the client waited for them (a
-    /// blocking loop paced the same way suffered alike). A smaller window
-    /// keeps fewer messages on the way; `0` sends one message at a time (a
-    /// message always goes out when nothing else is on the way).
-    /// `usize::MAX` means no window: only corosync's own flow control holds
-    /// a sender back, and a sender that outruns its reader grows the daemon
-    /// without bound.
+    /// The default, the event ring, is the largest window with which corosync
+    /// does not have to hold this connection's own messages in its out-queue
+    /// (unless other members' messages or the waits' time limits above take
+    /// room of their own). A larger one trades the daemon's memory for
+    /// throughput: past the ring, corosync keeps up to `bytes` minus the ring
+    /// per connection in that queue (and the stream may hold up to `bytes` of
+    /// events its reader has yet to take). Whether it buys anything depends on
+    /// the cluster, so measure before raising it. In `scripts/bench-cpg.sh`
+    /// (BENCHMARKS.md) a 16 MiB window raised throughput by 2–11 % on three
+    /// nodes (least at 16 KiB); on a one-node cluster it cut it by 5 % at 1
+    /// KiB, 42 % at 64 B, 69 % at 16 KiB and 94 % at 64 KiB. There, once
+    /// corosync held the client's events in its out-queue, its main loop sat
+    /// idle for 50 ms at a time while the client waited for them (a blocking
+    /// loop paced the same way suffered alike). A smaller window keeps fewer
+    /// messages on the way; `0` sends one message at a time (a message always
+    /// goes out when nothing else is on the way). `usize::MAX` means no window:
+    /// only corosync's own flow control holds a sender back, and a sender that
+    /// outruns its reader grows the daemon without bound.
     pub fn set_send_window(&self, bytes: usize) {
         self.window.limit.store(bytes, Ordering::Relaxed);
     }
