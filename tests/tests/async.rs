@@ -947,6 +947,104 @@ fn a_smaller_send_window_paces_closer_and_a_bigger_one_lets_corosync_queue() {
     );
 }
 
+/// Long enough that only corosync's idle wait explains it (libqb's main
+/// loop waits 50 ms for input when only jobs, such as retrying an
+/// out-queue, are pending); a scheduling delay on a busy machine rarely
+/// lasts this long.
+const IDLE_GAP: Duration = Duration::from_millis(45);
+
+/// Reads the stamped messages `range` from `events` and times each from
+/// when it could first have come: after the message before it, and after
+/// the sender last ran (`sender`: µs since `start`; on one thread, a
+/// sender that goes on sending keeps the reader waiting too). Returns how
+/// many took [`IDLE_GAP`] or more, and the longest.
+async fn read_timed(
+    mut events: Pin<Box<CpgEvents>>,
+    range: std::ops::Range<u64>,
+    start: Instant,
+    sender: Arc<std::sync::atomic::AtomicU64>,
+) -> (u32, Duration, Pin<Box<CpgEvents>>) {
+    let (mut seq, mut gaps, mut longest) = (range.start, 0, Duration::ZERO);
+    let mut last = start.elapsed();
+    while seq < range.end {
+        let event = next(&mut events, Duration::from_secs(30)).await;
+        let now = start.elapsed();
+        read_stamped(event, FLOOD_SIZE, &mut seq);
+        let ran = Duration::from_micros(sender.load(std::sync::atomic::Ordering::Relaxed));
+        let gap = now.saturating_sub(last.max(ran));
+        last = now;
+        longest = longest.max(gap);
+        gaps += u32::from(gap >= IDLE_GAP);
+    }
+    (gaps, longest, events)
+}
+
+#[test]
+fn a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // One node: no network traffic wakes corosync's main loop, so only its
+    // clients do.
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let before = out_queue_episodes(node);
+    // A 16 MiB window: corosync holds most of it in its out-queue and
+    // hands it out a ring (15 messages) at a time.
+    const WINDOW: usize = 16 << 20;
+    let per_window = (WINDOW / corosync::cpg::event_size(FLOOD_SIZE)) as u64;
+    let ((gaps, longest), (after_gaps, after_longest)) = node
+        .run(|| {
+            current_thread().block_on(async {
+                let (cpg, events) = AsyncCpg::connect().unwrap();
+                let mut events = Box::pin(events);
+                join(&cpg, &mut events, "async-outq-idle").await;
+                cpg.set_send_window(WINDOW);
+                let start = Instant::now();
+                // When the latest send returned, in µs since `start`.
+                let sent = Arc::new(AtomicU64::new(0));
+                let send_all = |range: std::ops::Range<u64>| {
+                    let (cpg, sent) = (&cpg, &sent);
+                    async move {
+                        for seq in range {
+                            cpg.mcast(Guarantee::Agreed, &stamped(seq)).await.unwrap();
+                            sent.store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        }
+                    }
+                };
+                // Four windows, read as they come: the sender waits for
+                // each to drain.
+                let n = 4 * per_window;
+                let reader = tokio::spawn(read_timed(events, 0..n, start, sent.clone()));
+                send_all(0..n).await;
+                let (gaps, longest, events) = reader.await.unwrap();
+                // One window sent with nobody reading, then read back: the
+                // sender has finished, and only the stream's reading wakes
+                // corosync.
+                send_all(n..n + per_window).await;
+                let (after_gaps, after_longest, _) =
+                    read_timed(events, n..n + per_window, start, sent).await;
+                ((gaps, longest), (after_gaps, after_longest))
+            })
+        })
+        .unwrap();
+    assert!(
+        out_queue_episodes(node) > before,
+        "corosync never queued events for the sender"
+    );
+    // Left idle, corosync would wait about 50 ms for each of the
+    // out-queue's ring-fulls (some 60, then 17, here); allow two for the
+    // machine.
+    assert!(
+        gaps <= 2,
+        "{gaps} messages came {IDLE_GAP:?} or more after they could have \
+         (longest {longest:?}): corosync sat on its out-queue"
+    );
+    assert!(
+        after_gaps <= 2,
+        "after the sender finished, {after_gaps} messages came {IDLE_GAP:?} or more \
+         after the one before (longest {after_longest:?}): corosync sat on its out-queue"
+    );
+}
+
 #[test]
 fn a_send_waiting_for_its_window_leaves_a_flood_in_corosync() {
     use corosync::cpg::event_size;

@@ -237,6 +237,9 @@ pub struct Events<H, E> {
     /// The send window that this stream's own messages count against
     /// until they are yielded (CPG only).
     window: Option<Arc<SendWindow>>,
+    /// A request that wakes corosync's main loop (CPG only; see
+    /// [`Events::nudge_if_owed`]).
+    nudge: Option<fn(&H)>,
 }
 
 /// What an event counts against its adapter's send window when the
@@ -303,7 +306,53 @@ impl<H: Dispatch, E> Events<H, E> {
             more: false,
             lock_waits: 0,
             window: None,
+            nudge: None,
         })
+    }
+
+    /// After a dispatch that read the ring dry (`result`), wakes corosync
+    /// if it may hold more of this handle's own messages in its out-queue,
+    /// as a waiting send does (see `AsyncCpg::reserve`): with a window
+    /// past the ring, a sender that has finished leaves them there, and
+    /// nothing else may wake corosync for 50 ms. The request goes to the
+    /// blocking pool, so that a daemon that does not answer holds up no
+    /// runtime thread (the stream then finds the handle taken and waits
+    /// for it as for any request); one at a time.
+    fn nudge_if_owed(&self, result: &Result<usize>)
+    where
+        H: Dispatch,
+    {
+        let (Some(nudge), Some(window)) = (self.nudge, &self.window) else {
+            return;
+        };
+        if !matches!(result, Ok(n) if *n < BATCH)
+            || !window.beyond_ring()
+            || window.in_corosync.load(Ordering::Relaxed) == 0
+        {
+            return;
+        }
+        // (Outside a runtime context, as when a stream is polled by
+        // another executor, nothing is sent.)
+        let Ok(runtime) = ::tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if window.nudging.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        /// Lets the next nudge go, also if the runtime drops the task
+        /// unrun.
+        struct Nudging(Arc<SendWindow>);
+        impl Drop for Nudging {
+            fn drop(&mut self) {
+                self.0.nudging.store(false, Ordering::Relaxed);
+            }
+        }
+        let nudging = Nudging(window.clone());
+        let handle = self.handle.clone();
+        drop(runtime.spawn_blocking(move || {
+            nudge(&lock(&handle));
+            drop(nudging);
+        }));
     }
 
     /// `event`, after taking its weight off the send window.
@@ -414,6 +463,7 @@ impl<H: Dispatch, E: Weigh> Stream for Events<H, E> {
                 drop(handle);
                 result
             };
+            this.nudge_if_owed(&result);
             // A full batch may have left events behind: dispatch again as
             // soon as these are consumed, readiness or not.
             this.more = matches!(result, Ok(BATCH));
@@ -572,6 +622,8 @@ struct SendWindow {
     /// The most bytes on the way before a send waits (the event ring's
     /// size once connected, unless `AsyncCpg::set_send_window` changes it).
     limit: AtomicUsize,
+    /// The event ring's size (set once connected).
+    ring: AtomicUsize,
     /// Sent and not yet dispatched: in corosync.
     in_corosync: AtomicUsize,
     /// Dispatched and not yet yielded: in the stream.
@@ -598,12 +650,15 @@ struct SendWindow {
     consumed: Notify,
     /// Set when the stream is dropped.
     stream_gone: AtomicBool,
+    /// Set while the stream has a request on its way to wake corosync.
+    nudging: AtomicBool,
 }
 
 impl SendWindow {
     fn new(pid: u32) -> SendWindow {
         SendWindow {
             limit: AtomicUsize::new(0),
+            ring: AtomicUsize::new(0),
             in_corosync: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             yielded: AtomicUsize::new(0),
@@ -616,6 +671,7 @@ impl SendWindow {
             drains: AtomicUsize::new(0),
             consumed: Notify::new(),
             stream_gone: AtomicBool::new(false),
+            nudging: AtomicBool::new(false),
         }
     }
 
@@ -653,6 +709,13 @@ impl SendWindow {
                     .then(|| in_corosync.saturating_add(bytes))
             })
             .is_ok()
+    }
+
+    /// Whether the window lets more than the event ring be on the way, so
+    /// that corosync may hold some of it in its out-queue.
+    #[inline]
+    fn beyond_ring(&self) -> bool {
+        self.limit.load(Ordering::Relaxed) > self.ring.load(Ordering::Relaxed)
     }
 
     /// Notes that nothing is on the way while sends wait.
@@ -708,8 +771,15 @@ impl SendWindow {
         }
         if own > 0 {
             sub(&self.queued, own);
-            if self.waiters.load(Ordering::Relaxed) > 0 && self.on_the_way() == 0 {
+        }
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            if own > 0 && self.on_the_way() == 0 {
                 self.drained();
+            } else if self.beyond_ring() && self.in_stream.load(Ordering::Relaxed) == 0 {
+                // The reader has caught up while corosync may hold more of
+                // ours in its out-queue: a waiting send looks at once (see
+                // `AsyncCpg::reserve`).
+                self.consumed.notify_waiters();
             }
         }
     }
@@ -744,6 +814,12 @@ impl Weigh for CpgEvent {
             _ => (0, event_size(0)),
         }
     }
+}
+
+/// Wakes corosync's main loop: any request does, and this is the cheapest
+/// (the answer is not needed; a failure shows at the next dispatch).
+fn nudge(cpg: &Cpg) {
+    let _ = cpg.local_nodeid();
 }
 
 /// The stream of [`CpgEvent`]s of an [`AsyncCpg`].
@@ -805,13 +881,14 @@ impl AsyncCpg {
         window
             .nodeid
             .store(cpg.local_nodeid()?.get(), Ordering::Relaxed);
-        window
-            .limit
-            .store(cpg.event_ring_size()?, Ordering::Relaxed);
+        let ring = cpg.event_ring_size()?;
+        window.ring.store(ring, Ordering::Relaxed);
+        window.limit.store(ring, Ordering::Relaxed);
         let atomic = cpg.max_atomic_msgsize()?;
         let cpg = shared(cpg);
         let mut events = Events::new(cpg.clone(), rx)?;
         events.window = Some(window.clone());
+        events.nudge = Some(nudge);
         Ok((
             AsyncCpg {
                 cpg,
@@ -1020,7 +1097,24 @@ impl AsyncCpg {
             // members would pile up there instead of in corosync, and the
             // reader's own polls read on as it goes.
             let result = if window.may_read() {
-                let result = lock_async(&self.cpg).await.dispatch_some(BATCH);
+                let cpg = lock_async(&self.cpg).await;
+                let result = cpg.dispatch_some(BATCH);
+                if window.beyond_ring()
+                    && matches!(result, Ok(n) if n < BATCH)
+                    && window.in_corosync.load(Ordering::Relaxed) > 0
+                {
+                    // The ring is read dry while messages of ours are still
+                    // in corosync, which with a window past the ring may
+                    // hold their events in its out-queue. It retries that
+                    // queue only when its main loop comes round, and with
+                    // nothing else to do the loop waits up to 50 ms for
+                    // input (libqb's `qb_loop_run` when only jobs are
+                    // pending): this send would wait that long for every
+                    // ring's worth. A request wakes the loop (see `nudge`
+                    // in `connect`).
+                    nudge(&cpg);
+                }
+                drop(cpg);
                 self.cpg.dispatched.notify_waiters();
                 result
             } else {
