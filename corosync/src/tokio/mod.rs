@@ -974,17 +974,25 @@ impl AsyncCpg {
     /// throughput: past the ring, corosync keeps up to `bytes` minus the ring
     /// per connection in that queue (and the stream may hold up to `bytes` of
     /// events its reader has yet to take). Whether it buys anything depends on
-    /// the cluster, so measure before raising it. In `scripts/bench-cpg.sh`
-    /// (BENCHMARKS.md) a 16 MiB window raised throughput by 2–11 % on three
-    /// nodes (least at 16 KiB); on a one-node cluster it cut it by 5 % at 1
-    /// KiB, 42 % at 64 B, 69 % at 16 KiB and 94 % at 64 KiB. There, once
-    /// corosync held the client's events in its out-queue, its main loop sat
-    /// idle for 50 ms at a time while the client waited for them (a blocking
-    /// loop paced the same way suffered alike). A smaller window keeps fewer
-    /// messages on the way; `0` sends one message at a time (a message always
-    /// goes out when nothing else is on the way). `usize::MAX` means no window:
-    /// only corosync's own flow control holds a sender back, and a sender that
-    /// outruns its reader grows the daemon without bound.
+    /// the cluster and the message size, so measure before raising it: in
+    /// `scripts/bench-cpg.sh` (BENCHMARKS.md), against the default, a 16 MiB
+    /// window changed throughput on three nodes by +2 to +11 % in two runs
+    /// on one machine and by −21 to +11 % in two on another (less at 64 KiB
+    /// in both), and on one node by −26 to −2 %.
+    ///
+    /// corosync hands out its out-queue one ring's worth at a time, each
+    /// time its main loop comes round, and with nothing else to do the loop
+    /// waits up to 50 ms for input (libqb's `qb_loop_run` when only jobs
+    /// are pending). So with a window past the ring, a waiting send, and the
+    /// stream after a dispatch, that read the ring dry while some of this
+    /// handle's messages are still in corosync make a request (on the
+    /// stream's side from tokio's blocking pool, one at a time) to wake it.
+    ///
+    /// A smaller window keeps fewer messages on the way; `0` sends one
+    /// message at a time (a message always goes out when nothing else is on
+    /// the way). `usize::MAX` means no window: only corosync's own flow
+    /// control holds a sender back, and a sender that outruns its reader
+    /// grows the daemon without bound.
     pub fn set_send_window(&self, bytes: usize) {
         self.window.limit.store(bytes, Ordering::Relaxed);
     }
