@@ -46,6 +46,14 @@
 //! Dropping the last clone of an adapter and its stream finalizes the
 //! connection, which is such a call too.
 //!
+//! One exception: a CPG stream whose send window is past the event ring
+//! ([`AsyncCpg::set_send_window`]) makes a request of its own now and then,
+//! from tokio's blocking pool. While one is on its way it holds the
+//! handle (the last reference to it, if the adapter and stream are
+//! dropped meanwhile, so the connection is then finalized there), and a
+//! runtime being shut down waits for it, as for any blocking task, also
+//! if the daemon hangs.
+//!
 //! ```no_run
 //! # async fn run() -> corosync::Result<()> {
 //! use corosync::cpg::{GroupName, Guarantee};
@@ -315,13 +323,11 @@ impl<H: Dispatch, E> Events<H, E> {
     /// as a waiting send does (see `AsyncCpg::reserve`): with a window
     /// past the ring, a sender that has finished leaves them there, and
     /// nothing else may wake corosync for 50 ms. The request goes to the
-    /// blocking pool, so that a daemon that does not answer holds up no
-    /// runtime thread (the stream then finds the handle taken and waits
-    /// for it as for any request); one at a time.
-    fn nudge_if_owed(&self, result: &Result<usize>)
-    where
-        H: Dispatch,
-    {
+    /// blocking pool, as streams make no requests on a runtime thread (a
+    /// daemon that does not answer would hold it up; the stream then
+    /// finds the handle taken and waits for it as for any request, where
+    /// a send, which makes requests anyway, nudges inline); one at a time.
+    fn nudge_if_owed(&self, result: &Result<usize>) {
         let (Some(nudge), Some(window)) = (self.nudge, &self.window) else {
             return;
         };
@@ -350,8 +356,13 @@ impl<H: Dispatch, E> Events<H, E> {
         let nudging = Nudging(window.clone());
         let handle = self.handle.clone();
         drop(runtime.spawn_blocking(move || {
-            nudge(&lock(&handle));
+            let cpg = lock(&handle);
+            nudge(&cpg);
+            // Let go under the lock: a dispatch that then finds a nudge on
+            // its way read the ring before this request went out, so this
+            // request is the one that refills it.
             drop(nudging);
+            drop(cpg);
         }));
     }
 
@@ -977,16 +988,19 @@ impl AsyncCpg {
     /// the cluster and the message size, so measure before raising it: in
     /// `scripts/bench-cpg.sh` (BENCHMARKS.md), against the default, a 16 MiB
     /// window changed throughput on three nodes by +2 to +11 % in two runs
-    /// on one machine and by −21 to +11 % in two on another (less at 64 KiB
-    /// in both), and on one node by −26 to −2 %.
+    /// on one machine, and by −21 to +11 % in three on another (each time
+    /// least at 64 KiB, where it lost 9–21 %), and on one node by −26 to
+    /// −2 %.
     ///
     /// corosync hands out its out-queue one ring's worth at a time, each
     /// time its main loop comes round, and with nothing else to do the loop
     /// waits up to 50 ms for input (libqb's `qb_loop_run` when only jobs
-    /// are pending). So with a window past the ring, a waiting send, and the
-    /// stream after a dispatch, that read the ring dry while some of this
-    /// handle's messages are still in corosync make a request (on the
-    /// stream's side from tokio's blocking pool, one at a time) to wake it.
+    /// are pending). So with a window past the ring, whenever a waiting send
+    /// or the stream reads the ring dry while some of this handle's messages
+    /// are still in corosync, it makes a request to wake it (one at a time;
+    /// the stream's from tokio's blocking pool, and not when it is polled
+    /// outside a tokio runtime, where the 50 ms waits come back). These
+    /// requests cost the daemon a little CPU each, up to one per dispatch.
     ///
     /// A smaller window keeps fewer messages on the way; `0` sends one
     /// message at a time (a message always goes out when nothing else is on
@@ -1110,6 +1124,7 @@ impl AsyncCpg {
                 if window.beyond_ring()
                     && matches!(result, Ok(n) if n < BATCH)
                     && window.in_corosync.load(Ordering::Relaxed) > 0
+                    && !window.nudging.load(Ordering::Relaxed)
                 {
                     // The ring is read dry while messages of ours are still
                     // in corosync, which with a window past the ring may
@@ -1118,8 +1133,10 @@ impl AsyncCpg {
                     // nothing else to do the loop waits up to 50 ms for
                     // input (libqb's `qb_loop_run` when only jobs are
                     // pending): this send would wait that long for every
-                    // ring's worth. A request wakes the loop (see `nudge`
-                    // in `connect`).
+                    // ring's worth. A request wakes the loop ([`nudge`];
+                    // not when the stream has one on its way, which, as
+                    // this holds the lock, went out after the stream
+                    // read the ring).
                     nudge(&cpg);
                 }
                 drop(cpg);
