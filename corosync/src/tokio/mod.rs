@@ -988,8 +988,8 @@ impl AsyncCpg {
     /// the cluster and the message size, so measure before raising it: in
     /// `scripts/bench-cpg.sh` (BENCHMARKS.md), against the default, a 16 MiB
     /// window changed throughput on three nodes by +2 to +11 % in two runs
-    /// on one machine, and by −21 to +11 % in three on another (each time
-    /// least at 64 KiB, where it lost 9–21 %), and on one node by −26 to
+    /// on one machine, and by −21 to +11 % in four on another (each time
+    /// least at 64 KiB, where it lost 2–21 %), and on one node by −26 to
     /// −2 %.
     ///
     /// corosync hands out its out-queue one ring's worth at a time, each
