@@ -989,7 +989,7 @@ impl AsyncCpg {
     /// `scripts/bench-cpg.sh` (BENCHMARKS.md), against the default, a 16 MiB
     /// window changed throughput on three nodes by +2 to +11 % in two runs
     /// on one machine, and by −21 to +11 % in four on another (each time
-    /// least at 64 KiB, where it lost 2–21 %), and on one node by −26 to
+    /// least at 64 KiB, where it lost 3–21 %), and on one node by −26 to
     /// −2 %.
     ///
     /// corosync hands out its out-queue one ring's worth at a time, each
