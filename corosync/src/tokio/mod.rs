@@ -331,10 +331,7 @@ impl<H: Dispatch, E> Events<H, E> {
         let (Some(nudge), Some(window)) = (self.nudge, &self.window) else {
             return;
         };
-        if !matches!(result, Ok(n) if *n < BATCH)
-            || !window.beyond_ring()
-            || window.in_corosync.load(Ordering::Relaxed) == 0
-        {
+        if !window.may_hold_ours(result) {
             return;
         }
         // (Outside a runtime context, as when a stream is polled by
@@ -729,6 +726,21 @@ impl SendWindow {
         self.limit.load(Ordering::Relaxed) > self.ring.load(Ordering::Relaxed)
     }
 
+    /// Whether corosync may hold this handle's own messages in its
+    /// out-queue after a dispatch that returned `dispatched`: the window is
+    /// past the ring, the dispatch read the ring dry, and some are still in
+    /// corosync. corosync retries that queue only when its main loop comes
+    /// round, and with nothing else to do the loop waits up to 50 ms for
+    /// input (libqb's `qb_loop_run` when only jobs are pending), so a
+    /// reader would wait that long for every ring's worth; a request
+    /// ([`nudge`]) wakes the loop.
+    #[inline]
+    fn may_hold_ours(&self, dispatched: &Result<usize>) -> bool {
+        self.beyond_ring()
+            && matches!(dispatched, Ok(n) if *n < BATCH)
+            && self.in_corosync.load(Ordering::Relaxed) > 0
+    }
+
     /// Notes that nothing is on the way while sends wait.
     fn drained(&self) {
         self.drains.fetch_add(1, Ordering::Relaxed);
@@ -1121,22 +1133,9 @@ impl AsyncCpg {
             let result = if window.may_read() {
                 let cpg = lock_async(&self.cpg).await;
                 let result = cpg.dispatch_some(BATCH);
-                if window.beyond_ring()
-                    && matches!(result, Ok(n) if n < BATCH)
-                    && window.in_corosync.load(Ordering::Relaxed) > 0
-                    && !window.nudging.load(Ordering::Relaxed)
-                {
-                    // The ring is read dry while messages of ours are still
-                    // in corosync, which with a window past the ring may
-                    // hold their events in its out-queue. It retries that
-                    // queue only when its main loop comes round, and with
-                    // nothing else to do the loop waits up to 50 ms for
-                    // input (libqb's `qb_loop_run` when only jobs are
-                    // pending): this send would wait that long for every
-                    // ring's worth. A request wakes the loop ([`nudge`];
-                    // not when the stream has one on its way, which, as
-                    // this holds the lock, went out after the stream
-                    // read the ring).
+                // Not when the stream has a nudge on its way: as this holds
+                // the lock, that one goes out after this read.
+                if window.may_hold_ours(&result) && !window.nudging.load(Ordering::Relaxed) {
                     nudge(&cpg);
                 }
                 drop(cpg);
