@@ -981,6 +981,7 @@ async fn read_timed(
 
 #[test]
 fn a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue() {
+    let _flat_out = TICK_COUNTING.write().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicU64, Ordering};
     // One node: no network traffic wakes corosync's main loop, so only its
     // clients do.
@@ -1211,6 +1212,13 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
 
 /// Counts the runtime's timer ticks (one per millisecond at most) until
 /// aborted: a thread that something blocks counts none.
+/// Held for reading by the tests that count a runtime's timer ticks
+/// against a bound, and for writing by the test that pushes corosync flat
+/// out for seconds: corosync runs at real-time priority, and on a 2-core
+/// machine its flood can starve a counting test's thread (seen: 0 and 2
+/// ticks while a fragmented send went out), so they do not overlap.
+static TICK_COUNTING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn ticker(runtime_ticks: &Arc<std::sync::atomic::AtomicU64>) -> tokio::task::JoinHandle<()> {
     let ticks = runtime_ticks.clone();
     tokio::spawn(async move {
@@ -1223,6 +1231,7 @@ fn ticker(runtime_ticks: &Arc<std::sync::atomic::AtomicU64>) -> tokio::task::Joi
 
 #[test]
 fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
+    let _counting = TICK_COUNTING.read().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
@@ -1298,6 +1307,7 @@ fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
 
 #[test]
 fn a_fragmented_send_leaves_the_runtime_thread_free() {
+    let _counting = TICK_COUNTING.read().unwrap_or_else(|e| e.into_inner());
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let cluster = Cluster::single().expect("cluster");
     cluster
