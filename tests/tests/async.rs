@@ -1318,7 +1318,11 @@ fn a_fragmented_send_leaves_the_runtime_thread_free() {
                 let mut events = Box::pin(events);
                 join(&cpg, &mut events, "fragmented").await;
                 let atomic = cpg.with(|c| c.max_atomic_msgsize()).unwrap();
-                let big: Vec<u8> = (0..16 << 20).map(|i| (i % 251) as u8).collect();
+                // 64 MiB: long enough (about 100 ms here, 25-35 ticks) that a
+                // thread the daemons leave short of CPU still ticks well
+                // past the bound below (16 MiB took 27 ms for 5-8 ticks and
+                // once gave 2 in a full test run).
+                let big: Vec<u8> = (0..64 << 20).map(|i| (i % 251) as u8).collect();
                 assert!(big.len() > 8 * atomic);
                 let ticks = Arc::new(AtomicU64::new(0));
                 let ticking = ticker(&ticks);
