@@ -171,7 +171,7 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
             let Ok(link) = num.parse::<usize>() else {
                 continue;
             };
-            if let Ok(t) = cmap.get_string(&format!("totem.interface.{link}.knet_transport")) {
+            if let Ok(t) = cmap.get_string(format!("totem.interface.{link}.knet_transport")) {
                 if let Some(slot) = link_transport.get_mut(link) {
                     *slot = String::from_utf8_lossy(&t).into_owned();
                 }

@@ -158,8 +158,8 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
             ValueType::U32 => Value::U32(cmap.get_u32(key)?),
             ValueType::I64 => Value::I64(cmap.get_i64(key)?),
             ValueType::U64 => Value::U64(cmap.get_u64(key)?),
-            ValueType::Float => Value::Float(cmap.get_float(key)?),
-            ValueType::Double => Value::Double(cmap.get_double(key)?),
+            ValueType::Float => Value::Float(cmap.get_f32(key)?),
+            ValueType::Double => Value::Double(cmap.get_f64(key)?),
             ValueType::String => Value::String(cmap.get_string(key)?),
             ValueType::Binary if flags.show_binary => cmap.get(key)?,
             _ => return Ok(None),
@@ -355,9 +355,9 @@ fn set_key(cmap: &Cmap, key: &str, type_name: &str, value_s: &str) {
         }
         ValueType::U64 => cmap.set_u64(key, unsigned()),
         ValueType::Float => {
-            cmap.set_float(key, scan::<f32>(value_s, "%f").unwrap_or_else(|| invalid()))
+            cmap.set_f32(key, scan::<f32>(value_s, "%f").unwrap_or_else(|| invalid()))
         }
-        ValueType::Double => cmap.set_double(
+        ValueType::Double => cmap.set_f64(
             key,
             scan::<f64>(value_s, "%lf").unwrap_or_else(|| invalid()),
         ),
@@ -615,7 +615,7 @@ fn main() -> ExitCode {
             set_key(&cmap, &operands[0], &operands[1], &operands[2]);
         }
         Action::ClearStats => {
-            let _ = cmap.set_u32(&format!("stats.clear.{clear}"), 1);
+            let _ = cmap.set_u32(format!("stats.clear.{clear}"), 1);
         }
     }
     let _ = io::stdout().flush();

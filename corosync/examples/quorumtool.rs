@@ -277,11 +277,11 @@ impl Tool {
             if tail != "nodeid" || pos.parse::<u32>().is_err() {
                 continue;
             }
-            match self.cmap.get_u32(&format!("nodelist.node.{pos}.nodeid")) {
+            match self.cmap.get_u32(format!("nodelist.node.{pos}.nodeid")) {
                 Ok(id) if id == nodeid => {}
                 _ => continue,
             }
-            if let Ok(name) = self.cmap.get_string(&format!("nodelist.node.{pos}.name")) {
+            if let Ok(name) = self.cmap.get_string(format!("nodelist.node.{pos}.name")) {
                 return String::from_utf8_lossy(&name).into_owned();
             }
         }
@@ -541,7 +541,7 @@ impl Tool {
             .vq
             .as_ref()
             .ok_or("Unable to start votequorum status tracking: CS_ERR_BAD_HANDLE")?;
-        vq.track_start(flags, 0).map_err(|e| {
+        vq.track_start(flags).map_err(|e| {
             format!(
                 "Unable to start votequorum status tracking: {}",
                 strerror(&e)
@@ -610,7 +610,7 @@ impl Tool {
         }
         if self.using_votequorum() != 0 {
             if let Some(vq) = &self.vq {
-                if let Err(e) = vq.track_start(TrackFlags::CHANGES, 0) {
+                if let Err(e) = vq.track_start(TrackFlags::CHANGES) {
                     eprintln!(
                         "Unable to start votequorum status tracking: {}",
                         strerror(&e)

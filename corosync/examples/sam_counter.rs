@@ -30,7 +30,7 @@ fn main() -> Result<(), corosync::Error> {
     while count < stop_at {
         count += 1;
         sam.data_store(&count.to_le_bytes())?;
-        sam.hc_send()?;
+        sam.send_health_check()?;
         println!("instance {instance}: {count}");
         if count % crash_every == 0 && count < stop_at {
             println!("instance {instance}: crashing on purpose");

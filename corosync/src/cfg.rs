@@ -12,16 +12,15 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
-use std::cell::Cell;
 use std::ffi::{c_char, CStr, CString};
-use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{current_context, with_handle, CallbackCell, Context, Service};
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
+use crate::handle::{Connection, Dispatch};
 use crate::{Error, NodeId, Result};
 
 /// The most link addresses corosync reports for a node (knet's links).
@@ -123,24 +122,29 @@ pub struct NodeStatus {
 
 type ShutdownFn = Box<dyn FnMut(&Cfg, ShutdownMode) + Send>;
 
-struct Callbacks {
+pub(crate) struct Callbacks {
     shutdown: Option<ShutdownFn>,
 }
 
-pub(crate) struct Inner {
-    raw: Cell<sys::corosync_cfg_handle_t>,
-    /// The connection\'s descriptor, read once at connect time.
-    fd: Cell<RawFd>,
-    cell: CallbackCell<Callbacks>,
-}
+crate::handle::library!(
+    /// libcfg.
+    CfgLib,
+    "Cfg",
+    sys::corosync_cfg_fd_get,
+    sys::corosync_cfg_dispatch,
+    sys::corosync_cfg_finalize
+);
 
 /// A connection to the configuration service. Finalized on drop.
 ///
 /// `Send` but not `Sync`: libcfg does not serialize concurrent requests on
-/// one connection.
+/// one connection. `dispatch`, `dispatch_some`, `dispatch_timeout`,
+/// `finalize` and the descriptor (`AsFd`) are the same for every service
+/// ([`crate::handle`]).
 pub struct Cfg {
-    inner: Context<Inner>,
-    _not_sync: PhantomData<Cell<()>>,
+    // (First: the connection is finalized before the closures are dropped.)
+    conn: Connection<CfgLib>,
+    cell: CallbackCell<Callbacks, ShutdownMode>,
 }
 
 /// Builds a [`Cfg`] connection.
@@ -165,36 +169,22 @@ impl CfgBuilder {
 
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Cfg> {
-        let has_callback = self.shutdown.is_some();
-        let inner = Context::new(Inner {
-            raw: Cell::new(0),
-            fd: Cell::new(-1),
-            cell: CallbackCell::new(Callbacks {
-                shutdown: self.shutdown,
-            }),
-        });
         let callbacks = sys::corosync_cfg_callbacks_t {
-            corosync_cfg_shutdown_callback: if has_callback {
+            corosync_cfg_shutdown_callback: if self.shutdown.is_some() {
                 Some(shutdown_trampoline)
             } else {
                 None
             },
         };
-        let mut raw = 0;
-        // Until the handle is complete (the error paths finalize under it).
-        let hdb = crate::callback::hdb_lock(&HDB);
         // SAFETY: valid pointers; libcfg copies the callbacks.
-        check(unsafe { sys::corosync_cfg_initialize(&mut raw, &callbacks) })?;
-        inner.get().raw.set(raw);
-        // SAFETY: live handle, not used again if this fails.
-        let fd = unsafe {
-            crate::callback::descriptor(raw, sys::corosync_cfg_fd_get, sys::corosync_cfg_finalize)
-        };
-        drop(hdb);
-        inner.get().fd.set(fd?);
+        let conn = Connection::<CfgLib>::open(|raw| unsafe {
+            sys::corosync_cfg_initialize(raw, &callbacks)
+        })?;
         Ok(Cfg {
-            inner,
-            _not_sync: PhantomData,
+            conn,
+            cell: CallbackCell::new(Callbacks {
+                shutdown: self.shutdown,
+            }),
         })
     }
 }
@@ -211,7 +201,7 @@ impl Cfg {
     }
 
     fn raw(&self) -> sys::corosync_cfg_handle_t {
-        self.inner.get().raw.get()
+        self.conn.raw()
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
@@ -363,6 +353,7 @@ impl Cfg {
     /// Starts tracking (corosync 3.1.1 and later).
     #[cfg(corosync_has_corosync_cfg_trackstart)]
     pub fn track_start(&self, flags: crate::TrackFlags) -> Result<()> {
+        flags.check_reports()?;
         // SAFETY: live handle.
         check(unsafe { sys::corosync_cfg_trackstart(self.raw(), flags.as_raw()) })
     }
@@ -436,35 +427,49 @@ fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
     }
 }
 
-/// libcfg's callback carries no context (cfg.h has no context API): the
-/// handle dispatching on this thread is the one called back.
-unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
-    let Some(context) = current_context(Service::Cfg, handle) else {
-        // libcfg only calls back from corosync_cfg_dispatch.
-        return;
-    };
-    // SAFETY: the context of the Cfg whose dispatch runs on this thread; we
-    // are inside its dispatch.
-    unsafe {
-        with_handle::<Cfg>(context, |cfg, inner| {
-            inner.cell.invoke(|cb| {
-                if let Some(f) = cb.shutdown.as_mut() {
-                    f(cfg, ShutdownMode::from_raw(flags));
-                }
-            })
-        })
+impl Registered for Cfg {
+    const KIND: Kind = Kind::Cfg;
+}
+
+impl Dispatch for Cfg {
+    type Lib = CfgLib;
+    type Callbacks = Callbacks;
+    type Held = ShutdownMode;
+
+    fn connection(&self) -> &Connection<CfgLib> {
+        &self.conn
+    }
+
+    fn cell(&self) -> &CallbackCell<Callbacks, ShutdownMode> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, cb: &mut Callbacks, mode: ShutdownMode) {
+        on_shutdown(self, cb, mode);
     }
 }
 
-/// Serializes libcfg's handle-database calls (see
-/// [`hdb_lock`](crate::callback::hdb_lock)).
-pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+crate::handle::impl_handle!(Cfg;);
 
-crate::callback::owned_handle!(Cfg, sys::corosync_cfg_finalize, HDB, "Cfg");
-crate::callback::dispatch_methods!(Cfg, Cfg, sys::corosync_cfg_dispatch;
-    /// Runs the callbacks of pending events, as `mode` says. A panic in the
-    /// callback is resumed here.
-);
+fn on_shutdown(cfg: &Cfg, cb: &mut Callbacks, mode: ShutdownMode) {
+    if let Some(f) = cb.shutdown.as_mut() {
+        f(cfg, mode);
+    }
+}
+
+/// libcfg's callback carries no context (cfg.h has no context API): the
+/// handle registered as dispatching on this thread is the one called back.
+unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(cfg) = (unsafe { innermost::<Cfg>(handle) }) else {
+        // libcfg only calls back from corosync_cfg_dispatch.
+        return;
+    };
+    let mode = ShutdownMode::from_raw(flags);
+    // SAFETY: inside the handle's dispatch, on its thread, not nested in
+    // another of its callbacks.
+    unsafe { cfg.cell.invoke(|cb| on_shutdown(cfg, cb, mode), || mode) }
+}
 
 #[cfg(test)]
 mod tests {

@@ -174,6 +174,69 @@ pub enum Error {
     /// from one of its own callbacks or from another thread.
     #[error("dispatch is already running on this handle (re-entrant or concurrent dispatch)")]
     DispatchInProgress,
+    /// A send on a handle that is in no group: a CPG handle that has not
+    /// joined (or has left), or an EVS leave of a group not joined. Nothing
+    /// was sent (corosync would drop a CPG message silently).
+    #[error("the handle has not joined that group")]
+    NotJoined,
+    /// A CPG leave naming another group than the one the handle joined
+    /// (corosync would accept it and leave the connection stuck).
+    #[error("the handle is in another group than the one named")]
+    WrongGroup,
+    /// A cmap track id that is not a live registration of this handle.
+    #[error("no such cmap track registration on this handle")]
+    UnknownTrack,
+    /// A cmap value kept changing size while it was read; the read was
+    /// given up after a few attempts.
+    #[error("the cmap value kept changing size while it was read")]
+    ValueChanging,
+    /// A second [`crate::sam::Sam`] in one process (libsam keeps one
+    /// instance per process).
+    #[error("SAM is already initialized in this process")]
+    AlreadyInitialized,
+    /// The library reported success for a zero-copy allocation but gave no
+    /// buffer.
+    #[error("the zero-copy buffer could not be allocated")]
+    AllocationFailed,
+    /// A tokio adapter was used outside a tokio runtime.
+    #[error("no tokio runtime is running on this thread")]
+    NoRuntime,
+    /// An operating-system call of the bindings failed (waiting on a
+    /// descriptor, reading `/proc`); the [`std::io::Error`] is kept.
+    #[error("I/O error: {0}")]
+    Io(IoError),
+}
+
+/// An [`std::io::Error`] kept in an [`Error`]: cloneable, and equal to
+/// another when the kind and the OS error code are.
+#[derive(Debug, Clone)]
+pub struct IoError(std::sync::Arc<io::Error>);
+
+impl IoError {
+    /// The error.
+    pub fn get(&self) -> &io::Error {
+        &self.0
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.raw_os_error() == other.0.raw_os_error()
+    }
+}
+
+impl Eq for IoError {}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::Io(IoError(std::sync::Arc::new(err)))
+    }
 }
 
 impl Error {
@@ -215,8 +278,9 @@ impl Error {
     }
 
     /// The raw `cs_error_t` this error came from, or `None` for an error the
-    /// bindings raised before calling the C library (a validation error or
-    /// [`Error::DispatchInProgress`]).
+    /// bindings raised themselves (a validation error, a refusal such as
+    /// [`Error::DispatchInProgress`] or [`Error::NotJoined`], or an
+    /// [`Error::Io`]).
     pub fn code(&self) -> Option<sys::cs_error_t> {
         Some(match self {
             Error::Library => sys::CS_ERR_LIBRARY,
@@ -256,7 +320,15 @@ impl Error {
             | Error::MessageTooLarge { .. }
             | Error::WrongType { .. }
             | Error::MultiThreaded { .. }
-            | Error::DispatchInProgress => return None,
+            | Error::DispatchInProgress
+            | Error::NotJoined
+            | Error::WrongGroup
+            | Error::UnknownTrack
+            | Error::ValueChanging
+            | Error::AlreadyInitialized
+            | Error::AllocationFailed
+            | Error::NoRuntime
+            | Error::Io(_) => return None,
         })
     }
 
@@ -276,7 +348,11 @@ impl Error {
             Error::NotExist | Error::NameNotFound | Error::ContextNotFound => K::NotFound,
             Error::Exist => K::AlreadyExists,
             Error::Interrupt => K::Interrupted,
-            Error::NoMemory => K::OutOfMemory,
+            Error::NoMemory | Error::AllocationFailed => K::OutOfMemory,
+            Error::Io(err) => err.get().kind(),
+            Error::UnknownTrack => K::NotFound,
+            Error::NotJoined | Error::WrongGroup => K::NotConnected,
+            Error::AlreadyInitialized => K::AlreadyExists,
             Error::NotSupported => K::Unsupported,
             Error::Library => K::ConnectionAborted,
             Error::InvalidParam
@@ -428,6 +504,47 @@ mod tests {
         assert!(err.to_string().contains("65") && err.to_string().contains("64"));
         let err = Error::MessageTooLarge { len: 10, max: 5 };
         assert!(err.to_string().contains("10") && err.to_string().contains('5'));
+    }
+
+    #[test]
+    fn refusals_of_the_bindings_have_no_code_and_are_not_retryable() {
+        let refusals = [
+            Error::DispatchInProgress,
+            Error::NotJoined,
+            Error::WrongGroup,
+            Error::UnknownTrack,
+            Error::ValueChanging,
+            Error::AlreadyInitialized,
+            Error::AllocationFailed,
+            Error::NoRuntime,
+            Error::from(io::Error::from_raw_os_error(libc::EBADF)),
+        ];
+        for err in &refusals {
+            assert_eq!(err.code(), None, "{err}");
+            assert!(!err.is_retryable(), "{err}");
+            assert!(!err.to_string().contains("CS_ERR"), "{err}");
+        }
+        // No two refusals share a message.
+        let mut messages: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+        messages.sort();
+        messages.dedup();
+        assert_eq!(messages.len(), refusals.len());
+    }
+
+    #[test]
+    fn an_io_failure_keeps_its_io_error() {
+        let err = Error::from(io::Error::from_raw_os_error(libc::EBADF));
+        let Error::Io(inner) = &err else {
+            panic!("not Io: {err:?}")
+        };
+        assert_eq!(inner.get().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(
+            err.io_kind(),
+            io::Error::from_raw_os_error(libc::EBADF).kind()
+        );
+        assert_eq!(err, err.clone());
+        assert_ne!(err, Error::from(io::Error::from_raw_os_error(libc::EINVAL)));
+        assert!(err.to_string().starts_with("I/O error: "));
     }
 
     #[test]

@@ -86,7 +86,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-// With only some services enabled, parts of the shared plumbing go unused.
+// The plumbing every service shares (with only some services enabled,
+// parts of it go unused).
 #[cfg_attr(
     not(all(
         feature = "cpg",
@@ -95,9 +96,16 @@
         feature = "cmap",
         feature = "cfg"
     )),
-    allow(dead_code)
+    allow(dead_code, unused_imports, unused_macros)
 )]
-pub(crate) mod callback;
+mod plumbing {
+    pub(crate) mod c_args;
+    pub(crate) mod cell;
+    pub(crate) mod current;
+    pub(crate) mod handle;
+}
+#[allow(unused_imports)]
+pub(crate) use plumbing::{c_args, cell, current, handle};
 mod dispatch;
 mod error;
 mod node;

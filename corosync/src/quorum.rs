@@ -16,14 +16,13 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
-use std::cell::Cell;
-use std::marker::PhantomData;
-use std::os::fd::RawFd;
-
 use corosync_sys as sys;
 
-use crate::callback::{current_context, slice_arg, with_handle, CallbackCell, Context, Service};
+use crate::c_args::slice_arg;
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
+use crate::handle::{Connection, Dispatch};
 use crate::{NodeId, Result, RingId, TrackFlags};
 
 /// Which quorum provider the daemon runs (the `quorum_type` corosync reports
@@ -75,28 +74,45 @@ const MAX_LIST: usize = 384;
 type QuorumFn = Box<dyn FnMut(&Quorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
 
-struct Callbacks {
+pub(crate) struct Callbacks {
     quorum: Option<QuorumFn>,
     // (Only libquorum's model-v1 API, corosync 3.1 and later, calls it.)
     #[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
     nodelist: Option<NodeListFn>,
 }
 
-pub(crate) struct Inner {
-    raw: Cell<sys::quorum_handle_t>,
-    /// The connection\'s descriptor, read once at connect time.
-    fd: Cell<RawFd>,
-    quorum_type: Cell<u32>,
-    cell: CallbackCell<Callbacks>,
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Quorum {
+        quorate: bool,
+        ring_id: RingId,
+        members: Vec<NodeId>,
+    },
+    #[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
+    NodeList {
+        ring_id: RingId,
+        members: Vec<NodeId>,
+        joined: Vec<NodeId>,
+        left: Vec<NodeId>,
+    },
 }
+
+crate::handle::library!(
+    /// libquorum.
+    QuorumLib, "Quorum", sys::quorum_fd_get, sys::quorum_dispatch, sys::quorum_finalize
+);
 
 /// A connection to the quorum service. Finalized on drop.
 ///
 /// `Send` (it may move to another thread) but not `Sync`: libquorum does not
-/// serialize concurrent requests on one connection.
+/// serialize concurrent requests on one connection. `dispatch`,
+/// `dispatch_some`, `dispatch_timeout`, `finalize` and the descriptor
+/// (`AsFd`) are the same for every service ([`crate::handle`]).
 pub struct Quorum {
-    inner: Context<Inner>,
-    _not_sync: PhantomData<Cell<()>>,
+    // (First: the connection is finalized before the closures are dropped.)
+    conn: Connection<QuorumLib>,
+    cell: CallbackCell<Callbacks, Held>,
+    quorum_type: u32,
 }
 
 /// Builds a [`Quorum`] connection with its callbacks.
@@ -147,64 +163,43 @@ impl QuorumBuilder {
         if legacy && self.nodelist.is_some() {
             return Err(crate::Error::NotSupported);
         }
-        let inner = Context::new(Inner {
-            raw: Cell::new(0),
-            fd: Cell::new(-1),
-            quorum_type: Cell::new(0),
-            cell: CallbackCell::new(Callbacks {
-                quorum: self.quorum,
-                nodelist: self.nodelist,
-            }),
-        });
-        let mut raw = 0;
         let mut quorum_type = 0;
-        // Until the handle is complete (the error paths finalize under it).
-        let hdb = crate::callback::hdb_lock(&HDB);
-        #[cfg(corosync_has_quorum_model_initialize)]
-        if !legacy {
-            let mut model = sys::quorum_model_v1_data_t {
-                model: sys::QUORUM_MODEL_V1,
-                quorum_notify_fn: Some(quorum_v1_trampoline),
-                nodelist_notify_fn: Some(nodelist_trampoline),
-            };
-            // SAFETY: the out-pointers are valid; the model struct is a
-            // quorum_model_v1_data_t whose first field is the model, as
-            // quorum_model_initialize expects; the context stays alive until
-            // after quorum_finalize (Quorum's field order and Drop).
-            check(unsafe {
-                sys::quorum_model_initialize(
-                    &mut raw,
-                    sys::QUORUM_MODEL_V1,
-                    std::ptr::addr_of_mut!(model).cast(),
-                    &mut quorum_type,
-                    inner.as_ptr(),
-                )
-            })?;
-        }
-        if legacy {
+        let conn = Connection::<QuorumLib>::open(|raw| {
+            #[cfg(corosync_has_quorum_model_initialize)]
+            if !legacy {
+                let mut model = sys::quorum_model_v1_data_t {
+                    model: sys::QUORUM_MODEL_V1,
+                    quorum_notify_fn: Some(quorum_v1_trampoline),
+                    nodelist_notify_fn: Some(nodelist_trampoline),
+                };
+                // SAFETY: the out-pointers are valid; the model struct is a
+                // quorum_model_v1_data_t whose first field is the model, as
+                // quorum_model_initialize expects (it copies it). The
+                // trampolines find the handle through the registry, so the
+                // C context stays null.
+                return unsafe {
+                    sys::quorum_model_initialize(
+                        raw,
+                        sys::QUORUM_MODEL_V1,
+                        std::ptr::addr_of_mut!(model).cast(),
+                        &mut quorum_type,
+                        std::ptr::null_mut(),
+                    )
+                };
+            }
             let mut callbacks = sys::quorum_callbacks_t {
                 quorum_notify_fn: Some(quorum_v0_trampoline),
             };
             // SAFETY: valid out-pointers; libquorum copies the callbacks.
-            check(unsafe { sys::quorum_initialize(&mut raw, &mut callbacks, &mut quorum_type) })?;
-            // SAFETY: `raw` is a live handle; the context outlives it.
-            let rc = unsafe { sys::quorum_context_set(raw, inner.as_ptr()) };
-            if let Err(err) = check(rc) {
-                // SAFETY: `raw` is live and not used again.
-                unsafe { sys::quorum_finalize(raw) };
-                return Err(err);
-            }
-        }
-        inner.get().raw.set(raw);
-        // SAFETY: live handle, not used again if this fails.
-        let fd =
-            unsafe { crate::callback::descriptor(raw, sys::quorum_fd_get, sys::quorum_finalize) };
-        drop(hdb);
-        inner.get().fd.set(fd?);
-        inner.get().quorum_type.set(quorum_type);
+            unsafe { sys::quorum_initialize(raw, &mut callbacks, &mut quorum_type) }
+        })?;
         Ok(Quorum {
-            inner,
-            _not_sync: PhantomData,
+            conn,
+            cell: CallbackCell::new(Callbacks {
+                quorum: self.quorum,
+                nodelist: self.nodelist,
+            }),
+            quorum_type,
         })
     }
 }
@@ -221,12 +216,12 @@ impl Quorum {
     }
 
     fn raw(&self) -> sys::quorum_handle_t {
-        self.inner.get().raw.get()
+        self.conn.raw()
     }
 
     /// The quorum provider type the daemon reported at connect time.
     pub fn quorum_type(&self) -> QuorumType {
-        QuorumType(self.inner.get().quorum_type.get())
+        QuorumType(self.quorum_type)
     }
 
     /// Whether the local partition is quorate now (`quorum_getquorate`).
@@ -260,23 +255,91 @@ impl Quorum {
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures.
+impl Registered for Quorum {
+    const KIND: Kind = Kind::Quorum;
+}
+
+impl Dispatch for Quorum {
+    type Lib = QuorumLib;
+    type Callbacks = Callbacks;
+    type Held = Held;
+
+    fn connection(&self) -> &Connection<QuorumLib> {
+        &self.conn
+    }
+
+    fn cell(&self) -> &CallbackCell<Callbacks, Held> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, cb: &mut Callbacks, event: Held) {
+        match event {
+            Held::Quorum {
+                quorate,
+                ring_id,
+                members,
+            } => on_quorum(
+                self,
+                cb,
+                &QuorumNotification {
+                    quorate,
+                    ring_id,
+                    members: &members,
+                },
+            ),
+            Held::NodeList {
+                ring_id,
+                members,
+                joined,
+                left,
+            } => on_nodelist(
+                self,
+                cb,
+                &NodeListNotification {
+                    ring_id,
+                    members: &members,
+                    joined: &joined,
+                    left: &left,
+                },
+            ),
+        }
+    }
+}
+
+crate::handle::impl_handle!(Quorum;);
+
+fn on_quorum(q: &Quorum, cb: &mut Callbacks, n: &QuorumNotification<'_>) {
+    if let Some(f) = cb.quorum.as_mut() {
+        f(q, n);
+    }
+}
+
+#[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
+fn on_nodelist(q: &Quorum, cb: &mut Callbacks, n: &NodeListNotification<'_>) {
+    if let Some(f) = cb.nodelist.as_mut() {
+        f(q, n);
+    }
+}
+
+/// Runs `f` with the handle whose dispatch called back and its closures,
+/// or keeps the event `held` makes after a panic.
 ///
 /// # Safety
 ///
-/// Only from a libquorum callback during [`Quorum::dispatch`] of `handle`.
-unsafe fn with_quorum(handle: sys::quorum_handle_t, f: impl FnOnce(&Quorum, &mut Callbacks)) {
-    let Some(context) = current_context(Service::Quorum, handle) else {
-        // libquorum only calls back from quorum_dispatch.
+/// Only from a libquorum callback (made only inside `quorum_dispatch`,
+/// which [`Quorum::dispatch`] runs with the handle registered).
+unsafe fn with_quorum(
+    handle: sys::quorum_handle_t,
+    f: impl FnOnce(&Quorum, &mut Callbacks),
+    held: impl FnOnce() -> Held,
+) {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(quorum) = (unsafe { innermost::<Quorum>(handle) }) else {
         return;
     };
-    // SAFETY: the context of the Quorum whose dispatch runs on this thread;
-    // we are inside its dispatch.
-    unsafe {
-        with_handle::<Quorum>(context, |quorum, inner| {
-            inner.cell.invoke(|callbacks| f(quorum, callbacks))
-        })
-    }
+    // SAFETY: inside the handle's dispatch, on its thread, not nested in
+    // another of its callbacks.
+    unsafe { quorum.cell.invoke(|cb| f(quorum, cb), held) }
 }
 
 /// The quorum callback of both models.
@@ -293,21 +356,23 @@ unsafe fn notify_quorum(
     list: *const u32,
 ) {
     // SAFETY: as promised by the caller.
+    let members = unsafe { slice_arg(list, (entries as usize).min(MAX_LIST)) };
+    let n = QuorumNotification {
+        quorate: quorate != 0,
+        ring_id,
+        members: NodeId::from_raw_slice(members),
+    };
+    // SAFETY: as promised by the caller.
     unsafe {
-        with_quorum(handle, |q, cb| {
-            if let Some(f) = cb.quorum.as_mut() {
-                let members =
-                    NodeId::from_raw_slice(slice_arg(list, (entries as usize).min(MAX_LIST)));
-                f(
-                    q,
-                    &QuorumNotification {
-                        quorate: quorate != 0,
-                        ring_id,
-                        members,
-                    },
-                );
-            }
-        })
+        with_quorum(
+            handle,
+            |q, cb| on_quorum(q, cb, &n),
+            || Held::Quorum {
+                quorate: n.quorate,
+                ring_id,
+                members: n.members.to_vec(),
+            },
+        )
     }
 }
 
@@ -366,44 +431,32 @@ unsafe extern "C" fn nodelist_trampoline(
     {
         return;
     }
-    // SAFETY: called by libquorum from quorum_dispatch; each list holds its
-    // number of node ids (checked against the largest possible above), valid
-    // for the call.
+    let list = |ptr, n: u32| {
+        // SAFETY: called by libquorum from quorum_dispatch; each list holds
+        // its number of node ids (checked against the largest possible
+        // above), valid for the call.
+        NodeId::from_raw_slice(unsafe { slice_arg(ptr, n as usize) })
+    };
+    let n = NodeListNotification {
+        ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+        members: list(members, member_entries),
+        joined: list(joined, joined_entries),
+        left: list(left, left_entries),
+    };
+    // SAFETY: a libquorum callback.
     unsafe {
-        with_quorum(handle, |q, cb| {
-            if let Some(f) = cb.nodelist.as_mut() {
-                let n = NodeListNotification {
-                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
-                    members: NodeId::from_raw_slice(slice_arg(
-                        members,
-                        (member_entries as usize).min(MAX_LIST),
-                    )),
-                    joined: NodeId::from_raw_slice(slice_arg(
-                        joined,
-                        (joined_entries as usize).min(MAX_LIST),
-                    )),
-                    left: NodeId::from_raw_slice(slice_arg(
-                        left,
-                        (left_entries as usize).min(MAX_LIST),
-                    )),
-                };
-                f(q, &n);
-            }
-        })
+        with_quorum(
+            handle,
+            |q, cb| on_nodelist(q, cb, &n),
+            || Held::NodeList {
+                ring_id: n.ring_id,
+                members: n.members.to_vec(),
+                joined: n.joined.to_vec(),
+                left: n.left.to_vec(),
+            },
+        )
     }
 }
-
-/// Serializes libquorum's handle-database calls (see
-/// [`hdb_lock`](crate::callback::hdb_lock)).
-pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-crate::callback::owned_handle!(Quorum, sys::quorum_finalize, HDB, "Quorum");
-crate::callback::dispatch_methods!(Quorum, Quorum, sys::quorum_dispatch;
-    /// Runs the callbacks of pending events, as `mode` says.
-    ///
-    /// A panic in a callback is resumed here. Called from inside one of this
-    /// handle's callbacks it returns [`crate::Error::DispatchInProgress`].
-);
 
 #[cfg(test)]
 mod tests {

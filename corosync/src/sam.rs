@@ -20,7 +20,7 @@
 //! loop {
 //!     count += 1;
 //!     sam.data_store(&count.to_le_bytes())?;
-//!     sam.hc_send()?;
+//!     sam.send_health_check()?;
 //!     std::thread::sleep(Duration::from_millis(200));
 //! #   if instance > 100 { break; }
 //! }
@@ -88,11 +88,8 @@ pub struct Sam {
 }
 
 /// The number of threads of this process, from `/proc/self/status`.
-pub fn thread_count() -> Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|_| Error::InvalidInput {
-        what: "process",
-        reason: "cannot read /proc/self/status",
-    })?;
+fn thread_count() -> Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
@@ -111,7 +108,7 @@ impl Sam {
     /// (rounding down could turn 0.5 ms into "no checks"). With a quorum
     /// policy this waits for the first quorum notification.
     ///
-    /// A second call in the same process is [`Error::Exist`].
+    /// A second call in the same process is [`Error::AlreadyInitialized`].
     pub fn initialize(interval: Duration, policy: RecoveryPolicy) -> Result<Sam> {
         if interval.subsec_nanos() % 1_000_000 != 0 {
             return Err(Error::InvalidInput {
@@ -124,12 +121,12 @@ impl Sam {
             reason: "it does not fit in an int of milliseconds",
         })?;
         if INITIALIZED.swap(true, Ordering::AcqRel) {
-            return Err(Error::Exist);
+            return Err(Error::AlreadyInitialized);
         }
         // With a quorum policy libsam makes a libquorum handle of its own,
-        // under libquorum's lock like ours (see `callback::hdb_lock`).
+        // under libquorum's lock like ours (see `crate::handle`).
         #[cfg(feature = "quorum")]
-        let hdb = crate::callback::hdb_lock(&crate::quorum::HDB);
+        let hdb = crate::handle::hdb_lock::<crate::quorum::QuorumLib>();
         // SAFETY: plain values; libsam keeps its own state.
         let rc = unsafe { sys::sam_initialize(ms, policy.as_raw()) };
         #[cfg(feature = "quorum")]
@@ -148,7 +145,7 @@ impl Sam {
     /// that is not a signal (outside 1 to `SIGRTMAX`) is
     /// [`Error::InvalidInput`]: libsam would take it, and its `kill` would
     /// then fail without a word, leaving only the SIGKILL.
-    pub fn warn_signal_set(&self, signal: c_int) -> Result<()> {
+    pub fn set_warn_signal(&self, signal: c_int) -> Result<()> {
         if !(1..=libc::SIGRTMAX()).contains(&signal) {
             return Err(Error::InvalidInput {
                 what: "warning signal",
@@ -179,7 +176,7 @@ impl Sam {
     }
 
     /// Starts health checking: from now on a health check is due every
-    /// interval ([`Sam::hc_send`] or the callback). With a quorum policy,
+    /// interval ([`Sam::send_health_check`] or the callback). With a quorum policy,
     /// waits for quorum first.
     pub fn start(&self) -> Result<()> {
         // SAFETY: no arguments.
@@ -193,7 +190,7 @@ impl Sam {
     }
 
     /// Sends one health check.
-    pub fn hc_send(&self) -> Result<()> {
+    pub fn send_health_check(&self) -> Result<()> {
         // SAFETY: no arguments.
         check(unsafe { sys::sam_hc_send() })
     }
@@ -203,7 +200,7 @@ impl Sam {
     /// (or a panic, which is caught there) stops the checks, and the
     /// supervisor's recovery follows. Call after [`Sam::register`], with a
     /// non-zero interval. A later call replaces the closure.
-    pub fn hc_callback_register(&self, f: impl FnMut() -> bool + Send + 'static) -> Result<()> {
+    pub fn set_health_check(&self, f: impl FnMut() -> bool + Send + 'static) -> Result<()> {
         // libsam says yes only while registered and not started, and its
         // thread calls back only once started (which needs this thread), so
         // the closure can be put in place after the answer: a refused
@@ -305,19 +302,19 @@ mod tests {
         let sam = Sam::initialize(Duration::from_secs(1), RecoveryPolicy::RESTART).unwrap();
         assert_eq!(
             Sam::initialize(Duration::from_secs(1), RecoveryPolicy::RESTART).err(),
-            Some(Error::Exist)
+            Some(Error::AlreadyInitialized)
         );
         for bad in [0, -1, 999, libc::SIGRTMAX() + 1] {
             assert!(
-                matches!(sam.warn_signal_set(bad), Err(Error::InvalidInput { .. })),
+                matches!(sam.set_warn_signal(bad), Err(Error::InvalidInput { .. })),
                 "{bad}"
             );
         }
-        sam.warn_signal_set(libc::SIGUSR1).unwrap();
-        sam.warn_signal_set(libc::SIGRTMAX()).unwrap();
+        sam.set_warn_signal(libc::SIGUSR1).unwrap();
+        sam.set_warn_signal(libc::SIGRTMAX()).unwrap();
         // Not registered: libsam refuses, and the closure is not put in
         // place (the trampoline finds none and answers "unhealthy").
-        assert_eq!(sam.hc_callback_register(|| true), Err(Error::BadHandle));
+        assert_eq!(sam.set_health_check(|| true), Err(Error::BadHandle));
         assert_eq!(health_trampoline(), -1);
     }
 

@@ -32,9 +32,9 @@ impl TrackFlags {
     }
 
     /// [`crate::Error::InvalidInput`] unless the flags ask for something to be
-    /// reported: quorum and votequorum take flags without any of the three
-    /// and then never call back.
-    #[cfg(any(feature = "quorum", feature = "votequorum"))]
+    /// reported: quorum, votequorum and cfg take flags without any of the
+    /// three and then never call back.
+    #[cfg(any(feature = "quorum", feature = "votequorum", feature = "cfg"))]
     pub(crate) fn check_reports(self) -> crate::Result<()> {
         if self.intersects(Self::CURRENT | Self::CHANGES | Self::CHANGES_ONLY) {
             Ok(())
@@ -65,7 +65,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(any(feature = "quorum", feature = "votequorum"))]
+    #[cfg(any(feature = "quorum", feature = "votequorum", feature = "cfg"))]
     fn flags_that_report_nothing_are_refused() {
         use crate::Error;
         for flags in [TrackFlags::empty(), TrackFlags::from_raw(0x80)] {

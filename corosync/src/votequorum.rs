@@ -10,24 +10,24 @@
 //!     .on_expected_votes(|_vq, n| println!("expected votes now {}", n.expected_votes))
 //!     .connect()?;
 //! let info = vq.local_info()?;
-//! println!("node {} has {} of {} votes, quorum {}", info.node_id, info.node_votes, info.total_votes, info.quorum);
-//! vq.track_start(TrackFlags::CHANGES, 0)?;
+//! println!("node {} has {} of {} votes, quorum {}", info.nodeid, info.node_votes, info.total_votes, info.quorum);
+//! vq.track_start(TrackFlags::CHANGES)?;
 //! loop {
 //!     vq.dispatch(DispatchMode::One)?;
 //! }
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
-use std::cell::Cell;
 use std::ffi::CString;
 use std::fmt;
-use std::marker::PhantomData;
-use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{current_context, slice_arg, with_handle, CallbackCell, Context, Service};
+use crate::c_args::slice_arg;
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
+use crate::handle::{Connection, Dispatch};
 use crate::{Error, NodeId, Result, RingId, TrackFlags};
 
 /// The longest qdevice name, in bytes (`VOTEQUORUM_QDEVICE_MAX_NAME_LEN` - 1:
@@ -104,9 +104,10 @@ impl NodeState {
 /// What [`Votequorum::info`] reports about a node and the cluster
 /// (`struct votequorum_info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Info {
     /// The node.
-    pub node_id: NodeId,
+    pub nodeid: NodeId,
     /// Its state.
     pub node_state: NodeState,
     /// Its votes.
@@ -130,9 +131,17 @@ pub struct Info {
 /// A node and its state in a quorum notification (`votequorum_node_t`).
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub struct NodeStatus(sys::votequorum_node_t);
+pub struct Node(sys::votequorum_node_t);
 
-impl NodeStatus {
+impl Node {
+    /// A node entry from its parts.
+    pub fn new(nodeid: NodeId, state: NodeState) -> Node {
+        Node(sys::votequorum_node_t {
+            nodeid: nodeid.get(),
+            state: state.as_raw(),
+        })
+    }
+
     /// The node.
     pub fn nodeid(&self) -> NodeId {
         NodeId::new(self.0.nodeid)
@@ -144,15 +153,15 @@ impl NodeStatus {
     }
 }
 
-impl PartialEq for NodeStatus {
+impl PartialEq for Node {
     fn eq(&self, other: &Self) -> bool {
         (self.0.nodeid, self.0.state) == (other.0.nodeid, other.0.state)
     }
 }
 
-impl Eq for NodeStatus {}
+impl Eq for Node {}
 
-impl fmt::Debug for NodeStatus {
+impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{:?}", self.0.nodeid, self.state())
     }
@@ -161,32 +170,29 @@ impl fmt::Debug for NodeStatus {
 /// A quorum notification: quorate or not, and every node's state. Borrowed
 /// for the callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct QuorumNotification<'a> {
-    /// The value given to [`Votequorum::track_start`].
-    pub context: u64,
     /// Whether the cluster is quorate.
     pub quorate: bool,
     /// The nodes votequorum knows and their states.
-    pub nodes: &'a [NodeStatus],
+    pub nodes: &'a [Node],
 }
 
 /// A node-list notification: the membership votequorum works with.
 /// Borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct NodeListNotification<'a> {
-    /// The value given to [`Votequorum::track_start`].
-    pub context: u64,
     /// The membership's ring id (what [`Votequorum::qdevice_poll`] needs).
     pub ring_id: RingId,
     /// The members.
-    pub nodes: &'a [NodeId],
+    pub members: &'a [NodeId],
 }
 
 /// An expected-votes notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExpectedVotesNotification {
-    /// The value given to [`Votequorum::track_start`].
-    pub context: u64,
     /// The new expected votes.
     pub expected_votes: u32,
 }
@@ -199,26 +205,44 @@ type QuorumFn = Box<dyn FnMut(&Votequorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Votequorum, &NodeListNotification<'_>) + Send>;
 type ExpectedFn = Box<dyn FnMut(&Votequorum, &ExpectedVotesNotification) + Send>;
 
-struct Callbacks {
+pub(crate) struct Callbacks {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
     expected: Option<ExpectedFn>,
 }
 
-pub(crate) struct Inner {
-    raw: Cell<sys::votequorum_handle_t>,
-    /// The connection\'s descriptor, read once at connect time.
-    fd: Cell<RawFd>,
-    cell: CallbackCell<Callbacks>,
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Quorum {
+        quorate: bool,
+        nodes: Vec<Node>,
+    },
+    NodeList {
+        ring_id: RingId,
+        members: Vec<NodeId>,
+    },
+    Expected(ExpectedVotesNotification),
 }
+
+crate::handle::library!(
+    /// libvotequorum.
+    VotequorumLib,
+    "Votequorum",
+    sys::votequorum_fd_get,
+    sys::votequorum_dispatch,
+    sys::votequorum_finalize
+);
 
 /// A connection to the votequorum service. Finalized on drop.
 ///
 /// `Send` but not `Sync`: libvotequorum does not serialize concurrent
-/// requests on one connection.
+/// requests on one connection. `dispatch`, `dispatch_some`,
+/// `dispatch_timeout`, `finalize` and the descriptor (`AsFd`) are the same
+/// for every service ([`crate::handle`]).
 pub struct Votequorum {
-    inner: Context<Inner>,
-    _not_sync: PhantomData<Cell<()>>,
+    // (First: the connection is finalized before the closures are dropped.)
+    conn: Connection<VotequorumLib>,
+    cell: CallbackCell<Callbacks, Held>,
 }
 
 /// Builds a [`Votequorum`] connection with its callbacks.
@@ -268,30 +292,17 @@ impl VotequorumBuilder {
                 .map(|_| expected_trampoline as _),
             votequorum_nodelist_notify_fn: self.nodelist.as_ref().map(|_| nodelist_trampoline as _),
         };
-        let inner = Context::new(Inner {
-            raw: Cell::new(0),
-            fd: Cell::new(-1),
+        // SAFETY: valid pointers; libvotequorum copies the callbacks.
+        let conn = Connection::<VotequorumLib>::open(|raw| unsafe {
+            sys::votequorum_initialize(raw, &mut callbacks)
+        })?;
+        Ok(Votequorum {
+            conn,
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
                 nodelist: self.nodelist,
                 expected: self.expected,
             }),
-        });
-        let mut raw = 0;
-        // Until the handle is complete (the error paths finalize under it).
-        let hdb = crate::callback::hdb_lock(&HDB);
-        // SAFETY: valid pointers; libvotequorum copies the callbacks.
-        check(unsafe { sys::votequorum_initialize(&mut raw, &mut callbacks) })?;
-        inner.get().raw.set(raw);
-        // SAFETY: live handle, not used again if this fails.
-        let fd = unsafe {
-            crate::callback::descriptor(raw, sys::votequorum_fd_get, sys::votequorum_finalize)
-        };
-        drop(hdb);
-        inner.get().fd.set(fd?);
-        Ok(Votequorum {
-            inner,
-            _not_sync: PhantomData,
         })
     }
 }
@@ -329,7 +340,7 @@ impl Votequorum {
     }
 
     fn raw(&self) -> sys::votequorum_handle_t {
-        self.inner.get().raw.get()
+        self.conn.raw()
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
@@ -351,7 +362,7 @@ impl Votequorum {
             .take_while(|&b| b != 0)
             .collect();
         Ok(Info {
-            node_id: NodeId::new(raw.node_id),
+            nodeid: NodeId::new(raw.node_id),
             node_state: NodeState::from_raw(raw.node_state),
             node_votes: raw.node_votes,
             node_expected_votes: raw.node_expected_votes,
@@ -383,7 +394,7 @@ impl Votequorum {
     /// device's votes have [`Votequorum::set_qdevice_votes`].
     pub fn set_votes(&self, nodeid: NodeId, votes: u32) -> Result<()> {
         let nodeid = if nodeid == LOCAL_NODE {
-            self.local_info()?.node_id
+            self.local_info()?.nodeid
         } else {
             nodeid
         };
@@ -401,13 +412,15 @@ impl Votequorum {
         })
     }
 
-    /// Starts tracking; `context` comes back in every notification. Flags
-    /// with none of `CURRENT`, `CHANGES` and `CHANGES_ONLY` are
+    /// Starts tracking: the callbacks run from [`Votequorum::dispatch`]
+    /// with the current state ([`TrackFlags::CURRENT`]) and on changes.
+    /// Flags with none of `CURRENT`, `CHANGES` and `CHANGES_ONLY` are
     /// [`Error::InvalidInput`]: nothing would come.
-    pub fn track_start(&self, flags: TrackFlags, context: u64) -> Result<()> {
+    pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
         flags.check_reports()?;
-        // SAFETY: live handle.
-        check(unsafe { sys::votequorum_trackstart(self.raw(), context, flags.as_raw().into()) })
+        // SAFETY: live handle. (The C context argument is not used: closures
+        // carry state.)
+        check(unsafe { sys::votequorum_trackstart(self.raw(), 0, flags.as_raw().into()) })
     }
 
     /// Stops tracking.
@@ -462,118 +475,159 @@ impl Votequorum {
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures.
+impl Registered for Votequorum {
+    const KIND: Kind = Kind::Votequorum;
+}
+
+impl Dispatch for Votequorum {
+    type Lib = VotequorumLib;
+    type Callbacks = Callbacks;
+    type Held = Held;
+
+    fn connection(&self) -> &Connection<VotequorumLib> {
+        &self.conn
+    }
+
+    fn cell(&self) -> &CallbackCell<Callbacks, Held> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, cb: &mut Callbacks, event: Held) {
+        match event {
+            Held::Quorum { quorate, nodes } => on_quorum(
+                self,
+                cb,
+                &QuorumNotification {
+                    quorate,
+                    nodes: &nodes,
+                },
+            ),
+            Held::NodeList { ring_id, members } => on_nodelist(
+                self,
+                cb,
+                &NodeListNotification {
+                    ring_id,
+                    members: &members,
+                },
+            ),
+            Held::Expected(n) => on_expected(self, cb, &n),
+        }
+    }
+}
+
+crate::handle::impl_handle!(Votequorum;);
+
+fn on_quorum(vq: &Votequorum, cb: &mut Callbacks, n: &QuorumNotification<'_>) {
+    if let Some(f) = cb.quorum.as_mut() {
+        f(vq, n);
+    }
+}
+
+fn on_nodelist(vq: &Votequorum, cb: &mut Callbacks, n: &NodeListNotification<'_>) {
+    if let Some(f) = cb.nodelist.as_mut() {
+        f(vq, n);
+    }
+}
+
+fn on_expected(vq: &Votequorum, cb: &mut Callbacks, n: &ExpectedVotesNotification) {
+    if let Some(f) = cb.expected.as_mut() {
+        f(vq, n);
+    }
+}
+
+/// Runs `f` with the handle whose dispatch called back and its closures,
+/// or keeps the event `held` makes after a panic.
 ///
 /// # Safety
 ///
-/// Only from a libvotequorum callback.
+/// Only from a libvotequorum callback (made only inside
+/// `votequorum_dispatch`, which [`Votequorum::dispatch`] runs with the
+/// handle registered).
 unsafe fn with_votequorum(
     handle: sys::votequorum_handle_t,
     f: impl FnOnce(&Votequorum, &mut Callbacks),
+    held: impl FnOnce() -> Held,
 ) {
-    let Some(context) = current_context(Service::Votequorum, handle) else {
-        // libvotequorum only calls back from votequorum_dispatch.
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(vq) = (unsafe { innermost::<Votequorum>(handle) }) else {
         return;
     };
-    // SAFETY: the context of the Votequorum whose dispatch runs on this
-    // thread; we are inside its dispatch.
-    unsafe {
-        with_handle::<Votequorum>(context, |vq, inner| {
-            inner.cell.invoke(|callbacks| f(vq, callbacks))
-        })
-    }
+    // SAFETY: inside the handle's dispatch, on its thread, not nested in
+    // another of its callbacks.
+    unsafe { vq.cell.invoke(|cb| f(vq, cb), held) }
 }
 
 unsafe extern "C" fn quorum_trampoline(
     handle: sys::votequorum_handle_t,
-    context: u64,
+    _context: u64,
     quorate: u32,
     entries: u32,
     nodes: *mut sys::votequorum_node_t,
 ) {
     // SAFETY: called from votequorum_dispatch with `entries` nodes at
     // `nodes`, valid for the call.
+    let raw = unsafe { slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST)) };
+    // SAFETY: Node is repr(transparent) over votequorum_node_t.
+    let nodes = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Node>(), raw.len()) };
+    let n = QuorumNotification {
+        quorate: quorate != 0,
+        nodes,
+    };
+    // SAFETY: a libvotequorum callback.
     unsafe {
-        with_votequorum(handle, |vq, cb| {
-            if let Some(f) = cb.quorum.as_mut() {
-                let raw = slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST));
-                // NodeStatus is repr(transparent) over votequorum_node_t.
-                let nodes =
-                    std::slice::from_raw_parts(raw.as_ptr().cast::<NodeStatus>(), raw.len());
-                f(
-                    vq,
-                    &QuorumNotification {
-                        context,
-                        quorate: quorate != 0,
-                        nodes,
-                    },
-                );
-            }
-        })
+        with_votequorum(
+            handle,
+            |vq, cb| on_quorum(vq, cb, &n),
+            || Held::Quorum {
+                quorate: n.quorate,
+                nodes: nodes.to_vec(),
+            },
+        )
     }
 }
 
 unsafe extern "C" fn nodelist_trampoline(
     handle: sys::votequorum_handle_t,
-    context: u64,
+    _context: u64,
     ring_id: sys::votequorum_ring_id_t,
     entries: u32,
     nodes: *mut u32,
 ) {
     // SAFETY: called from votequorum_dispatch with `entries` node ids at
     // `nodes`, valid for the call.
+    let members = unsafe { slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST)) };
+    let n = NodeListNotification {
+        ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+        members: NodeId::from_raw_slice(members),
+    };
+    // SAFETY: a libvotequorum callback.
     unsafe {
-        with_votequorum(handle, |vq, cb| {
-            if let Some(f) = cb.nodelist.as_mut() {
-                let nodes = NodeId::from_raw_slice(slice_arg(
-                    nodes.cast_const(),
-                    (entries as usize).min(MAX_LIST),
-                ));
-                let ring_id = RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq);
-                f(
-                    vq,
-                    &NodeListNotification {
-                        context,
-                        ring_id,
-                        nodes,
-                    },
-                );
-            }
-        })
+        with_votequorum(
+            handle,
+            |vq, cb| on_nodelist(vq, cb, &n),
+            || Held::NodeList {
+                ring_id: n.ring_id,
+                members: n.members.to_vec(),
+            },
+        )
     }
 }
 
 unsafe extern "C" fn expected_trampoline(
     handle: sys::votequorum_handle_t,
-    context: u64,
+    _context: u64,
     expected_votes: u32,
 ) {
+    let n = ExpectedVotesNotification { expected_votes };
     // SAFETY: called from votequorum_dispatch.
     unsafe {
-        with_votequorum(handle, |vq, cb| {
-            if let Some(f) = cb.expected.as_mut() {
-                f(
-                    vq,
-                    &ExpectedVotesNotification {
-                        context,
-                        expected_votes,
-                    },
-                );
-            }
-        })
+        with_votequorum(
+            handle,
+            |vq, cb| on_expected(vq, cb, &n),
+            || Held::Expected(n),
+        )
     }
 }
-
-/// Serializes libvotequorum's handle-database calls (see
-/// [`hdb_lock`](crate::callback::hdb_lock)).
-pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-crate::callback::owned_handle!(Votequorum, sys::votequorum_finalize, HDB, "Votequorum");
-crate::callback::dispatch_methods!(Votequorum, Votequorum, sys::votequorum_dispatch;
-    /// Runs the callbacks of pending events, as `mode` says. A panic in a
-    /// callback is resumed here; a dispatch from inside a callback returns
-    /// [`Error::DispatchInProgress`].
-);
 
 #[cfg(test)]
 mod tests {

@@ -166,12 +166,12 @@ fn bad_input_is_refused_with_clear_errors() {
         // and drop it), whole, fragmented or from a zero-copy buffer.
         let atomic = cpg.max_atomic_msgsize().unwrap();
         let zcb = cpg.zcb_alloc(16).unwrap();
-        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotExist));
+        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotJoined));
         assert_eq!(
             cpg.mcast(Guarantee::Agreed, &vec![0u8; atomic + 1]),
-            Err(Error::NotExist)
+            Err(Error::NotJoined)
         );
-        assert_eq!(zcb.mcast(Guarantee::Agreed, 16), Err(Error::NotExist));
+        assert_eq!(zcb.mcast(Guarantee::Agreed, 16), Err(Error::NotJoined));
         drop(zcb);
         cpg.join(&group).unwrap();
 
@@ -199,13 +199,13 @@ fn bad_input_is_refused_with_clear_errors() {
         // Leaving a group this handle is not in is refused.
         assert_eq!(
             cpg.leave(&GroupName::new("never-joined").unwrap()),
-            Err(Error::NotExist)
+            Err(Error::WrongGroup)
         );
         let in_group = || cpg.membership(&group).unwrap().len() == 1;
         assert!(dispatch_until(&cpg, WAIT, || cpg.dispatch(DispatchMode::All), in_group).unwrap());
         cpg.leave(&group).unwrap();
         assert_eq!(cpg.joined_group(), None);
-        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotExist));
+        assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotJoined));
         // Leaving twice is the daemon's error.
         assert!(cpg.leave(&group).is_err());
     });

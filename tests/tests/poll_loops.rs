@@ -221,7 +221,7 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
                 })
                 .connect()
                 .unwrap();
-            vq.track_start(TrackFlags::CHANGES, 0).unwrap();
+            vq.track_start(TrackFlags::CHANGES).unwrap();
             let cmap = Cmap::new().unwrap();
             // (Detached: the registrations last as long as the handle.)
             cmap.track_add(

@@ -200,10 +200,7 @@ fn vq_tracker(node: &Node) -> (Votequorum, Arc<Mutex<VqSeen>>) {
     let vq = node
         .run(move || {
             let vq = Votequorum::builder()
-                .on_expected_votes(move |_, n| {
-                    assert_eq!(n.context, 42);
-                    a.lock().unwrap().expected.push(n.expected_votes)
-                })
+                .on_expected_votes(move |_, n| a.lock().unwrap().expected.push(n.expected_votes))
                 .on_quorum(move |_, n| {
                     let nodes = n.nodes.iter().map(|s| (s.nodeid(), s.state())).collect();
                     b.lock().unwrap().quorum.push((n.quorate, nodes))
@@ -211,7 +208,7 @@ fn vq_tracker(node: &Node) -> (Votequorum, Arc<Mutex<VqSeen>>) {
                 .on_nodelist(move |_, n| c.lock().unwrap().rings.push(n.ring_id))
                 .connect()
                 .unwrap();
-            vq.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES, 42)
+            vq.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES)
                 .unwrap();
             vq
         })
@@ -240,10 +237,10 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
     // getinfo matches the configuration on every node, for every node.
     for (i, (vq, _)) in trackers.iter().enumerate() {
         let local = vq.local_info().unwrap();
-        assert_eq!(local.node_id, NodeId::new(i as u32 + 1));
+        assert_eq!(local.nodeid, NodeId::new(i as u32 + 1));
         for id in 1..=3 {
             let info = vq.info(NodeId::new(id)).unwrap();
-            assert_eq!(info.node_id, NodeId::new(id));
+            assert_eq!(info.nodeid, NodeId::new(id));
             assert_eq!(info.node_state, NodeState::Member);
             assert_eq!((info.node_votes, info.node_expected_votes), (1, 3));
             assert_eq!(
@@ -451,11 +448,11 @@ fn requests_that_could_never_work_are_refused_before_the_daemon() {
     // would say yes and never call back.
     for flags in [TrackFlags::empty(), TrackFlags::from_raw(0x80)] {
         assert!(refused(q.track_start(flags)), "{flags:?}");
-        assert!(refused(vq.track_start(flags, 7)), "{flags:?}");
+        assert!(refused(vq.track_start(flags)), "{flags:?}");
     }
     // The handles still work: CURRENT alone reports once.
     q.track_start(TrackFlags::CURRENT).unwrap();
-    vq.track_start(TrackFlags::CURRENT, 7).unwrap();
+    vq.track_start(TrackFlags::CURRENT).unwrap();
     let quorum_called = || calls.lock().unwrap().0 == 1;
     assert!(dispatch_until(&q, WAIT, || q.dispatch(DispatchMode::All), quorum_called).unwrap());
     assert!(pump_vq(&vq, || calls.lock().unwrap().1 == 1));

@@ -141,7 +141,7 @@ fn a_child_marked_failed_is_killed_not_restarted_and_cmap_says_so() {
         .run(move || {
             Cmap::new()
                 .unwrap()
-                .get_string(&format!("resources.process.{supervisor}.state"))
+                .get_string(format!("resources.process.{supervisor}.state"))
         })
         .unwrap()
         .unwrap();
@@ -161,7 +161,7 @@ fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
             .run(move || {
                 Cmap::new()
                     .unwrap()
-                    .get(&format!("resources.process.{supervisor}.{key}"))
+                    .get(format!("resources.process.{supervisor}.{key}"))
                     .map(|v| format!("{v:?}"))
             })
             .unwrap()

@@ -21,18 +21,19 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{current_context, with_handle, CallbackCell, Context, Service};
+use crate::c_args::name_arg;
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
+use crate::handle::{hdb_lock, Connection, Dispatch};
 use crate::{Error, Result};
 
 mod value;
@@ -144,11 +145,7 @@ impl KeyEntry {
     /// Reads the entry's current value from `cmap` (the value on request:
     /// iteration itself reports only names, types and lengths).
     pub fn value(&self, cmap: &Cmap) -> Result<Value> {
-        let key = self.key_str().ok_or(Error::InvalidInput {
-            what: "cmap key",
-            reason: "it is not UTF-8",
-        })?;
-        cmap.get(key)
+        cmap.get(&self.key)
     }
 }
 
@@ -159,12 +156,32 @@ struct TrackEntry {
     closure: std::cell::UnsafeCell<TrackFn>,
 }
 
-pub(crate) struct Inner {
-    raw: Cell<sys::cmap_handle_t>,
-    /// The connection\'s descriptor, read once at connect time.
-    fd: Cell<RawFd>,
-    /// The dispatch flag and the panic slot; the closures live in `tracks`.
-    cell: CallbackCell<()>,
+/// A tracking event copied after a closure panicked, for the next dispatch.
+pub(crate) struct Held {
+    track: TrackId,
+    kind: TrackEventKind,
+    key: Vec<u8>,
+    new_value: Option<(ValueType, Vec<u8>)>,
+    old_value: Option<(ValueType, Vec<u8>)>,
+}
+
+crate::handle::library!(
+    /// libcmap.
+    CmapLib, "Cmap", sys::cmap_fd_get, sys::cmap_dispatch, sys::cmap_finalize
+);
+
+/// A connection to the CMAP service. Finalized on drop.
+///
+/// `Send` but not `Sync`: libcmap does not serialize concurrent requests on
+/// one connection. `dispatch`, `dispatch_some`, `dispatch_timeout`,
+/// `finalize` and the descriptor (`AsFd`) are the same for every service
+/// ([`crate::handle`]).
+pub struct Cmap {
+    // (First: the connection is finalized before the closures are dropped.)
+    conn: Connection<CmapLib>,
+    /// The dispatch flag, the panic slot and held-back events; the closures
+    /// live in `tracks`.
+    cell: CallbackCell<(), Held>,
     /// Live registrations by C track handle.
     tracks: RefCell<HashMap<sys::cmap_track_handle_t, Box<TrackEntry>>>,
     /// Registrations deleted while a dispatch runs (perhaps from inside their
@@ -172,15 +189,6 @@ pub(crate) struct Inner {
     /// entries keep their addresses while a closure may still be running.
     #[allow(clippy::vec_box)]
     graveyard: RefCell<Vec<Box<TrackEntry>>>,
-}
-
-/// A connection to the CMAP service. Finalized on drop.
-///
-/// `Send` but not `Sync`: libcmap does not serialize concurrent requests on
-/// one connection.
-pub struct Cmap {
-    inner: Context<Inner>,
-    _not_sync: PhantomData<Cell<()>>,
 }
 
 /// A tracking registration; deleted (`cmap_track_delete`) on drop. It
@@ -224,7 +232,7 @@ impl fmt::Debug for Track<'_> {
 }
 
 /// A key name as C wants it: 1 to 255 bytes, no NUL.
-fn c_key(key: &str) -> Result<CString> {
+fn c_key(key: &[u8]) -> Result<CString> {
     if key.is_empty() {
         return Err(Error::InvalidInput {
             what: "cmap key",
@@ -246,7 +254,7 @@ fn c_key(key: &str) -> Result<CString> {
 
 /// A key name corosync will store: [`MIN_KEY_LEN`] to [`MAX_KEY_LEN`]
 /// characters from `a-z A-Z 0-9 . _ - / :`.
-fn c_storable_key(key: &str) -> Result<CString> {
+fn c_storable_key(key: &[u8]) -> Result<CString> {
     let c = c_key(key)?;
     if key.len() < MIN_KEY_LEN {
         return Err(Error::InvalidInput {
@@ -255,7 +263,7 @@ fn c_storable_key(key: &str) -> Result<CString> {
         });
     }
     let valid = |b: u8| b.is_ascii_alphanumeric() || b".-_/:".contains(&b);
-    if !key.bytes().all(valid) {
+    if !key.iter().all(|&b| valid(b)) {
         return Err(Error::InvalidInput {
             what: "cmap key",
             reason: "it has characters other than a-z A-Z 0-9 . _ - / :",
@@ -266,7 +274,7 @@ fn c_storable_key(key: &str) -> Result<CString> {
 
 /// A prefix for iteration or prefix tracking: up to 255 bytes, no NUL
 /// (empty means every key).
-fn c_prefix(prefix: &str) -> Result<CString> {
+fn c_prefix(prefix: &[u8]) -> Result<CString> {
     if prefix.len() > MAX_KEY_LEN {
         return Err(Error::TooLong {
             what: "cmap prefix",
@@ -288,40 +296,30 @@ impl Cmap {
 
     /// Connects to `map` (`cmap_initialize_map`).
     pub fn with_map(map: Map) -> Result<Cmap> {
-        let mut raw = 0;
         let map = match map {
             Map::Icmap => sys::CMAP_MAP_ICMAP,
             Map::Stats => sys::CMAP_MAP_STATS,
         };
-        // Until the handle is complete (the error paths finalize under it).
-        let hdb = crate::callback::hdb_lock(&HDB);
-        // SAFETY: valid out-pointer.
-        check(unsafe {
-            if map == sys::CMAP_MAP_ICMAP {
-                sys::cmap_initialize(&mut raw)
-            } else {
-                sys::cmap_initialize_map(&mut raw, map)
+        let conn = Connection::<CmapLib>::open(|raw| {
+            // SAFETY: valid out-pointer.
+            unsafe {
+                if map == sys::CMAP_MAP_ICMAP {
+                    sys::cmap_initialize(raw)
+                } else {
+                    sys::cmap_initialize_map(raw, map)
+                }
             }
         })?;
-        let inner = Context::new(Inner {
-            raw: Cell::new(raw),
-            fd: Cell::new(-1),
+        Ok(Cmap {
+            conn,
             cell: CallbackCell::new(()),
             tracks: RefCell::new(HashMap::new()),
             graveyard: RefCell::new(Vec::new()),
-        });
-        // SAFETY: live handle, not used again if this fails.
-        let fd = unsafe { crate::callback::descriptor(raw, sys::cmap_fd_get, sys::cmap_finalize) };
-        drop(hdb);
-        inner.get().fd.set(fd?);
-        Ok(Cmap {
-            inner,
-            _not_sync: PhantomData,
         })
     }
 
     fn raw(&self) -> sys::cmap_handle_t {
-        self.inner.get().raw.get()
+        self.conn.raw()
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
@@ -333,7 +331,8 @@ impl Cmap {
 
     /// The type and length of `key`'s value (`cmap_get` without a buffer).
     /// A missing key is [`Error::NotExist`].
-    pub fn value_info(&self, key: &str) -> Result<(ValueType, usize)> {
+    pub fn value_info(&self, key: impl AsRef<[u8]>) -> Result<(ValueType, usize)> {
+        let key = key.as_ref();
         let key = c_key(key)?;
         let mut len = 0;
         let mut kind = 0;
@@ -352,8 +351,10 @@ impl Cmap {
     }
 
     /// The value of `key`, whole, whatever its length: the size is asked
-    /// first, and asked again if the value grew in between.
-    pub fn get(&self, key: &str) -> Result<Value> {
+    /// first, and asked again if the value grew in between
+    /// ([`Error::ValueChanging`] when it keeps growing).
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Value> {
+        let key = key.as_ref();
         let c = c_key(key)?;
         for _ in 0..8 {
             let (kind, len) = self.value_info(key)?;
@@ -383,12 +384,13 @@ impl Cmap {
             buf.truncate(got_len.min(len));
             return Value::from_wire(ValueType::from_raw(got_kind), &buf);
         }
-        Err(Error::TryAgain)
+        Err(Error::ValueChanging)
     }
 
     /// Sets `key` to `value` (`cmap_set`, or `cmap_set_string` for a
     /// string), creating it if needed.
-    pub fn set(&self, key: &str, value: &Value) -> Result<()> {
+    pub fn set(&self, key: impl AsRef<[u8]>, value: &Value) -> Result<()> {
+        let key = key.as_ref();
         if let Value::String(s) = value {
             return self.set_string(key, s);
         }
@@ -414,21 +416,24 @@ impl Cmap {
     }
 
     /// Deletes `key`.
-    pub fn delete(&self, key: &str) -> Result<()> {
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
         let key = c_key(key)?;
         // SAFETY: live handle, NUL-terminated key.
         check(unsafe { sys::cmap_delete(self.raw(), key.as_ptr()) })
     }
 
     /// Adds 1 to an integer key (wrapping around as its C type does).
-    pub fn inc(&self, key: &str) -> Result<()> {
+    pub fn inc(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
         let key = c_key(key)?;
         // SAFETY: live handle, NUL-terminated key.
         check(unsafe { sys::cmap_inc(self.raw(), key.as_ptr()) })
     }
 
     /// Subtracts 1 from an integer key (wrapping around as its C type does).
-    pub fn dec(&self, key: &str) -> Result<()> {
+    pub fn dec(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
         let key = c_key(key)?;
         // SAFETY: live handle, NUL-terminated key.
         check(unsafe { sys::cmap_dec(self.raw(), key.as_ptr()) })
@@ -436,7 +441,8 @@ impl Cmap {
 
     /// The string value of `key` (`cmap_get_string`), as bytes without the
     /// NUL. Another type is [`Error::WrongType`].
-    pub fn get_string(&self, key: &str) -> Result<Vec<u8>> {
+    pub fn get_string(&self, key: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let key = key.as_ref();
         let c = c_key(key)?;
         let mut out: *mut c_char = std::ptr::null_mut();
         // SAFETY: live handle; on success libcmap stores a malloc'd,
@@ -457,7 +463,8 @@ impl Cmap {
 
     /// Sets a string value (`cmap_set_string`); a NUL byte inside is
     /// [`Error::InteriorNul`].
-    pub fn set_string(&self, key: &str, value: impl AsRef<[u8]>) -> Result<()> {
+    pub fn set_string(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let key = key.as_ref();
         let key = c_storable_key(key)?;
         let value = CString::new(value.as_ref()).map_err(|e| Error::InteriorNul {
             what: "cmap string value",
@@ -475,13 +482,14 @@ impl Cmap {
     }
 
     /// Sets a binary value.
-    pub fn set_binary(&self, key: &str, value: &[u8]) -> Result<()> {
+    pub fn set_binary(&self, key: impl AsRef<[u8]>, value: &[u8]) -> Result<()> {
+        let key = key.as_ref();
         self.set(key, &Value::Binary(value.to_vec()))
     }
 
     /// After a typed getter answered `CS_ERR_INVALID_PARAM`: if the key
     /// holds another type, that is the error.
-    fn explain_type(&self, key: &str, wanted: ValueType) -> Result<()> {
+    fn explain_type(&self, key: &[u8], wanted: ValueType) -> Result<()> {
         match self.value_info(key) {
             Ok((found, _)) if found != wanted => Err(Error::WrongType {
                 expected: wanted.name(),
@@ -495,15 +503,14 @@ impl Cmap {
     /// closures no longer run. (Not after a nested dispatch refused inside
     /// a callback: the outer one is still running them.)
     fn bury(&self) {
-        let inner = self.inner.get();
-        if !inner.cell.is_dispatching() {
-            inner.graveyard.borrow_mut().clear();
+        if !self.cell.is_dispatching() {
+            self.graveyard.borrow_mut().clear();
         }
     }
 
     /// Iterates over the keys that start with `prefix` ("" for all).
-    pub fn iter(&self, prefix: &str) -> Result<KeyIter<'_>> {
-        let prefix = c_prefix(prefix)?;
+    pub fn iter(&self, prefix: impl AsRef<[u8]>) -> Result<KeyIter<'_>> {
+        let prefix = c_prefix(prefix.as_ref())?;
         let mut raw = 0;
         // SAFETY: live handle, NUL-terminated prefix shorter than corosync's
         // limit, valid out-pointer.
@@ -522,7 +529,7 @@ impl Cmap {
     /// corosync would take them and never call back.
     pub fn track_add(
         &self,
-        key: &str,
+        key: impl AsRef<[u8]>,
         flags: TrackType,
         f: impl FnMut(&Cmap, &TrackEvent<'_>) + Send + 'static,
     ) -> Result<Track<'_>> {
@@ -532,6 +539,7 @@ impl Cmap {
                 reason: "none of ADD, DELETE and MODIFY is set, so nothing would be reported",
             });
         }
+        let key = key.as_ref();
         let key = if flags.contains(TrackType::PREFIX) {
             c_prefix(key)?
         } else {
@@ -542,7 +550,7 @@ impl Cmap {
         });
         let user_data = std::ptr::addr_of!(*entry).cast_mut().cast::<c_void>();
         let mut handle = 0;
-        let hdb = crate::callback::hdb_lock(&HDB);
+        let hdb = hdb_lock::<CmapLib>();
         // SAFETY: live handle, NUL-terminated key; `user_data` points to the
         // boxed entry, which stays at that address until the registration
         // is deleted and the dispatch that might be using it has returned.
@@ -558,7 +566,7 @@ impl Cmap {
         };
         drop(hdb);
         check(rc)?;
-        self.inner.get().tracks.borrow_mut().insert(handle, entry);
+        self.tracks.borrow_mut().insert(handle, entry);
         Ok(Track {
             cmap: self,
             id: TrackId(handle),
@@ -566,24 +574,29 @@ impl Cmap {
     }
 
     /// Deletes a registration by id (also from inside its own callback: no
-    /// further events reach it). An unknown id is [`Error::NotExist`].
+    /// further events reach it). An id that is not a live registration of
+    /// this handle is [`Error::UnknownTrack`]. When libcmap refuses the
+    /// delete, the registration stays as it was (its closure still runs and
+    /// a later delete may succeed).
     pub fn track_delete(&self, id: TrackId) -> Result<()> {
-        let inner = self.inner.get();
-        let Some(entry) = inner.tracks.borrow_mut().remove(&id.0) else {
-            return Err(Error::NotExist);
+        let Some(entry) = self.tracks.borrow_mut().remove(&id.0) else {
+            return Err(Error::UnknownTrack);
         };
         let rc = {
-            let _hdb = crate::callback::hdb_lock(&HDB);
+            let _hdb = hdb_lock::<CmapLib>();
             // SAFETY: live handle and registration.
             unsafe { sys::cmap_track_delete(self.raw(), id.0) }
         };
-        if inner.cell.is_dispatching() {
-            // Its closure may be running right now: free it after dispatch.
-            inner.graveyard.borrow_mut().push(entry);
-        } else {
-            drop(entry);
+        if let Err(err) = check(rc) {
+            // libcmap keeps the registration and its user_data: so do we.
+            self.tracks.borrow_mut().insert(id.0, entry);
+            return Err(err);
         }
-        check(rc)
+        if self.cell.is_dispatching() {
+            // Its closure may be running right now: free it after dispatch.
+            self.graveyard.borrow_mut().push(entry);
+        }
+        Ok(())
     }
 }
 
@@ -592,7 +605,8 @@ macro_rules! typed_accessors {
         impl Cmap {
             $(
                 #[doc = concat!("The `", stringify!($t), "` value of `key` (`", stringify!($cget), "`). Another type is [`Error::WrongType`].")]
-                pub fn $get(&self, key: &str) -> Result<$t> {
+                pub fn $get(&self, key: impl AsRef<[u8]>) -> Result<$t> {
+                    let key = key.as_ref();
                     let c = c_key(key)?;
                     let mut v = <$t>::default();
                     // SAFETY: live handle, NUL-terminated key, valid out-pointer.
@@ -605,8 +619,8 @@ macro_rules! typed_accessors {
                 }
 
                 #[doc = concat!("Sets a `", stringify!($t), "` value (`", stringify!($cset), "`).")]
-                pub fn $set(&self, key: &str, value: $t) -> Result<()> {
-                    let c = c_storable_key(key)?;
+                pub fn $set(&self, key: impl AsRef<[u8]>, value: $t) -> Result<()> {
+                    let c = c_storable_key(key.as_ref())?;
                     // SAFETY: live handle, NUL-terminated key.
                     check(unsafe { sys::$cset(self.raw(), c.as_ptr(), value) })
                 }
@@ -624,8 +638,8 @@ typed_accessors!(
     get_u32 set_u32 cmap_get_uint32 cmap_set_uint32 u32 => U32,
     get_i64 set_i64 cmap_get_int64 cmap_set_int64 i64 => I64,
     get_u64 set_u64 cmap_get_uint64 cmap_set_uint64 u64 => U64,
-    get_float set_float cmap_get_float cmap_set_float f32 => Float,
-    get_double set_double cmap_get_double cmap_set_double f64 => Double,
+    get_f32 set_f32 cmap_get_float cmap_set_float f32 => Float,
+    get_f64 set_f64 cmap_get_double cmap_set_double f64 => Double,
 );
 
 /// An iteration over keys; finalized on drop (also when dropped early). It
@@ -718,8 +732,78 @@ unsafe fn value_arg<'a>(v: &sys::cmap_notify_value) -> Option<ValueRef<'a>> {
     Some(ValueRef {
         value_type: ValueType::from_raw(v.type_),
         // SAFETY: the caller promises `len` bytes at `data`.
-        bytes: unsafe { crate::callback::slice_arg(v.data.cast::<u8>(), v.len) },
+        bytes: unsafe { crate::c_args::slice_arg(v.data.cast::<u8>(), v.len) },
     })
+}
+
+impl Registered for Cmap {
+    const KIND: Kind = Kind::Cmap;
+}
+
+impl Dispatch for Cmap {
+    type Lib = CmapLib;
+    type Callbacks = ();
+    type Held = Held;
+
+    fn connection(&self) -> &Connection<CmapLib> {
+        &self.conn
+    }
+
+    fn cell(&self) -> &CallbackCell<(), Held> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, _: &mut (), event: Held) {
+        // A registration deleted since is not called (as libcmap would not).
+        let Some(entry) = self
+            .tracks
+            .borrow()
+            .get(&event.track.0)
+            .map(|e| std::ptr::from_ref::<TrackEntry>(e))
+        else {
+            return;
+        };
+        fn value(v: &Option<(ValueType, Vec<u8>)>) -> Option<ValueRef<'_>> {
+            v.as_ref().map(|(value_type, bytes)| ValueRef {
+                value_type: *value_type,
+                bytes,
+            })
+        }
+        let ev = TrackEvent {
+            track: event.track,
+            kind: event.kind,
+            key: &event.key,
+            new_value: value(&event.new_value),
+            old_value: value(&event.old_value),
+        };
+        // SAFETY: a live registration's entry (deleted ones wait in the
+        // graveyard until the dispatch returns), called only from this
+        // dispatch.
+        unsafe { call_track(self, entry, &ev) };
+    }
+
+    fn after_dispatch(&self) {
+        self.bury();
+    }
+}
+
+crate::handle::impl_handle!(Cmap;
+    ///
+    /// Tracking closures run from here, each with the [`TrackEvent`] of its
+    /// registration.
+);
+
+/// Calls a registration's closure.
+///
+/// # Safety
+///
+/// `entry` is the entry of a registration of `cmap` that is live or was
+/// deleted during the running dispatch, called from that dispatch on its
+/// thread and not from inside another closure of `cmap`.
+unsafe fn call_track(cmap: &Cmap, entry: *const TrackEntry, event: &TrackEvent<'_>) {
+    // SAFETY: exclusive: only this dispatch, on this thread, calls it, and a
+    // nested dispatch is refused; the entry stays at its address (see above).
+    unsafe { (*(*entry).closure.get())(cmap, event) }
 }
 
 unsafe extern "C" fn notify_trampoline(
@@ -731,55 +815,43 @@ unsafe extern "C" fn notify_trampoline(
     old_value: sys::cmap_notify_value,
     user_data: *mut c_void,
 ) {
-    let Some(context) = current_context(Service::Cmap, handle) else {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(cmap) = (unsafe { innermost::<Cmap>(handle) }) else {
         // libcmap only calls back from cmap_dispatch.
         return;
     };
-    // SAFETY: the context of the Cmap whose dispatch runs on this thread,
-    // and `user_data` the boxed entry of one of its live registrations
-    // (deleted ones are kept until the dispatch returns). libcmap passes a
-    // key from a 256-byte name buffer and values of their stated lengths,
-    // valid for the call.
+    let entry = user_data.cast_const().cast::<TrackEntry>();
+    if entry.is_null() {
+        return;
+    }
+    // SAFETY: libcmap passes a key from a 256-byte name buffer and values
+    // of their stated lengths, valid for the call.
+    let ev = unsafe {
+        TrackEvent {
+            track: TrackId(track),
+            kind: TrackEventKind::from_raw(event),
+            key: name_arg(key, sys::CS_MAX_NAME_LENGTH as usize),
+            new_value: value_arg(&new_value),
+            old_value: value_arg(&old_value),
+        }
+    };
+    let owned = |v: Option<ValueRef<'_>>| v.map(|v| (v.value_type, v.bytes.to_vec()));
+    // SAFETY: inside the handle's dispatch, on its thread, not nested in
+    // another of its callbacks; `user_data` is the boxed entry of one of its
+    // registrations (deleted ones are kept until the dispatch returns).
     unsafe {
-        with_handle::<Cmap>(context, |cmap, inner| {
-            inner.cell.invoke(|()| {
-                let Some(entry) = user_data.cast::<TrackEntry>().as_ref() else {
-                    return;
-                };
-                let key = if key.is_null() {
-                    &[][..]
-                } else {
-                    let bytes = std::slice::from_raw_parts(
-                        key.cast::<u8>(),
-                        sys::CS_MAX_NAME_LENGTH as usize,
-                    );
-                    &bytes[..bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len())]
-                };
-                let event = TrackEvent {
-                    track: TrackId(track),
-                    kind: TrackEventKind::from_raw(event),
-                    key,
-                    new_value: value_arg(&new_value),
-                    old_value: value_arg(&old_value),
-                };
-                // Exclusive: only this dispatch, on this thread, calls it,
-                // and a nested dispatch is refused.
-                (*entry.closure.get())(cmap, &event);
-            })
-        })
+        cmap.cell.invoke(
+            |()| call_track(cmap, entry, &ev),
+            || Held {
+                track: ev.track,
+                kind: ev.kind,
+                key: ev.key.to_vec(),
+                new_value: owned(ev.new_value),
+                old_value: owned(ev.old_value),
+            },
+        )
     }
 }
-
-/// Serializes libcmap's handle-database calls (see
-/// [`hdb_lock`](crate::callback::hdb_lock)).
-pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-crate::callback::owned_handle!(Cmap, sys::cmap_finalize, HDB, "Cmap");
-crate::callback::dispatch_methods!(Cmap, Cmap, sys::cmap_dispatch, after bury;
-    /// Runs the tracking callbacks of pending events, as `mode` says. A
-    /// panic in a callback is resumed here; a dispatch from inside a
-    /// callback returns [`Error::DispatchInProgress`].
-);
 
 #[cfg(test)]
 mod tests {
@@ -787,39 +859,39 @@ mod tests {
 
     #[test]
     fn keys_are_checked_before_they_reach_corosync() {
-        assert!(c_key("a").is_ok());
-        assert!(matches!(c_key(""), Err(Error::InvalidInput { .. })));
+        assert!(c_key(b"a").is_ok());
+        assert!(matches!(c_key(b""), Err(Error::InvalidInput { .. })));
         assert_eq!(
-            c_key(&"k".repeat(256)).unwrap_err(),
+            c_key("k".repeat(256).as_bytes()).unwrap_err(),
             Error::TooLong {
                 what: "cmap key",
                 len: 256,
                 max: 255
             }
         );
-        assert!(c_key(&"k".repeat(255)).is_ok());
+        assert!(c_key("k".repeat(255).as_bytes()).is_ok());
         assert_eq!(
-            c_key("a\0b").unwrap_err(),
+            c_key(b"a\0b").unwrap_err(),
             Error::InteriorNul {
                 what: "cmap key",
                 position: 1
             }
         );
-        assert!(c_storable_key("totem.token").is_ok());
-        assert!(c_storable_key("a/b:c-d_e.f9").is_ok());
+        assert!(c_storable_key(b"totem.token").is_ok());
+        assert!(c_storable_key(b"a/b:c-d_e.f9").is_ok());
         assert!(matches!(
-            c_storable_key("ab"),
+            c_storable_key(b"ab"),
             Err(Error::InvalidInput { .. })
         ));
         assert!(matches!(
-            c_storable_key("with space"),
+            c_storable_key(b"with space"),
             Err(Error::InvalidInput { .. })
         ));
         assert!(matches!(
-            c_storable_key("ümlaut"),
+            c_storable_key("ümlaut".as_bytes()),
             Err(Error::InvalidInput { .. })
         ));
-        assert!(c_prefix("").is_ok());
+        assert!(c_prefix(b"").is_ok());
     }
 
     #[test]

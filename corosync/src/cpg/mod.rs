@@ -62,16 +62,14 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::fmt;
 use std::io::IoSlice;
-use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::os::fd::RawFd;
 
 use corosync_sys as sys;
 
-use crate::callback::{
-    current_context, slice_arg, with_handle, CallbackCell, Context, ContextHandle, Service,
-};
+use crate::c_args::slice_arg;
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
+use crate::handle::{hung_up, Connection, Dispatch};
 use crate::{Error, NodeId, Result, RingId};
 
 mod iteration;
@@ -329,23 +327,36 @@ type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
 type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
 type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
 
-struct Callbacks {
+pub(crate) struct Callbacks {
     deliver: Option<DeliverFn>,
     confchg: Option<ConfchgFn>,
     totem: Option<TotemFn>,
 }
 
-pub(crate) struct Inner {
-    raw: Cell<sys::cpg_handle_t>,
-    /// The connection\'s descriptor, read once at connect time.
-    fd: Cell<RawFd>,
-    /// The group this connection joined, as far as this handle knows.
-    joined: Cell<Option<GroupName>>,
-    /// Whether `joined` is set (read on every send, without copying the
-    /// name).
-    in_group: Cell<bool>,
-    cell: CallbackCell<Callbacks>,
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Deliver {
+        group: GroupName,
+        nodeid: NodeId,
+        pid: u32,
+        data: Vec<u8>,
+    },
+    Confchg {
+        group: GroupName,
+        members: Vec<Address>,
+        left: Vec<Address>,
+        joined: Vec<Address>,
+    },
+    Totem {
+        ring_id: RingId,
+        members: Vec<NodeId>,
+    },
 }
+
+crate::handle::library!(
+    /// libcpg.
+    CpgLib, "Cpg", sys::cpg_fd_get, sys::cpg_dispatch, sys::cpg_finalize
+);
 
 /// A connection to the CPG service. Finalized on drop.
 ///
@@ -353,9 +364,21 @@ pub(crate) struct Inner {
 /// one connection. Every method takes `&self`, so the closures, which get a
 /// `&Cpg`, may multicast, join, leave and read membership from inside a
 /// callback.
+///
+/// `dispatch`, `dispatch_some`, `dispatch_timeout`, `finalize` and the
+/// descriptor (`AsFd`) are the same for every service
+/// ([`crate::handle`]).
 pub struct Cpg {
-    inner: Context<Inner>,
-    _not_sync: PhantomData<Cell<()>>,
+    // (First: the connection is finalized before the closures are dropped.)
+    conn: Connection<CpgLib>,
+    cell: CallbackCell<Callbacks, Held>,
+    /// The group this connection joined, as far as this handle knows.
+    joined: Cell<Option<GroupName>>,
+    /// Whether `joined` is set (read on every send, without copying the
+    /// name).
+    in_group: Cell<bool>,
+    /// The largest message libcpg sends without fragmenting it.
+    max_atomic: usize,
 }
 
 /// Builds a [`Cpg`] connection with its callbacks.
@@ -421,62 +444,49 @@ impl CpgBuilder {
         } else {
             0
         };
-        let inner = Context::new(Inner {
-            raw: Cell::new(0),
-            fd: Cell::new(-1),
-            joined: Cell::new(None),
-            in_group: Cell::new(false),
+        let conn = Connection::<CpgLib>::open(|raw| {
+            if legacy {
+                let mut callbacks = sys::cpg_callbacks_t {
+                    cpg_deliver_fn: Some(deliver_trampoline),
+                    cpg_confchg_fn: Some(confchg_trampoline),
+                };
+                // SAFETY: valid pointers; libcpg copies the callbacks.
+                unsafe { sys::cpg_initialize(raw, &mut callbacks) }
+            } else {
+                let mut model = sys::cpg_model_v1_data_t {
+                    model: sys::CPG_MODEL_V1,
+                    cpg_deliver_fn: Some(deliver_trampoline),
+                    cpg_confchg_fn: Some(confchg_trampoline),
+                    cpg_totem_confchg_fn: Some(totem_trampoline),
+                    flags,
+                };
+                // SAFETY: `model` is a cpg_model_v1_data_t, whose first field
+                // is the model as cpg_model_initialize expects; libcpg copies
+                // it. The trampolines find the handle through the registry,
+                // so the C context stays null.
+                unsafe {
+                    sys::cpg_model_initialize(
+                        raw,
+                        sys::CPG_MODEL_V1,
+                        std::ptr::addr_of_mut!(model).cast(),
+                        std::ptr::null_mut(),
+                    )
+                }
+            }
+        })?;
+        let mut max_atomic = 0;
+        // SAFETY: live handle, valid out-pointer.
+        check(unsafe { sys::cpg_max_atomic_msgsize_get(conn.raw(), &mut max_atomic) })?;
+        Ok(Cpg {
+            conn,
             cell: CallbackCell::new(Callbacks {
                 deliver: self.deliver,
                 confchg: self.confchg,
                 totem: self.totem,
             }),
-        });
-        // Until the handle is complete (the error paths finalize under it).
-        let hdb = crate::callback::hdb_lock(&HDB);
-        let mut raw = 0;
-        if legacy {
-            let mut callbacks = sys::cpg_callbacks_t {
-                cpg_deliver_fn: Some(deliver_trampoline),
-                cpg_confchg_fn: Some(confchg_trampoline),
-            };
-            // SAFETY: valid pointers; libcpg copies the callbacks.
-            check(unsafe { sys::cpg_initialize(&mut raw, &mut callbacks) })?;
-            // SAFETY: `raw` is live; the context outlives the handle (Cpg's
-            // Drop finalizes before the context is freed).
-            if let Err(err) = check(unsafe { sys::cpg_context_set(raw, inner.as_ptr()) }) {
-                // SAFETY: live handle, never used again.
-                unsafe { sys::cpg_finalize(raw) };
-                return Err(err);
-            }
-        } else {
-            let mut model = sys::cpg_model_v1_data_t {
-                model: sys::CPG_MODEL_V1,
-                cpg_deliver_fn: Some(deliver_trampoline),
-                cpg_confchg_fn: Some(confchg_trampoline),
-                cpg_totem_confchg_fn: Some(totem_trampoline),
-                flags,
-            };
-            // SAFETY: `model` is a cpg_model_v1_data_t, whose first field is
-            // the model as cpg_model_initialize expects; libcpg copies it.
-            // The context outlives the handle.
-            check(unsafe {
-                sys::cpg_model_initialize(
-                    &mut raw,
-                    sys::CPG_MODEL_V1,
-                    std::ptr::addr_of_mut!(model).cast(),
-                    inner.as_ptr(),
-                )
-            })?;
-        }
-        inner.get().raw.set(raw);
-        // SAFETY: live handle, not used again if this fails.
-        let fd = unsafe { crate::callback::descriptor(raw, sys::cpg_fd_get, sys::cpg_finalize) };
-        drop(hdb);
-        inner.get().fd.set(fd?);
-        Ok(Cpg {
-            inner,
-            _not_sync: PhantomData,
+            joined: Cell::new(None),
+            in_group: Cell::new(false),
+            max_atomic: max_atomic as usize,
         })
     }
 }
@@ -494,24 +504,8 @@ impl Cpg {
     }
 
     #[inline]
-    fn raw(&self) -> sys::cpg_handle_t {
-        self.inner.get().raw.get()
-    }
-
-    /// A second, never-dropped owner of this handle, for building borrowed
-    /// views of types that contain a `Cpg` (EVS) inside callbacks.
-    ///
-    /// # Safety
-    ///
-    /// The alias must not outlive `self` and must never be dropped (it is
-    /// returned in `ManuallyDrop`: do not take it out).
-    #[cfg(feature = "cpg")]
-    pub(crate) unsafe fn alias(&self) -> ManuallyDrop<Cpg> {
-        // SAFETY: the context is live as long as `self`; the caller keeps the
-        // alias from being dropped or outliving it.
-        ManuallyDrop::new(Cpg::from_context(unsafe {
-            Context::alias(self.inner.as_ptr())
-        }))
+    pub(crate) fn raw(&self) -> sys::cpg_handle_t {
+        self.conn.raw()
     }
 
     /// The handle the C library uses, for calls the safe API does not cover.
@@ -530,49 +524,49 @@ impl Cpg {
     pub fn join(&self, group: &GroupName) -> Result<()> {
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_join(self.raw(), group.as_raw()) })?;
-        self.inner.get().joined.set(Some(*group));
-        self.inner.get().in_group.set(true);
+        self.joined.set(Some(*group));
+        self.in_group.set(true);
         Ok(())
     }
 
     /// Leaves `group`, the group this handle joined.
     ///
-    /// Any other name than the one this handle joined is [`Error::NotExist`].
+    /// Any other name than the one this handle joined is [`Error::WrongGroup`].
     /// (The daemon itself would accept it, announce a leave of a group this
     /// process is not in, and leave the connection stuck half-way out of
     /// the group it is in.) When the handle knows of no group (a join that
     /// failed, or after a leave) the call goes to the daemon as it is.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
-        let joined = self.inner.get().joined.get();
+        let joined = self.joined.get();
         if joined.is_some_and(|j| j != *group) {
-            return Err(Error::NotExist);
+            return Err(Error::WrongGroup);
         }
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_leave(self.raw(), group.as_raw()) })?;
-        self.inner.get().joined.set(None);
-        self.inner.get().in_group.set(false);
+        self.joined.set(None);
+        self.in_group.set(false);
         Ok(())
     }
 
     /// The group this handle joined last, unless it left it since.
     pub fn joined_group(&self) -> Option<GroupName> {
-        self.inner.get().joined.get()
+        self.joined.get()
     }
 
-    /// [`Error::NotExist`] unless this handle is in a group.
+    /// [`Error::NotJoined`] unless this handle is in a group.
     #[inline]
     pub(crate) fn check_in_group(&self) -> Result<()> {
-        if self.inner.get().in_group.get() {
+        if self.in_group.get() {
             Ok(())
         } else {
-            Err(Error::NotExist)
+            Err(Error::NotJoined)
         }
     }
 
     /// Multicasts `data` to the group this handle joined.
     ///
     /// A handle that has not joined a group through [`Cpg::join`] (or has
-    /// left it) gets [`Error::NotExist`] without sending: corosync would
+    /// left it) gets [`Error::NotJoined`] without sending: corosync would
     /// take a small message, say nothing and drop it.
     ///
     /// [`Error::TryAgain`] means corosync's queues are full (flow control):
@@ -592,19 +586,31 @@ impl Cpg {
     /// [`MAX_MESSAGE_LEN`] bytes in all.
     #[inline]
     pub fn mcast_vectored(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
-        message_len(bufs)?;
+        let len = message_len(bufs)?;
         self.check_in_group()?;
+        // libcpg sends a message of this size in fragments, retrying each
+        // itself; on a connection whose daemon is gone it then answers
+        // NO_MEMORY, TRY_AGAIN or an uninitialised value after up to a
+        // second of retries. A hung-up descriptor is the daemon's answer.
+        let fragmented = len >= self.max_atomic;
+        if fragmented && hung_up(self.conn.fd()) {
+            return Err(Error::Library);
+        }
         // SAFETY: IoSlice is ABI-compatible with struct iovec on Unix; the
         // buffers are valid for reads for the call; their count fits the
         // library's array (checked above).
-        check(unsafe {
+        let rc = unsafe {
             sys::cpg_mcast_joined(
                 self.raw(),
                 guarantee.as_raw(),
                 bufs.as_ptr().cast::<sys::iovec>(),
                 bufs.len() as u32,
             )
-        })
+        };
+        if rc != sys::CS_OK && fragmented && hung_up(self.conn.fd()) {
+            return Err(Error::Library);
+        }
+        check(rc)
     }
 
     /// The members of `group` (that this handle may or may not have joined).
@@ -677,25 +683,115 @@ impl Cpg {
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures.
+impl Registered for Cpg {
+    const KIND: Kind = Kind::Cpg;
+}
+
+impl Dispatch for Cpg {
+    type Lib = CpgLib;
+    type Callbacks = Callbacks;
+    type Held = Held;
+
+    #[inline]
+    fn connection(&self) -> &Connection<CpgLib> {
+        &self.conn
+    }
+
+    #[inline]
+    fn cell(&self) -> &CallbackCell<Callbacks, Held> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, cb: &mut Callbacks, event: Held) {
+        match event {
+            Held::Deliver {
+                group,
+                nodeid,
+                pid,
+                data,
+            } => deliver(
+                self,
+                cb,
+                &Message {
+                    group: &group,
+                    nodeid,
+                    pid,
+                    data: &data,
+                },
+            ),
+            Held::Confchg {
+                group,
+                members,
+                left,
+                joined,
+            } => confchg(
+                self,
+                cb,
+                &ConfChange {
+                    group: &group,
+                    members: &members,
+                    left: &left,
+                    joined: &joined,
+                },
+            ),
+            Held::Totem { ring_id, members } => totem(
+                self,
+                cb,
+                &TotemConfChange {
+                    ring_id,
+                    members: &members,
+                },
+            ),
+        }
+    }
+}
+
+crate::handle::impl_handle!(Cpg;
+    ///
+    /// With [`DispatchMode::OneNonblocking`](crate::DispatchMode::OneNonblocking)
+    /// and nothing pending, libcpg answers [`Error::TryAgain`];
+    /// [`DispatchMode::All`](crate::DispatchMode::All) then returns `Ok`.
+);
+
+#[inline]
+fn deliver(cpg: &Cpg, cb: &mut Callbacks, message: &Message<'_>) {
+    if let Some(f) = cb.deliver.as_mut() {
+        f(cpg, message);
+    }
+}
+
+fn confchg(cpg: &Cpg, cb: &mut Callbacks, change: &ConfChange<'_>) {
+    if let Some(f) = cb.confchg.as_mut() {
+        f(cpg, change);
+    }
+}
+
+fn totem(cpg: &Cpg, cb: &mut Callbacks, change: &TotemConfChange<'_>) {
+    if let Some(f) = cb.totem.as_mut() {
+        f(cpg, change);
+    }
+}
+
+/// Runs `f` with the handle whose dispatch called back and its closures,
+/// or keeps the event `held` makes after a panic.
 ///
 /// # Safety
 ///
-/// Only from a libcpg callback during [`Cpg::dispatch`] of `handle`.
+/// Only from a libcpg callback (which libcpg makes only inside
+/// `cpg_dispatch`, which [`Cpg::dispatch`] runs with the handle registered).
 #[inline]
-unsafe fn with_cpg(handle: sys::cpg_handle_t, f: impl FnOnce(&Cpg, &mut Callbacks)) {
-    let Some(context) = current_context(Service::Cpg, handle) else {
-        // libcpg only calls back from cpg_dispatch, which Cpg::dispatch
-        // runs on this thread.
+unsafe fn with_cpg(
+    handle: sys::cpg_handle_t,
+    f: impl FnOnce(&Cpg, &mut Callbacks),
+    held: impl FnOnce() -> Held,
+) {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(cpg) = (unsafe { innermost::<Cpg>(handle) }) else {
         return;
     };
-    // SAFETY: the context of the Cpg whose dispatch runs on this thread;
-    // we are inside its dispatch.
-    unsafe {
-        with_handle::<Cpg>(context, |cpg, inner| {
-            inner.cell.invoke(|callbacks| f(cpg, callbacks))
-        })
-    }
+    // SAFETY: a libcpg callback inside the handle's dispatch, on its thread,
+    // not nested in another of its callbacks (nested dispatch is refused).
+    unsafe { cpg.cell.invoke(|cb| f(cpg, cb), held) }
 }
 
 unsafe extern "C" fn deliver_trampoline(
@@ -709,24 +805,30 @@ unsafe extern "C" fn deliver_trampoline(
     // SAFETY: libcpg calls this from cpg_dispatch with a valid group name
     // and `msg_len` bytes at `msg`, valid for the call.
     unsafe {
-        with_cpg(handle, |cpg, cb| {
-            // corosync never sends an invalid name.
-            let Some(group) = GroupName::from_ptr(group) else {
-                return;
-            };
-            if let Some(f) = cb.deliver.as_mut() {
-                let message = Message {
-                    group,
-                    nodeid: NodeId::new(nodeid),
-                    pid,
-                    data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
-                };
-                f(cpg, &message);
-            }
-        })
+        // corosync never sends an invalid name.
+        let Some(group) = GroupName::from_ptr(group) else {
+            return;
+        };
+        let message = Message {
+            group,
+            nodeid: NodeId::new(nodeid),
+            pid,
+            data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| deliver(cpg, cb, &message),
+            || Held::Deliver {
+                group: *message.group,
+                nodeid: message.nodeid,
+                pid,
+                data: message.data.to_vec(),
+            },
+        )
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn confchg_trampoline(
     handle: sys::cpg_handle_t,
     group: *const sys::cpg_name,
@@ -741,23 +843,27 @@ unsafe extern "C" fn confchg_trampoline(
     // of entries (libcpg's arrays hold at most CPG_MEMBERS_MAX, so larger
     // counts are clamped), valid for the call.
     unsafe {
-        with_cpg(handle, |cpg, cb| {
-            // corosync never sends an invalid name.
-            let Some(group) = GroupName::from_ptr(group) else {
-                return;
-            };
-            if let Some(f) = cb.confchg.as_mut() {
-                let list =
-                    |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));
-                let change = ConfChange {
-                    group,
-                    members: list(members, member_entries),
-                    left: list(left, left_entries),
-                    joined: list(joined, joined_entries),
-                };
-                f(cpg, &change);
-            }
-        })
+        // corosync never sends an invalid name.
+        let Some(group) = GroupName::from_ptr(group) else {
+            return;
+        };
+        let list = |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));
+        let change = ConfChange {
+            group,
+            members: list(members, member_entries),
+            left: list(left, left_entries),
+            joined: list(joined, joined_entries),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| confchg(cpg, cb, &change),
+            || Held::Confchg {
+                group: *change.group,
+                members: change.members.to_vec(),
+                left: change.left.to_vec(),
+                joined: change.joined.to_vec(),
+            },
+        )
     }
 }
 
@@ -770,36 +876,21 @@ unsafe extern "C" fn totem_trampoline(
     // SAFETY: libcpg calls this from cpg_dispatch with `member_entries` node
     // ids (at most CPG_MEMBERS_MAX) at `members`, valid for the call.
     unsafe {
-        with_cpg(handle, |cpg, cb| {
-            if let Some(f) = cb.totem.as_mut() {
-                let n = (member_entries as usize).min(MEMBERS_MAX);
-                let change = TotemConfChange {
-                    ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
-                    members: NodeId::from_raw_slice(slice_arg(members, n)),
-                };
-                f(cpg, &change);
-            }
-        })
+        let n = (member_entries as usize).min(MEMBERS_MAX);
+        let change = TotemConfChange {
+            ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+            members: NodeId::from_raw_slice(slice_arg(members, n)),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| totem(cpg, cb, &change),
+            || Held::Totem {
+                ring_id: change.ring_id,
+                members: change.members.to_vec(),
+            },
+        )
     }
 }
-
-/// Serializes libcpg's handle-database calls (see
-/// [`hdb_lock`](crate::callback::hdb_lock)).
-pub(crate) static HDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-crate::callback::owned_handle!(Cpg, sys::cpg_finalize, HDB, "Cpg");
-crate::callback::dispatch_methods!(Cpg, Cpg, sys::cpg_dispatch;
-    /// Runs the callbacks of pending events, as `mode` says.
-    ///
-    /// With [`DispatchMode::OneNonblocking`](crate::DispatchMode::OneNonblocking)
-    /// and nothing pending, libcpg answers [`Error::TryAgain`];
-    /// [`DispatchMode::All`](crate::DispatchMode::All) then returns `Ok`.
-    ///
-    /// A panic in a callback is resumed here, after libcpg returned. Called
-    /// from inside one of this handle's callbacks, it returns
-    /// [`Error::DispatchInProgress`]. When the daemon goes away, it returns
-    /// an error rather than waiting.
-);
 
 #[cfg(test)]
 mod tests {

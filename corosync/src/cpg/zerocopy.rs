@@ -43,7 +43,7 @@ impl<'a> ZcBuffer<'a> {
         // inside libcpg, which is not undefined behaviour; see the type's
         // docs.)
         check(unsafe { sys::cpg_zcb_alloc(cpg.raw(), size, &mut buf) })?;
-        let ptr = NonNull::new(buf.cast::<u8>()).ok_or(Error::NoMemory)?;
+        let ptr = NonNull::new(buf.cast::<u8>()).ok_or(Error::AllocationFailed)?;
         Ok(ZcBuffer {
             cpg,
             ptr,
@@ -52,7 +52,7 @@ impl<'a> ZcBuffer<'a> {
     }
 
     /// Multicasts the first `len` bytes of the buffer to the group its
-    /// handle joined ([`Error::NotExist`] if it has joined none, as with
+    /// handle joined ([`Error::NotJoined`] if it has joined none, as with
     /// [`Cpg::mcast`]). The buffer stays allocated and can be reused.
     pub fn mcast(&self, guarantee: Guarantee, len: usize) -> Result<()> {
         if len > self.len {

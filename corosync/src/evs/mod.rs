@@ -45,11 +45,11 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::IoSlice;
-use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cpg::{message_len, Cpg, GroupName, Guarantee, MAX_BUFFERS, MAX_MESSAGE_LEN};
+use crate::current::{enclosing, with_registered, Kind, Registered};
 use crate::{DispatchMode, Error, NodeId, Result, RingId};
 
 mod envelope;
@@ -139,8 +139,14 @@ pub struct EvsConfChange<'a> {
 type DeliverFn = Box<dyn FnMut(&Evs, &EvsMessage<'_>) + Send>;
 type ConfchgFn = Box<dyn FnMut(&Evs, &EvsConfChange<'_>) + Send>;
 
-/// State shared by an [`Evs`] and the closures of its CPG connection.
-struct Shared {
+/// An EVS handle. Finalized on drop. `Send`, not `Sync`.
+///
+/// Its CPG connection's closures reach it through the current-dispatch
+/// registry ([`crate::current`]): [`Evs::dispatch`] registers the `Evs`
+/// around the CPG dispatch, and the closures find it there.
+pub struct Evs {
+    // (First: the connection is finalized before the closures are dropped.)
+    cpg: Cpg,
     joined: RefCell<Vec<EvsGroup>>,
     deliver: RefCell<Option<DeliverFn>>,
     confchg: RefCell<Option<ConfchgFn>>,
@@ -150,19 +156,8 @@ struct Shared {
     context: Cell<usize>,
 }
 
-// SAFETY: a Shared is reached only through its Evs (not Sync, so from one
-// thread at a time) and through the closures of that Evs's own CPG
-// connection, which run inside Evs::dispatch on the same thread. The Arc
-// never leaves the Evs and those closures, which move between threads
-// together, with the Evs. The user closures inside are Send.
-unsafe impl Send for Shared {}
-// SAFETY: as above: no two threads ever hold references at the same time.
-unsafe impl Sync for Shared {}
-
-/// An EVS handle. Finalized on drop. `Send`, not `Sync`.
-pub struct Evs {
-    cpg: Cpg,
-    shared: Arc<Shared>,
+impl Registered for Evs {
+    const KIND: Kind = Kind::Evs;
 }
 
 /// Builds an [`Evs`] handle.
@@ -208,7 +203,14 @@ impl EvsBuilder {
     /// Connects to the local corosync and joins the EVS carrier group.
     pub fn connect(self) -> Result<Evs> {
         let group = GroupName::new(&self.cpg_group)?;
-        let shared = Arc::new(Shared {
+        let cpg = Cpg::builder()
+            .deliver_initial_totem_conf(true)
+            .on_deliver(|cpg, m| with_evs(cpg, |evs| evs.deliver(m.nodeid, m.pid, m.data)))
+            .on_totem_confchg(|cpg, t| with_evs(cpg, |evs| evs.confchg(t.ring_id, t.members)))
+            .connect()?;
+        cpg.join(&group)?;
+        Ok(Evs {
+            cpg,
             joined: RefCell::new(Vec::new()),
             deliver: RefCell::new(self.deliver),
             confchg: RefCell::new(self.confchg),
@@ -216,85 +218,76 @@ impl EvsBuilder {
             ring_id: Cell::new(RingId::default()),
             dropped: Cell::new(0),
             context: Cell::new(0),
-        });
-        let (for_deliver, for_confchg) = (shared.clone(), shared.clone());
-        let cpg = Cpg::builder()
-            .deliver_initial_totem_conf(true)
-            .on_deliver(move |cpg, m| deliver(cpg, &for_deliver, m.nodeid, m.pid, m.data))
-            .on_totem_confchg(move |cpg, t| confchg(cpg, &for_confchg, t.ring_id, t.members))
-            .connect()?;
-        cpg.join(&group)?;
-        Ok(Evs { cpg, shared })
+        })
     }
 }
 
-/// Runs `f` with a borrowed [`Evs`] made of the CPG connection that called
-/// back and the shared state.
-fn with_evs(cpg: &Cpg, shared: &Arc<Shared>, f: impl FnOnce(&Evs)) {
-    // SAFETY: the alias of the CPG connection that is dispatching; it goes
-    // into the ManuallyDrop below and never outlives this call.
-    let cpg = ManuallyDrop::into_inner(unsafe { cpg.alias() });
-    // SAFETY: a bitwise copy of the Arc without taking a count; it is never
-    // dropped (the ManuallyDrop below), so the count stays right.
-    let shared = unsafe { std::ptr::read(shared) };
-    let evs = ManuallyDrop::new(Evs { cpg, shared });
-    f(&evs);
+/// Runs `f` with the [`Evs`] whose CPG connection `cpg` called back.
+fn with_evs(cpg: &Cpg, f: impl FnOnce(&Evs)) {
+    // SAFETY: the reborrow is used only during this callback. The CPG
+    // connection of an Evs is private, so it is only dispatched by
+    // Evs::dispatch, which registers the Evs around it.
+    if let Some(evs) = unsafe { enclosing::<Evs>(cpg.raw()) } {
+        f(evs);
+    }
 }
 
-fn deliver(cpg: &Cpg, shared: &Arc<Shared>, nodeid: NodeId, pid: u32, data: &[u8]) {
-    let Some((groups, payload)) = envelope::decode(data) else {
-        shared.dropped.set(shared.dropped.get() + 1);
-        return;
-    };
-    let wanted = {
-        let joined = shared.joined.borrow();
-        groups.iter().any(|g| joined.contains(g))
-    };
-    if !wanted {
-        return;
-    }
-    let Ok(mut slot) = shared.deliver.try_borrow_mut() else {
-        return;
-    };
-    if let Some(f) = slot.as_mut() {
-        let message = EvsMessage {
-            nodeid,
-            pid,
-            groups,
-            data: payload,
+impl Evs {
+    fn deliver(&self, nodeid: NodeId, pid: u32, data: &[u8]) {
+        let Some((groups, payload)) = envelope::decode(data) else {
+            self.dropped.set(self.dropped.get() + 1);
+            return;
         };
-        with_evs(cpg, shared, |evs| f(evs, &message));
-    }
-}
-
-fn confchg(cpg: &Cpg, shared: &Arc<Shared>, ring_id: RingId, members: &[NodeId]) {
-    let (left, joined) = {
-        let previous = shared.members.borrow();
-        let left: Vec<NodeId> = previous
-            .iter()
-            .copied()
-            .filter(|n| !members.contains(n))
-            .collect();
-        let joined: Vec<NodeId> = members
-            .iter()
-            .copied()
-            .filter(|n| !previous.contains(n))
-            .collect();
-        (left, joined)
-    };
-    *shared.members.borrow_mut() = members.to_vec();
-    shared.ring_id.set(ring_id);
-    let Ok(mut slot) = shared.confchg.try_borrow_mut() else {
-        return;
-    };
-    if let Some(f) = slot.as_mut() {
-        let change = EvsConfChange {
-            members,
-            left: &left,
-            joined: &joined,
-            ring_id,
+        let wanted = {
+            let joined = self.joined.borrow();
+            groups.iter().any(|g| joined.contains(g))
         };
-        with_evs(cpg, shared, |evs| f(evs, &change));
+        if !wanted {
+            return;
+        }
+        let Ok(mut slot) = self.deliver.try_borrow_mut() else {
+            return;
+        };
+        if let Some(f) = slot.as_mut() {
+            let message = EvsMessage {
+                nodeid,
+                pid,
+                groups,
+                data: payload,
+            };
+            f(self, &message);
+        }
+    }
+
+    fn confchg(&self, ring_id: RingId, members: &[NodeId]) {
+        let (left, joined) = {
+            let previous = self.members.borrow();
+            let left: Vec<NodeId> = previous
+                .iter()
+                .copied()
+                .filter(|n| !members.contains(n))
+                .collect();
+            let joined: Vec<NodeId> = members
+                .iter()
+                .copied()
+                .filter(|n| !previous.contains(n))
+                .collect();
+            (left, joined)
+        };
+        *self.members.borrow_mut() = members.to_vec();
+        self.ring_id.set(ring_id);
+        let Ok(mut slot) = self.confchg.try_borrow_mut() else {
+            return;
+        };
+        if let Some(f) = slot.as_mut() {
+            let change = EvsConfChange {
+                members,
+                left: &left,
+                joined: &joined,
+                ring_id,
+            };
+            f(self, &change);
+        }
     }
 }
 
@@ -309,7 +302,7 @@ impl Evs {
     /// addressed to; a join that would pass that is
     /// [`Error::InvalidInput`], and joins none of `groups`.
     pub fn join(&self, groups: &[EvsGroup]) -> Result<()> {
-        let mut joined = self.shared.joined.borrow_mut();
+        let mut joined = self.joined.borrow_mut();
         let mut new: Vec<EvsGroup> = Vec::new();
         for g in groups {
             if !joined.contains(g) && !new.contains(g) {
@@ -326,12 +319,12 @@ impl Evs {
         Ok(())
     }
 
-    /// Leaves `groups`; a group not joined is [`Error::NotExist`] (and
+    /// Leaves `groups`; a group not joined is [`Error::NotJoined`] (and
     /// nothing is left).
     pub fn leave(&self, groups: &[EvsGroup]) -> Result<()> {
-        let mut joined = self.shared.joined.borrow_mut();
+        let mut joined = self.joined.borrow_mut();
         if groups.iter().any(|g| !joined.contains(g)) {
-            return Err(Error::NotExist);
+            return Err(Error::NotJoined);
         }
         joined.retain(|g| !groups.contains(g));
         Ok(())
@@ -339,18 +332,16 @@ impl Evs {
 
     /// The groups this handle joined.
     pub fn joined(&self) -> Vec<EvsGroup> {
-        self.shared.joined.borrow().clone()
+        self.joined.borrow().clone()
     }
 
     /// Multicasts the concatenation of `bufs` to every group this handle
-    /// joined (at least one; at most [`MAX_GROUPS`]).
+    /// joined ([`Error::NotJoined`] when it joined none; at most
+    /// [`MAX_GROUPS`]).
     pub fn mcast_joined(&self, guarantee: Guarantee, bufs: &[IoSlice<'_>]) -> Result<()> {
-        let joined = self.shared.joined.borrow();
+        let joined = self.joined.borrow();
         if joined.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "EVS multicast",
-                reason: "the handle joined no group",
-            });
+            return Err(Error::NotJoined);
         }
         self.send(guarantee, &joined, bufs)
     }
@@ -410,49 +401,47 @@ impl Evs {
     /// The local node id and the nodes of the configuration last reported
     /// (empty before the first configuration change was dispatched).
     pub fn membership(&self) -> Result<(NodeId, Vec<NodeId>)> {
-        Ok((
-            self.cpg.local_nodeid()?,
-            self.shared.members.borrow().clone(),
-        ))
+        Ok((self.cpg.local_nodeid()?, self.members.borrow().clone()))
     }
 
     /// The ring id of the configuration last reported.
     pub fn ring_id(&self) -> RingId {
-        self.shared.ring_id.get()
+        self.ring_id.get()
     }
 
     /// How many messages in the carrier group were not valid EVS envelopes
     /// and were dropped.
     pub fn dropped_messages(&self) -> u64 {
-        self.shared.dropped.get()
+        self.dropped.get()
     }
 
     /// A value of the program's own, kept with the handle (the EVS API's
     /// `evs_context_set`; closures can carry state too).
     pub fn set_context(&self, context: usize) {
-        self.shared.context.set(context);
+        self.context.set(context);
     }
 
     /// The value given to [`Evs::set_context`] (0 until then).
     pub fn context(&self) -> usize {
-        self.shared.context.get()
+        self.context.get()
     }
 
     /// Runs the callbacks of pending events, as `mode` says (see
     /// [`Cpg::dispatch`]).
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        self.cpg.dispatch(mode)
+        with_registered(self, self.cpg.raw(), || self.cpg.dispatch(mode))
     }
 
     /// Runs the callbacks of at most `max` pending events (see
     /// [`Cpg::dispatch_some`]).
     pub fn dispatch_some(&self, max: usize) -> Result<usize> {
-        self.cpg.dispatch_some(max)
+        with_registered(self, self.cpg.raw(), || self.cpg.dispatch_some(max))
     }
 
-    /// The CPG connection underneath.
-    pub fn cpg(&self) -> &Cpg {
-        &self.cpg
+    /// Waits up to `timeout` for events and runs their callbacks (see
+    /// [`Cpg::dispatch_timeout`]).
+    pub fn dispatch_timeout(&self, timeout: Duration) -> Result<bool> {
+        with_registered(self, self.cpg.raw(), || self.cpg.dispatch_timeout(timeout))
     }
 
     /// Finalizes the handle, returning the library's answer.
@@ -464,7 +453,7 @@ impl Evs {
 impl fmt::Debug for Evs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Evs")
-            .field("joined", &self.shared.joined.borrow())
+            .field("joined", &self.joined.borrow())
             .finish_non_exhaustive()
     }
 }

@@ -1350,14 +1350,14 @@ impl AsyncVotequorum {
             .on_nodelist(move |_, n| {
                 let _ = t2.send(VotequorumEvent::NodeList {
                     ring_id: n.ring_id,
-                    nodes: n.nodes.to_vec(),
+                    nodes: n.members.to_vec(),
                 });
             })
             .on_expected_votes(move |_, n| {
                 let _ = t3.send(VotequorumEvent::ExpectedVotes(n.expected_votes));
             })
             .connect()?;
-        vq.track_start(flags, 0)?;
+        vq.track_start(flags)?;
         let vq = shared(vq);
         let events = Events::new(vq.clone(), rx)?;
         Ok((AsyncVotequorum { vq }, events))

@@ -27,7 +27,7 @@ fn stdin_ready(ms: i32) -> bool {
 /// Sends health checks every 100 ms until stdin has input or closes.
 fn healthy_until_told(sam: &Sam) {
     while !stdin_ready(100) {
-        sam.hc_send().expect("hc_send");
+        sam.send_health_check().expect("hc_send");
     }
 }
 
@@ -76,7 +76,7 @@ fn main() {
                 sam.data_store(&saved_data()).unwrap();
                 sam.start().unwrap();
                 for _ in 0..3 {
-                    sam.hc_send().unwrap();
+                    sam.send_health_check().unwrap();
                     std::thread::sleep(INTERVAL / 4);
                 }
                 println!("instance 1 stops sending health checks");
@@ -120,7 +120,7 @@ fn main() {
                 return;
             }
             let healthy = scenario == "callback";
-            sam.hc_callback_register(move || {
+            sam.set_health_check(move || {
                 CALLS.fetch_add(1, Ordering::Relaxed);
                 healthy
             })
