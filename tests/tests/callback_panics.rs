@@ -1,0 +1,191 @@
+//! A closure that panics loses no event: the C library may already have
+//! taken the next events from its queue (`CS_DISPATCH_ALL` goes on inside
+//! C), so the bindings keep them and the next dispatch delivers them, in
+//! order, before anything new. Each test makes sure every event is queued
+//! before the dispatch that panics, so that the C library does hand them
+//! over in that dispatch.
+
+use std::io::IoSlice;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corosync::cmap::{Cmap, TrackType};
+use corosync::cpg::{Cpg, GroupName, Guarantee};
+use corosync::evs::{Evs, EvsGroup};
+use corosync::DispatchMode;
+use corosync_tests::{wait_pending, Cluster};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+type Seen = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Runs `dispatch` and says whether it panicked with `"boom"`.
+fn panics(dispatch: impl FnOnce() -> corosync::Result<()>) -> bool {
+    match catch_unwind(AssertUnwindSafe(dispatch)) {
+        Err(payload) => payload.downcast_ref::<&str>() == Some(&"boom"),
+        Ok(result) => panic!("no panic came out of dispatch: {result:?}"),
+    }
+}
+
+/// Waits until `cpg` (dispatched with All) has seen `n` messages.
+fn drain_until(cpg: &Cpg, seen: &Seen, n: usize) {
+    let done = corosync_tests::events::dispatch_until(
+        cpg,
+        WAIT,
+        || cpg.dispatch(DispatchMode::All),
+        || seen.lock().unwrap().len() >= n,
+    );
+    assert_eq!(done, Ok(true), "{n} messages within {WAIT:?}");
+}
+
+#[test]
+fn a_cpg_closure_that_panics_loses_none_of_the_messages_after_it() {
+    let cluster = Cluster::single().expect("cluster");
+    let group = GroupName::new("panics").unwrap();
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let (receiver, barrier) = cluster
+        .node(0)
+        .run(move || {
+            let receiver = Cpg::builder()
+                .on_deliver(move |_, m| {
+                    record.lock().unwrap().push(m.data.to_vec());
+                    if m.data == b"one" {
+                        panic!("boom");
+                    }
+                })
+                .connect()
+                .unwrap();
+            let barrier_seen: Seen = Arc::default();
+            let barrier_record = barrier_seen.clone();
+            let barrier = Cpg::builder()
+                .on_deliver(move |_, m| barrier_record.lock().unwrap().push(m.data.to_vec()))
+                .connect()
+                .unwrap();
+            (receiver, (barrier, barrier_seen))
+        })
+        .unwrap();
+    let (barrier, barrier_seen) = barrier;
+    receiver.join(&group).unwrap();
+    barrier
+        .join(&GroupName::new("panics-barrier").unwrap())
+        .unwrap();
+    for m in [&b"one"[..], b"two", b"three", b"four"] {
+        receiver.mcast(Guarantee::Agreed, m).unwrap();
+    }
+    // (A process is in a group once, so the receiver sends to itself.)
+    // Totem orders all groups' messages in one sequence: once the barrier
+    // message sent after them is back, the four are in the receiver's ring.
+    barrier.mcast(Guarantee::Agreed, b"barrier").unwrap();
+    drain_until(&barrier, &barrier_seen, 1);
+    assert!(wait_pending(&receiver, 4, WAIT), "four events queued");
+
+    assert!(panics(|| receiver.dispatch(DispatchMode::All)));
+    assert_eq!(*seen.lock().unwrap(), [b"one".to_vec()]);
+    // The held messages come first, one at a time with One...
+    receiver.dispatch(DispatchMode::One).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // ...and without waiting on the descriptor, which libcpg has drained.
+    assert_eq!(receiver.dispatch_timeout(Duration::ZERO), Ok(true));
+    let want: Vec<Vec<u8>> = [&b"one"[..], b"two", b"three", b"four"]
+        .iter()
+        .map(|m| m.to_vec())
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), want);
+    // Then new messages as usual.
+    receiver.mcast(Guarantee::Agreed, b"five").unwrap();
+    drain_until(&receiver, &seen, 5);
+    assert_eq!(seen.lock().unwrap()[4], b"five");
+}
+
+#[test]
+fn a_cmap_track_closure_that_panics_runs_once_for_every_change() {
+    let cluster = Cluster::single().expect("cluster");
+    let (tracker, setter) = cluster
+        .node(0)
+        .run(|| (Cmap::new().unwrap(), Cmap::new().unwrap()))
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let _track = tracker
+        .track_add(
+            "test.panics.",
+            TrackType::ADD | TrackType::MODIFY | TrackType::PREFIX,
+            move |_, ev| {
+                record.lock().unwrap().push(ev.key.to_vec());
+                if ev.key == b"test.panics.a" {
+                    panic!("boom");
+                }
+            },
+        )
+        .unwrap();
+    // corosync sends the notification before it answers the set.
+    for key in ["test.panics.a", "test.panics.b", "test.panics.c"] {
+        setter.set_u32(key, 1).unwrap();
+    }
+    assert!(wait_pending(&tracker, 3, WAIT), "three events queued");
+
+    assert!(panics(|| tracker.dispatch(DispatchMode::All)));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    tracker.dispatch(DispatchMode::All).unwrap();
+    let keys: Vec<Vec<u8>> = ["test.panics.a", "test.panics.b", "test.panics.c"]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), keys, "once per change, in order");
+}
+
+#[test]
+fn an_evs_closure_that_panics_loses_none_of_the_messages_after_it() {
+    let cluster = Cluster::single().expect("cluster");
+    let group = EvsGroup::new("panics").unwrap();
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let (evs, barrier) = cluster
+        .node(0)
+        .run(move || {
+            let evs = Evs::builder()
+                .on_deliver(move |_, m| {
+                    record.lock().unwrap().push(m.data.to_vec());
+                    if m.data == b"one" {
+                        panic!("boom");
+                    }
+                })
+                .connect()
+                .unwrap();
+            let barrier_seen: Seen = Arc::default();
+            let barrier_record = barrier_seen.clone();
+            let barrier = Cpg::builder()
+                .on_deliver(move |_, m| barrier_record.lock().unwrap().push(m.data.to_vec()))
+                .connect()
+                .unwrap();
+            (evs, (barrier, barrier_seen))
+        })
+        .unwrap();
+    let (barrier, barrier_seen) = barrier;
+    evs.join(&[group]).unwrap();
+    barrier
+        .join(&GroupName::new("panics-barrier").unwrap())
+        .unwrap();
+    // Let the carrier group's join events through first.
+    evs.dispatch(DispatchMode::All).unwrap();
+    for m in [&b"one"[..], b"two", b"three"] {
+        evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(m)])
+            .unwrap();
+    }
+    // Totem orders all groups' messages in one sequence: once the barrier
+    // message sent after them is back, the three are in the EVS ring.
+    barrier.mcast(Guarantee::Agreed, b"barrier").unwrap();
+    drain_until(&barrier, &barrier_seen, 1);
+    assert!(wait_pending(&evs, 3, WAIT), "three events queued");
+
+    assert!(panics(|| evs.dispatch(DispatchMode::All)));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    evs.dispatch(DispatchMode::All).unwrap();
+    let want: Vec<Vec<u8>> = [&b"one"[..], b"two", b"three"]
+        .iter()
+        .map(|m| m.to_vec())
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), want);
+}
