@@ -23,6 +23,7 @@ use std::fmt;
 mod cluster;
 pub mod events;
 pub mod netns;
+pub mod parity;
 mod slots;
 
 pub use cluster::{
@@ -97,6 +98,21 @@ pub fn lines_of<R: std::io::Read + Send + 'static>(reader: R) -> std::sync::mpsc
 /// The path of an example of the `corosync` crate, built first (with the
 /// test's own profile) so it is current.
 pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
+    let profile_dir = cargo_build(&["-p", "corosync", "--features", "tokio", "--example", name])?;
+    Ok(profile_dir.join("examples").join(name))
+}
+
+/// The path of a binary of the `corosync-tools` crate (`cpgtool`,
+/// `quorumtool`, `cmapctl`, `cfgtool`), built first (with the test's own
+/// profile) so it is current.
+pub fn tool_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
+    let profile_dir = cargo_build(&["-p", "corosync-tools", "--bin", name])?;
+    Ok(profile_dir.join(name))
+}
+
+/// Runs `cargo build` with `what` into the target folder this test binary
+/// was built in, with its profile; returns that profile's folder.
+fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
     let exe =
         std::env::current_exe().map_err(|e| HarnessError::new(format!("current_exe: {e}")))?;
     // target/<profile>/deps/<test>, or target/<profile>/<binary>
@@ -113,19 +129,11 @@ pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
         .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "-p",
-        "corosync",
-        "--features",
-        "tokio",
-        "--example",
-        name,
-        "--target-dir",
-    ])
-    .arg(target_dir)
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["build", "--quiet"])
+        .args(what)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         cmd.arg("--release");
     }
@@ -134,10 +142,11 @@ pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
         .map_err(|e| HarnessError::new(format!("run cargo: {e}")))?;
     if !status.success() {
         return Err(HarnessError::new(format!(
-            "cargo build --example {name} failed"
+            "cargo build {} failed",
+            what.join(" ")
         )));
     }
-    Ok(profile_dir.join("examples").join(name))
+    Ok(profile_dir.to_path_buf())
 }
 
 /// Whether process `pid` exists.

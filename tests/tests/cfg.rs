@@ -1,8 +1,6 @@
-//! CFG on a real three-node cluster, and the Rust `cfgtool` example against
-//! corosync's `corosync-cfgtool`.
+//! CFG on a real three-node cluster, and the Rust `cfgtool` (corosync-tools)
+//! against corosync's `corosync-cfgtool`.
 
-use std::os::unix::process::CommandExt;
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,59 +8,23 @@ use std::time::Duration;
 use corosync::cfg::{Cfg, ShutdownMode};
 use corosync::cmap::Cmap;
 use corosync::{DispatchMode, Error, NodeId};
-use corosync_tests::{example_binary, wait_readable, Cluster, Node};
+use corosync_tests::parity::ToolPair;
+use corosync_tests::{wait_readable, Cluster, Node};
 
 const C_TOOL: &str = "corosync-cfgtool";
 
-fn run(node: &Node, program: &str, args: &[&str]) -> Output {
-    let mut cmd = node.command(program).unwrap();
-    cmd.arg0(C_TOOL);
-    cmd.args(args).output().unwrap()
-}
-
-fn compare(cluster: &Cluster, nodes: &[usize], ours: &str, cases: &[&[&str]]) {
-    for &i in nodes {
-        let node = cluster.node(i);
-        for args in cases {
-            // The C tool runs before and after ours; if the two disagree,
-            // the state changed in between (knet's path MTU discovery, say,
-            // moving a new link from 522 to 1446 bytes) and the comparison
-            // is made again.
-            let mut attempts = 0;
-            let (want, got) = loop {
-                let before = run(node, C_TOOL, args);
-                let got = run(node, ours, args);
-                let after = run(node, C_TOOL, args);
-                attempts += 1;
-                if before.stdout == after.stdout || attempts == 10 {
-                    break (after, got);
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            };
-            assert_eq!(
-                got.status.code(),
-                want.status.code(),
-                "exit status of {args:?} on node {}: C stderr {:?}, ours {:?}",
-                node.nodeid(),
-                String::from_utf8_lossy(&want.stderr),
-                String::from_utf8_lossy(&got.stderr)
-            );
-            assert!(
-                got.stdout == want.stdout,
-                "output of {args:?} on node {}:\n--- C\n{}\n--- ours\n{}",
-                node.nodeid(),
-                String::from_utf8_lossy(&want.stdout),
-                String::from_utf8_lossy(&got.stdout)
-            );
-        }
-    }
+/// Both tools; a comparison runs the C tool before and after ours and
+/// again while those two disagree (the link state may move meanwhile).
+fn cfgtool() -> ToolPair {
+    ToolPair::new(C_TOOL, "cfgtool")
+        .unwrap()
+        .rerun_while_changing()
 }
 
 #[test]
 fn cfgtool_matches_corosync_cfgtool() {
     let cluster = Cluster::new(3).expect("cluster");
-    let ours = example_binary("cfgtool").unwrap();
-    let ours = ours.to_str().unwrap();
+    let tools = cfgtool();
     let read_cases: &[&[&str]] = &[
         &[],
         &["-h"],
@@ -87,8 +49,8 @@ fn cfgtool_matches_corosync_cfgtool() {
         &["-L"],
         &["-R"],
     ];
-    compare(&cluster, &[0, 1, 2], ours, read_cases);
-    let status = run(cluster.node(0), C_TOOL, &["-s"]);
+    tools.assert_all_same_on_nodes(&cluster, &[0, 1, 2], read_cases);
+    let status = tools.run(cluster.node(0), C_TOOL, &["-s"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("connected") && text.contains("10.213.7.1"),
@@ -98,20 +60,21 @@ fn cfgtool_matches_corosync_cfgtool() {
     // With node 3 cut off, the link status differs, and both tools agree.
     cluster.isolate(2).unwrap();
     cluster.wait_for_membership(&[0, 1]).unwrap();
-    compare(&cluster, &[0, 2], ours, &[&["-s"], &["-s", "-b"], &["-n"]]);
-    let text = String::from_utf8_lossy(&run(cluster.node(0), C_TOOL, &["-s"]).stdout).into_owned();
+    tools.assert_all_same_on_nodes(&cluster, &[0, 2], &[&["-s"], &["-s", "-b"], &["-n"]]);
+    let text =
+        String::from_utf8_lossy(&tools.run(cluster.node(0), C_TOOL, &["-s"]).stdout).into_owned();
     assert!(text.contains("disconnected"), "{text}");
 }
 
 #[test]
 fn cfgtool_kill_and_shutdown_act_like_the_c_tool() {
     let mut cluster = Cluster::new(3).expect("cluster");
-    let ours = example_binary("cfgtool").unwrap();
-    let ours = ours.to_str().unwrap();
+    let tools = cfgtool();
+    let ours = tools.ours();
     // -k: ours kills node 3, the C tool node 2; both print the same line.
     for (tool, victim) in [(ours, 2usize), (C_TOOL, 1)] {
         let id = (victim + 1).to_string();
-        let out = run(cluster.node(0), tool, &["-k", &id]);
+        let out = tools.run(cluster.node(0), tool, &["-k", &id]);
         assert!(out.status.success(), "{tool} -k {id}");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
@@ -122,7 +85,7 @@ fn cfgtool_kill_and_shutdown_act_like_the_c_tool() {
             .unwrap();
     }
     // -H: ours shuts node 1 down.
-    let out = run(cluster.node(0), ours, &["-H"]);
+    let out = tools.run(cluster.node(0), ours, &["-H"]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

@@ -1,56 +1,20 @@
-//! The Rust `cmapctl` example and corosync's `corosync-cmapctl`, run against
-//! the same live daemon, print the same thing and exit the same way, and
-//! leave the map the same when they write.
+//! The Rust `cmapctl` (corosync-tools) and corosync's `corosync-cmapctl`,
+//! run against the same live daemon, print the same thing and exit the
+//! same way, and leave the map the same when they write.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use corosync_tests::{example_binary, Cluster, Node};
+use corosync_tests::parity::ToolPair;
+use corosync_tests::{Cluster, Node};
 
 const C_TOOL: &str = "corosync-cmapctl";
 
-fn command(node: &Node, program: &str) -> Command {
-    let mut cmd = node.command(program).unwrap();
-    cmd.arg0(C_TOOL);
-    cmd
-}
-
-fn run(node: &Node, program: &str, args: &[&str]) -> Output {
-    command(node, program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn assert_same(what: &str, want: &Output, got: &Output) {
-    assert_eq!(
-        got.status.code(),
-        want.status.code(),
-        "exit status of {what}: C stderr {:?}, ours {:?}",
-        String::from_utf8_lossy(&want.stderr),
-        String::from_utf8_lossy(&got.stderr)
-    );
-    assert!(
-        got.stdout == want.stdout,
-        "output of {what}:\n--- C\n{}\n--- ours\n{}",
-        String::from_utf8_lossy(&want.stdout),
-        String::from_utf8_lossy(&got.stdout)
-    );
-}
-
-fn compare(node: &Node, ours: &str, cases: &[&[&str]]) {
-    for args in cases {
-        let (want, got) = (run(node, C_TOOL, args), run(node, ours, args));
-        assert_same(&format!("{args:?}"), &want, &got);
-    }
-}
-
 /// Runs a write with each tool on its own key prefix (`test.c.` for C,
 /// `test.r.` for ours), then requires the same outcome and the same keys.
-fn compare_writes(node: &Node, ours: &str, cases: &[Vec<String>]) {
+fn compare_writes(node: &Node, tools: &ToolPair, cases: &[Vec<String>]) {
+    let run = |program: &str, args: &[&str]| tools.run(node, program, args);
     for case in cases {
         let with = |prefix: &str| -> Vec<String> {
             case.iter().map(|a| a.replace("test.X.", prefix)).collect()
@@ -58,13 +22,13 @@ fn compare_writes(node: &Node, ours: &str, cases: &[Vec<String>]) {
         let (c_args, r_args) = (with("test.c."), with("test.r."));
         let c_refs: Vec<&str> = c_args.iter().map(String::as_str).collect();
         let r_refs: Vec<&str> = r_args.iter().map(String::as_str).collect();
-        let (mut want, got) = (run(node, C_TOOL, &c_refs), run(node, ours, &r_refs));
+        let (mut want, got) = (run(C_TOOL, &c_refs), run(tools.ours(), &r_refs));
         want.stdout = String::from_utf8_lossy(&want.stdout)
             .replace("test.c.", "test.r.")
             .into_bytes();
-        assert_same(&format!("{case:?}"), &want, &got);
-        let c_keys = run(node, C_TOOL, &["-b", "test.c."]);
-        let r_keys = run(node, C_TOOL, &["-b", "test.r."]);
+        tools.assert_same(&format!("{case:?}"), &want, &got);
+        let c_keys = run(C_TOOL, &["-b", "test.c."]);
+        let r_keys = run(C_TOOL, &["-b", "test.r."]);
         let normalize =
             |o: &Output| String::from_utf8_lossy(&o.stdout).replace("test.c.", "test.r.");
         assert_eq!(
@@ -83,36 +47,33 @@ fn args(list: &[&str]) -> Vec<String> {
 fn cmapctl_matches_corosync_cmapctl() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let ours = example_binary("cmapctl").unwrap();
-    let ours = ours.to_str().unwrap();
+    let tools = ToolPair::new(C_TOOL, "cmapctl").unwrap();
+    let ours = tools.ours();
+    let run = |program: &str, args: &[&str]| tools.run(node, program, args);
 
     // Values with unprintable bytes, for -b.
     let bin_file = cluster.dir().join("binary-value");
     std::fs::write(&bin_file, b"a\0b\x01\x7f\x80\xff\\end").unwrap();
     let bin = bin_file.to_str().unwrap();
-    assert!(run(node, C_TOOL, &["-s", "fixture.bin", "bin", bin])
+    assert!(run(C_TOOL, &["-s", "fixture.bin", "bin", bin])
         .status
         .success());
     assert!(run(
-        node,
         C_TOOL,
         &["-s", "fixture.str", "str", "a string with spaces"]
     )
     .status
     .success());
-    assert!(run(node, C_TOOL, &["-s", "fixture.flt", "flt", "3.25"])
+    assert!(run(C_TOOL, &["-s", "fixture.flt", "flt", "3.25"])
         .status
         .success());
-    assert!(
-        run(node, C_TOOL, &["-s", "--", "fixture.dbl", "dbl", "-1e10"])
-            .status
-            .success()
-    );
-    assert!(run(node, C_TOOL, &["-s", "fixture.inf", "dbl", "inf"])
+    assert!(run(C_TOOL, &["-s", "--", "fixture.dbl", "dbl", "-1e10"])
+        .status
+        .success());
+    assert!(run(C_TOOL, &["-s", "fixture.inf", "dbl", "inf"])
         .status
         .success());
     assert!(run(
-        node,
         C_TOOL,
         &["-s", "--", "fixture.i64", "i64", "-9223372036854775808"]
     )
@@ -148,11 +109,11 @@ fn cmapctl_matches_corosync_cmapctl() {
         &["-m", "stats", "no.such.prefix"],
         &["-p", "/nonexistent/file"],
     ];
-    compare(node, ours, read_cases);
+    tools.assert_all_same_on(node, read_cases);
     // Listing everything: the same keys (values of runtime counters may
     // move between the two runs, so compare the key names and types).
     let keys = |program: &str| -> Vec<String> {
-        String::from_utf8_lossy(&run(node, program, &[]).stdout)
+        String::from_utf8_lossy(&run(program, &[]).stdout)
             .lines()
             .map(|l| l.split(" = ").next().unwrap_or_default().to_string())
             .collect()
@@ -188,7 +149,7 @@ fn cmapctl_matches_corosync_cmapctl() {
         args(&["-d", "test.X.u8"]),
         args(&["-D", "test.X.i"]),
     ];
-    compare_writes(node, ours, &writes);
+    compare_writes(node, &tools, &writes);
 
     // -p: a settings file with sets, deletions by key and by prefix.
     for prefix in ["test.c.", "test.r."] {
@@ -211,22 +172,23 @@ fn cmapctl_matches_corosync_cmapctl() {
             .unwrap()
             .to_string()
     };
-    compare_writes(node, ours, &[args(&["-p", &file("test.X.")])]);
+    compare_writes(node, &tools, &[args(&["-p", &file("test.X.")])]);
     let broken = cluster.dir().join("broken-settings");
     std::fs::write(&broken, "test.c.file.x u8\n").unwrap();
-    compare(node, ours, &[&["-p", broken.to_str().unwrap()]]);
+    tools.assert_all_same_on(node, &[&["-p", broken.to_str().unwrap()]]);
 
     // -C clears the statistics: both succeed.
-    compare(node, ours, &[&["-C", "all"], &["-C", "ipc"]]);
+    tools.assert_all_same_on(node, &[&["-C", "all"], &["-C", "ipc"]]);
 }
 
 #[test]
 fn tracking_prints_the_same_events() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let ours = example_binary("cmapctl").unwrap();
+    let tools = ToolPair::new(C_TOOL, "cmapctl").unwrap();
     let start = |program: &str, args: &[&str]| {
-        command(node, program)
+        tools
+            .command(node, program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -235,7 +197,7 @@ fn tracking_prints_the_same_events() {
     };
     for flags in [&["-T", "track."][..], &["-b", "-t", "track.one"][..]] {
         let mut c = start(C_TOOL, flags);
-        let mut r = start(ours.to_str().unwrap(), flags);
+        let mut r = start(tools.ours(), flags);
         std::thread::sleep(Duration::from_millis(500));
         for change in [
             &["-s", "track.one", "u32", "1"][..],
@@ -245,7 +207,7 @@ fn tracking_prints_the_same_events() {
             &["-d", "track.one"],
             &["-d", "track.two"],
         ] {
-            assert!(run(node, C_TOOL, change).status.success());
+            assert!(tools.run(node, C_TOOL, change).status.success());
         }
         std::thread::sleep(Duration::from_millis(500));
         let mut outputs = Vec::new();
@@ -255,7 +217,7 @@ fn tracking_prints_the_same_events() {
         for child in [c, r] {
             outputs.push(child.wait_with_output().unwrap());
         }
-        assert_same(&format!("tracking {flags:?}"), &outputs[0], &outputs[1]);
+        tools.assert_same(&format!("tracking {flags:?}"), &outputs[0], &outputs[1]);
         let text = String::from_utf8_lossy(&outputs[0].stdout);
         assert!(
             text.contains("create> track.one (u32) = 1") && text.contains("delete> track.one"),

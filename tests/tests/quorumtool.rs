@@ -1,59 +1,24 @@
-//! The Rust `quorumtool` example and corosync's `corosync-quorumtool`, run
-//! against the same live three-node cluster, healthy and with a node down,
-//! print the same thing (the date line aside) and exit the same way.
+//! The Rust `quorumtool` (corosync-tools) and corosync's
+//! `corosync-quorumtool`, run against the same live three-node cluster,
+//! healthy and with a node down, print the same thing (the date line
+//! aside) and exit the same way.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use corosync::votequorum::Votequorum;
 use corosync::NodeId;
-use corosync_tests::{example_binary, Cluster, Node};
+use corosync_tests::parity::ToolPair;
+use corosync_tests::Cluster;
 
 const C_TOOL: &str = "corosync-quorumtool";
 
-fn command(node: &Node, program: &str) -> Command {
-    let mut cmd = node.command(program).unwrap();
-    // Both print argv[0] in their usage text.
-    cmd.arg0(C_TOOL);
-    cmd
-}
-
-fn run(node: &Node, program: &str, args: &[&str]) -> Output {
-    command(node, program).args(args).output().unwrap()
-}
-
-/// Output without the "Date:" line, which differs by the second.
-fn without_date(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .filter(|l| !l.starts_with("Date:"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn compare(cluster: &Cluster, nodes: &[usize], ours: &str, cases: &[&[&str]]) {
-    for &i in nodes {
-        let node = cluster.node(i);
-        for args in cases {
-            let want = run(node, C_TOOL, args);
-            let got = run(node, ours, args);
-            assert_eq!(
-                got.status.code(),
-                want.status.code(),
-                "exit status of {args:?} on node {}: stderr C: {} / ours: {}",
-                node.nodeid(),
-                String::from_utf8_lossy(&want.stderr),
-                String::from_utf8_lossy(&got.stderr)
-            );
-            let (w, g) = (without_date(&want.stdout), without_date(&got.stdout));
-            assert!(
-                w == g,
-                "output of {args:?} on node {}:\n--- C\n{w}\n--- ours\n{g}",
-                node.nodeid()
-            );
-        }
-    }
+/// Both tools, compared without the "Date:" line, which differs by the
+/// second.
+fn quorumtool() -> ToolPair {
+    ToolPair::new(C_TOOL, "quorumtool")
+        .unwrap()
+        .ignoring_lines_starting_with("Date:")
 }
 
 const READ_CASES: &[&[&str]] = &[
@@ -85,12 +50,12 @@ const READ_CASES: &[&[&str]] = &[
 #[test]
 fn quorumtool_matches_corosync_quorumtool() {
     let mut cluster = Cluster::new(3).expect("cluster");
-    let ours = example_binary("quorumtool").unwrap();
-    let ours = ours.to_str().unwrap();
+    let tools = quorumtool();
+    let ours = tools.ours();
 
     // Healthy.
-    compare(&cluster, &[0, 1, 2], ours, READ_CASES);
-    let status = run(cluster.node(0), C_TOOL, &["-s"]);
+    tools.assert_all_same_on_nodes(&cluster, &[0, 1, 2], READ_CASES);
+    let status = tools.run(cluster.node(0), C_TOOL, &["-s"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("Quorate:          Yes") && text.contains("node3"),
@@ -100,20 +65,22 @@ fn quorumtool_matches_corosync_quorumtool() {
     // A node down: still quorate; then two down: not quorate (exit 2).
     cluster.kill(2).unwrap();
     cluster.wait_for_membership(&[0, 1]).unwrap();
-    compare(&cluster, &[0, 1], ours, READ_CASES);
+    tools.assert_all_same_on_nodes(&cluster, &[0, 1], READ_CASES);
     cluster.kill(1).unwrap();
     cluster
         .wait_until("node 1 to lose quorum", Duration::from_secs(30), || {
             Ok(!cluster.node(0).is_quorate()?)
         })
         .unwrap();
-    compare(
+    tools.assert_all_same_on_nodes(
         &cluster,
         &[0],
-        ours,
         &[&[], &["-s", "-p"], &["-l"], &["-H", "-i"]],
     );
-    assert_eq!(run(cluster.node(0), ours, &["-s"]).status.code(), Some(2));
+    assert_eq!(
+        tools.run(cluster.node(0), ours, &["-s"]).status.code(),
+        Some(2)
+    );
     cluster.restart(1).unwrap();
     cluster.restart(2).unwrap();
     cluster.wait_for_membership(&[0, 1, 2]).unwrap();
@@ -126,7 +93,7 @@ fn quorumtool_matches_corosync_quorumtool() {
             .unwrap()
     };
     for (tool, votes) in [(ours, "2"), (C_TOOL, "1")] {
-        let out = run(cluster.node(0), tool, &["-n", "2", "-v", votes]);
+        let out = tools.run(cluster.node(0), tool, &["-n", "2", "-v", votes]);
         assert!(out.status.success(), "{tool} -n 2 -v {votes}");
         let want: u32 = votes.parse().unwrap();
         cluster
@@ -136,7 +103,8 @@ fn quorumtool_matches_corosync_quorumtool() {
             .unwrap();
     }
     for (tool, expected) in [(ours, "5"), (C_TOOL, "3")] {
-        assert!(run(cluster.node(1), tool, &["-e", expected])
+        assert!(tools
+            .run(cluster.node(1), tool, &["-e", expected])
             .status
             .success());
         let want: u32 = expected.parse().unwrap();
@@ -147,14 +115,20 @@ fn quorumtool_matches_corosync_quorumtool() {
             .unwrap();
     }
     // -v without -n sets the local node's votes.
-    assert!(run(cluster.node(2), ours, &["-v", "3"]).status.success());
+    assert!(tools
+        .run(cluster.node(2), ours, &["-v", "3"])
+        .status
+        .success());
     cluster
         .wait_until("node 3's votes", Duration::from_secs(10), || {
             Ok(info(3).node_votes == 3)
         })
         .unwrap();
-    compare(&cluster, &[0, 2], ours, &[&[], &["-l"]]);
-    assert!(run(cluster.node(2), C_TOOL, &["-v", "1"]).status.success());
+    tools.assert_all_same_on_nodes(&cluster, &[0, 2], &[&[], &["-l"]]);
+    assert!(tools
+        .run(cluster.node(2), C_TOOL, &["-v", "1"])
+        .status
+        .success());
     cluster
         .wait_until("node 3's votes back", Duration::from_secs(10), || {
             Ok(info(3).node_votes == 1)
@@ -171,8 +145,8 @@ fn quorumtool_matches_corosync_quorumtool() {
                 .contains(corosync::votequorum::InfoFlags::QDEVICE_REGISTERED))
         })
         .unwrap();
-    compare(&cluster, &[0, 1], ours, &[&[], &["-l"], &["-s", "-p"]]);
-    assert!(run(cluster.node(0), ours, &["-f"]).status.success());
+    tools.assert_all_same_on_nodes(&cluster, &[0, 1], &[&[], &["-l"], &["-s", "-p"]]);
+    assert!(tools.run(cluster.node(0), ours, &["-f"]).status.success());
     cluster
         .wait_until("the qdevice to go", Duration::from_secs(10), || {
             Ok(!info(1)
@@ -180,7 +154,7 @@ fn quorumtool_matches_corosync_quorumtool() {
                 .contains(corosync::votequorum::InfoFlags::QDEVICE_REGISTERED))
         })
         .unwrap();
-    compare(&cluster, &[0], ours, &[&["-f"], &["-l"]]);
+    tools.assert_all_same_on_nodes(&cluster, &[0], &[&["-f"], &["-l"]]);
     drop(vq);
 }
 
@@ -188,13 +162,13 @@ fn quorumtool_matches_corosync_quorumtool() {
 #[test]
 fn monitor_mode_matches() {
     let mut cluster = Cluster::new(3).expect("cluster");
-    let ours = example_binary("quorumtool").unwrap();
+    let tools = quorumtool();
     let start = |cmd: &mut Command| -> Child { cmd.stdout(Stdio::piped()).spawn().unwrap() };
     // The C tool writes through stdio, fully buffered into a pipe: stdbuf
     // makes it line-buffered so that killing it loses nothing.
     let mut c_cmd = cluster.node(0).command("stdbuf").unwrap();
     c_cmd.args(["-oL", C_TOOL, "-m"]);
-    let mut r_cmd = command(cluster.node(0), ours.to_str().unwrap());
+    let mut r_cmd = tools.command(cluster.node(0), tools.ours());
     r_cmd.arg("-m");
     let (mut c, mut r) = (start(&mut c_cmd), start(&mut r_cmd));
     std::thread::sleep(Duration::from_secs(1));
@@ -208,10 +182,10 @@ fn monitor_mode_matches() {
         child.kill().unwrap();
     }
     let (c, r) = (c.wait_with_output().unwrap(), r.wait_with_output().unwrap());
-    let (w, g) = (without_date(&c.stdout), without_date(&r.stdout));
+    let w = String::from_utf8_lossy(&c.stdout);
     assert!(
         w.matches("Quorum information").count() >= 2,
         "C monitor printed: {w}"
     );
-    assert!(w == g, "monitor output:\n--- C\n{w}\n--- ours\n{g}");
+    tools.assert_same_stdout("the monitor", &c.stdout, &r.stdout);
 }

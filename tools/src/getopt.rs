@@ -1,11 +1,10 @@
-//! A small POSIX `getopt` for the example tools, so they accept options
-//! exactly as corosync's C tools do: clustered flags (`-en`), arguments
-//! attached or separate (`-d,` or `-d ,`), `--` to end options, and the
-//! same diagnostics on bad input.
+//! A small POSIX `getopt`, so the tools accept options exactly as
+//! corosync's C tools do: clustered flags (`-en`), arguments attached or
+//! separate (`-d,` or `-d ,`), `--` to end options, and the same
+//! diagnostics on bad input.
 
 /// One parsed option.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum Opt {
     /// A known option, with its argument if it takes one.
     Flag(char, Option<String>),
@@ -20,7 +19,6 @@ pub enum Opt {
 /// letter followed by ':' takes an argument). Returns the options in order
 /// and the operands. As GNU getopt, options may follow operands, and `--`
 /// ends the options.
-#[allow(dead_code)]
 pub fn getopt(prog: &str, args: &[String], spec: &str) -> (Vec<Opt>, Vec<String>) {
     getopt_long(prog, args, spec, &[])
 }
@@ -127,8 +125,68 @@ pub fn getopt_long(
 }
 
 /// The program name as the C tools print it: the last path component.
-#[allow(dead_code)]
 pub fn prog_name() -> String {
     let arg0 = std::env::args().next().unwrap_or_default();
     arg0.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_cluster_and_arguments_attach_or_follow() {
+        let (opts, operands) = getopt("t", &args(&["-en", "-d,", "x", "-d", ";"]), "hd:ne");
+        assert_eq!(
+            opts,
+            [
+                Opt::Flag('e', None),
+                Opt::Flag('n', None),
+                Opt::Flag('d', Some(",".into())),
+                Opt::Flag('d', Some(";".into())),
+            ]
+        );
+        assert_eq!(operands, ["x"]);
+    }
+
+    #[test]
+    fn double_dash_ends_the_options_and_bad_input_is_marked() {
+        let (opts, operands) = getopt("t", &args(&["-x", "--", "-n"]), "n");
+        assert_eq!(opts, [Opt::Bad]);
+        assert_eq!(operands, ["-n"]);
+        let (opts, _) = getopt("t", &args(&["-d"]), "d:");
+        assert_eq!(opts, [Opt::Bad]);
+    }
+
+    #[test]
+    fn long_options_take_values_with_or_without_equals() {
+        let longs: &[LongOpt] = &[("address", true, Some('a')), ("force", false, None)];
+        let (opts, _) = getopt_long(
+            "t",
+            &args(&[
+                "--address=2",
+                "--address",
+                "3",
+                "--force",
+                "--force=1",
+                "--nosuch",
+            ]),
+            "a:",
+            longs,
+        );
+        assert_eq!(
+            opts,
+            [
+                Opt::Flag('a', Some("2".into())),
+                Opt::Flag('a', Some("3".into())),
+                Opt::Long("force"),
+                Opt::Bad,
+                Opt::Bad,
+            ]
+        );
+    }
 }

@@ -5,16 +5,20 @@
 //! cfgtool [[-i <interface ip>] [-b] -s] [-n] [-R] [-L] [-k nodeid] [-a nodeid] [-h] [-H [--force]]
 //! ```
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use corosync::cfg::{Cfg, ShutdownMode};
 #[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync::cmap::Cmap;
-use corosync::{Error, NodeId};
-
-#[path = "common/getopt.rs"]
-mod getopt;
-use getopt::{getopt_long, Opt};
+use corosync::NodeId;
+use corosync_tools::cs_error::{code, strerror};
+use corosync_tools::getopt::{self, getopt_long, Opt};
+#[cfg(corosync_has_corosync_cfg_node_status_get)]
+use corosync_tools::nodelist;
+use corosync_tools::number::strtonum;
+use corosync_tools::output::write_addrs;
+use corosync_tools::retry;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -26,18 +30,6 @@ enum Action {
     Shutdown,
     ShowAddr,
     KillNode,
-}
-
-/// The raw `cs_error_t` of an error, as the C tool prints with `%d`.
-fn code(e: &Error) -> u32 {
-    e.code().unwrap_or(0)
-}
-
-/// The error name `cs_strerror` gives.
-fn strerror(e: &Error) -> String {
-    // SAFETY: cs_strerror returns a static string for every value.
-    let s = unsafe { std::ffi::CStr::from_ptr(corosync::sys::cs_strerror(code(e))) };
-    s.to_string_lossy().into_owned()
 }
 
 fn usage() {
@@ -57,18 +49,6 @@ fn usage() {
     println!("\t-h\tPrint basic usage.");
     println!("\t-H\tShutdown corosync cleanly on this node.");
     println!("\t\t--force will shut down corosync regardless of daemon vetos");
-}
-
-fn strtonum(s: &str) -> Option<u32> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let t = t.strip_prefix('+').unwrap_or(t);
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    t.parse::<u64>()
-        .ok()
-        .filter(|&n| n >= 1 && n <= u64::from(u32::MAX))
-        .map(|n| n as u32)
 }
 
 /// Connects to libcfg, or says why not (the error's name if `with_name`,
@@ -116,30 +96,13 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
             return 1;
         }
     };
-    let iter = match cmap.iter("nodelist.node.") {
-        Ok(iter) => iter,
+    let mut nodes: Vec<u32> = match nodelist::nodes(&cmap) {
+        Ok(nodes) => nodes.iter().map(|node| node.nodeid).collect(),
         Err(e) => {
             eprintln!("Could not get nodelist from cmap. error {}", code(&e));
             std::process::exit(1);
         }
     };
-    let mut nodes: Vec<u32> = Vec::new();
-    for entry in iter {
-        let Ok(entry) = entry else { break };
-        let key = String::from_utf8_lossy(&entry.key).into_owned();
-        let Some(rest) = key.strip_prefix("nodelist.node.") else {
-            continue;
-        };
-        let Some((pos, tail)) = rest.split_once('.') else {
-            continue;
-        };
-        if tail != "nodeid" || pos.is_empty() || !pos.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(id) = cmap.get_u32(&key) {
-            nodes.push(id);
-        }
-    }
     if nodes.is_empty() {
         eprintln!("No nodes found in nodelist");
         std::process::exit(1);
@@ -361,20 +324,22 @@ fn main() -> ExitCode {
             Opt::Flag('R', _) => action = Action::Reload,
             Opt::Flag('L', _) => action = Action::ReopenLogs,
             Opt::Flag('H', _) => action = Action::Shutdown,
-            Opt::Flag(c @ ('k' | 'a'), Some(v)) => match strtonum(&v) {
-                Some(n) => {
-                    nodeid = n;
-                    action = if c == 'k' {
-                        Action::KillNode
-                    } else {
-                        Action::ShowAddr
-                    };
+            Opt::Flag(c @ ('k' | 'a'), Some(v)) => {
+                match strtonum(&v, 1, i64::from(u32::MAX)).and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => {
+                        nodeid = n;
+                        action = if c == 'k' {
+                            Action::KillNode
+                        } else {
+                            Action::ShowAddr
+                        };
+                    }
+                    None => {
+                        eprintln!("The nodeid was not valid, try a positive number");
+                        return ExitCode::FAILURE;
+                    }
                 }
-                None => {
-                    eprintln!("The nodeid was not valid, try a positive number");
-                    return ExitCode::FAILURE;
-                }
-            },
+            }
             _ => return ExitCode::FAILURE,
         }
     }
@@ -426,11 +391,7 @@ fn main() -> ExitCode {
             };
             // As the C tool: up to 30 tries one second apart while corosync
             // answers CS_ERR_TRY_AGAIN.
-            let retry = corosync::Retry::new(30).delays(
-                std::time::Duration::from_secs(1),
-                std::time::Duration::from_secs(1),
-            );
-            if let Err(e) = retry.run(|| cfg.try_shutdown(mode)) {
+            if let Err(e) = retry::once_a_second(30).run(|| cfg.try_shutdown(mode)) {
                 eprintln!("Could not shutdown (error = {})", code(&e));
             }
             0
@@ -439,15 +400,11 @@ fn main() -> ExitCode {
             let cfg = connect(false);
             match cfg.node_addrs(NodeId::new(nodeid)) {
                 Ok(addrs) => {
-                    for (i, addr) in addrs.iter().enumerate() {
-                        let Some(addr) = addr else { continue };
-                        if i != 0 {
-                            print!(" ");
-                        }
-                        print!("{addr}");
+                    let mut out = std::io::stdout().lock();
+                    match write_addrs(&mut out, &addrs).and_then(|()| writeln!(out)) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
                     }
-                    println!();
-                    0
                 }
                 Err(_) => {
                     eprintln!("Could not get node address for nodeid {nodeid}");

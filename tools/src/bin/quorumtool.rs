@@ -16,10 +16,10 @@ use corosync::cmap::Cmap;
 use corosync::quorum::{Quorum, QuorumType};
 use corosync::votequorum::{Info, InfoFlags, Votequorum};
 use corosync::{DispatchMode, Error, NodeId, TrackFlags};
-
-#[path = "common/getopt.rs"]
-mod getopt;
-use getopt::{getopt, Opt};
+use corosync_tools::cs_error::strerror;
+use corosync_tools::getopt::{self, getopt, Opt};
+use corosync_tools::nodelist;
+use corosync_tools::number::strtonum;
 
 const EXIT_NOT_QUORATE: u8 = 2;
 
@@ -92,32 +92,6 @@ fn show_usage(name: &str) {
     println!();
     println!("  (*) Starred items only work if votequorum is the quorum provider for corosync");
     println!();
-}
-
-/// `strtoll` in base 10 with the whole string used, then a range check,
-/// as the C tools' `util_strtonum`.
-fn strtonum(s: &str, min: i64, max: i64) -> Option<i64> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let magnitude: i128 = digits.parse().ok()?;
-    let v = if neg { -magnitude } else { magnitude };
-    let v = i64::try_from(v).ok()?;
-    (min..=max).contains(&v).then_some(v)
-}
-
-/// The error name `cs_strerror` gives, e.g. `CS_ERR_NOT_EXIST`.
-fn strerror(e: &Error) -> String {
-    let code = e.code().unwrap_or(0);
-    // SAFETY: cs_strerror returns a static string for every value.
-    let s = unsafe { std::ffi::CStr::from_ptr(corosync::sys::cs_strerror(code)) };
-    s.to_string_lossy().into_owned()
 }
 
 /// `print_string_padded`: right-aligned in 10 columns, then a space.
@@ -261,41 +235,13 @@ impl Tool {
         }
     }
 
-    fn node_name_by_nodelist(&self, nodeid: u32) -> String {
-        let Ok(iter) = self.cmap.iter("nodelist.node.") else {
-            return String::new();
-        };
-        for entry in iter {
-            let Ok(entry) = entry else { break };
-            let key = String::from_utf8_lossy(&entry.key).into_owned();
-            let Some(rest) = key.strip_prefix("nodelist.node.") else {
-                continue;
-            };
-            let Some((pos, tail)) = rest.split_once('.') else {
-                continue;
-            };
-            if tail != "nodeid" || pos.parse::<u32>().is_err() {
-                continue;
-            }
-            match self.cmap.get_u32(format!("nodelist.node.{pos}.nodeid")) {
-                Ok(id) if id == nodeid => {}
-                _ => continue,
-            }
-            if let Ok(name) = self.cmap.get_string(format!("nodelist.node.{pos}.name")) {
-                return String::from_utf8_lossy(&name).into_owned();
-            }
-        }
-        String::new()
-    }
-
     fn node_name(&self, nodeid: u32) -> String {
         let mut buf = String::new();
         let mut start = 0;
         if !self.opts.ip {
-            let name = self.node_name_by_nodelist(nodeid);
-            if !name.is_empty() {
+            if let Some(name) = nodelist::name(&self.cmap, nodeid).filter(|n| !n.is_empty()) {
                 start = 1;
-                buf = name;
+                buf = String::from_utf8_lossy(&name).into_owned();
             }
         }
         let addrs = match self.cfg.node_addrs(NodeId::new(nodeid)) {

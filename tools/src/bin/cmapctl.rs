@@ -5,16 +5,16 @@
 //! cmapctl [-b] [-DdghsqTCt] [-p filename] [-m map] [params...]
 //! ```
 
-use std::ffi::CString;
 use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;
 
 use corosync::cmap::{Cmap, Map, TrackEvent, TrackEventKind, TrackType, Value, ValueType};
-use corosync::{DispatchMode, Error};
-
-#[path = "common/getopt.rs"]
-mod getopt;
-use getopt::{getopt, Opt};
+use corosync::Error;
+use corosync_tools::cs_error::strerror;
+use corosync_tools::getopt::{self, getopt, Opt};
+use corosync_tools::number::{scan_f32, scan_f64, scan_i64, scan_u64};
+use corosync_tools::output::write_escaped;
+use corosync_tools::retry;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -32,12 +32,6 @@ enum Action {
 struct Flags {
     show_binary: bool,
     quiet: bool,
-}
-
-fn strerror(e: &Error) -> String {
-    // SAFETY: cs_strerror returns a static string for every value.
-    let s = unsafe { std::ffi::CStr::from_ptr(corosync::sys::cs_strerror(e.code().unwrap_or(0))) };
-    s.to_string_lossy().into_owned()
 }
 
 fn print_help() {
@@ -118,20 +112,6 @@ fn c_float(v: f64) -> String {
     }
 }
 
-/// Bytes as the C tool prints binary values: printable ASCII as is, `\`
-/// doubled, anything else as `\xNN` of the signed `char`.
-fn binary(out: &mut Vec<u8>, bytes: &[u8]) {
-    for &b in bytes {
-        if (b' '..0x7f).contains(&b) && b != b'\\' {
-            out.push(b);
-        } else if b == b'\\' {
-            out.extend_from_slice(b"\\\\");
-        } else {
-            out.extend_from_slice(format!("\\x{:02X}", b as i8 as i32 as u32).as_bytes());
-        }
-    }
-}
-
 /// The `print_key` of the C tool; `value` is given for track events and
 /// read from the map otherwise.
 fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Option<&[u8]>) {
@@ -166,11 +146,7 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
         }))
     };
     // As the C tool: retry while corosync answers TRY_AGAIN, up to 30 s.
-    let retry = corosync::Retry::new(31).delays(
-        std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(1),
-    );
-    let got = retry.run(read);
+    let got = retry::once_a_second(31).run(read);
     let value = match got {
         Ok(v) => v,
         Err(e) => {
@@ -196,7 +172,8 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
             if flags.show_binary {
                 out.extend_from_slice(b" = ");
                 if let Some(Value::Binary(bytes)) = v {
-                    binary(&mut out, &bytes);
+                    // Writing into a Vec cannot fail.
+                    let _ = write_escaped(&mut out, &bytes);
                 }
             }
         }
@@ -233,11 +210,7 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
 }
 
 fn connect(map: Map) -> Cmap {
-    let retry = corosync::Retry::new(31).delays(
-        std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(1),
-    );
-    match retry.run(|| Cmap::with_map(map)) {
+    match retry::once_a_second(31).run(|| Cmap::with_map(map)) {
         Ok(cmap) => cmap,
         Err(e) => {
             eprintln!("Failed to initialize the cmap API. Error {}", strerror(&e));
@@ -284,19 +257,6 @@ fn delete_with_prefix(cmap: &Cmap, prefix: &str) {
     }
 }
 
-/// `sscanf(s, format, &out)` with one conversion, as the C tool parses
-/// values (leading blanks, signs, trailing garbage and all).
-fn scan<T: Default>(s: &str, format: &str) -> Option<T> {
-    let s = CString::new(s).ok()?;
-    let format = CString::new(format).ok()?;
-    let mut out = T::default();
-    // SAFETY: NUL-terminated input and format; the format has exactly one
-    // conversion, whose C type has the layout of T (checked by the callers'
-    // choice of format: %ld/%lu for i64/u64, %f for f32, %lf for f64).
-    let n = unsafe { libc::sscanf(s.as_ptr(), format.as_ptr(), std::ptr::addr_of_mut!(out)) };
-    (n == 1).then_some(out)
-}
-
 fn set_key(cmap: &Cmap, key: &str, type_name: &str, value_s: &str) {
     let kind = match type_name {
         "i8" => ValueType::I8,
@@ -324,8 +284,8 @@ fn set_key(cmap: &Cmap, key: &str, type_name: &str, value_s: &str) {
         eprintln!("{value_s} is not valid {type_name} integer");
         std::process::exit(1);
     };
-    let signed = || scan::<i64>(value_s, "%ld").unwrap_or_else(|| invalid());
-    let unsigned = || scan::<u64>(value_s, "%lu").unwrap_or_else(|| invalid());
+    let signed = || scan_i64(value_s).unwrap_or_else(|| invalid());
+    let unsigned = || scan_u64(value_s).unwrap_or_else(|| invalid());
     let result = match kind {
         ValueType::I8 => {
             let v = signed();
@@ -354,13 +314,8 @@ fn set_key(cmap: &Cmap, key: &str, type_name: &str, value_s: &str) {
             cmap.set_u32(key, v)
         }
         ValueType::U64 => cmap.set_u64(key, unsigned()),
-        ValueType::Float => {
-            cmap.set_f32(key, scan::<f32>(value_s, "%f").unwrap_or_else(|| invalid()))
-        }
-        ValueType::Double => cmap.set_f64(
-            key,
-            scan::<f64>(value_s, "%lf").unwrap_or_else(|| invalid()),
-        ),
+        ValueType::Float => cmap.set_f32(key, scan_f32(value_s).unwrap_or_else(|| invalid())),
+        ValueType::Double => cmap.set_f64(key, scan_f64(value_s).unwrap_or_else(|| invalid())),
         ValueType::String => cmap.set_string(key, value_s),
         ValueType::Binary => {
             let mut data = Vec::new();
@@ -483,21 +438,13 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
         let _ = tx.send(());
     });
     loop {
-        let mut pfd = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(cmap),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, 50) };
+        let dispatched = cmap.dispatch_timeout(std::time::Duration::from_millis(50));
         if rx.try_recv().is_ok() {
             break;
         }
-        if pfd.revents & libc::POLLIN != 0 {
-            if let Err(e) = cmap.dispatch(DispatchMode::All) {
-                eprintln!("Dispatch error {}", strerror(&e));
-                break;
-            }
+        if let Err(e) = dispatched {
+            eprintln!("Dispatch error {}", strerror(&e));
+            break;
         }
     }
     drop(guards);

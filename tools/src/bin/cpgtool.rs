@@ -11,10 +11,9 @@ use std::process::ExitCode;
 
 use corosync::cfg::Cfg;
 use corosync::cpg::{Cpg, GroupName, Iteration};
-
-#[path = "common/getopt.rs"]
-mod getopt;
-use getopt::{getopt, prog_name, Opt};
+use corosync_tools::cs_error;
+use corosync_tools::getopt::{getopt, prog_name, Opt};
+use corosync_tools::output::{write_addrs, write_escaped};
 
 fn usage(prog: &str) {
     print!("{prog} [-d delimiter] [-e] [-n] [-h]\n\n");
@@ -26,33 +25,21 @@ fn usage(prog: &str) {
     println!("\t-h\tDisplay this help.");
 }
 
-/// Writes a group name as the C tool does: printable ASCII as is, `\` as
-/// `\\`, anything else as `\xNN`, where bytes above 0x7f print as the C
-/// tool's sign-extended `char` does (`\xFFFFFF80`).
+/// Writes a group name, escaped unless `-e` said not to.
 fn write_group(out: &mut impl Write, escape: bool, group: &GroupName) -> io::Result<()> {
-    for &b in group.as_bytes() {
-        if !escape || ((b' '..0x7f).contains(&b) && b != b'\\') {
-            out.write_all(&[b])?;
-        } else if b == b'\\' {
-            out.write_all(b"\\\\")?;
-        } else {
-            write!(out, "\\x{:02X}", b as i8 as i32 as u32)?;
-        }
+    if escape {
+        write_escaped(out, group.as_bytes())
+    } else {
+        out.write_all(group.as_bytes())
     }
-    Ok(())
 }
 
-fn write_addrs(out: &mut impl Write, cfg: &Cfg, nodeid: corosync::NodeId) -> io::Result<()> {
-    if let Ok(addrs) = cfg.node_addrs(nodeid) {
-        for (i, addr) in addrs.iter().enumerate() {
-            let Some(addr) = addr else { continue };
-            if i != 0 {
-                out.write_all(b" ")?;
-            }
-            write!(out, "{addr}")?;
-        }
+/// Writes a node's addresses; nothing if corosync cannot say them.
+fn write_node_addrs(out: &mut impl Write, cfg: &Cfg, nodeid: corosync::NodeId) -> io::Result<()> {
+    match cfg.node_addrs(nodeid) {
+        Ok(addrs) => write_addrs(out, &addrs),
+        Err(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// Starts an iteration, saying so on stderr as the C tool does if it fails.
@@ -62,7 +49,7 @@ fn start<'a>(cpg: &'a Cpg, what: Iteration<'_>) -> Option<corosync::cpg::GroupIt
         Err(err) => {
             eprintln!(
                 "Cannot initialize cpg iterator error {}",
-                err.code().unwrap_or(0)
+                cs_error::code(&err)
             );
             None
         }
@@ -112,7 +99,7 @@ fn with_members(
             Ok(entry) => entry,
             Err(err) => {
                 out.flush()?;
-                eprintln!("cpg iteration error {}", err.code().unwrap_or(0));
+                eprintln!("cpg iteration error {}", cs_error::code(&err));
                 return Ok(false);
             }
         };
@@ -124,7 +111,7 @@ fn with_members(
                     previous = Some(entry.group);
                 }
                 write!(out, "\t\t{:>10}\t{:>10} (", entry.pid, entry.nodeid)?;
-                write_addrs(out, cfg, entry.nodeid)?;
+                write_node_addrs(out, cfg, entry.nodeid)?;
                 out.write_all(b")\n")?;
             }
             Some(d) => {
@@ -166,7 +153,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!(
                 "Could not initialize corosync cpg API error {}",
-                err.code().unwrap_or(0)
+                cs_error::code(&err)
             );
             return ExitCode::FAILURE;
         }
@@ -176,7 +163,7 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!(
                 "Could not initialize corosync configuration API error {}",
-                err.code().unwrap_or(0)
+                cs_error::code(&err)
             );
             return ExitCode::FAILURE;
         }
