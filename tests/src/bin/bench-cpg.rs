@@ -187,6 +187,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => {
             println!("results: {}", record.path.display());
+            println!(
+                "headline table and plot: scripts/plot-bench.py --svg docs/bench-cpg.svg {} [the other runs' files]",
+                record.path.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -828,4 +832,51 @@ fn async_table(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callback_cost;
+
+    /// `callgrind_annotate --inclusive=yes --threshold=100 --tree=calling`
+    /// on a profile of `cpg_bench throughput 64 12000` (lines cut short).
+    const ANNOTATED: &str = "\
+ 7,082,482 (37.76%)  *  ???:corosync::callback::CallbackCell<F>::dispatch_mode [/t/release/examples/cpg_bench]
+ 7,082,242 (37.76%)  >   ???:cpg_dispatch (3x) [/usr/lib/x86_64-linux-gnu/libcpg.so.4.1.0]
+
+ 7,082,242 (37.76%)  *  ???:cpg_dispatch [/usr/lib/x86_64-linux-gnu/libcpg.so.4.1.0]
+ 5,172,891 (27.58%)  >   ???:qb_ipcc_event_recv (12,004x) [/usr/lib/x86_64-linux-gnu/libqb.so.100.3.0]
+   912,000 ( 4.86%)  >   ???:corosync::cpg::deliver_trampoline (12,000x) [/t/release/examples/cpg_bench]
+    60,041 ( 0.32%)  >   ???:qb_to_cs_error (12,004x) [/usr/lib/x86_64-linux-gnu/libcorosync_common.so.4.0.0]
+       111 ( 0.00%)  >   ???:corosync::cpg::confchg_trampoline (1x) [/t/release/examples/cpg_bench]
+
+   912,000 ( 4.86%)  *  ???:corosync::cpg::deliver_trampoline [/t/release/examples/cpg_bench]
+   144,005 ( 0.77%)  >   ???:cpg_bench::main::{{closure}} (12,000x) [/t/release/examples/cpg_bench]
+";
+
+    #[test]
+    fn the_callback_cost_is_that_of_the_programs_callees_of_cpg_dispatch_named_like_the_symbol() {
+        let program = "/elsewhere/cpg_bench";
+        assert_eq!(
+            callback_cost(ANNOTATED, program, "deliver"),
+            Ok((912_000.0, 12_000))
+        );
+        assert_eq!(
+            callback_cost(ANNOTATED, program, "trampoline"),
+            Ok((912_111.0, 12_001))
+        );
+    }
+
+    #[test]
+    fn a_symbol_that_matches_no_callee_fails_and_names_the_callees() {
+        let err = callback_cost(ANNOTATED, "cpg_bench", "on_message").unwrap_err();
+        assert!(
+            err.contains("corosync::cpg::deliver_trampoline")
+                && err.contains("corosync::cpg::confchg_trampoline")
+                && !err.contains("qb_ipcc_event_recv"),
+            "{err}"
+        );
+        let err = callback_cost(ANNOTATED, "cpg_bench_async", "deliver").unwrap_err();
+        assert!(err.contains("no call from cpg_dispatch"), "{err}");
+    }
 }
