@@ -1,21 +1,36 @@
 //! Runs the CPG benchmark: the Rust example `cpg_bench` and the plain C
 //! program `tests/c/cpg_bench.c` doing the same loops on libcpg, alternately,
 //! against the same one-node corosync cluster, and prints the medians and
-//! the Rust/C ratios as a Markdown table (the one in BENCHMARKS.md).
+//! the Rust/C ratios as Markdown tables (see BENCHMARKS.md).
 //!
 //! A second table counts the client's instructions per message with
 //! valgrind's callgrind (the difference between a long and a short run,
 //! divided by the difference in messages, so start-up cancels out): unlike
 //! wall-clock figures on a shared 2-core machine, it is the same from run to
-//! run.
+//! run. The same runs give the inclusive cost of what libcpg's
+//! `cpg_dispatch` calls back for each message: the C program's `deliver`
+//! against the bindings' delivery trampoline and the closure it runs (the
+//! callees of `cpg_dispatch` in the program whose name contains
+//! `--callback-symbol`, default `deliver`).
 //!
-//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind] [--no-async | --async-only [--pin] [--nodes N]]`
-//! (run through `scripts/bench-cpg.sh`, which builds everything with
-//! optimizations). With `--nodes N` the async table runs on a cluster of
-//! N nodes (the programs on the first one) instead of one.
+//! Every figure also goes into a tab-separated file, one row per (table,
+//! nodes, program, size, metric) after `#` lines naming the date, machine
+//! and versions; `scripts/plot-bench.py` draws BENCHMARKS.md's plot and
+//! headline table from such files. The path is printed at the end
+//! (default `target/bench/cpg-<UTC time>.tsv`; the callgrind files go in a
+//! folder next to it).
+//!
+//! Usage: `bench-cpg [--rounds N] [--scale F] [--no-callgrind]
+//! [--callback-symbol S] [--out FILE] [--no-async | --async-only [--pin]
+//! [--nodes N]]` (run through `scripts/bench-cpg.sh`, which builds
+//! everything with optimizations). With `--nodes N` the async table runs on
+//! a cluster of N nodes (the programs on the first one) instead of one.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use corosync_tests::{example_binary, out_queue_episodes, Cluster, Node};
@@ -87,108 +102,267 @@ fn throughput_args(mode: &str, size: usize, count: u64) -> Vec<String> {
     vec![mode.to_string(), size.to_string(), count.to_string()]
 }
 
-fn main() -> ExitCode {
-    let mut rounds = 9;
-    let mut scale = 1.0;
-    let mut callgrind = true;
-    let mut with_async = true;
-    let mut only_async = false;
-    let mut nodes = 1;
-    let args: Vec<String> = std::env::args().skip(1).collect();
+/// What the command line asks for.
+struct Options {
+    rounds: usize,
+    scale: f64,
+    callgrind: bool,
+    callback_symbol: String,
+    with_async: bool,
+    only_async: bool,
+    nodes: usize,
+    out: Option<PathBuf>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        rounds: 9,
+        scale: 1.0,
+        callgrind: true,
+        callback_symbol: "deliver".to_string(),
+        with_async: true,
+        only_async: false,
+        nodes: 1,
+        out: None,
+    };
     let mut i = 0;
     while i < args.len() {
+        let value = |what: &str| {
+            args.get(i + 1)
+                .cloned()
+                .ok_or_else(|| format!("{} needs {what}", args[i]))
+        };
+        let bad = |what: &str| format!("{} needs {what}", args[i]);
         match args[i].as_str() {
-            "--rounds" => rounds = args[i + 1].parse().expect("--rounds N"),
-            "--scale" => scale = args[i + 1].parse().expect("--scale F"),
-            "--nodes" => nodes = args[i + 1].parse().expect("--nodes N"),
-            "--no-callgrind" => {
-                callgrind = false;
+            "--rounds" => o.rounds = value("N")?.parse().map_err(|_| bad("N"))?,
+            "--scale" => o.scale = value("F")?.parse().map_err(|_| bad("F"))?,
+            "--nodes" => o.nodes = value("N")?.parse().map_err(|_| bad("N"))?,
+            "--callback-symbol" => o.callback_symbol = value("a name")?,
+            "--out" => o.out = Some(value("a file")?.into()),
+            flag => {
+                match flag {
+                    "--no-callgrind" => o.callgrind = false,
+                    "--no-async" => o.with_async = false,
+                    "--async-only" => o.only_async = true,
+                    "--pin" => PIN.store(true, Ordering::Relaxed),
+                    other => return Err(format!("unknown argument {other}")),
+                }
                 i += 1;
                 continue;
-            }
-            "--no-async" => {
-                with_async = false;
-                i += 1;
-                continue;
-            }
-            "--async-only" => {
-                only_async = true;
-                i += 1;
-                continue;
-            }
-            "--pin" => {
-                PIN.store(true, Ordering::Relaxed);
-                i += 1;
-                continue;
-            }
-            other => {
-                eprintln!("unknown argument {other}");
-                return ExitCode::from(2);
             }
         }
         i += 2;
     }
-    if nodes != 1 && !only_async {
-        eprintln!("--nodes goes with --async-only");
-        return ExitCode::from(2);
+    if o.nodes != 1 && !o.only_async {
+        return Err("--nodes goes with --async-only".into());
     }
-    let result = if only_async {
-        async_only(rounds, scale, nodes)
-    } else {
-        bench(rounds, scale, callgrind, with_async)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    if o.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse_options(&args) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("bench-cpg: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut record = match Record::create(options.out.clone(), &args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench-cpg: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if options.only_async {
+        async_only(&options, &mut record)
+    } else {
+        bench(&options, &mut record)
+    };
+    println!();
+    match result {
+        Ok(()) => {
+            println!("results: {}", record.path.display());
+            println!(
+                "headline table and plot: scripts/plot-bench.py --svg docs/bench-cpg.svg {} [the other runs' files]",
+                record.path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench-cpg: {e}");
+            eprintln!(
+                "bench-cpg: the results so far are in {}",
+                record.path.display()
+            );
             ExitCode::FAILURE
         }
     }
 }
 
-/// Instructions the client executed, counted by callgrind.
-fn instructions(node: &Node, program: &str, args: &[String]) -> Result<f64, String> {
-    let out = node
-        .command("valgrind")
-        .map_err(|e| e.to_string())?
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            program,
-        ])
-        .args(args)
-        .output()
-        .map_err(|e| format!("run valgrind (apt-get install valgrind): {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("valgrind {program} {args:?} failed: {stderr}"));
-    }
-    stderr
-        .lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))
+/// The machine-readable results of a run: `#` lines that say when, where
+/// and with what it ran, a header, then one tab-separated row per (table,
+/// nodes, program, size, metric), written as the figures come.
+struct Record {
+    path: PathBuf,
+    file: File,
 }
 
-fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result<(), String> {
+impl Record {
+    /// Creates `out`, or `target/bench/cpg-<UTC time>.tsv`, and writes the
+    /// run's description (`args` is the command line).
+    fn create(out: Option<PathBuf>, args: &[String]) -> Result<Record, String> {
+        let date = first_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
+        let path = match out {
+            Some(path) => path,
+            None => target_dir()?
+                .join("bench")
+                .join(format!("cpg-{}.tsv", date.replace(':', ""))),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mut file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut commit = first_line(
+            "git",
+            &[
+                "-C",
+                workspace.to_str().unwrap_or("."),
+                "rev-parse",
+                "--short",
+                "HEAD",
+            ],
+        );
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&workspace)
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .output();
+        if status.is_ok_and(|o| !o.stdout.is_empty()) {
+            commit.push_str(" (with uncommitted changes)");
+        }
+        let meta = [
+            (
+                "what",
+                "corosync-rs CPG benchmark (scripts/bench-cpg.sh)".into(),
+            ),
+            ("date", date),
+            ("command", format!("bench-cpg {}", args.join(" "))),
+            ("commit", commit),
+            ("machine", machine()),
+            ("os", os_name()),
+            ("kernel", first_line("uname", &["-r"])),
+            ("corosync", first_line("corosync", &["-v"])),
+            (
+                "libqb",
+                first_line("pkg-config", &["--modversion", "libqb"]),
+            ),
+            ("rustc", first_line("rustc", &["--version"])),
+            ("cc", first_line("cc", &["--version"])),
+            ("valgrind", first_line("valgrind", &["--version"])),
+        ];
+        let mut text = String::new();
+        for (key, value) in meta {
+            text.push_str(&format!("# {key}: {value}\n"));
+        }
+        text.push_str("table\tnodes\tprogram\tsize\tmetric\tvalue\n");
+        file.write_all(text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Record { path, file })
+    }
+
+    /// Writes one figure. `table` is `throughput` (C against Rust),
+    /// `latency`, `async` or `callgrind`; `size` is in bytes.
+    fn row(
+        &mut self,
+        table: &str,
+        nodes: usize,
+        program: &str,
+        size: usize,
+        metric: &str,
+        value: f64,
+    ) -> Result<(), String> {
+        writeln!(
+            self.file,
+            "{table}\t{nodes}\t{program}\t{size}\t{metric}\t{value}"
+        )
+        .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+/// The cargo target folder this runner was built in.
+fn target_dir() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // target/<profile>/bench-cpg
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "cannot find the target folder".to_string())
+}
+
+/// The first line `program args` prints, or `unknown`.
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The CPU model, how many CPUs and how much memory this machine has.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    format!("{model}, {cpus} CPUs, {:.0} GiB", kib / (1024.0 * 1024.0))
+}
+
+/// The distribution's name, from /etc/os-release.
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map_or_else(
+            || "unknown".to_string(),
+            |n| n.trim_matches('"').to_string(),
+        )
+}
+
+fn bench(options: &Options, record: &mut Record) -> Result<(), String> {
+    let rounds = options.rounds;
+    let scale = options.scale;
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
     let c = env!("C_CPG_BENCH").to_string();
     let cluster = Cluster::single().map_err(|e| e.to_string())?;
     let node = cluster.node(0);
-    let version = std::process::Command::new("corosync")
-        .arg("-v")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        });
 
     println!("CPG multicast, one-node cluster on loopback, {rounds} alternating rounds per row, medians.");
-    println!("{}", version.unwrap_or_default());
+    println!("{}", first_line("corosync", &["-v"]));
     println!();
     println!("| size | messages | C msgs/s | Rust msgs/s | throughput Rust/C | C MB/s | Rust MB/s | C CPU µs/msg | Rust CPU µs/msg | CPU Rust/C |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -212,6 +386,11 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
         }
         let med =
             |name: &str, key: &str| median(results[name].iter().map(|f| get(f, key)).collect());
+        for name in ["c", "rust"] {
+            for key in ["msgs_per_s", "mb_per_s", "cpu_us_per_msg"] {
+                record.row("throughput", 1, name, size, key, med(name, key))?;
+            }
+        }
         let (c_rate, r_rate) = (med("c", "msgs_per_s"), med("rust", "msgs_per_s"));
         let (c_mb, r_mb) = (med("c", "mb_per_s"), med("rust", "mb_per_s"));
         let (c_cpu, r_cpu) = (med("c", "cpu_us_per_msg"), med("rust", "cpu_us_per_msg"));
@@ -240,31 +419,212 @@ fn bench(rounds: usize, scale: f64, callgrind: bool, with_async: bool) -> Result
     for key in ["mean_us", "p50_us", "p99_us"] {
         let cm = median(c_runs.iter().map(|f| get(f, key)).collect());
         let rm = median(r_runs.iter().map(|f| get(f, key)).collect());
+        record.row("latency", 1, "c", 64, key, cm)?;
+        record.row("latency", 1, "rust", 64, key, rm)?;
         println!("| {key} | {cm:.1} µs | {rm:.1} µs | {:.3} |", rm / cm);
     }
-    if with_async {
-        async_table(cluster.nodes(), &rust, rounds, scale)?;
+    if options.with_async {
+        async_table(cluster.nodes(), &rust, rounds, scale, record)?;
     }
-    if callgrind {
-        println!();
-        println!("| size | C instructions/msg | Rust instructions/msg | Rust/C |");
-        println!("|---:|---:|---:|---:|");
-        for size in SIZES {
-            let (short, long) = if size >= 16 * 1024 {
-                (500u64, 2_500u64)
-            } else {
-                (2_000, 12_000)
-            };
-            let per_message = |program: &str| -> Result<f64, String> {
-                let a = instructions(node, program, &throughput_args("throughput", size, short))?;
-                let b = instructions(node, program, &throughput_args("throughput", size, long))?;
-                Ok((b - a) / (long - short) as f64)
-            };
-            let (ci, ri) = (per_message(&c)?, per_message(&rust)?);
-            println!("| {size} B | {ci:.0} | {ri:.0} | {:.3} |", ri / ci);
-        }
+    if options.callgrind {
+        callgrind_table(node, &c, &rust, &options.callback_symbol, record)?;
     }
     Ok(())
+}
+
+/// The callgrind table: the client's instructions per message, and those
+/// of what `cpg_dispatch` calls back for each message, C against Rust.
+fn callgrind_table(
+    node: &Node,
+    c: &str,
+    rust: &str,
+    symbol: &str,
+    record: &mut Record,
+) -> Result<(), String> {
+    let profiles = record.path.with_extension("callgrind");
+    std::fs::create_dir_all(&profiles).map_err(|e| format!("{}: {e}", profiles.display()))?;
+    println!();
+    println!(
+        "Client instructions per message (callgrind; profiles in {}).",
+        profiles.display()
+    );
+    println!();
+    println!("| size | C instructions/msg | Rust instructions/msg | Rust/C | C callback instructions/msg | Rust callback instructions/msg |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for size in SIZES {
+        let (short, long) = if size >= 16 * 1024 {
+            (500u64, 2_500u64)
+        } else {
+            (2_000, 12_000)
+        };
+        let per_message = |name: &str, program: &str| -> Result<(f64, f64), String> {
+            let counted = |count: u64| {
+                let profile = profiles.join(format!("{name}-{size}-{count}.out"));
+                let args = throughput_args("throughput", size, count);
+                callgrind(node, program, &args, &profile, symbol)
+            };
+            let (a, b) = (counted(short)?, counted(long)?);
+            let messages = long - short;
+            let calls = b.callback_calls.saturating_sub(a.callback_calls);
+            if calls != messages {
+                return Err(format!(
+                    "{program}: the long run called back {calls} more times than the short one, for {messages} more messages"
+                ));
+            }
+            let n = messages as f64;
+            Ok(((b.total - a.total) / n, (b.callback - a.callback) / n))
+        };
+        let (ci, c_cb) = per_message("c", c)?;
+        let (ri, r_cb) = per_message("rust", rust)?;
+        for (name, total, callback) in [("c", ci, c_cb), ("rust", ri, r_cb)] {
+            record.row("callgrind", 1, name, size, "instructions_per_msg", total)?;
+            record.row(
+                "callgrind",
+                1,
+                name,
+                size,
+                "callback_instructions_per_msg",
+                callback,
+            )?;
+        }
+        println!(
+            "| {size} B | {ci:.0} | {ri:.0} | {:.3} | {c_cb:.1} | {r_cb:.1} |",
+            ri / ci
+        );
+    }
+    Ok(())
+}
+
+/// What callgrind counted in one run of a benchmark program.
+struct Counted {
+    /// Every instruction the client executed.
+    total: f64,
+    /// The inclusive instructions of the callback functions (see
+    /// [`callback_cost`]).
+    callback: f64,
+    /// How many times `cpg_dispatch` called them.
+    callback_calls: u64,
+}
+
+/// Runs `program args` under callgrind on `node`, keeping its profile in
+/// `profile`, and counts the client's instructions and those of the
+/// functions of `program` that `cpg_dispatch` called whose name contains
+/// `symbol`.
+fn callgrind(
+    node: &Node,
+    program: &str,
+    args: &[String],
+    profile: &Path,
+    symbol: &str,
+) -> Result<Counted, String> {
+    let out = node
+        .command("valgrind")
+        .map_err(|e| e.to_string())?
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", profile.display()))
+        .arg(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("run valgrind (apt-get install valgrind): {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("valgrind {program} {args:?} failed: {stderr}"));
+    }
+    let total = stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))?;
+    let annotated = Command::new("callgrind_annotate")
+        .args(["--inclusive=yes", "--threshold=100", "--tree=calling"])
+        .arg(profile)
+        .output()
+        .map_err(|e| format!("run callgrind_annotate: {e}"))?;
+    if !annotated.status.success() {
+        return Err(format!(
+            "callgrind_annotate {}: {}",
+            profile.display(),
+            String::from_utf8_lossy(&annotated.stderr)
+        ));
+    }
+    let (callback, callback_calls) =
+        callback_cost(&String::from_utf8_lossy(&annotated.stdout), program, symbol)?;
+    Ok(Counted {
+        total,
+        callback,
+        callback_calls,
+    })
+}
+
+/// One line of `callgrind_annotate --tree=calling` output:
+/// `<cost> (<share>)  <marker> <file>:<function> [(<calls>x)] [<object>]`,
+/// where the marker is `*` for a function and `>` for what it calls.
+struct TreeLine<'a> {
+    cost: f64,
+    marker: char,
+    function: &'a str,
+    calls: Option<u64>,
+    object: &'a str,
+}
+
+fn parse_tree_line(line: &str) -> Option<TreeLine<'_>> {
+    let (cost, rest) = line.trim_start().split_once(' ')?;
+    let cost = cost.replace(',', "").parse().ok()?;
+    let (_share, rest) = rest.trim_start().strip_prefix('(')?.split_once(')')?;
+    let rest = rest.trim_start();
+    let marker = rest.chars().next().filter(|c| "*<>".contains(*c))?;
+    let rest = rest[1..].trim_start();
+    let (rest, object) = rest.strip_suffix(']')?.rsplit_once(" [")?;
+    let (rest, calls) = match rest.strip_suffix("x)").and_then(|r| r.rsplit_once(" (")) {
+        Some((r, n)) => (r, n.replace(',', "").parse().ok()),
+        None => (rest, None),
+    };
+    // File names carry no colon; Rust function names do.
+    let (_file, function) = rest.split_once(':')?;
+    Some(TreeLine {
+        cost,
+        marker,
+        function,
+        calls,
+        object,
+    })
+}
+
+/// The inclusive instructions and the number of calls of the functions of
+/// `program` (by file name) that libcpg's `cpg_dispatch` called and whose
+/// name contains `symbol`, read from `callgrind_annotate --inclusive=yes
+/// --tree=calling` output: what the dispatch calls back, whatever the
+/// bindings name their trampoline.
+fn callback_cost(annotated: &str, program: &str, symbol: &str) -> Result<(f64, u64), String> {
+    let own = |object: &str| Path::new(object).file_name() == Path::new(program).file_name();
+    let mut lines = annotated
+        .lines()
+        .skip_while(|l| {
+            !matches!(parse_tree_line(l), Some(t) if t.marker == '*' && t.function == "cpg_dispatch")
+        })
+        .skip(1)
+        .map_while(parse_tree_line)
+        .filter(|t| t.marker == '>' && own(t.object))
+        .peekable();
+    if lines.peek().is_none() {
+        return Err(format!(
+            "callgrind_annotate shows no call from cpg_dispatch into {program}"
+        ));
+    }
+    let (mut cost, mut calls, mut seen) = (0.0, 0, Vec::new());
+    for line in lines {
+        if line.function.contains(symbol) {
+            cost += line.cost;
+            calls += line.calls.unwrap_or(0);
+        }
+        seen.push(line.function.to_string());
+    }
+    if calls == 0 {
+        return Err(format!(
+            "cpg_dispatch called none of {program}'s functions named like {symbol:?}, only {seen:?}: pass --callback-symbol"
+        ));
+    }
+    Ok((cost, calls))
 }
 
 /// CPU seconds the process `pid` has used (user plus system).
@@ -362,7 +722,8 @@ fn pin_daemon(node: &Node) -> Result<(), String> {
 }
 
 /// Only the async table, on a cluster of its own of `nodes` nodes.
-fn async_only(rounds: usize, scale: f64, nodes: usize) -> Result<(), String> {
+fn async_only(options: &Options, record: &mut Record) -> Result<(), String> {
+    let (rounds, scale, nodes) = (options.rounds, options.scale, options.nodes);
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
     let cluster = Cluster::new(nodes).map_err(|e| e.to_string())?;
@@ -375,11 +736,21 @@ fn async_only(rounds: usize, scale: f64, nodes: usize) -> Result<(), String> {
     println!(
         "CPG multicast, async against blocking, {nodes}-node cluster, the programs on node 1, {rounds} rounds per row, medians."
     );
-    async_table(cluster.nodes(), &rust, rounds, scale)
+    async_table(cluster.nodes(), &rust, rounds, scale, record)
 }
 
 /// The send window of the second async program (`--window`).
 const BIG_WINDOW: usize = 16 << 20;
+
+/// The names of the async table's programs in the results file, in the
+/// order of `async_table`'s `programs`.
+const ASYNC_PROGRAMS: [&str; 5] = [
+    "rust",
+    "rust-paced",
+    "rust-drain",
+    "rust-async",
+    "rust-async-16MiB",
+];
 
 /// The async adapter against the blocking API, all Rust, in rotating
 /// order: the blocking loop that reads only when corosync says TRY_AGAIN
@@ -388,7 +759,13 @@ const BIG_WINDOW: usize = 16 << 20;
 /// whenever its descriptor is readable, the async one, and the async one
 /// with a send window of [`BIG_WINDOW`]. The programs run on the first of
 /// `nodes`; corosync's CPU time is that of every node's daemon.
-fn async_table(nodes: &[Node], rust: &str, rounds: usize, scale: f64) -> Result<(), String> {
+fn async_table(
+    nodes: &[Node],
+    rust: &str,
+    rounds: usize,
+    scale: f64,
+    record: &mut Record,
+) -> Result<(), String> {
     let rust_async = example_binary("cpg_bench_async").map_err(|e| e.to_string())?;
     let rust_async = rust_async.to_str().ok_or("path")?.to_string();
     println!();
@@ -426,6 +803,17 @@ fn async_table(nodes: &[Node], rust: &str, rounds: usize, scale: f64) -> Result<
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        for (which, name) in ASYNC_PROGRAMS.iter().enumerate() {
+            for key in [
+                "msgs_per_s",
+                "cpu_us_per_msg",
+                "daemon_us_per_msg",
+                "outq_per_msg",
+                "tokens_per_msg",
+            ] {
+                record.row("async", nodes.len(), name, size, key, med(which, key))?;
+            }
+        }
         let [b, w, d, a, big] = [0, 1, 2, 3, 4].map(|k| med(k, "msgs_per_s"));
         println!(
             "| {size} B | {b:.0} | {a:.0} | {:.3} | {big:.0} | {:.3} | {w:.0} | {:.3} | {:.3} | {d:.0} | {:.3} | {} | {} | {} | {} |",
@@ -444,4 +832,51 @@ fn async_table(nodes: &[Node], rust: &str, rounds: usize, scale: f64) -> Result<
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callback_cost;
+
+    /// `callgrind_annotate --inclusive=yes --threshold=100 --tree=calling`
+    /// on a profile of `cpg_bench throughput 64 12000` (lines cut short).
+    const ANNOTATED: &str = "\
+ 7,082,482 (37.76%)  *  ???:corosync::callback::CallbackCell<F>::dispatch_mode [/t/release/examples/cpg_bench]
+ 7,082,242 (37.76%)  >   ???:cpg_dispatch (3x) [/usr/lib/x86_64-linux-gnu/libcpg.so.4.1.0]
+
+ 7,082,242 (37.76%)  *  ???:cpg_dispatch [/usr/lib/x86_64-linux-gnu/libcpg.so.4.1.0]
+ 5,172,891 (27.58%)  >   ???:qb_ipcc_event_recv (12,004x) [/usr/lib/x86_64-linux-gnu/libqb.so.100.3.0]
+   912,000 ( 4.86%)  >   ???:corosync::cpg::deliver_trampoline (12,000x) [/t/release/examples/cpg_bench]
+    60,041 ( 0.32%)  >   ???:qb_to_cs_error (12,004x) [/usr/lib/x86_64-linux-gnu/libcorosync_common.so.4.0.0]
+       111 ( 0.00%)  >   ???:corosync::cpg::confchg_trampoline (1x) [/t/release/examples/cpg_bench]
+
+   912,000 ( 4.86%)  *  ???:corosync::cpg::deliver_trampoline [/t/release/examples/cpg_bench]
+   144,005 ( 0.77%)  >   ???:cpg_bench::main::{{closure}} (12,000x) [/t/release/examples/cpg_bench]
+";
+
+    #[test]
+    fn the_callback_cost_is_that_of_the_programs_callees_of_cpg_dispatch_named_like_the_symbol() {
+        let program = "/elsewhere/cpg_bench";
+        assert_eq!(
+            callback_cost(ANNOTATED, program, "deliver"),
+            Ok((912_000.0, 12_000))
+        );
+        assert_eq!(
+            callback_cost(ANNOTATED, program, "trampoline"),
+            Ok((912_111.0, 12_001))
+        );
+    }
+
+    #[test]
+    fn a_symbol_that_matches_no_callee_fails_and_names_the_callees() {
+        let err = callback_cost(ANNOTATED, "cpg_bench", "on_message").unwrap_err();
+        assert!(
+            err.contains("corosync::cpg::deliver_trampoline")
+                && err.contains("corosync::cpg::confchg_trampoline")
+                && !err.contains("qb_ipcc_event_recv"),
+            "{err}"
+        );
+        let err = callback_cost(ANNOTATED, "cpg_bench_async", "deliver").unwrap_err();
+        assert!(err.contains("no call from cpg_dispatch"), "{err}");
+    }
 }
