@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use corosync::cpg::{event_size, Cpg, GroupName, Guarantee};
+use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::{DispatchMode, Error};
 
 #[path = "common/bench.rs"]
@@ -104,9 +104,12 @@ fn main() -> Result<(), Error> {
         if mode == "throughput-window" {
             let ring = match args.get(4) {
                 Some(bytes) => bytes.parse().expect("window bytes"),
-                None => cpg.event_ring_size()?,
+                // The adapter's estimates: the ring is the atomic size plus
+                // libcpg's 1 KiB of headers; an event is the payload rounded
+                // up to 4 bytes plus 192 bytes of headers.
+                None => cpg.max_atomic_msgsize()? + 1024,
             };
-            let per = event_size(size);
+            let per = size.next_multiple_of(4) + 192;
             while sent < count {
                 let ahead = (sent - delivered.load(Ordering::Relaxed)) as usize * per;
                 if ahead > 0 && ahead + per > ring {

@@ -34,6 +34,7 @@ pub const MAX_KILL_REASON_LEN: usize = sys::CS_MAX_NAME_LENGTH as usize - 1;
 /// How a shutdown is requested ([`Cfg::try_shutdown`]), and what a shutdown
 /// callback is told (`corosync_cfg_shutdown_flags_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ShutdownMode {
     /// `REQUEST`: shut down only if no client that registered a shutdown
     /// callback answers no.
@@ -71,6 +72,7 @@ impl ShutdownMode {
 /// One network interface of the local node and its status
 /// (`corosync_cfg_ring_status_get`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RingStatus {
     /// The interface (for knet, the link number and its address).
     pub name: Vec<u8>,
@@ -80,6 +82,7 @@ pub struct RingStatus {
 
 /// The status of one knet link to a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LinkStatus {
     /// The link number (0 to 7).
     pub link: usize,
@@ -100,6 +103,7 @@ pub struct LinkStatus {
 /// What corosync knows of a node and its links
 /// (`corosync_cfg_node_status_get`, corosync 3.1.1 and later).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeStatus {
     /// The node.
     pub nodeid: NodeId,

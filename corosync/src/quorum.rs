@@ -43,6 +43,7 @@ impl QuorumType {
 /// A quorum notification: the quorate state and the members of the current
 /// membership. Borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct QuorumNotification<'a> {
     /// Whether this partition is quorate.
     pub quorate: bool,
@@ -56,6 +57,7 @@ pub struct QuorumNotification<'a> {
 /// A node-list notification (corosync 3.1 and later): the membership and
 /// what changed. Borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct NodeListNotification<'a> {
     /// The membership's ring id.
     pub ring_id: RingId,

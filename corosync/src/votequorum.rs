@@ -68,6 +68,7 @@ bitflags::bitflags! {
 
 /// A node's state in votequorum (`VOTEQUORUM_NODESTATE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NodeState {
     /// A member of the current membership.
     Member,

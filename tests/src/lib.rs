@@ -285,6 +285,14 @@ pub fn out_queue_episodes(log: &str) -> Vec<u64> {
         .collect()
 }
 
+/// What a delivered CPG message of `len` bytes takes in a connection's
+/// event ring, worked out independently of the bindings from libqb's and
+/// libcpg's layouts: the payload rounded up to 4 bytes, libqb's 8-byte
+/// chunk header and libcpg's 184-byte delivery header.
+pub fn event_size(len: usize) -> usize {
+    len.next_multiple_of(4) + 8 + 184
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

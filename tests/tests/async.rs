@@ -637,8 +637,9 @@ fn a_sender_that_outruns_its_stream_does_not_bury_its_event_queue() {
 
 #[test]
 fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
-    use corosync::cpg::{event_size, MAX_BUFFERS, MAX_MESSAGE_LEN};
+    use corosync::cpg::{MAX_BUFFERS, MAX_MESSAGE_LEN};
     use corosync::Error;
+    use corosync_tests::event_size;
     use std::future::Future;
     use std::io::IoSlice;
     use std::task::Poll;
@@ -727,7 +728,7 @@ fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
 
 #[test]
 fn the_send_window_is_the_event_ring() {
-    use corosync::cpg::event_size;
+    use corosync_tests::event_size;
 
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
@@ -759,7 +760,7 @@ fn the_send_window_is_the_event_ring() {
 
 #[test]
 fn concurrent_senders_share_the_window() {
-    use corosync::cpg::event_size;
+    use corosync_tests::event_size;
 
     // 200 KiB messages: the window holds 5 and so does the ring; a sixth
     // on the way overflows it.
@@ -825,7 +826,7 @@ async fn ahead_of_a_slow_reader(
     mut events: Pin<Box<CpgEvents>>,
     window: Option<usize>,
 ) -> (u64, u64, Pin<Box<CpgEvents>>) {
-    use corosync::cpg::event_size;
+    use corosync_tests::event_size;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     if let Some(bytes) = window {
@@ -991,7 +992,7 @@ fn a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue() {
     // A 16 MiB window: corosync holds most of it in its out-queue and
     // hands it out a ring (15 messages) at a time.
     const WINDOW: usize = 16 << 20;
-    let per_window = (WINDOW / corosync::cpg::event_size(FLOOD_SIZE)) as u64;
+    let per_window = (WINDOW / corosync_tests::event_size(FLOOD_SIZE)) as u64;
     let ((gaps, longest), (after_gaps, after_longest)) = node
         .run(|| {
             current_thread().block_on(async {
@@ -1048,7 +1049,7 @@ fn a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue() {
 
 #[test]
 fn a_send_waiting_for_its_window_leaves_a_flood_in_corosync() {
-    use corosync::cpg::event_size;
+    use corosync_tests::event_size;
 
     const SIZE: usize = 1024;
     const FLOOD_COUNT: u64 = 20_000;

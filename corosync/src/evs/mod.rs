@@ -111,6 +111,7 @@ impl fmt::Debug for EvsGroup {
 
 /// A delivered EVS message, borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct EvsMessage<'a> {
     /// The sender's node.
     pub nodeid: NodeId,
@@ -125,6 +126,7 @@ pub struct EvsMessage<'a> {
 /// A change of the processors (nodes) in the configuration, borrowed for the
 /// callback's duration.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct EvsConfChange<'a> {
     /// The nodes now in the configuration.
     pub members: &'a [NodeId],

@@ -406,7 +406,7 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
                 TrackEventKind::Add => ("create> ", ev.new_value),
                 TrackEventKind::Delete => ("delete> ", ev.old_value),
                 TrackEventKind::Modify => ("modify> ", ev.new_value),
-                TrackEventKind::Unknown(_) => {
+                _ => {
                     print!("unknown change> ");
                     return;
                 }

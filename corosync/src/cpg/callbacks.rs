@@ -1,0 +1,248 @@
+//! How libcpg's callbacks reach a [`Cpg`]'s closures: the trampolines
+//! reborrow the handle that [`Cpg::dispatch`] registered (see
+//! [`crate::current`]) and call its closures through its
+//! [`CallbackCell`](crate::cell::CallbackCell); after a panic they keep
+//! copies ([`Held`]) for the next dispatch.
+
+use std::ffi::c_void;
+
+use corosync_sys as sys;
+
+use super::{Address, ConfChange, Cpg, CpgLib, GroupName, Message, TotemConfChange, MEMBERS_MAX};
+use crate::c_args::slice_arg;
+use crate::cell::CallbackCell;
+use crate::current::{innermost, Kind, Registered};
+use crate::handle::{Connection, Dispatch};
+use crate::{NodeId, RingId};
+
+pub(super) type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
+pub(super) type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
+pub(super) type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
+
+pub(crate) struct Callbacks {
+    pub(super) deliver: Option<DeliverFn>,
+    pub(super) confchg: Option<ConfchgFn>,
+    pub(super) totem: Option<TotemFn>,
+}
+
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Deliver {
+        group: GroupName,
+        nodeid: NodeId,
+        pid: u32,
+        data: Vec<u8>,
+    },
+    Confchg {
+        group: GroupName,
+        members: Vec<Address>,
+        left: Vec<Address>,
+        joined: Vec<Address>,
+    },
+    Totem {
+        ring_id: RingId,
+        members: Vec<NodeId>,
+    },
+}
+
+impl Registered for Cpg {
+    const KIND: Kind = Kind::Cpg;
+}
+
+impl Dispatch for Cpg {
+    type Lib = CpgLib;
+    type Callbacks = Callbacks;
+    type Held = Held;
+
+    #[inline]
+    fn connection(&self) -> &Connection<CpgLib> {
+        &self.conn
+    }
+
+    #[inline]
+    fn cell(&self) -> &CallbackCell<Callbacks, Held> {
+        &self.cell
+    }
+
+    fn deliver_held(&self, cb: &mut Callbacks, event: Held) {
+        match event {
+            Held::Deliver {
+                group,
+                nodeid,
+                pid,
+                data,
+            } => deliver(
+                self,
+                cb,
+                &Message {
+                    group: &group,
+                    nodeid,
+                    pid,
+                    data: &data,
+                },
+            ),
+            Held::Confchg {
+                group,
+                members,
+                left,
+                joined,
+            } => confchg(
+                self,
+                cb,
+                &ConfChange {
+                    group: &group,
+                    members: &members,
+                    left: &left,
+                    joined: &joined,
+                },
+            ),
+            Held::Totem { ring_id, members } => totem(
+                self,
+                cb,
+                &TotemConfChange {
+                    ring_id,
+                    members: &members,
+                },
+            ),
+        }
+    }
+}
+
+#[inline]
+fn deliver(cpg: &Cpg, cb: &mut Callbacks, message: &Message<'_>) {
+    if let Some(f) = cb.deliver.as_mut() {
+        f(cpg, message);
+    }
+}
+
+fn confchg(cpg: &Cpg, cb: &mut Callbacks, change: &ConfChange<'_>) {
+    if let Some(f) = cb.confchg.as_mut() {
+        f(cpg, change);
+    }
+}
+
+fn totem(cpg: &Cpg, cb: &mut Callbacks, change: &TotemConfChange<'_>) {
+    if let Some(f) = cb.totem.as_mut() {
+        f(cpg, change);
+    }
+}
+
+/// Runs `f` with the handle whose dispatch called back and its closures,
+/// or keeps the event `held` makes after a panic.
+///
+/// # Safety
+///
+/// Only from a libcpg callback (which libcpg makes only inside
+/// `cpg_dispatch`, which [`Cpg::dispatch`] runs with the handle registered).
+#[inline]
+unsafe fn with_cpg(
+    handle: sys::cpg_handle_t,
+    f: impl FnOnce(&Cpg, &mut Callbacks),
+    held: impl FnOnce() -> Held,
+) {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(cpg) = (unsafe { innermost::<Cpg>(handle) }) else {
+        return;
+    };
+    // SAFETY: a libcpg callback inside the handle's dispatch, on its thread,
+    // not nested in another of its callbacks (nested dispatch is refused).
+    unsafe { cpg.cell.invoke(|cb| f(cpg, cb), held) }
+}
+
+pub(super) unsafe extern "C" fn deliver_trampoline(
+    handle: sys::cpg_handle_t,
+    group: *const sys::cpg_name,
+    nodeid: u32,
+    pid: u32,
+    msg: *mut c_void,
+    msg_len: usize,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch with a valid group name
+    // and `msg_len` bytes at `msg`, valid for the call.
+    unsafe {
+        // corosync never sends an invalid name.
+        let Some(group) = GroupName::from_ptr(group) else {
+            return;
+        };
+        let message = Message {
+            group,
+            nodeid: NodeId::new(nodeid),
+            pid,
+            data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| deliver(cpg, cb, &message),
+            || Held::Deliver {
+                group: *message.group,
+                nodeid: message.nodeid,
+                pid,
+                data: message.data.to_vec(),
+            },
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe extern "C" fn confchg_trampoline(
+    handle: sys::cpg_handle_t,
+    group: *const sys::cpg_name,
+    members: *const sys::cpg_address,
+    member_entries: usize,
+    left: *const sys::cpg_address,
+    left_entries: usize,
+    joined: *const sys::cpg_address,
+    joined_entries: usize,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch; each list has its count
+    // of entries (libcpg's arrays hold at most CPG_MEMBERS_MAX, so larger
+    // counts are clamped), valid for the call.
+    unsafe {
+        // corosync never sends an invalid name.
+        let Some(group) = GroupName::from_ptr(group) else {
+            return;
+        };
+        let list = |ptr, n: usize| Address::from_raw_slice(slice_arg(ptr, n.min(MEMBERS_MAX)));
+        let change = ConfChange {
+            group,
+            members: list(members, member_entries),
+            left: list(left, left_entries),
+            joined: list(joined, joined_entries),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| confchg(cpg, cb, &change),
+            || Held::Confchg {
+                group: *change.group,
+                members: change.members.to_vec(),
+                left: change.left.to_vec(),
+                joined: change.joined.to_vec(),
+            },
+        )
+    }
+}
+
+pub(super) unsafe extern "C" fn totem_trampoline(
+    handle: sys::cpg_handle_t,
+    ring_id: sys::cpg_ring_id,
+    member_entries: u32,
+    members: *const u32,
+) {
+    // SAFETY: libcpg calls this from cpg_dispatch with `member_entries` node
+    // ids (at most CPG_MEMBERS_MAX) at `members`, valid for the call.
+    unsafe {
+        let n = (member_entries as usize).min(MEMBERS_MAX);
+        let change = TotemConfChange {
+            ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
+            members: NodeId::from_raw_slice(slice_arg(members, n)),
+        };
+        with_cpg(
+            handle,
+            |cpg, cb| totem(cpg, cb, &change),
+            || Held::Totem {
+                ring_id: change.ring_id,
+                members: change.members.to_vec(),
+            },
+        )
+    }
+}
