@@ -144,7 +144,7 @@ crate::handle::library!(
 /// `Send` but not `Sync`: libcfg does not serialize concurrent requests on
 /// one connection. `dispatch`, `dispatch_some`, `dispatch_timeout`,
 /// `finalize` and the descriptor (`AsFd`) are the same for every service
-/// ([`crate::handle`]).
+/// (see [Conventions](crate#conventions)).
 pub struct Cfg {
     // (First: the connection is finalized before the closures are dropped.)
     conn: Connection<CfgLib>,
@@ -472,7 +472,7 @@ unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, fla
     let mode = ShutdownMode::from_raw(flags);
     // SAFETY: inside the handle's dispatch, on its thread, not nested in
     // another of its callbacks.
-    unsafe { cfg.cell.invoke(|cb| on_shutdown(cfg, cb, mode), || mode) }
+    unsafe { cfg.cell.invoke(|cb| on_shutdown(cfg, cb, mode), || Some(mode)) }
 }
 
 #[cfg(test)]

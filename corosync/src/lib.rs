@@ -6,68 +6,27 @@
 //! pacemaker, dlm and Proxmox's cluster filesystem are built on. This crate
 //! wraps them with owned handles that finalize on drop, callbacks that are
 //! Rust closures, and one [`Error`] type that keeps corosync's raw codes.
+//! [`evs`] rebuilds the EVS API, which corosync dropped in 2.0, on CPG.
 //!
-//! # Conventions
-//!
-//! - Every fallible call returns [`Result`]; [`Error::is_retryable`] tells
-//!   `CS_ERR_TRY_AGAIN` apart, and [`Retry`] repeats a call while it answers
-//!   that.
-//! - Callbacks run only inside a handle's `dispatch`, on the dispatching
-//!   thread, never while a lock of these bindings is held. A panic in a
-//!   callback never unwinds through C: it is caught and resumed when
-//!   `dispatch` returns. A `dispatch` started from inside a callback of the
-//!   same handle returns [`Error::DispatchInProgress`].
-//! - Handles may be made and dropped on many threads at once. The C
-//!   libraries keep their handles in process-wide libqb tables that take a
-//!   free slot without a lock, so two threads connecting at once could get
-//!   one slot; these bindings serialize the calls they make per library
-//!   (not calls that other C code in the process makes).
-//! - [`DispatchMode`] names corosync's four dispatch modes and
-//!   [`TrackFlags`] its track flags; [`NodeId`] and [`RingId`] are the node and
-//!   membership identifiers every service shares.
-//!
-//! # Event loops
-//!
-//! Every handle is [`std::os::fd::AsFd`]; any poll loop (mio, calloop,
-//! glib, a hand-written `poll`) can drive it. corosync signals readiness
-//! once per queued event and the descriptor stays readable only while
-//! events are queued: on readiness call `dispatch(DispatchMode::All)`,
-//! which drains the queue, before waiting again. With mio, register the fd
-//! through `mio::unix::SourceFd` for `Interest::READABLE` and dispatch with
-//! `All` on every readable event (mio is edge-triggered: dispatching only
-//! one event would leave the rest waiting for a wake-up that never comes).
-//! With calloop, wrap the fd in a `calloop::generic::Generic` source in
-//! level mode and dispatch with `All` in its callback.
-//!
-//! `All` goes on for as long as corosync keeps queueing, which a backlog
-//! (events corosync held while the program was busy) or a fast sender can
-//! make long. To bound one turn of the loop, dispatch with
-//! `dispatch_some(n)` instead: when it returns `n`, more may be pending,
-//! so come back without waiting for readiness (with a level-triggered
-//! loop, the descriptor stays readable while they are).
-//!
-//! A CPG member in a hand-written `poll` loop (the same shape fits an
-//! edge-triggered loop):
+//! A CPG member that prints what its group says, waiting half a second at a
+//! time as corosync's own tools do:
 //!
 //! ```no_run
 //! # #[cfg(feature = "cpg")]
 //! # fn main() -> corosync::Result<()> {
-//! use std::os::fd::AsRawFd;
+//! use std::time::Duration;
 //!
-//! use corosync::cpg::{Cpg, GroupName};
+//! use corosync::cpg::{Cpg, GroupName, Guarantee};
 //!
 //! let cpg = Cpg::builder()
-//!     .on_deliver(|_, m| println!("{}: {} bytes", m.nodeid, m.data.len()))
+//!     .on_deliver(|_cpg, m| println!("node {} pid {}: {:?}", m.nodeid, m.pid, m.data))
+//!     .on_confchg(|_cpg, c| println!("{} members", c.members.len()))
 //!     .connect()?;
 //! cpg.join(&GroupName::new("example")?)?;
-//! let mut pfd = libc::pollfd { fd: cpg.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+//! cpg.mcast(Guarantee::Agreed, b"hello")?;
 //! loop {
-//!     // (Other descriptors of the program go in the same poll.)
-//!     // SAFETY: one valid pollfd.
-//!     unsafe { libc::poll(&mut pfd, 1, -1) };
-//!     // At most 64 events a turn; a full batch may have left more.
-//!     while cpg.dispatch_some(64)? == 64 {
-//!         // (The loop's other work can run between batches.)
+//!     if !cpg.dispatch_timeout(Duration::from_millis(500))? {
+//!         // Nothing came: the program's periodic work goes here.
 //!     }
 //! }
 //! # }
@@ -75,13 +34,93 @@
 //! # fn main() {}
 //! ```
 //!
-//! The `tokio` feature adds async adapters that do this for tokio.
+//! # Conventions
+//!
+//! Every service follows the same rules:
+//!
+//! - **Handles** ([`cpg::Cpg`], [`quorum::Quorum`], [`votequorum::Votequorum`],
+//!   [`cmap::Cmap`], [`cfg::Cfg`], [`evs::Evs`]) are owned: dropping one
+//!   finalizes it, `finalize()` does so and returns corosync's answer.
+//!   `Type::builder()` sets the closures, `.connect()` connects;
+//!   `Type::new()` connects without closures. Handles are `Send`, not
+//!   `Sync` (the C libraries do not serialize requests on a connection).
+//!   Registrations and iterators borrow their handle and end on drop.
+//! - **One way to wait and dispatch**: every handle has `dispatch(mode)`,
+//!   `dispatch_some(max)`, `dispatch_timeout(timeout)` and
+//!   [`AsFd`](std::os::fd::AsFd); the C handle underneath is `as_raw()`.
+//! - **Closures carry state.** Callbacks are `FnMut` closures that get the
+//!   handle (`&Cpg`, `&Quorum`, ...) and a borrowed event; there are no C
+//!   integer contexts (EVS keeps `context`/`set_context` because its manual
+//!   pages define them).
+//! - **Callbacks run only inside `dispatch`**, on the dispatching thread,
+//!   never while a lock of these bindings is held, and may call any other
+//!   method of their handle. A `dispatch` of the same handle from inside
+//!   one of its callbacks (or from another thread while one runs) is
+//!   [`Error::DispatchInProgress`].
+//! - **Panics** in a closure never unwind through C: they are caught and
+//!   resumed when `dispatch` returns. Events the C library had already
+//!   handed over in that dispatch are kept and delivered first by the next
+//!   dispatch, so nothing is lost; call `dispatch` again before waiting on
+//!   the descriptor.
+//! - **Events are borrowed views** (payloads as `&[u8]`, member lists as
+//!   slices); delivering a CPG message allocates nothing. Event structs and
+//!   enums that corosync may extend are `#[non_exhaustive]`; C values these
+//!   bindings do not know are kept (`Unknown(raw)`, flags keep unknown
+//!   bits).
+//! - **One name for one thing**: `nodeid` for a node id ([`NodeId`]),
+//!   `members`/`joined`/`left` for node and member lists, [`RingId`] for a
+//!   membership; Rust names rather than C suffixes (`set_warn_signal`, not
+//!   `warn_signal_set`); no two public types share a name.
+//! - **Bytes first**: CPG group names, cmap keys and string values are byte
+//!   strings (`impl AsRef<[u8]>`, so `&str` works too); nothing is silently
+//!   truncated.
+//! - **The same call behaves the same**: tracking calls refuse flags that
+//!   would report nothing (`track_start` of quorum, votequorum and cfg,
+//!   cmap's `track_add`) with [`Error::InvalidInput`].
+//! - **Errors tell who refused.** A variant per `cs_error_t` for corosync's
+//!   answers ([`Error::code`] gives the raw value back, [`Error::Unknown`]
+//!   keeps codes from newer versions), and variants whose `code()` is `None`
+//!   for what the bindings refuse themselves: input the C API cannot take
+//!   ([`Error::TooLong`], [`Error::InteriorNul`], ...) and states such as
+//!   [`Error::NotJoined`] or [`Error::UnknownTrack`]. [`Error::TryAgain`]
+//!   means corosync said so, and only it [`is_retryable`](Error::is_retryable)
+//!   ([`Retry`] repeats a call while it is). An operating-system failure is
+//!   [`Error::Io`] with its [`std::io::Error`].
+//! - **Threads**: handles may be made and dropped on many threads at once.
+//!   The C libraries keep their handles in process-wide libqb tables that
+//!   take a free slot without a lock, so these bindings serialize the calls
+//!   that create and destroy handles, per library (not calls that other C
+//!   code in the process makes).
+//!
+//! # Event loops
+//!
+//! Every handle is [`AsFd`](std::os::fd::AsFd); any poll loop (mio,
+//! calloop, glib, a hand-written `poll`) can drive it. corosync signals
+//! readiness once per queued event and the descriptor stays readable only
+//! while events are queued: on readiness call `dispatch(DispatchMode::All)`,
+//! which drains the queue, before waiting again. With mio (edge-triggered),
+//! register the fd through `mio::unix::SourceFd` for `Interest::READABLE`
+//! and dispatch with `All` on every readable event: dispatching only one
+//! event would leave the rest waiting for a wake-up that never comes. With
+//! calloop, wrap the fd in a `calloop::generic::Generic` source in level
+//! mode and dispatch with `All` in its callback.
+//!
+//! `All` goes on for as long as corosync keeps queueing, which a backlog or
+//! a fast sender can make long. To bound one turn of the loop, dispatch with
+//! `dispatch_some(n)` instead: when it returns `n`, more may be pending, so
+//! come back without waiting for readiness (with a level-triggered loop, the
+//! descriptor stays readable while they are). `dispatch_timeout` is the
+//! simple loop for a program with nothing else to wait on.
+//!
+//! The `tokio` feature adds async adapters that follow these rules for
+//! tokio's (edge-triggered) reactor.
 //!
 //! # Cargo features
 //!
-//! One per service, all on by default: `cpg`, `quorum`, `votequorum`,
-//! `cmap`, `cfg`, `sam`. A program that disables the others links only the
-//! libraries it uses.
+//! One per service, all on by default: `cpg` (with EVS), `quorum`,
+//! `votequorum`, `cmap`, `cfg`, `sam`. A program that disables the others
+//! links only the libraries it uses. `tokio` (off by default) adds the
+//! async adapters of the enabled services.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

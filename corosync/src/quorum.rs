@@ -109,7 +109,7 @@ crate::handle::library!(
 /// `Send` (it may move to another thread) but not `Sync`: libquorum does not
 /// serialize concurrent requests on one connection. `dispatch`,
 /// `dispatch_some`, `dispatch_timeout`, `finalize` and the descriptor
-/// (`AsFd`) are the same for every service ([`crate::handle`]).
+/// (`AsFd`) are the same for every service (see [Conventions](crate#conventions)).
 pub struct Quorum {
     // (First: the connection is finalized before the closures are dropped.)
     conn: Connection<QuorumLib>,
@@ -333,7 +333,7 @@ fn on_nodelist(q: &Quorum, cb: &mut Callbacks, n: &NodeListNotification<'_>) {
 unsafe fn with_quorum(
     handle: sys::quorum_handle_t,
     f: impl FnOnce(&Quorum, &mut Callbacks),
-    held: impl FnOnce() -> Held,
+    held: impl FnOnce() -> Option<Held>,
 ) {
     // SAFETY: the reborrow is used only during this callback.
     let Some(quorum) = (unsafe { innermost::<Quorum>(handle) }) else {
@@ -369,11 +369,11 @@ unsafe fn notify_quorum(
         with_quorum(
             handle,
             |q, cb| on_quorum(q, cb, &n),
-            || Held::Quorum {
+            || Some(Held::Quorum {
                 quorate: n.quorate,
                 ring_id,
                 members: n.members.to_vec(),
-            },
+            }),
         )
     }
 }
@@ -450,12 +450,12 @@ unsafe extern "C" fn nodelist_trampoline(
         with_quorum(
             handle,
             |q, cb| on_nodelist(q, cb, &n),
-            || Held::NodeList {
+            || Some(Held::NodeList {
                 ring_id: n.ring_id,
                 members: n.members.to_vec(),
                 joined: n.joined.to_vec(),
                 left: n.left.to_vec(),
-            },
+            }),
         )
     }
 }

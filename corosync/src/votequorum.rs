@@ -239,7 +239,7 @@ crate::handle::library!(
 /// `Send` but not `Sync`: libvotequorum does not serialize concurrent
 /// requests on one connection. `dispatch`, `dispatch_some`,
 /// `dispatch_timeout`, `finalize` and the descriptor (`AsFd`) are the same
-/// for every service ([`crate::handle`]).
+/// for every service (see [Conventions](crate#conventions)).
 pub struct Votequorum {
     // (First: the connection is finalized before the closures are dropped.)
     conn: Connection<VotequorumLib>,
@@ -547,7 +547,7 @@ fn on_expected(vq: &Votequorum, cb: &mut Callbacks, n: &ExpectedVotesNotificatio
 unsafe fn with_votequorum(
     handle: sys::votequorum_handle_t,
     f: impl FnOnce(&Votequorum, &mut Callbacks),
-    held: impl FnOnce() -> Held,
+    held: impl FnOnce() -> Option<Held>,
 ) {
     // SAFETY: the reborrow is used only during this callback.
     let Some(vq) = (unsafe { innermost::<Votequorum>(handle) }) else {
@@ -579,10 +579,10 @@ unsafe extern "C" fn quorum_trampoline(
         with_votequorum(
             handle,
             |vq, cb| on_quorum(vq, cb, &n),
-            || Held::Quorum {
+            || Some(Held::Quorum {
                 quorate: n.quorate,
                 nodes: nodes.to_vec(),
-            },
+            }),
         )
     }
 }
@@ -606,10 +606,10 @@ unsafe extern "C" fn nodelist_trampoline(
         with_votequorum(
             handle,
             |vq, cb| on_nodelist(vq, cb, &n),
-            || Held::NodeList {
+            || Some(Held::NodeList {
                 ring_id: n.ring_id,
                 members: n.members.to_vec(),
-            },
+            }),
         )
     }
 }
@@ -625,7 +625,7 @@ unsafe extern "C" fn expected_trampoline(
         with_votequorum(
             handle,
             |vq, cb| on_expected(vq, cb, &n),
-            || Held::Expected(n),
+            || Some(Held::Expected(n)),
         )
     }
 }

@@ -76,7 +76,7 @@ crate::handle::library!(
 /// `Send` but not `Sync`: libcmap does not serialize concurrent requests on
 /// one connection. `dispatch`, `dispatch_some`, `dispatch_timeout`,
 /// `finalize` and the descriptor (`AsFd`) are the same for every service
-/// ([`crate::handle`]).
+/// (see [Conventions](crate#conventions)).
 pub struct Cmap {
     // (First: the connection is finalized before the closures are dropped.)
     conn: Connection<CmapLib>,

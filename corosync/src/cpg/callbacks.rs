@@ -20,7 +20,9 @@ pub(super) type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
 pub(super) type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
 
 pub(crate) struct Callbacks {
-    pub(super) deliver: Option<DeliverFn>,
+    /// (A closure that does nothing when none was given: one check less
+    /// on the delivery path.)
+    pub(super) deliver: DeliverFn,
     pub(super) confchg: Option<ConfchgFn>,
     pub(super) totem: Option<TotemFn>,
 }
@@ -110,9 +112,7 @@ impl Dispatch for Cpg {
 
 #[inline]
 fn deliver(cpg: &Cpg, cb: &mut Callbacks, message: &Message<'_>) {
-    if let Some(f) = cb.deliver.as_mut() {
-        f(cpg, message);
-    }
+    (cb.deliver)(cpg, message);
 }
 
 fn confchg(cpg: &Cpg, cb: &mut Callbacks, change: &ConfChange<'_>) {
@@ -138,7 +138,7 @@ fn totem(cpg: &Cpg, cb: &mut Callbacks, change: &TotemConfChange<'_>) {
 unsafe fn with_cpg(
     handle: sys::cpg_handle_t,
     f: impl FnOnce(&Cpg, &mut Callbacks),
-    held: impl FnOnce() -> Held,
+    held: impl FnOnce() -> Option<Held>,
 ) {
     // SAFETY: the reborrow is used only during this callback.
     let Some(cpg) = (unsafe { innermost::<Cpg>(handle) }) else {
@@ -157,29 +157,79 @@ pub(super) unsafe extern "C" fn deliver_trampoline(
     msg: *mut c_void,
     msg_len: usize,
 ) {
+    // The message is built before the registry is read: a thread-local
+    // access is a call for code that may end up in a shared library, and
+    // this way the arguments wait for it on the stack, not in saved
+    // registers.
     // SAFETY: libcpg calls this from cpg_dispatch with a valid group name
-    // and `msg_len` bytes at `msg`, valid for the call.
+    // and `msg_len` bytes at `msg`, valid for the call. (corosync never
+    // sends an invalid name; one would be dropped.)
+    let Some(message) = (unsafe { message(group, nodeid, pid, msg, msg_len) }) else {
+        return;
+    };
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(cpg) = (unsafe { innermost::<Cpg>(handle) }) else {
+        return;
+    };
+    // SAFETY: a libcpg callback inside the handle's dispatch, on its thread,
+    // not nested in another of its callbacks.
     unsafe {
-        // corosync never sends an invalid name.
-        let Some(group) = GroupName::from_ptr(group) else {
-            return;
-        };
-        let message = Message {
-            group,
-            nodeid: NodeId::new(nodeid),
-            pid,
-            data: slice_arg(msg.cast_const().cast::<u8>(), msg_len),
-        };
-        with_cpg(
-            handle,
-            |cpg, cb| deliver(cpg, cb, &message),
-            || Held::Deliver {
-                group: *message.group,
-                nodeid: message.nodeid,
-                pid,
-                data: message.data.to_vec(),
-            },
-        )
+        if cpg.cell.panicked() {
+            hold_message(cpg, &message);
+        } else {
+            cpg.cell.call(|cb| deliver(cpg, cb, &message));
+        }
+    }
+}
+
+/// The message libcpg's deliver callback describes; `None` for a group
+/// name no daemon sends.
+///
+/// # Safety
+///
+/// The arguments of a libcpg deliver callback, during the callback.
+#[inline(always)]
+unsafe fn message<'a>(
+    group: *const sys::cpg_name,
+    nodeid: u32,
+    pid: u32,
+    msg: *mut c_void,
+    msg_len: usize,
+) -> Option<Message<'a>> {
+    Some(Message {
+        // SAFETY: the caller's promise.
+        group: unsafe { GroupName::from_ptr(group) }?,
+        nodeid: NodeId::new(nodeid),
+        pid,
+        // SAFETY: as above. (libcpg's pointer into its receive buffer is
+        // never null; a null one gives an empty payload. A byte pointer is
+        // always aligned.)
+        data: if msg.is_null() {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(msg.cast_const().cast::<u8>(), msg_len) }
+        },
+    })
+}
+
+/// Keeps a copy of a delivered message after a closure panicked.
+///
+/// # Safety
+///
+/// Inside the dispatch of `cpg`, with a panic kept in its cell.
+#[cold]
+#[inline(never)]
+unsafe fn hold_message(cpg: &Cpg, m: &Message<'_>) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        cpg.cell.hold(|| {
+            Some(Held::Deliver {
+                group: *m.group,
+                nodeid: m.nodeid,
+                pid: m.pid,
+                data: m.data.to_vec(),
+            })
+        })
     }
 }
 
@@ -212,12 +262,12 @@ pub(super) unsafe extern "C" fn confchg_trampoline(
         with_cpg(
             handle,
             |cpg, cb| confchg(cpg, cb, &change),
-            || Held::Confchg {
+            || Some(Held::Confchg {
                 group: *change.group,
                 members: change.members.to_vec(),
                 left: change.left.to_vec(),
                 joined: change.joined.to_vec(),
-            },
+            }),
         )
     }
 }
@@ -239,10 +289,10 @@ pub(super) unsafe extern "C" fn totem_trampoline(
         with_cpg(
             handle,
             |cpg, cb| totem(cpg, cb, &change),
-            || Held::Totem {
+            || Some(Held::Totem {
                 ring_id: change.ring_id,
                 members: change.members.to_vec(),
-            },
+            }),
         )
     }
 }

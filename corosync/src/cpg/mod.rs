@@ -37,7 +37,9 @@
 //!
 //! The message passed to the deliver closure borrows the library's receive
 //! buffer: delivering a message allocates nothing and takes no lock on the
-//! Rust side. Copy what must outlive the callback.
+//! Rust side (unless an earlier closure of the same dispatch panicked: the
+//! messages after it are then copied for the next dispatch). Copy what must
+//! outlive the callback.
 //!
 //! # Limits
 //!
@@ -48,9 +50,10 @@
 //!   libcpg and reassembled by the receivers' libcpg, up to
 //!   [`MAX_MESSAGE_LEN`] bytes (corosync carries the length in a signed
 //!   32-bit field).
-//! - corosync writes a connection's events into a ring of
-//!   [`Cpg::event_ring_size`] bytes, each taking [`event_size`] bytes. A
-//!   client that lets more pile up than the ring holds is not refused:
+//! - corosync writes a connection's events into a ring of about
+//!   [`Cpg::max_atomic_msgsize`] + 1 KiB, each message taking its length
+//!   rounded up to 4 plus about 192 bytes. A client that lets more pile up
+//!   than the ring holds is not refused:
 //!   corosync copies the rest into an out-queue of its own, which grows
 //!   without bound while the client sends and does not read. Pacing own
 //!   multicasts to the ring, as `corosync::tokio::AsyncCpg` does, keeps a
@@ -156,7 +159,7 @@ crate::handle::library!(
 ///
 /// `dispatch`, `dispatch_some`, `dispatch_timeout`, `finalize` and the
 /// descriptor (`AsFd`) are the same for every service
-/// ([`crate::handle`]).
+/// (see [Conventions](crate#conventions)).
 pub struct Cpg {
     // (First: the connection is finalized before the closures are dropped.)
     conn: Connection<CpgLib>,
@@ -276,7 +279,7 @@ impl CpgBuilder {
         Ok(Cpg {
             conn,
             cell: CallbackCell::new(Callbacks {
-                deliver: self.deliver,
+                deliver: self.deliver.unwrap_or_else(|| Box::new(|_, _| {})),
                 confchg: self.confchg,
                 totem: self.totem,
             }),

@@ -142,11 +142,9 @@ type DeliverFn = Box<dyn FnMut(&Evs, &EvsMessage<'_>) + Send>;
 type ConfchgFn = Box<dyn FnMut(&Evs, &EvsConfChange<'_>) + Send>;
 
 /// An EVS handle. Finalized on drop. `Send`, not `Sync`.
-///
-/// Its CPG connection's closures reach it through the current-dispatch
-/// registry ([`crate::current`]): [`Evs::dispatch`] registers the `Evs`
-/// around the CPG dispatch, and the closures find it there.
 pub struct Evs {
+    // (Its CPG connection's closures find the Evs through the current-
+    // dispatch registry: Evs::dispatch registers it around the CPG dispatch.)
     // (First: the connection is finalized before the closures are dropped.)
     cpg: Cpg,
     joined: RefCell<Vec<EvsGroup>>,

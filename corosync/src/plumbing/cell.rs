@@ -102,8 +102,8 @@ impl<F, D> CallbackCell<F, D> {
     }
 
     /// Calls `f` with the closures, from a trampoline; after a panic in the
-    /// same dispatch, keeps the event that `held` makes for the next
-    /// dispatch instead.
+    /// same dispatch, keeps the event that `held` makes (if any) for the
+    /// next dispatch instead.
     ///
     /// # Safety
     ///
@@ -111,20 +111,52 @@ impl<F, D> CallbackCell<F, D> {
     /// [`CallbackCell::dispatch`] on this same cell, on the thread running
     /// it, and not from inside another `invoke` on this cell.
     #[inline]
-    pub(crate) unsafe fn invoke(&self, f: impl FnOnce(&mut F), held: impl FnOnce() -> D) {
-        // SAFETY: the caller runs inside this cell's dispatch on its thread,
-        // which holds the flag: nothing else touches the slot.
-        let slot = unsafe { &mut *self.panic.get() };
-        if slot.is_some() {
+    pub(crate) unsafe fn invoke(&self, f: impl FnOnce(&mut F), held: impl FnOnce() -> Option<D>) {
+        // SAFETY: the caller's promise (as for `call`).
+        if unsafe { self.panicked() } {
             // SAFETY: as above.
-            unsafe { (*self.backlog.get()).push_back(held()) };
-            return;
+            unsafe { self.hold(held) };
+        } else {
+            // SAFETY: as above.
+            unsafe { self.call(f) };
         }
-        // SAFETY: as above, and `invoke` is not re-entered for this cell (the
-        // caller's promise): the closures are borrowed once.
+    }
+
+    /// Calls `f` with the closures, keeping a panic for
+    /// [`CallbackCell::dispatch`] to resume. The delivery path of a
+    /// trampoline that checks [`CallbackCell::panicked`] itself (and keeps
+    /// the event with [`CallbackCell::hold`] when it is true).
+    ///
+    /// # Safety
+    ///
+    /// As for [`CallbackCell::invoke`], and no panic may be kept already.
+    #[inline]
+    pub(crate) unsafe fn call(&self, f: impl FnOnce(&mut F)) {
+        // SAFETY: the caller runs inside this cell's dispatch on its thread,
+        // which holds the flag, and `call` is not re-entered for this cell
+        // (the caller's promise): the closures are borrowed once.
         let callbacks = unsafe { &mut *self.callbacks.get() };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(callbacks))) {
-            *slot = Some(payload);
+            // SAFETY: as above: nothing else touches the slot, and it is
+            // empty (the caller's promise), so nothing is lost by writing
+            // over it without a drop.
+            unsafe { self.panic.get().write(Some(payload)) };
+        }
+    }
+    /// Keeps the event `held` makes for the next dispatch. Out of line and
+    /// cold, so that the delivery path stays short.
+    ///
+    /// # Safety
+    ///
+    /// As for [`CallbackCell::invoke`].
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn hold(&self, held: impl FnOnce() -> Option<D>) {
+        if let Some(event) = held() {
+            // SAFETY: the caller holds the dispatch flag, and no other
+            // reference to the backlog is alive (replay pops before it
+            // calls a closure).
+            unsafe { (*self.backlog.get()).push_back(event) };
         }
     }
 
@@ -192,7 +224,7 @@ mod tests {
     extern "C" fn trampoline(cell: *const TestCell, value: u32) {
         // SAFETY: the tests pass a live cell and call this only inside its
         // dispatch, on this thread.
-        unsafe { (*cell).invoke(|f| f(value), || value) };
+        unsafe { (*cell).invoke(|f| f(value), || Some(value)) };
     }
 
     /// A cell whose closure records what it sees and panics on `panic_on`.

@@ -11,7 +11,7 @@
 //! not used: a read of the registry costs no library call and no lock.
 
 use std::cell::Cell;
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 /// What kind of handle a frame holds, so that handles of two services with
 /// the same raw value are never confused.
@@ -41,7 +41,7 @@ pub(crate) trait Registered {
 struct Frame {
     kind: Kind,
     raw: u64,
-    handle: *const (),
+    handle: NonNull<()>,
     outer: *const Frame,
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn with_registered<H: Registered, R>(
     let frame = Frame {
         kind: H::KIND,
         raw,
-        handle: ptr::from_ref(handle).cast(),
+        handle: NonNull::from(handle).cast(),
         outer: INNERMOST.with(Cell::get),
     };
     INNERMOST.with(|top| top.set(&frame));
@@ -92,7 +92,7 @@ pub(crate) unsafe fn innermost<'a, H: Registered>(raw: u64) -> Option<&'a H> {
     if frame.kind == H::KIND && frame.raw == raw {
         // SAFETY: a frame of kind H::KIND was made from a `&H` that outlives
         // it; the caller keeps the reborrow within the callback.
-        Some(unsafe { &*frame.handle.cast::<H>() })
+        Some(unsafe { frame.handle.cast::<H>().as_ref() })
     } else {
         None
     }
@@ -112,7 +112,7 @@ pub(crate) unsafe fn enclosing<'a, H: Registered>(raw: u64) -> Option<&'a H> {
     while let Some(frame) = unsafe { at.as_ref() } {
         if frame.kind == H::KIND && frame.raw == raw {
             // SAFETY: as in `innermost`.
-            return Some(unsafe { &*frame.handle.cast::<H>() });
+            return Some(unsafe { frame.handle.cast::<H>().as_ref() });
         }
         at = frame.outer;
     }
