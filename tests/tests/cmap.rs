@@ -6,18 +6,8 @@ use std::time::Duration;
 
 use corosync::cmap::{Cmap, Map, TrackEventKind, TrackType, Value, ValueType, MAX_VALUE_LEN};
 use corosync::{DispatchMode, Error};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::Cluster;
-
-fn pump(cmap: &Cmap, done: impl FnMut() -> bool) -> bool {
-    dispatch_until(
-        cmap,
-        Duration::from_secs(10),
-        || cmap.dispatch(DispatchMode::All),
-        done,
-    )
-    .unwrap()
-}
+use corosync_tests::events::WAIT;
+use corosync_tests::{pump, Cluster};
 
 #[test]
 fn every_value_type_round_trips_exactly() {
@@ -344,11 +334,7 @@ fn tracking_keys_and_prefixes() {
             for i in 0..3u32 {
                 cmap.set_u32("track.three", i).unwrap();
             }
-            assert!(corosync_tests::wait_pending(
-                &cmap,
-                3,
-                Duration::from_secs(5)
-            ));
+            assert!(corosync_tests::wait_pending(&cmap, 3, WAIT));
             assert_eq!(cmap.dispatch_some(2).unwrap(), 2);
             assert_eq!(events.lock().unwrap().len(), 2);
             assert_eq!(cmap.dispatch_some(10).unwrap(), 1);

@@ -13,8 +13,7 @@ use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync::quorum::Quorum;
 use corosync::votequorum::Votequorum;
-use corosync::DispatchMode;
-use corosync_tests::Cluster;
+use corosync_tests::{pump, Cluster};
 
 const THREADS: usize = 6;
 const ROUNDS: usize = 20;
@@ -57,13 +56,10 @@ fn handles_made_on_many_threads_at_once_all_work() {
                             .unwrap_or_else(|e| panic!("{what}: track_add {e:?}"));
                         cmap.set_u32(&key, round as u32)
                             .unwrap_or_else(|e| panic!("{what}: set {e:?}"));
-                        let deadline = Instant::now() + Duration::from_secs(10);
-                        while !seen.load(std::sync::atomic::Ordering::Relaxed) {
-                            assert!(Instant::now() < deadline, "{what}: no event");
-                            corosync_tests::wait_readable(&cmap, Duration::from_millis(20));
-                            cmap.dispatch(DispatchMode::All)
-                                .unwrap_or_else(|e| panic!("{what}: dispatch {e:?}"));
-                        }
+                        assert!(
+                            pump(&cmap, || seen.load(std::sync::atomic::Ordering::Relaxed)),
+                            "{what}: no event"
+                        );
                         cmap.track_delete(track.detach())
                             .unwrap_or_else(|e| panic!("{what}: track_delete {e:?}"));
 

@@ -94,8 +94,8 @@ fn cpg_messages_all_reach_an_edge_triggered_loop_that_falls_behind() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let group = b"edge-loop";
-    let mut member = CpgMember::start(node, env!("CARGO_BIN_EXE_cpg-member"), group);
-    let flooder = member.child.id();
+    let mut member = CpgMember::join(node, group);
+    let flooder = member.pid();
 
     // Counts the flooder's messages and those that came out of order.
     let delivered = Arc::new(AtomicU64::new(0));
