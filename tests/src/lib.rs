@@ -19,12 +19,14 @@
 //! without them it fails with a message saying what to do. It never skips.
 //!
 //! For the tests themselves: [`events`] waits for callbacks ([`pump`]),
-//! [`process`] runs helper programs on a node and reads what they print
-//! ([`CpgMember`] is one in a CPG group), and [`cpg_record`] records what a
-//! CPG handle's callbacks see.
+//! [`bounded`] checks that calls return instead of hanging, [`process`]
+//! runs helper programs on a node and reads what they print ([`CpgMember`]
+//! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
+//! callbacks see.
 
 use std::fmt;
 
+pub mod bounded;
 mod cluster;
 pub mod cpg_record;
 pub mod events;
