@@ -301,12 +301,17 @@ fn node_status_kill_reload_and_log_reopening() {
 fn an_unknown_shutdown_mode_is_refused_and_a_stopped_daemon_answers_errors() {
     let mut cluster = Cluster::single().expect("cluster");
     let cfg = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
-    // corosync would take it as a request and, with nobody tracking, go.
+    // corosync would take it as a request: ask the clients that track and,
+    // with none, go down. Refused before the daemon: a client that vetoes
+    // is asked only about the real request that follows.
+    let no = Voter::start(cluster.node(0), false);
     assert!(matches!(
         cfg.try_shutdown(ShutdownMode::Unknown(7)),
         Err(Error::InvalidInput { .. })
     ));
-    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(cfg.try_shutdown(ShutdownMode::Request), Err(Error::Busy));
+    assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Request]);
+    drop(no);
     assert!(cluster.node(0).is_running(), "corosync went down");
     assert!(cfg.local_nodeid().is_ok());
 

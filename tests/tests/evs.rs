@@ -3,8 +3,7 @@
 //! the messages for its groups, once, in one total order.
 
 use std::collections::HashSet;
-use std::io::{IoSlice, Write};
-use std::process::{Child, Stdio};
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -311,13 +310,21 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     }
     assert!(pump(e3, || s3.lock().unwrap().payloads.len() >= before3 + 10));
     assert_eq!(p3.payloads(10, &mut other).len(), 10, "p3 (B) got them");
-    std::thread::sleep(Duration::from_millis(300));
-    e2.dispatch(DispatchMode::All).unwrap();
+    // Then one to A, which e2 is still in: it comes after the ten in the
+    // one total order, so when e2 has it, e2 has had its chance at them.
+    e3.mcast_groups(
+        Guarantee::Agreed,
+        &[group("A")],
+        &[IoSlice::new(&payload(7, 0))],
+    )
+    .unwrap();
+    assert!(pump(e2, || s2.lock().unwrap().payloads.len() > before2));
     assert_eq!(
-        s2.lock().unwrap().payloads.len(),
-        before2,
+        s2.lock().unwrap().payloads[before2..],
+        [payload(7, 0)],
         "e2 left B and got none of them"
     );
+    let before2 = before2 + 1;
 
     // Guarantees: SAFE is not supported; the others are agreed order.
     assert_eq!(
@@ -382,54 +389,44 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
 fn the_chat_example_talks_across_nodes_and_groups() {
     let cluster = Cluster::new(2).expect("cluster");
     let chat = corosync_tests::example_binary("evs_chat").unwrap();
-    let start = |node: &Node, groups: &str| {
-        node.command(chat.to_str().unwrap())
-            .unwrap()
-            .arg(groups)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut alice = start(cluster.node(0), "lobby");
-    let mut bob = start(cluster.node(1), "lobby,ops");
-    std::thread::sleep(Duration::from_secs(2));
-    let say = |child: &mut Child, lines: &[&str]| {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-        stdin.flush().unwrap();
-    };
-    say(&mut alice, &["hello lobby", "/to ops ops only"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut bob, &["/leave lobby", "/leave nowhere", "hi from ops"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut alice, &["/join ops", "/to ops after join"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut alice, &["/quit"]);
-    say(&mut bob, &["/quit"]);
-    let (a, b) = (
-        alice.wait_with_output().unwrap(),
-        bob.wait_with_output().unwrap(),
-    );
-    let (a, b) = (
-        String::from_utf8_lossy(&a.stdout),
-        String::from_utf8_lossy(&b.stdout),
-    );
+    let chat = chat.to_str().unwrap();
+    // Each step waits for the line that shows the last one took effect.
+    let mut alice = Process::start(cluster.node(0), chat, ["lobby"]);
+    alice.expect("* node 1 in lobby", WAIT);
+    let mut bob = Process::start(cluster.node(1), chat, ["lobby,ops"]);
+    alice.expect("* members: 1 2", WAIT);
+    bob.expect("* members: 1 2", WAIT);
+
+    alice.say("hello lobby");
+    alice.say("/to ops ops only");
+    bob.expect("[node 1 to ops] ops only", WAIT);
+    bob.say("/leave lobby");
+    bob.say("/leave nowhere");
+    bob.say("hi from ops");
+    bob.expect("[node 2 to ops] hi from ops", WAIT);
+    // Sent after bob's, so alice has had bob's chance by the time she gets
+    // her own.
+    alice.say("back in lobby");
+    alice.expect("[node 1 to lobby] back in lobby", WAIT);
+    alice.say("/join ops");
+    alice.say("/to ops after join");
+    alice.expect("[node 1 to ops] after join", WAIT);
+    bob.expect("[node 1 to ops] after join", WAIT);
+
+    alice.say("/quit");
+    bob.say("/quit");
+    let (a_status, a) = alice.finish(WAIT);
+    let (b_status, b) = bob.finish(WAIT);
+    assert!(a_status.success() && b_status.success(), "{a:?}\n{b:?}");
+    let (a, b) = (a.join("\n"), b.join("\n"));
     assert!(b.contains("[node 1 to lobby] hello lobby"), "bob: {b}");
-    assert!(b.contains("[node 1 to ops] ops only"), "bob: {b}");
     assert!(!a.contains("ops only"), "alice is not in ops yet: {a}");
     assert!(b.contains("* cannot leave nowhere"), "bob: {b}");
     assert!(
         !a.contains("hi from ops"),
         "bob sent to ops, alice was in lobby only: {a}"
     );
-    assert!(
-        a.contains("[node 1 to ops] after join") && b.contains("[node 1 to ops] after join"),
-        "{a}\n{b}"
-    );
-    assert!(a.contains("* members: 1 2"), "alice: {a}");
+    assert!(!b.contains("back in lobby"), "bob left lobby: {b}");
 }
 
 #[test]
@@ -501,13 +498,18 @@ fn bad_input_is_refused_before_anything_is_sent_and_a_stopped_daemon_answers_err
         evs.mcast_joined(Guarantee::Safe, &x),
         Err(Error::NotSupported)
     );
-    // None of that was sent: the one good message is all that comes.
-    evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"good")])
-        .unwrap();
-    assert!(pump(&evs, || !seen.lock().unwrap().payloads.is_empty()));
-    std::thread::sleep(Duration::from_millis(200));
-    evs.dispatch(DispatchMode::All).unwrap();
-    assert_eq!(seen.lock().unwrap().payloads, [b"good".to_vec()]);
+    // None of that was sent: the two good messages are all that come (one
+    // sender's messages arrive in the order sent, so anything sent before
+    // or between them would be in between).
+    for good in [b"good", b"last"] {
+        evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(good)])
+            .unwrap();
+    }
+    assert!(pump(&evs, || seen.lock().unwrap().payloads.len() >= 2));
+    assert_eq!(
+        seen.lock().unwrap().payloads,
+        [b"good".to_vec(), b"last".to_vec()]
+    );
     assert_eq!(evs.dropped_messages(), 0);
 
     cluster.stop(0).unwrap();
