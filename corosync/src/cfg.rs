@@ -472,7 +472,10 @@ unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, fla
     let mode = ShutdownMode::from_raw(flags);
     // SAFETY: inside the handle's dispatch, on its thread, not nested in
     // another of its callbacks.
-    unsafe { cfg.cell.invoke(|cb| on_shutdown(cfg, cb, mode), || Some(mode)) }
+    unsafe {
+        cfg.cell
+            .invoke(|cb| on_shutdown(cfg, cb, mode), || Some(mode))
+    }
 }
 
 #[cfg(test)]

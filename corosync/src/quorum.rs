@@ -369,11 +369,13 @@ unsafe fn notify_quorum(
         with_quorum(
             handle,
             |q, cb| on_quorum(q, cb, &n),
-            || Some(Held::Quorum {
-                quorate: n.quorate,
-                ring_id,
-                members: n.members.to_vec(),
-            }),
+            || {
+                Some(Held::Quorum {
+                    quorate: n.quorate,
+                    ring_id,
+                    members: n.members.to_vec(),
+                })
+            },
         )
     }
 }
@@ -450,12 +452,14 @@ unsafe extern "C" fn nodelist_trampoline(
         with_quorum(
             handle,
             |q, cb| on_nodelist(q, cb, &n),
-            || Some(Held::NodeList {
-                ring_id: n.ring_id,
-                members: n.members.to_vec(),
-                joined: n.joined.to_vec(),
-                left: n.left.to_vec(),
-            }),
+            || {
+                Some(Held::NodeList {
+                    ring_id: n.ring_id,
+                    members: n.members.to_vec(),
+                    joined: n.joined.to_vec(),
+                    left: n.left.to_vec(),
+                })
+            },
         )
     }
 }

@@ -579,10 +579,12 @@ unsafe extern "C" fn quorum_trampoline(
         with_votequorum(
             handle,
             |vq, cb| on_quorum(vq, cb, &n),
-            || Some(Held::Quorum {
-                quorate: n.quorate,
-                nodes: nodes.to_vec(),
-            }),
+            || {
+                Some(Held::Quorum {
+                    quorate: n.quorate,
+                    nodes: nodes.to_vec(),
+                })
+            },
         )
     }
 }
@@ -606,10 +608,12 @@ unsafe extern "C" fn nodelist_trampoline(
         with_votequorum(
             handle,
             |vq, cb| on_nodelist(vq, cb, &n),
-            || Some(Held::NodeList {
-                ring_id: n.ring_id,
-                members: n.members.to_vec(),
-            }),
+            || {
+                Some(Held::NodeList {
+                    ring_id: n.ring_id,
+                    members: n.members.to_vec(),
+                })
+            },
         )
     }
 }

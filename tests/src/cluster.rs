@@ -507,7 +507,7 @@ impl Node {
                 if Instant::now() >= deadline {
                     return Err(HarnessError::new("no quorum notification within 5 s"));
                 }
-                wait_readable(&quorum, Duration::from_millis(200));
+                crate::wait_readable(&quorum, Duration::from_millis(200));
                 quorum
                     .dispatch(DispatchMode::All)
                     .map_err(|e| HarnessError::new(format!("quorum dispatch: {e}")))?;
@@ -658,6 +658,15 @@ impl Node {
     }
 }
 
+/// Runs `f` on a thread inside `node`'s network namespace ([`Node::run`])
+/// and returns what it returns: corosync handles made there talk to that
+/// node's daemon. A panic in `f` comes back to the caller; failing to enter
+/// the namespace panics.
+pub fn on_node<T: Send>(node: &Node, f: impl FnOnce() -> T + Send) -> T {
+    node.run(f)
+        .unwrap_or_else(|e| panic!("run on node {}: {e}", node.nodeid()))
+}
+
 /// The files and folders in /dev/shm that belong to daemons with these pids.
 pub fn shm_files_of(pids: &[u32]) -> Vec<PathBuf> {
     let Ok(dir) = fs::read_dir("/dev/shm") else {
@@ -673,45 +682,6 @@ pub fn shm_files_of(pids: &[u32]) -> Vec<PathBuf> {
         })
         .map(|e| e.path())
         .collect()
-}
-
-/// Waits up to `timeout` for the handle's descriptor to become readable.
-pub fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
-}
-
-/// How many events wait on a handle's descriptor: libqb writes one byte to
-/// the client's socket per event and the client reads it with the event,
-/// so this is the count of unread bytes there (`FIONREAD`).
-pub fn pending_events(fd: &impl AsRawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the valid pointer.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    if rc < 0 {
-        0
-    } else {
-        n as usize
-    }
-}
-
-/// Waits up to `timeout` until at least `n` events wait on `fd`; says
-/// whether they do.
-pub fn wait_pending(fd: &impl AsRawFd, n: usize, timeout: Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    while pending_events(fd) < n {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 fn tail(text: &str, lines: usize) -> String {

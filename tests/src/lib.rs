@@ -17,19 +17,27 @@
 //!
 //! The harness needs root (namespaces, mounts) and an installed corosync;
 //! without them it fails with a message saying what to do. It never skips.
+//!
+//! For the tests themselves: [`events`] waits for callbacks ([`pump`]),
+//! [`bounded`] checks that calls return instead of hanging, [`process`]
+//! runs helper programs on a node and reads what they print ([`CpgMember`]
+//! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
+//! callbacks see.
 
 use std::fmt;
 
+pub mod bounded;
 mod cluster;
+pub mod cpg_record;
 pub mod events;
 pub mod netns;
 pub mod parity;
+pub mod process;
 mod slots;
 
-pub use cluster::{
-    pending_events, shm_files_of, wait_pending, wait_readable, Cluster, ClusterBuilder, Node,
-    MAX_NODES,
-};
+pub use cluster::{on_node, shm_files_of, Cluster, ClusterBuilder, Node, MAX_NODES};
+pub use events::{pending_events, pump, pump_for, wait_pending, wait_readable};
+pub use process::CpgMember;
 
 /// What went wrong in the harness, with the daemons' logs where they help.
 #[derive(Debug, Clone)]
@@ -53,6 +61,11 @@ impl From<corosync::Error> for HarnessError {
     fn from(err: corosync::Error) -> Self {
         HarnessError(format!("corosync: {err}"))
     }
+}
+
+/// The node ids with these numbers.
+pub fn node_ids(ids: &[u32]) -> Vec<corosync::NodeId> {
+    ids.iter().copied().map(corosync::NodeId::new).collect()
 }
 
 /// Lower-case hexadecimal of `bytes`, as the test helper programs speak it.
@@ -95,6 +108,37 @@ pub fn lines_of<R: std::io::Read + Send + 'static>(reader: R) -> std::sync::mpsc
     rx
 }
 
+/// The folder of the running test's build profile (`target/<profile>`),
+/// where cargo puts this crate's binaries.
+fn profile_dir() -> Result<std::path::PathBuf, HarnessError> {
+    let exe =
+        std::env::current_exe().map_err(|e| HarnessError::new(format!("current_exe: {e}")))?;
+    // target/<profile>/deps/<test>, or target/<profile>/<binary>
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    if dir.file_name().is_some_and(|d| d == "deps") {
+        dir = dir
+            .parent()
+            .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// The path of one of this crate's binaries (`tests/src/bin/`), which
+/// cargo builds before it runs the integration tests.
+pub fn harness_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
+    let path = profile_dir()?.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(HarnessError::new(format!(
+            "{} is missing: run the tests with `cargo test -p corosync-tests`, which builds it",
+            path.display()
+        )))
+    }
+}
+
 /// The path of an example of the `corosync` crate, built first (with the
 /// test's own profile) so it is current.
 pub fn example_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
@@ -113,17 +157,7 @@ pub fn tool_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
 /// Runs `cargo build` with `what` into the target folder this test binary
 /// was built in, with its profile; returns that profile's folder.
 fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
-    let exe =
-        std::env::current_exe().map_err(|e| HarnessError::new(format!("current_exe: {e}")))?;
-    // target/<profile>/deps/<test>, or target/<profile>/<binary>
-    let mut profile_dir = exe
-        .parent()
-        .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
-    if profile_dir.file_name().is_some_and(|d| d == "deps") {
-        profile_dir = profile_dir
-            .parent()
-            .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
-    }
+    let profile_dir = profile_dir()?;
     let target_dir = profile_dir
         .parent()
         .ok_or_else(|| HarnessError::new("cannot find the target folder"))?;
@@ -146,7 +180,7 @@ fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
             what.join(" ")
         )));
     }
-    Ok(profile_dir.to_path_buf())
+    Ok(profile_dir)
 }
 
 /// Whether process `pid` exists.
@@ -207,66 +241,6 @@ pub fn preflight() -> Result<(), HarnessError> {
     static CLEANED: std::sync::Once = std::sync::Once::new();
     CLEANED.call_once(netns::remove_stale);
     Ok(())
-}
-
-/// A `cpg-member` process (`tests/src/bin/cpg-member.rs`) joined to a group
-/// on a node, started by [`CpgMember::start`] once it has said "ready";
-/// killed on drop. Integration tests pass the binary's path as
-/// `env!("CARGO_BIN_EXE_cpg-member")`.
-pub struct CpgMember {
-    /// The process.
-    pub child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl CpgMember {
-    /// Starts `program` (the `cpg-member` binary) on `node` in `group` (the
-    /// name's bytes) and waits for its "ready" line.
-    pub fn start(node: &Node, program: &str, group: &[u8]) -> CpgMember {
-        use std::io::BufRead;
-        use std::process::Stdio;
-        let mut child = node
-            .command(program)
-            .unwrap()
-            .arg(hex(group))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.starts_with("ready "), "cpg-member said {line:?}");
-        CpgMember {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// Sends one command line ("leave", "exit", `send <hex>`, …).
-    pub fn command(&mut self, cmd: &str) {
-        use std::io::Write;
-        writeln!(self.stdin, "{cmd}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Reads the next line and checks it is `want`.
-    pub fn expect_line(&mut self, want: &str) {
-        use std::io::BufRead;
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim_end(), want);
-    }
-}
-
-impl Drop for CpgMember {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// corosync's out-queue episodes in a node's log: once a client's event

@@ -14,9 +14,8 @@ use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::evs::{Evs, EvsGroup};
 use corosync::DispatchMode;
+use corosync_tests::events::{pump, WAIT};
 use corosync_tests::{wait_pending, Cluster};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 type Seen = Arc<Mutex<Vec<Vec<u8>>>>;
 
@@ -30,13 +29,8 @@ fn panics(dispatch: impl FnOnce() -> corosync::Result<()>) -> bool {
 
 /// Waits until `cpg` (dispatched with All) has seen `n` messages.
 fn drain_until(cpg: &Cpg, seen: &Seen, n: usize) {
-    let done = corosync_tests::events::dispatch_until(
-        cpg,
-        WAIT,
-        || cpg.dispatch(DispatchMode::All),
-        || seen.lock().unwrap().len() >= n,
-    );
-    assert_eq!(done, Ok(true), "{n} messages within {WAIT:?}");
+    let done = pump(cpg, || seen.lock().unwrap().len() >= n);
+    assert!(done, "{n} messages within {WAIT:?}");
 }
 
 #[test]

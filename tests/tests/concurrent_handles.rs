@@ -4,30 +4,53 @@
 //! creating at once could get the same slot and one of them a handle that
 //! answers BAD_HANDLE; the bindings serialize those calls.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use corosync::cfg::Cfg;
 use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync::quorum::Quorum;
 use corosync::votequorum::Votequorum;
-use corosync::DispatchMode;
-use corosync_tests::Cluster;
+use corosync_tests::events::WAIT;
+use corosync_tests::{pump, Cluster};
 
 const THREADS: usize = 6;
 const ROUNDS: usize = 20;
 
-/// Waits until all threads have reached round `round` (so that each round
-/// starts with every thread connecting at once); panics after 5 s, which
-/// means another thread has failed.
-fn gate(arrived: &AtomicUsize, round: usize) {
-    arrived.fetch_add(1, Ordering::SeqCst);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while arrived.load(Ordering::SeqCst) < (round + 1) * THREADS {
-        assert!(Instant::now() < deadline, "another thread stopped");
-        std::thread::yield_now();
+/// Where the threads meet before each round, so that each round starts
+/// with every thread connecting at once.
+#[derive(Default)]
+struct Gate {
+    arrived: AtomicUsize,
+    /// Set by a thread that panicked.
+    failed: AtomicBool,
+}
+
+impl Gate {
+    /// Waits until every thread has reached round `round`; panics if
+    /// another thread failed instead (or, against a hang, if one is still
+    /// missing after [`WAIT`]).
+    fn pass(&self, round: usize) {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let deadline = Instant::now() + WAIT;
+        while self.arrived.load(Ordering::SeqCst) < (round + 1) * THREADS {
+            assert!(!self.failed.load(Ordering::SeqCst), "another thread failed");
+            assert!(Instant::now() < deadline, "another thread is stuck");
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Marks its gate failed when the thread holding it panics.
+struct FailOnPanic<'a>(&'a Gate);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -35,35 +58,33 @@ fn gate(arrived: &AtomicUsize, round: usize) {
 fn handles_made_on_many_threads_at_once_all_work() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let arrived = AtomicUsize::new(0);
+    let gate = Gate::default();
     std::thread::scope(|scope| {
         for t in 0..THREADS {
-            let arrived = &arrived;
+            let gate = &gate;
             scope.spawn(move || {
                 node.run(move || {
+                    let _fail = FailOnPanic(gate);
                     for round in 0..ROUNDS {
-                        gate(arrived, round);
+                        gate.pass(round);
                         let what = format!("thread {t} round {round}");
                         // Each library's database, and cmap's and cpg's
                         // second ones (track registrations, iterations).
                         let cmap = Cmap::new().unwrap_or_else(|e| panic!("{what}: cmap {e:?}"));
                         let key = format!("concurrent.t{t}");
-                        let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        let seen = Arc::new(AtomicBool::new(false));
                         let s = seen.clone();
                         let track = cmap
                             .track_add(&key, TrackType::ADD | TrackType::MODIFY, move |_, _| {
-                                s.store(true, std::sync::atomic::Ordering::Relaxed)
+                                s.store(true, Ordering::Relaxed)
                             })
                             .unwrap_or_else(|e| panic!("{what}: track_add {e:?}"));
                         cmap.set_u32(&key, round as u32)
                             .unwrap_or_else(|e| panic!("{what}: set {e:?}"));
-                        let deadline = Instant::now() + Duration::from_secs(10);
-                        while !seen.load(std::sync::atomic::Ordering::Relaxed) {
-                            assert!(Instant::now() < deadline, "{what}: no event");
-                            corosync_tests::wait_readable(&cmap, Duration::from_millis(20));
-                            cmap.dispatch(DispatchMode::All)
-                                .unwrap_or_else(|e| panic!("{what}: dispatch {e:?}"));
-                        }
+                        assert!(
+                            pump(&cmap, || seen.load(Ordering::Relaxed)),
+                            "{what}: no event"
+                        );
                         cmap.track_delete(track.detach())
                             .unwrap_or_else(|e| panic!("{what}: track_delete {e:?}"));
 

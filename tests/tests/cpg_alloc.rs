@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::{DispatchMode, Error, Retry};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::{wait_readable, Cluster};
+use corosync_tests::{pump, pump_for, wait_readable, Cluster};
 
 /// Counts allocations made by threads that turned counting on.
 struct Counting;
@@ -73,17 +72,11 @@ fn delivering_messages_allocates_nothing() {
                 .unwrap();
             cpg.join(&group).unwrap();
             // Settle the join's configuration change first.
-            dispatch_until(
-                &cpg,
-                Duration::from_secs(5),
-                || cpg.dispatch(DispatchMode::All),
-                || {
-                    cpg.membership(&group)
-                        .map(|m| m.len() == 1)
-                        .unwrap_or(false)
-                },
-            )
-            .unwrap();
+            assert!(pump(&cpg, || {
+                cpg.membership(&group)
+                    .map(|m| m.len() == 1)
+                    .unwrap_or(false)
+            }));
 
             const N: usize = 2000;
             let payload = vec![3u8; 1024];
@@ -173,13 +166,9 @@ fn retry_carries_multicast_through_flow_control() {
                     )
                     .unwrap();
             }
-            let done = dispatch_until(
-                &cpg,
-                Duration::from_secs(60),
-                || cpg.dispatch(DispatchMode::All),
-                || delivered.load(Ordering::Relaxed) >= N,
-            )
-            .unwrap();
+            let done = pump_for(&cpg, Duration::from_secs(60), || {
+                delivered.load(Ordering::Relaxed) >= N
+            });
             assert!(
                 done,
                 "delivered {} of {N}",

@@ -1,85 +1,28 @@
 //! CPG on a three-node cluster: one total order for concurrent senders, and
 //! membership changes when nodes fail and return.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corosync::cpg::{Address, Cpg, GroupName, Guarantee, Reason};
-use corosync::{DispatchMode, NodeId, Retry, RingId};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::{wait_readable, Cluster};
-
-#[derive(Default)]
-struct Seen {
-    messages: Vec<(NodeId, Vec<u8>)>,
-    confchgs: Vec<(Vec<Address>, Vec<Address>, Vec<Address>)>,
-    rings: Vec<(RingId, Vec<NodeId>)>,
-}
-
-type Shared = Arc<Mutex<Seen>>;
-
-fn member(cluster: &Cluster, index: usize, group: GroupName) -> (Cpg, Shared) {
-    let seen = Shared::default();
-    let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
-    let cpg = cluster
-        .node(index)
-        .run(move || {
-            let cpg = Cpg::builder()
-                .on_deliver(move |_, m| {
-                    a.lock().unwrap().messages.push((m.nodeid, m.data.to_vec()))
-                })
-                .on_confchg(move |_, ch| {
-                    b.lock().unwrap().confchgs.push((
-                        ch.members.to_vec(),
-                        ch.left.to_vec(),
-                        ch.joined.to_vec(),
-                    ))
-                })
-                .on_totem_confchg(move |_, t| {
-                    c.lock()
-                        .unwrap()
-                        .rings
-                        .push((t.ring_id, t.members.to_vec()))
-                })
-                .connect()
-                .unwrap();
-            cpg.join(&group).unwrap();
-            cpg
-        })
-        .unwrap();
-    (cpg, seen)
-}
-
-fn pump_until(cpg: &Cpg, secs: u64, done: impl FnMut() -> bool) -> bool {
-    dispatch_until(
-        cpg,
-        Duration::from_secs(secs),
-        || cpg.dispatch(DispatchMode::All),
-        done,
-    )
-    .unwrap()
-}
+use corosync::{DispatchMode, NodeId, Retry};
+use corosync_tests::cpg_record::{recording_member, Change, Delivery, SharedRecord};
+use corosync_tests::{node_ids, pump, wait_readable, Cluster};
 
 #[test]
 fn concurrent_senders_on_three_nodes_see_one_total_order() {
     let cluster = Cluster::new(3).expect("cluster");
     let group = GroupName::new("total-order").unwrap();
-    let members: Vec<(Cpg, Shared)> = (0..3).map(|i| member(&cluster, i, group)).collect();
+    let members: Vec<(Cpg, SharedRecord)> = (0..3)
+        .map(|i| recording_member(cluster.node(i), &group))
+        .collect();
     // Wait until everyone sees all three members.
-    for (cpg, seen) in &members {
-        assert!(pump_until(cpg, 20, || seen
-            .lock()
-            .unwrap()
-            .confchgs
-            .last()
-            .is_some_and(|c| c.0.len() == 3)));
-    }
+    wait_all_joined(&members.iter().collect::<Vec<_>>(), 3);
 
     const PER_NODE: usize = 500;
     const TOTAL: usize = 3 * PER_NODE;
     // Each handle moves to a sender thread of its own (a Cpg is Send, not Sync).
     let start = std::sync::Barrier::new(3);
-    let members: Vec<(Cpg, Shared)> = std::thread::scope(|scope| {
+    let members: Vec<(Cpg, SharedRecord)> = std::thread::scope(|scope| {
         let threads: Vec<_> = members
             .into_iter()
             .enumerate()
@@ -122,7 +65,7 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
 
-    let orders: Vec<Vec<(NodeId, Vec<u8>)>> = members
+    let orders: Vec<Vec<Delivery>> = members
         .iter()
         .map(|(_, s)| std::mem::take(&mut s.lock().unwrap().messages))
         .collect();
@@ -135,8 +78,8 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
     for sender in 0..3 {
         let seqs: Vec<u64> = orders[0]
             .iter()
-            .filter(|(node, _)| *node == NodeId::new(sender as u32 + 1))
-            .map(|(_, m)| u64::from_le_bytes(m[..8].try_into().unwrap()))
+            .filter(|m| m.nodeid == NodeId::new(sender as u32 + 1))
+            .map(|m| u64::from_le_bytes(m.data[..8].try_into().unwrap()))
             .collect();
         let want: Vec<u64> = (0..PER_NODE as u64)
             .map(|s| sender as u64 * 1_000_000 + s)
@@ -146,25 +89,29 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
     // The senders really interleaved.
     // Sent one after the other, the three would switch exactly twice;
     // totem batches messages per token rotation, so the number varies.
-    let switches = orders[0].windows(2).filter(|w| w[0].0 != w[1].0).count();
+    let switches = orders[0]
+        .windows(2)
+        .filter(|w| w[0].nodeid != w[1].nodeid)
+        .count();
     assert!(switches > 2, "only {switches} sender switches");
 }
 
-fn wait_all_joined(members: &[&(Cpg, Shared)], n: usize) {
+/// Waits until every member's last configuration change has `n` members.
+fn wait_all_joined(members: &[&(Cpg, SharedRecord)], n: usize) {
     for (cpg, seen) in members {
         assert!(
-            pump_until(cpg, 30, || seen
+            pump(cpg, || seen
                 .lock()
                 .unwrap()
                 .confchgs
                 .last()
-                .is_some_and(|c| c.0.len() == n)),
+                .is_some_and(|c| c.members.len() == n)),
             "a member never saw {n} members"
         );
     }
 }
 
-fn last_change(member: &(Cpg, Shared)) -> (Vec<Address>, Vec<Address>, Vec<Address>) {
+fn last_change(member: &(Cpg, SharedRecord)) -> Change {
     member.1.lock().unwrap().confchgs.last().cloned().unwrap()
 }
 
@@ -181,19 +128,19 @@ fn summary(list: &[Address]) -> Vec<(u32, Reason)> {
 fn nodes_going_down_and_coming_back_are_reported_with_growing_ring_ids() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let group = GroupName::new("node-events").unwrap();
-    let m1 = member(&cluster, 0, group);
-    let m2 = member(&cluster, 1, group);
-    let m3 = member(&cluster, 2, group);
+    let m1 = recording_member(cluster.node(0), &group);
+    let m2 = recording_member(cluster.node(1), &group);
+    let m3 = recording_member(cluster.node(2), &group);
     wait_all_joined(&[&m1, &m2, &m3], 3);
     // Every member runs in this test process: they differ by node id.
     let pid = std::process::id();
-    assert!(last_change(&m1).0.iter().all(|a| a.pid() == pid));
+    assert!(last_change(&m1).members.iter().all(|a| a.pid() == pid));
 
     // Node 3 is killed: NODEDOWN for its member.
     cluster.kill(2).unwrap();
     wait_all_joined(&[&m1, &m2], 2);
     for m in [&m1, &m2] {
-        let (_, left, joined) = last_change(m);
+        let Change { left, joined, .. } = last_change(m);
         assert!(joined.is_empty());
         assert_eq!(summary(&left), [(3, Reason::NodeDown)]);
         assert_eq!(left[0].pid(), pid);
@@ -203,43 +150,42 @@ fn nodes_going_down_and_coming_back_are_reported_with_growing_ring_ids() {
     // It comes back and its process joins again: JOIN.
     cluster.restart(2).unwrap();
     cluster.wait_for_membership(&[0, 1, 2]).unwrap();
-    let m3 = member(&cluster, 2, group);
+    let m3 = recording_member(cluster.node(2), &group);
     wait_all_joined(&[&m1, &m2, &m3], 3);
-    assert_eq!(summary(&last_change(&m1).2), [(3, Reason::Join)]);
+    assert_eq!(summary(&last_change(&m1).joined), [(3, Reason::Join)]);
 
     // Node 2 is cut off: both sides see the other go down...
     cluster.isolate(1).unwrap();
     wait_all_joined(&[&m1, &m3], 2);
     wait_all_joined(&[&m2], 1);
-    assert_eq!(summary(&last_change(&m1).1), [(2, Reason::NodeDown)]);
+    assert_eq!(summary(&last_change(&m1).left), [(2, Reason::NodeDown)]);
     assert_eq!(
-        summary(&last_change(&m2).1),
+        summary(&last_change(&m2).left),
         [(1, Reason::NodeDown), (3, Reason::NodeDown)]
     );
 
     // ...and come back up when it returns: NODEUP.
     cluster.heal(1).unwrap();
     wait_all_joined(&[&m1, &m2, &m3], 3);
-    assert_eq!(summary(&last_change(&m1).2), [(2, Reason::NodeUp)]);
-    assert_eq!(summary(&last_change(&m3).2), [(2, Reason::NodeUp)]);
+    assert_eq!(summary(&last_change(&m1).joined), [(2, Reason::NodeUp)]);
+    assert_eq!(summary(&last_change(&m3).joined), [(2, Reason::NodeUp)]);
     assert_eq!(
-        summary(&last_change(&m2).2),
+        summary(&last_change(&m2).joined),
         [(1, Reason::NodeUp), (3, Reason::NodeUp)]
     );
 
     // Node 1 saw a totem change for each new membership, with growing ring
     // ids, ending with all three nodes.
-    let rings = m1.1.lock().unwrap().rings.clone();
+    let rings = m1.1.lock().unwrap().totem.clone();
     assert!(rings.len() >= 4, "totem changes: {rings:?}");
     for pair in rings.windows(2) {
         assert!(
-            pair[1].0.seq > pair[0].0.seq,
+            pair[1].ring_id.seq > pair[0].ring_id.seq,
             "ring ids must grow: {rings:?}"
         );
     }
-    let (_, last_members) = rings.last().unwrap();
-    assert_eq!(last_members, &[1, 2, 3].map(NodeId::new));
-    let sizes: Vec<usize> = rings.iter().map(|(_, m)| m.len()).collect();
+    assert_eq!(rings.last().unwrap().members, node_ids(&[1, 2, 3]));
+    let sizes: Vec<usize> = rings.iter().map(|r| r.members.len()).collect();
     assert!(
         sizes.contains(&2),
         "the two-node memberships were reported: {sizes:?}"

@@ -3,69 +3,47 @@
 //! byte for byte and in the same order, with plain names, names that end in
 //! NUL, and binary names.
 
-use std::io::Write;
-use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
-use corosync::{DispatchMode, NodeId, Retry};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::hex;
-use corosync_tests::{Cluster, Node};
+use corosync::{NodeId, Retry};
+use corosync_tests::events::WAIT;
+use corosync_tests::process::Process;
+use corosync_tests::{hex, pump_for, Cluster, Node};
 
 /// The C peer, running on a node.
 struct CPeer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
+    process: Process,
     pid: u32,
 }
 
 impl CPeer {
     fn start(node: &Node, group: &GroupName) -> CPeer {
-        let mut child = node
-            .command(env!("C_CPG_PEER"))
-            .unwrap()
-            .arg(hex(group.as_bytes()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the C peer");
-        let stdin = child.stdin.take().unwrap();
-        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
-        let pid = child.id();
-        let ready = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the C peer is ready");
-        assert_eq!(ready, format!("ready {} {pid}", node.nodeid()));
-        CPeer {
-            child,
-            stdin,
-            lines,
-            pid,
-        }
+        let mut process = Process::start(node, env!("C_CPG_PEER"), [hex(group.as_bytes())]);
+        let pid = process.pid();
+        let ready = process.next_line(WAIT);
+        assert_eq!(ready, Some(format!("ready {} {pid}", node.nodeid())));
+        CPeer { process, pid }
     }
 
     fn send(&mut self, data: &[u8]) {
-        writeln!(self.stdin, "send {}", hex(data)).unwrap();
-        self.stdin.flush().unwrap();
+        self.process.say(&format!("send {}", hex(data)));
     }
 
-    fn messages(&self, n: usize) -> Vec<String> {
+    fn messages(&mut self, n: usize) -> Vec<String> {
         (0..n)
             .map(|_| {
-                self.lines
-                    .recv_timeout(Duration::from_secs(30))
+                self.process
+                    .next_line(WAIT)
                     .expect("a message from the C peer")
             })
             .collect()
     }
 
     fn quit(mut self) {
-        writeln!(self.stdin, "quit").unwrap();
-        self.stdin.flush().unwrap();
-        assert!(self.child.wait().unwrap().success());
+        self.process.say("quit");
+        assert!(self.process.wait().success());
     }
 }
 
@@ -115,13 +93,9 @@ fn exchange(cluster: &Cluster, group: GroupName, other_group: GroupName) {
         c.send(&payload(b'C', i));
     }
     stranger.send(b"not for you");
-    let done = dispatch_until(
-        &rust,
-        Duration::from_secs(60),
-        || rust.dispatch(DispatchMode::All),
-        || seen.lock().unwrap().len() >= 200,
-    )
-    .unwrap();
+    let done = pump_for(&rust, Duration::from_secs(60), || {
+        seen.lock().unwrap().len() >= 200
+    });
     assert!(
         done,
         "the Rust member got {} of 200 messages",
@@ -146,21 +120,20 @@ fn exchange(cluster: &Cluster, group: GroupName, other_group: GroupName) {
         assert_eq!(*rust_sent[i], format!("{me}{g} {}", hex(&payload(b'R', i))));
         assert_eq!(*c_sent[i], format!("{them}{g} {}", hex(&payload(b'C', i))));
     }
-    // The other spelling's peer saw only its own message.
-    let own = stranger.messages(1);
-    assert_eq!(
-        own[0],
+    // The other spelling's peer saw only its own messages: one it sends now
+    // comes after all of the above in the one total order, so it is the
+    // next line after its first one.
+    stranger.send(b"after all that");
+    let own = |data: &[u8]| {
         format!(
             "msg 2 {} {} {}",
             stranger.pid,
             hex(other_group.as_bytes()),
-            hex(b"not for you")
+            hex(data)
         )
-    );
-    assert!(stranger
-        .lines
-        .recv_timeout(Duration::from_millis(500))
-        .is_err());
+    };
+    let want = [own(b"not for you"), own(b"after all that")];
+    assert_eq!(stranger.messages(2), want);
     c.quit();
     stranger.quit();
     rust.finalize().unwrap();

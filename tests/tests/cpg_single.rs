@@ -2,71 +2,19 @@
 
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use corosync::cpg::{
-    Address, ConfChange, Cpg, GroupName, Guarantee, Iteration, Reason, MAX_BUFFERS, MAX_MESSAGE_LEN,
-};
+use corosync::cpg::{Cpg, GroupName, Guarantee, Iteration, Reason, MAX_BUFFERS, MAX_MESSAGE_LEN};
 use corosync::{DispatchMode, Error, NodeId, Retry};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::hex;
-use corosync_tests::{Cluster, CpgMember, Node};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A configuration change: group, members, left, joined.
-type Change = (GroupName, Vec<Address>, Vec<Address>, Vec<Address>);
-
-/// What a test's callbacks saw.
-#[derive(Default, Debug)]
-struct Seen {
-    messages: Vec<(GroupName, NodeId, u32, Vec<u8>)>,
-    confchgs: Vec<Change>,
-    totem: Vec<(corosync::RingId, Vec<NodeId>)>,
-}
-
-type Shared = Arc<Mutex<Seen>>;
-
-fn recording_cpg(seen: &Shared) -> Cpg {
-    let (a, b, c) = (seen.clone(), seen.clone(), seen.clone());
-    Cpg::builder()
-        .on_deliver(move |_, m| {
-            a.lock()
-                .unwrap()
-                .messages
-                .push((*m.group, m.nodeid, m.pid, m.data.to_vec()))
-        })
-        .on_confchg(move |_, c: &ConfChange<'_>| {
-            b.lock().unwrap().confchgs.push((
-                *c.group,
-                c.members.to_vec(),
-                c.left.to_vec(),
-                c.joined.to_vec(),
-            ))
-        })
-        .on_totem_confchg(move |_, t| {
-            c.lock()
-                .unwrap()
-                .totem
-                .push((t.ring_id, t.members.to_vec()))
-        })
-        .connect()
-        .expect("cpg connect")
-}
-
-fn pump(cpg: &Cpg, mut done: impl FnMut() -> bool) -> bool {
-    dispatch_until(cpg, WAIT, || cpg.dispatch(DispatchMode::All), &mut done).expect("dispatch")
-}
-
-fn on_node<T: Send>(node: &Node, f: impl FnOnce() -> T + Send) -> T {
-    node.run(f).expect("run on node")
-}
+use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::cpg_record::{recording_cpg, SharedRecord, TotemChange};
+use corosync_tests::events::WAIT;
+use corosync_tests::{hex, on_node, pump, Cluster, CpgMember};
 
 #[test]
 fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
     let cluster = Cluster::single().expect("cluster");
     on_node(cluster.node(0), || {
-        let seen = Shared::default();
+        let seen = SharedRecord::default();
         let cpg = recording_cpg(&seen);
         let group = GroupName::new("sizes").unwrap();
         cpg.join(&group).unwrap();
@@ -74,16 +22,16 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
         let me = std::process::id();
         {
             let s = seen.lock().unwrap();
-            let (g, members, left, joined) = &s.confchgs[0];
-            assert_eq!(g, &group);
-            assert_eq!(members.len(), 1);
+            let change = &s.confchgs[0];
+            assert_eq!(change.group, group);
+            assert_eq!(change.members.len(), 1);
             assert_eq!(
-                (members[0].nodeid(), members[0].pid()),
+                (change.members[0].nodeid(), change.members[0].pid()),
                 (NodeId::new(1), me)
             );
-            assert!(left.is_empty());
-            assert_eq!(joined.len(), 1);
-            assert_eq!(joined[0].reason(), Reason::Join);
+            assert!(change.left.is_empty());
+            assert_eq!(change.joined.len(), 1);
+            assert_eq!(change.joined[0].reason(), Reason::Join);
         }
         assert_eq!(cpg.local_nodeid().unwrap(), NodeId::new(1));
         let atomic = cpg.max_atomic_msgsize().unwrap();
@@ -136,14 +84,14 @@ fn join_deliver_order_and_sizes_up_to_beyond_the_atomic_size() {
             "each message exactly once"
         );
         for (i, &len) in sizes.iter().enumerate() {
-            let (g, node, pid, data) = &s.messages[i];
-            assert_eq!((g, *node, *pid), (&group, NodeId::new(1), me));
-            assert_eq!(data.len(), len, "message {i} in order with its size");
-            assert!(*data == payload(i, len), "message {i} bytes");
+            let m = &s.messages[i];
+            assert_eq!((m.group, m.nodeid, m.pid), (group, NodeId::new(1), me));
+            assert_eq!(m.data.len(), len, "message {i} in order with its size");
+            assert!(m.data == payload(i, len), "message {i} bytes");
         }
-        assert_eq!(s.messages[sizes.len()].3, parts.concat());
+        assert_eq!(s.messages[sizes.len()].data, parts.concat());
         for i in 0..guarantees.len() {
-            assert_eq!(s.messages[sizes.len() + 1 + i].3, [b'g', i as u8]);
+            assert_eq!(s.messages[sizes.len() + 1 + i].data, [b'g', i as u8]);
         }
     });
 }
@@ -201,8 +149,7 @@ fn bad_input_is_refused_with_clear_errors() {
             cpg.leave(&GroupName::new("never-joined").unwrap()),
             Err(Error::WrongGroup)
         );
-        let in_group = || cpg.membership(&group).unwrap().len() == 1;
-        assert!(dispatch_until(&cpg, WAIT, || cpg.dispatch(DispatchMode::All), in_group).unwrap());
+        assert!(pump(&cpg, || cpg.membership(&group).unwrap().len() == 1));
         cpg.leave(&group).unwrap();
         assert_eq!(cpg.joined_group(), None);
         assert_eq!(cpg.mcast(Guarantee::Agreed, b"lost"), Err(Error::NotJoined));
@@ -221,12 +168,14 @@ fn membership_iteration_and_zero_copy_buffers() {
         GroupName::new(b"bin\x01\xff\x00ary").unwrap(),
     ];
     // A second process in "alpha" (one process is in a group at most once).
-    let mut other = start_member(node, &names[0]);
+    let mut other = CpgMember::join(node, names[0].as_bytes());
+    let other_pid = other.pid();
     on_node(node, || {
         // One connection is in one group at a time: one handle per group.
-        let seen = Shared::default();
+        let seen = SharedRecord::default();
         let cpg = recording_cpg(&seen);
-        let seen_by: Vec<Shared> = names[1..].iter().map(|_| Shared::default()).collect();
+        let seen_by: Vec<SharedRecord> =
+            names[1..].iter().map(|_| SharedRecord::default()).collect();
         let handles: Vec<Cpg> = seen_by.iter().map(recording_cpg).collect();
         cpg.join(&names[0]).unwrap();
         assert_eq!(
@@ -254,7 +203,7 @@ fn membership_iteration_and_zero_copy_buffers() {
         assert!(members.iter().all(|m| m.nodeid() == NodeId::new(1)));
         let mut pids: Vec<u32> = members.iter().map(|m| m.pid()).collect();
         pids.sort();
-        let mut want_pids = vec![std::process::id(), other.child.id()];
+        let mut want_pids = vec![std::process::id(), other_pid];
         want_pids.sort();
         assert_eq!(pids, want_pids);
         assert_eq!(
@@ -325,22 +274,24 @@ fn membership_iteration_and_zero_copy_buffers() {
             .messages
             .is_empty()));
         assert_eq!(
-            seen_by[1].lock().unwrap().messages[0].0.as_bytes(),
+            seen_by[1].lock().unwrap().messages[0].group.as_bytes(),
             b"bin\x01\xff\x00ary"
         );
-        assert_eq!(seen_by[1].lock().unwrap().confchgs[0].0, names[2]);
+        assert_eq!(seen_by[1].lock().unwrap().confchgs[0].group, names[2]);
         assert!(pump(&cpg, || seen.lock().unwrap().messages.len() >= 2));
         let s = seen.lock().unwrap();
         assert_eq!(s.messages.len(), 2);
-        assert_eq!(s.messages[0].3, b"zero!");
-        assert_eq!(&s.messages[1].3[..5], b"copy!");
-        assert!(s.messages[1].3.len() == 1000 && s.messages[1].3[5..].iter().all(|&b| b == 0));
-        assert!(s.messages.iter().all(|m| m.0 == names[0]));
+        assert_eq!(s.messages[0].data, b"zero!");
+        assert_eq!(&s.messages[1].data[..5], b"copy!");
+        assert!(
+            s.messages[1].data.len() == 1000 && s.messages[1].data[5..].iter().all(|&b| b == 0)
+        );
+        assert!(s.messages.iter().all(|m| m.group == names[0]));
     });
     // The other member got the same messages, zero-copy ones included.
     other.expect_line(&format!("msg 1 {} {}", std::process::id(), hex(b"zero!")));
     other.command("exit");
-    assert!(other.child.wait().unwrap().success());
+    assert!(other.wait().success());
 }
 
 #[test]
@@ -441,30 +392,26 @@ fn legacy_initialize_and_initial_totem_configuration() {
             Err(Error::InvalidInput { .. })
         ));
 
-        let seen = Shared::default();
+        let seen = SharedRecord::default();
         let s = seen.clone();
         let group = GroupName::new("initial-totem").unwrap();
         let cpg = Cpg::builder()
             .deliver_initial_totem_conf(true)
             .on_totem_confchg(move |_, t| {
-                s.lock()
-                    .unwrap()
-                    .totem
-                    .push((t.ring_id, t.members.to_vec()))
+                s.lock().unwrap().totem.push(TotemChange {
+                    ring_id: t.ring_id,
+                    members: t.members.to_vec(),
+                })
             })
             .connect()
             .unwrap();
         cpg.join(&group).unwrap();
         assert!(pump(&cpg, || !seen.lock().unwrap().totem.is_empty()));
-        let (ring, members) = seen.lock().unwrap().totem[0].clone();
+        let TotemChange { ring_id, members } = seen.lock().unwrap().totem[0].clone();
         assert_eq!(members, [NodeId::new(1)]);
-        assert!(ring.seq > 0);
+        assert!(ring_id.seq > 0);
         legacy.finalize().unwrap();
     });
-}
-
-fn start_member(node: &Node, group: &GroupName) -> CpgMember {
-    CpgMember::start(node, env!("CARGO_BIN_EXE_cpg-member"), group.as_bytes())
 }
 
 #[test]
@@ -472,7 +419,7 @@ fn another_process_joins_leaves_and_dies() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let group = GroupName::new("procs").unwrap();
-    let seen = Shared::default();
+    let seen = SharedRecord::default();
     let cpg = on_node(node, || recording_cpg(&seen));
     cpg.join(&group).unwrap();
     let changes = |n: usize| {
@@ -482,49 +429,45 @@ fn another_process_joins_leaves_and_dies() {
     assert!(pump(&cpg, changes(1)));
 
     // JOIN, then LEAVE.
-    let mut member = start_member(node, &group);
+    let mut member = CpgMember::join(node, group.as_bytes());
     assert!(pump(&cpg, changes(2)));
     member.command("leave");
     member.expect_line("left");
     assert!(pump(&cpg, changes(3)));
     member.command("exit");
-    assert!(member.child.wait().unwrap().success());
+    assert!(member.wait().success());
 
     // JOIN, then killed: PROCDOWN.
-    let mut victim = start_member(node, &group);
+    let mut victim = CpgMember::join(node, group.as_bytes());
     assert!(pump(&cpg, changes(4)));
-    victim.child.kill().unwrap();
-    victim.child.wait().unwrap();
+    victim.kill();
     assert!(pump(&cpg, changes(5)));
 
     let s = seen.lock().unwrap();
-    let one = |i: usize| -> (Vec<Address>, Vec<Address>, Vec<Address>) {
-        let (_, m, l, j) = &s.confchgs[i];
-        (m.clone(), l.clone(), j.clone())
-    };
-    let (members, left, joined) = one(1);
-    assert_eq!(members.len(), 2);
+    let c = &s.confchgs;
+    assert_eq!(c[1].members.len(), 2);
     assert_eq!(
-        (joined.len(), joined[0].pid(), joined[0].reason()),
-        (1, member.child.id(), Reason::Join)
+        (
+            c[1].joined.len(),
+            c[1].joined[0].pid(),
+            c[1].joined[0].reason()
+        ),
+        (1, member.pid(), Reason::Join)
     );
-    assert!(left.is_empty());
-    let (members, left, _) = one(2);
-    assert_eq!(members.len(), 1);
+    assert!(c[1].left.is_empty());
+    assert_eq!(c[2].members.len(), 1);
     assert_eq!(
-        (left[0].pid(), left[0].reason()),
-        (member.child.id(), Reason::Leave)
+        (c[2].left[0].pid(), c[2].left[0].reason()),
+        (member.pid(), Reason::Leave)
     );
-    let (_, _, joined) = one(3);
     assert_eq!(
-        (joined[0].pid(), joined[0].reason()),
-        (victim.child.id(), Reason::Join)
+        (c[3].joined[0].pid(), c[3].joined[0].reason()),
+        (victim.pid(), Reason::Join)
     );
-    let (members, left, _) = one(4);
-    assert_eq!(members.len(), 1);
+    assert_eq!(c[4].members.len(), 1);
     assert_eq!(
-        (left[0].pid(), left[0].reason()),
-        (victim.child.id(), Reason::ProcDown)
+        (c[4].left[0].pid(), c[4].left[0].reason()),
+        (victim.pid(), Reason::ProcDown)
     );
 }
 
@@ -538,31 +481,29 @@ fn a_stopped_daemon_gives_errors_not_hangs() {
         cpg
     });
     cluster.stop(0).unwrap();
-    let started = std::time::Instant::now();
-    assert!(cpg.mcast(Guarantee::Agreed, b"x").is_err());
-    assert!(cpg.membership(&group).is_err());
-    assert!(cpg.local_nodeid().is_err());
-    assert!(cpg.dispatch(DispatchMode::Blocking).is_err());
-    assert!(cpg.dispatch(DispatchMode::One).is_err());
-    assert!(cpg.dispatch_some(10).is_err());
-    assert!(cpg.iter(Iteration::All).is_err());
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    // Every call fails at once; the generous bound only tells that from a
+    // hang (Blocking and One would wait forever for an event).
+    returns_within(NO_HANG, "calls on a stopped daemon", move || {
+        assert!(cpg.mcast(Guarantee::Agreed, b"x").is_err());
+        assert!(cpg.membership(&group).is_err());
+        assert!(cpg.local_nodeid().is_err());
+        assert!(cpg.dispatch(DispatchMode::Blocking).is_err());
+        assert!(cpg.dispatch(DispatchMode::One).is_err());
+        assert!(cpg.dispatch_some(10).is_err());
+        assert!(cpg.iter(Iteration::All).is_err());
+    });
     // And a new connection is refused with an error.
     let err = on_node(cluster.node(0), Cpg::new).unwrap_err();
     assert!(matches!(err, Error::Library | Error::TryAgain), "{err:?}");
 }
 
 /// The first byte of each message seen.
-fn first_bytes(seen: &Shared) -> Vec<u8> {
+fn first_bytes(seen: &SharedRecord) -> Vec<u8> {
     seen.lock()
         .unwrap()
         .messages
         .iter()
-        .map(|m| m.3[0])
+        .map(|m| m.data[0])
         .collect()
 }
 
@@ -570,7 +511,7 @@ fn first_bytes(seen: &Shared) -> Vec<u8> {
 fn all_four_dispatch_modes() {
     let cluster = Cluster::single().expect("cluster");
     on_node(cluster.node(0), || {
-        let seen = Shared::default();
+        let seen = SharedRecord::default();
         let cpg = recording_cpg(&seen);
         let group = GroupName::new("modes").unwrap();
         cpg.join(&group).unwrap();
@@ -605,7 +546,7 @@ fn all_four_dispatch_modes() {
     // Blocking runs callbacks until the connection ends: a second handle in
     // another thread keeps sending until the daemon stops.
     let mut cluster = cluster;
-    let seen = Shared::default();
+    let seen = SharedRecord::default();
     let cpg = on_node(cluster.node(0), || {
         let cpg = recording_cpg(&seen);
         cpg.join(&GroupName::new("blocking").unwrap()).unwrap();
@@ -616,18 +557,20 @@ fn all_four_dispatch_modes() {
         let result = cpg.dispatch(DispatchMode::Blocking);
         (result, cpg)
     });
-    let got_message = || {
-        seen.lock()
-            .unwrap()
-            .messages
-            .iter()
-            .any(|m| m.3 == b"before the stop")
-    };
-    let deadline = std::time::Instant::now() + WAIT;
-    while !got_message() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(got_message(), "Blocking dispatch ran the deliver callback");
+    cluster
+        .wait_until(
+            "Blocking dispatch to run the deliver callback",
+            WAIT,
+            || {
+                Ok(seen
+                    .lock()
+                    .unwrap()
+                    .messages
+                    .iter()
+                    .any(|m| m.data == b"before the stop"))
+            },
+        )
+        .unwrap();
     cluster.stop(0).unwrap();
     let (result, _cpg) = dispatcher.join().unwrap();
     assert!(
@@ -640,7 +583,7 @@ fn all_four_dispatch_modes() {
 fn dispatch_some_runs_at_most_so_many_events() {
     let cluster = Cluster::single().expect("cluster");
     on_node(cluster.node(0), || {
-        let seen = Shared::default();
+        let seen = SharedRecord::default();
         let cpg = recording_cpg(&seen);
         cpg.join(&GroupName::new("some").unwrap()).unwrap();
         assert!(pump(&cpg, || !seen.lock().unwrap().confchgs.is_empty()));

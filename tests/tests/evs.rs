@@ -3,17 +3,17 @@
 //! the messages for its groups, once, in one total order.
 
 use std::collections::HashSet;
-use std::io::{IoSlice, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc::Receiver;
+use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corosync::cpg::Guarantee;
 use corosync::evs::{Evs, EvsGroup, DEFAULT_CPG_GROUP};
 use corosync::{DispatchMode, Error, NodeId, Retry};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::{hex, unhex, wait_readable, Cluster, CpgMember, Node};
+use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::events::WAIT;
+use corosync_tests::process::Process;
+use corosync_tests::{hex, pump, pump_for, unhex, wait_readable, Cluster, CpgMember, Node};
 
 fn group(name: &str) -> EvsGroup {
     EvsGroup::new(name).unwrap()
@@ -61,56 +61,41 @@ fn handle(node: &Node, groups: &[&str]) -> (Evs, Shared) {
 
 /// An `evs-member` process.
 struct Member {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
+    process: Process,
     /// Its pid, as it reported it.
     pid: u32,
     /// (first payload byte, sender node id, sender pid) of each message.
-    senders: std::cell::RefCell<HashSet<(u8, u32, u32)>>,
+    senders: HashSet<(u8, u32, u32)>,
 }
 
 impl Member {
     fn start(node: &Node, groups: &str) -> Member {
-        let mut child = node
-            .command(env!("CARGO_BIN_EXE_evs-member"))
-            .unwrap()
-            .arg(groups)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
-        let ready = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("evs-member ready");
+        let mut process = Process::start(node, env!("CARGO_BIN_EXE_evs-member"), [groups]);
+        let ready = process.expect("ready", WAIT);
         // "ready <nodeid> <pid>"
         let pid = match ready.split(' ').collect::<Vec<_>>()[..] {
             ["ready", _, pid] => pid.parse().unwrap(),
             _ => panic!("{ready}"),
         };
         Member {
-            child,
-            stdin,
-            lines,
+            process,
             pid,
-            senders: Default::default(),
+            senders: HashSet::new(),
         }
     }
 
     fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
+        self.process.say(line);
     }
 
-    /// Collects delivered payloads until `n` arrived (or 60 s passed).
-    fn payloads(&self, n: usize, other: &mut Vec<String>) -> Vec<Vec<u8>> {
+    /// Collects delivered payloads until `n` arrived (or 60 s passed); the
+    /// other lines go to `other`.
+    fn payloads(&mut self, n: usize, other: &mut Vec<String>) -> Vec<Vec<u8>> {
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while got.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
+            let Some(line) = self.process.next_line(left) else {
                 break;
             };
             // "msg <nodeid> <pid> <hex>"
@@ -119,7 +104,7 @@ impl Member {
                     let data = unhex(data).unwrap();
                     if let Some(&first) = data.first() {
                         let sender = (first, nodeid.parse().unwrap(), pid.parse().unwrap());
-                        self.senders.borrow_mut().insert(sender);
+                        self.senders.insert(sender);
                     }
                     got.push(data);
                 }
@@ -127,13 +112,6 @@ impl Member {
             }
         }
         got
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -160,26 +138,20 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     let (e2, s2) = handle(cluster.node(1), &["A", "B"]);
     let (e3, s3) = handle(cluster.node(2), &["B", "C"]);
     let mut p1 = Member::start(cluster.node(0), "C");
-    let p2 = Member::start(cluster.node(1), "A,C");
-    let p3 = Member::start(cluster.node(2), "B");
+    let mut p2 = Member::start(cluster.node(1), "A,C");
+    let mut p3 = Member::start(cluster.node(2), "B");
     let carrier = corosync::cpg::GroupName::new(DEFAULT_CPG_GROUP).unwrap();
     let observer = cluster
         .node(0)
         .run(corosync::cpg::Cpg::new)
         .unwrap()
         .unwrap();
-    assert!(dispatch_until(
-        &e1,
-        Duration::from_secs(20),
-        || e1.dispatch(DispatchMode::All),
-        || {
-            observer
-                .membership(&carrier)
-                .map(|m| m.len() == 6)
-                .unwrap_or(false)
-        }
-    )
-    .unwrap());
+    assert!(pump(&e1, || {
+        observer
+            .membership(&carrier)
+            .map(|m| m.len() == 6)
+            .unwrap_or(false)
+    }));
     // A second handle in this process on the same node is refused.
     assert!(matches!(
         cluster.node(0).run(|| Evs::builder().connect()).unwrap(),
@@ -260,13 +232,9 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
                         }
                         evs.dispatch(DispatchMode::All).unwrap();
                     }
-                    let ok = dispatch_until(
-                        &evs,
-                        Duration::from_secs(60),
-                        || evs.dispatch(DispatchMode::All),
-                        || seen.lock().unwrap().payloads.len() >= want,
-                    )
-                    .unwrap();
+                    let ok = pump_for(&evs, Duration::from_secs(60), || {
+                        seen.lock().unwrap().payloads.len() >= want
+                    });
                     assert!(
                         ok,
                         "handle {me} got {} of {want}",
@@ -283,7 +251,7 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         .iter()
         .map(|(_, s, _)| s.lock().unwrap().payloads.clone())
         .collect();
-    for (i, p) in [&p1, &p2, &p3].iter().enumerate() {
+    for (i, p) in [&mut p1, &mut p2, &mut p3].into_iter().enumerate() {
         got.push(p.payloads(expected_counts[3 + i], &mut other));
     }
     for (i, list) in got.iter().enumerate() {
@@ -310,7 +278,7 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         senders.extend(seen.lock().unwrap().senders.iter().copied());
     }
     for p in [&p1, &p2, &p3] {
-        senders.extend(p.senders.borrow().iter().copied());
+        senders.extend(p.senders.iter().copied());
     }
     let want = HashSet::from([
         (1, id(0), me),
@@ -345,21 +313,23 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         )
         .unwrap();
     }
-    assert!(dispatch_until(
-        e3,
-        Duration::from_secs(20),
-        || e3.dispatch(DispatchMode::All),
-        || { s3.lock().unwrap().payloads.len() >= before3 + 10 }
-    )
-    .unwrap());
+    assert!(pump(e3, || s3.lock().unwrap().payloads.len() >= before3 + 10));
     assert_eq!(p3.payloads(10, &mut other).len(), 10, "p3 (B) got them");
-    std::thread::sleep(Duration::from_millis(300));
-    e2.dispatch(DispatchMode::All).unwrap();
+    // Then one to A, which e2 is still in: it comes after the ten in the
+    // one total order, so when e2 has it, e2 has had its chance at them.
+    e3.mcast_groups(
+        Guarantee::Agreed,
+        &[group("A")],
+        &[IoSlice::new(&payload(7, 0))],
+    )
+    .unwrap();
+    assert!(pump(e2, || s2.lock().unwrap().payloads.len() > before2));
     assert_eq!(
-        s2.lock().unwrap().payloads.len(),
-        before2,
+        s2.lock().unwrap().payloads[before2..],
+        [payload(7, 0)],
         "e2 left B and got none of them"
     );
+    let before2 = before2 + 1;
 
     // Guarantees: SAFE is not supported; the others are agreed order.
     assert_eq!(
@@ -373,51 +343,29 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         e2.mcast_joined(g, &[IoSlice::new(&payload(6, i as u32))])
             .unwrap();
     }
-    assert!(dispatch_until(
-        e2,
-        Duration::from_secs(20),
-        || e2.dispatch(DispatchMode::All),
-        || { s2.lock().unwrap().payloads.len() >= before2 + 3 }
-    )
-    .unwrap());
+    assert!(pump(e2, || s2.lock().unwrap().payloads.len() >= before2 + 3));
     let tail: Vec<Vec<u8>> = s2.lock().unwrap().payloads[before2..].to_vec();
     assert_eq!(tail, (0..3).map(|i| payload(6, i)).collect::<Vec<_>>());
 
     // Something that is not an envelope, from a plain CPG member of the
     // carrier group, is dropped and counted, never delivered.
-    let mut raw = CpgMember::start(
-        cluster.node(0),
-        env!("CARGO_BIN_EXE_cpg-member"),
-        DEFAULT_CPG_GROUP,
-    );
+    let mut raw = CpgMember::join(cluster.node(0), DEFAULT_CPG_GROUP);
     let e1 = &handles[0].0;
     // e1 (in A) gets e2's three messages first.
-    assert!(dispatch_until(
-        e1,
-        Duration::from_secs(20),
-        || e1.dispatch(DispatchMode::All),
-        || {
-            handles[0]
-                .1
-                .lock()
-                .unwrap()
-                .payloads
-                .contains(&payload(6, 2))
-        }
-    )
-    .unwrap());
+    assert!(pump(e1, || {
+        handles[0]
+            .1
+            .lock()
+            .unwrap()
+            .payloads
+            .contains(&payload(6, 2))
+    }));
     let dropped = e1.dropped_messages();
     let s1_len = handles[0].1.lock().unwrap().payloads.len();
     for junk in ["", "63455653", "6345565301000100", "ffffffffffffffffffff"] {
         raw.command(&format!("send {junk}"));
     }
-    assert!(dispatch_until(
-        e1,
-        Duration::from_secs(20),
-        || e1.dispatch(DispatchMode::All),
-        || { e1.dropped_messages() >= dropped + 4 }
-    )
-    .unwrap());
+    assert!(pump(e1, || e1.dropped_messages() >= dropped + 4));
     assert_eq!(handles[0].1.lock().unwrap().payloads.len(), s1_len);
     drop(raw);
 
@@ -427,33 +375,18 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         (&handles[0].0, &handles[0].1),
         (&handles[1].0, &handles[1].1),
     ] {
-        assert!(dispatch_until(
-            evs,
-            Duration::from_secs(30),
-            || evs.dispatch(DispatchMode::All),
-            || {
-                seen.lock()
-                    .unwrap()
-                    .confchgs
-                    .last()
-                    .is_some_and(|(_, left)| left == &[NodeId::new(3)])
-            }
-        )
-        .unwrap());
+        assert!(pump(evs, || {
+            seen.lock()
+                .unwrap()
+                .confchgs
+                .last()
+                .is_some_and(|(_, left)| left == &[NodeId::new(3)])
+        }));
         let (me, members) = evs.membership().unwrap();
         assert!(members.contains(&me) && !members.contains(&NodeId::new(3)));
     }
-    let mut conf = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !conf.iter().any(|l: &String| l.ends_with("left 3")) && Instant::now() < deadline {
-        if let Ok(line) = p1.lines.recv_timeout(Duration::from_millis(200)) {
-            conf.push(line);
-        }
-    }
-    assert!(
-        conf.iter().any(|l| l == "conf 1,2 left 3"),
-        "p1 saw {conf:?}"
-    );
+    let conf = p1.process.expect("left 3", WAIT);
+    assert_eq!(conf, "conf 1,2 left 3", "p1 saw {:?}", p1.process.seen());
     drop((p2, p3));
 }
 
@@ -461,54 +394,44 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
 fn the_chat_example_talks_across_nodes_and_groups() {
     let cluster = Cluster::new(2).expect("cluster");
     let chat = corosync_tests::example_binary("evs_chat").unwrap();
-    let start = |node: &Node, groups: &str| {
-        node.command(chat.to_str().unwrap())
-            .unwrap()
-            .arg(groups)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut alice = start(cluster.node(0), "lobby");
-    let mut bob = start(cluster.node(1), "lobby,ops");
-    std::thread::sleep(Duration::from_secs(2));
-    let say = |child: &mut Child, lines: &[&str]| {
-        let stdin = child.stdin.as_mut().unwrap();
-        for l in lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-        stdin.flush().unwrap();
-    };
-    say(&mut alice, &["hello lobby", "/to ops ops only"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut bob, &["/leave lobby", "/leave nowhere", "hi from ops"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut alice, &["/join ops", "/to ops after join"]);
-    std::thread::sleep(Duration::from_secs(1));
-    say(&mut alice, &["/quit"]);
-    say(&mut bob, &["/quit"]);
-    let (a, b) = (
-        alice.wait_with_output().unwrap(),
-        bob.wait_with_output().unwrap(),
-    );
-    let (a, b) = (
-        String::from_utf8_lossy(&a.stdout),
-        String::from_utf8_lossy(&b.stdout),
-    );
+    let chat = chat.to_str().unwrap();
+    // Each step waits for the line that shows the last one took effect.
+    let mut alice = Process::start(cluster.node(0), chat, ["lobby"]);
+    alice.expect("* node 1 in lobby", WAIT);
+    let mut bob = Process::start(cluster.node(1), chat, ["lobby,ops"]);
+    alice.expect("* members: 1 2", WAIT);
+    bob.expect("* members: 1 2", WAIT);
+
+    alice.say("hello lobby");
+    alice.say("/to ops ops only");
+    bob.expect("[node 1 to ops] ops only", WAIT);
+    bob.say("/leave lobby");
+    bob.say("/leave nowhere");
+    bob.say("hi from ops");
+    bob.expect("[node 2 to ops] hi from ops", WAIT);
+    // Sent after bob's, so alice has had bob's chance by the time she gets
+    // her own.
+    alice.say("back in lobby");
+    alice.expect("[node 1 to lobby] back in lobby", WAIT);
+    alice.say("/join ops");
+    alice.say("/to ops after join");
+    alice.expect("[node 1 to ops] after join", WAIT);
+    bob.expect("[node 1 to ops] after join", WAIT);
+
+    alice.say("/quit");
+    bob.say("/quit");
+    let (a_status, a) = alice.finish(WAIT);
+    let (b_status, b) = bob.finish(WAIT);
+    assert!(a_status.success() && b_status.success(), "{a:?}\n{b:?}");
+    let (a, b) = (a.join("\n"), b.join("\n"));
     assert!(b.contains("[node 1 to lobby] hello lobby"), "bob: {b}");
-    assert!(b.contains("[node 1 to ops] ops only"), "bob: {b}");
     assert!(!a.contains("ops only"), "alice is not in ops yet: {a}");
     assert!(b.contains("* cannot leave nowhere"), "bob: {b}");
     assert!(
         !a.contains("hi from ops"),
         "bob sent to ops, alice was in lobby only: {a}"
     );
-    assert!(
-        a.contains("[node 1 to ops] after join") && b.contains("[node 1 to ops] after join"),
-        "{a}\n{b}"
-    );
-    assert!(a.contains("* members: 1 2"), "alice: {a}");
+    assert!(!b.contains("back in lobby"), "bob left lobby: {b}");
 }
 
 #[test]
@@ -583,27 +506,28 @@ fn bad_input_is_refused_before_anything_is_sent_and_a_stopped_daemon_answers_err
         evs.mcast_joined(Guarantee::Safe, &x),
         Err(Error::NotSupported)
     );
-    // None of that was sent: the one good message is all that comes.
-    evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"good")])
-        .unwrap();
-    assert!(dispatch_until(
-        &evs,
-        Duration::from_secs(10),
-        || evs.dispatch(DispatchMode::All),
-        || !seen.lock().unwrap().payloads.is_empty()
-    )
-    .unwrap());
-    std::thread::sleep(Duration::from_millis(200));
-    evs.dispatch(DispatchMode::All).unwrap();
-    assert_eq!(seen.lock().unwrap().payloads, [b"good".to_vec()]);
+    // None of that was sent: the two good messages are all that come (one
+    // sender's messages arrive in the order sent, so anything sent before
+    // or between them would be in between).
+    for good in [b"good", b"last"] {
+        evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(good)])
+            .unwrap();
+    }
+    assert!(pump(&evs, || seen.lock().unwrap().payloads.len() >= 2));
+    assert_eq!(
+        seen.lock().unwrap().payloads,
+        [b"good".to_vec(), b"last".to_vec()]
+    );
     assert_eq!(evs.dropped_messages(), 0);
 
     cluster.stop(0).unwrap();
-    let started = Instant::now();
-    assert!(evs
-        .mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"gone")])
-        .is_err());
-    assert!(evs.membership().is_err());
-    assert!(evs.dispatch(DispatchMode::All).is_err());
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Every call fails at once; the generous bound only tells that from a
+    // hang.
+    returns_within(NO_HANG, "calls on a stopped daemon", move || {
+        assert!(evs
+            .mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"gone")])
+            .is_err());
+        assert!(evs.membership().is_err());
+        assert!(evs.dispatch(DispatchMode::All).is_err());
+    });
 }

@@ -5,11 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use corosync::NodeId;
-use corosync_tests::{netns, shm_files_of, Cluster};
-
-fn ids(ids: &[u32]) -> Vec<NodeId> {
-    ids.iter().copied().map(NodeId::new).collect()
-}
+use corosync_tests::{netns, node_ids, shm_files_of, Cluster};
 
 /// What a cluster leaves on the machine, to check it is all gone later.
 struct Footprint {
@@ -66,7 +62,10 @@ fn a_single_node_cluster_is_quorate_and_runs_code_in_its_namespace() {
     let cluster = Cluster::single().expect("start a one-node cluster");
     let node = cluster.node(0);
     assert_eq!(node.nodeid(), NodeId::new(1));
-    assert_eq!(node.quorum_view().expect("quorum view"), (true, ids(&[1])));
+    assert_eq!(
+        node.quorum_view().expect("quorum view"),
+        (true, node_ids(&[1]))
+    );
 
     // Code run "on the node" is in its network namespace, not ours.
     let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
@@ -112,7 +111,7 @@ fn a_single_node_cluster_is_quorate_and_runs_code_in_its_namespace() {
 fn three_nodes_form_lose_a_killed_node_and_take_it_back() {
     let mut cluster = Cluster::new(3).expect("start a three-node cluster");
     for node in cluster.nodes() {
-        assert_eq!(node.quorum_view().unwrap(), (true, ids(&[1, 2, 3])));
+        assert_eq!(node.quorum_view().unwrap(), (true, node_ids(&[1, 2, 3])));
     }
 
     let killed_pid = cluster.node(2).pid().unwrap();
@@ -129,7 +128,10 @@ fn three_nodes_form_lose_a_killed_node_and_take_it_back() {
         .wait_for_membership(&[0, 1])
         .expect("the other two see it gone and stay quorate");
     for i in [0, 1] {
-        assert_eq!(cluster.node(i).quorum_view().unwrap(), (true, ids(&[1, 2])));
+        assert_eq!(
+            cluster.node(i).quorum_view().unwrap(),
+            (true, node_ids(&[1, 2]))
+        );
     }
 
     cluster.restart(2).unwrap();
@@ -160,7 +162,7 @@ fn an_isolated_node_loses_quorum_and_rejoins_when_healed() {
         .wait_until(
             "node 1 to lose quorum alone",
             Duration::from_secs(30),
-            || Ok(cluster.node(0).quorum_view()? == (false, ids(&[1]))),
+            || Ok(cluster.node(0).quorum_view()? == (false, node_ids(&[1]))),
         )
         .unwrap();
     assert!(!cluster.node(0).is_quorate().unwrap());
@@ -178,7 +180,7 @@ fn five_nodes_form_a_cluster() {
     assert_eq!(cluster.len(), 5);
     assert_eq!(
         cluster.node(4).quorum_view().unwrap(),
-        (true, ids(&[1, 2, 3, 4, 5]))
+        (true, node_ids(&[1, 2, 3, 4, 5]))
     );
 }
 

@@ -2,19 +2,13 @@
 //! quorum, votes and expected votes, and the qdevice interface.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use corosync::quorum::{Quorum, QuorumType};
 use corosync::votequorum::{InfoFlags, NodeState, Votequorum, LOCAL_NODE};
 use corosync::{DispatchMode, Error, NodeId, RingId, TrackFlags};
-use corosync_tests::events::dispatch_until;
-use corosync_tests::{Cluster, Node};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn ids(v: &[u32]) -> Vec<NodeId> {
-    v.iter().copied().map(NodeId::new).collect()
-}
+use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::events::WAIT;
+use corosync_tests::{node_ids, pump, Cluster, Node};
 
 /// A node-list change: ring id, members, joined, left.
 type NodeListChange = (RingId, Vec<NodeId>, Vec<NodeId>, Vec<NodeId>);
@@ -67,20 +61,14 @@ fn tracker(node: &Node, legacy: bool) -> (Quorum, Arc<Mutex<QuorumSeen>>) {
 }
 
 fn wait_quorum(q: &Quorum, seen: &Mutex<QuorumSeen>, quorate: bool, members: &[u32]) {
-    let want = ids(members);
-    let ok = dispatch_until(
-        q,
-        WAIT,
-        || q.dispatch(DispatchMode::All),
-        || {
-            seen.lock()
-                .unwrap()
-                .quorum
-                .last()
-                .is_some_and(|(qu, _, m)| *qu == quorate && *m == want)
-        },
-    )
-    .unwrap();
+    let want = node_ids(members);
+    let ok = pump(q, || {
+        seen.lock()
+            .unwrap()
+            .quorum
+            .last()
+            .is_some_and(|(qu, _, m)| *qu == quorate && *m == want)
+    });
     assert!(
         ok,
         "never saw quorate={quorate} members={members:?}: {:?}",
@@ -164,10 +152,10 @@ fn losing_and_regaining_quorum_is_reported_on_every_surviving_node() {
         .map(|(_, m, j, l)| (m.clone(), j.clone(), l.clone()))
         .collect();
     let expected = [
-        (ids(&[1, 2]), ids(&[]), ids(&[3])),
-        (ids(&[1]), ids(&[]), ids(&[2])),
-        (ids(&[1, 2]), ids(&[2]), ids(&[])),
-        (ids(&[1, 2, 3]), ids(&[3]), ids(&[])),
+        (node_ids(&[1, 2]), node_ids(&[]), node_ids(&[3])),
+        (node_ids(&[1]), node_ids(&[]), node_ids(&[2])),
+        (node_ids(&[1, 2]), node_ids(&[2]), node_ids(&[])),
+        (node_ids(&[1, 2, 3]), node_ids(&[3]), node_ids(&[])),
     ];
     for want in &expected {
         assert!(
@@ -216,16 +204,12 @@ fn vq_tracker(node: &Node) -> (Votequorum, Arc<Mutex<VqSeen>>) {
     (vq, seen)
 }
 
-fn pump_vq(vq: &Votequorum, done: impl FnMut() -> bool) -> bool {
-    dispatch_until(vq, WAIT, || vq.dispatch(DispatchMode::All), done).unwrap()
-}
-
 #[test]
 fn votequorum_info_votes_expected_votes_and_qdevice() {
     let cluster = Cluster::new(3).expect("cluster");
     let trackers: Vec<_> = cluster.nodes().iter().map(vq_tracker).collect();
     for (vq, seen) in &trackers {
-        assert!(pump_vq(vq, || seen
+        assert!(pump(vq, || seen
             .lock()
             .unwrap()
             .quorum
@@ -260,7 +244,7 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
     vq1.set_expected(5).unwrap();
     for (vq, seen) in &trackers {
         assert!(
-            pump_vq(vq, || seen.lock().unwrap().expected.contains(&5)),
+            pump(vq, || seen.lock().unwrap().expected.contains(&5)),
             "expected-votes callback"
         );
         let info = vq.local_info().unwrap();
@@ -271,11 +255,11 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
         );
     }
     vq1.set_expected(3).unwrap();
-    assert!(pump_vq(vq1, || seen1.lock().unwrap().expected.last() == Some(&3)));
+    assert!(pump(vq1, || seen1.lock().unwrap().expected.last() == Some(&3)));
 
     // Votes of another node, set from node 1.
     vq1.set_votes(NodeId::new(2), 2).unwrap();
-    let ok = pump_vq(vq1, || {
+    let ok = pump(vq1, || {
         vq1.info(NodeId::new(2))
             .map(|i| i.node_votes == 2)
             .unwrap_or(false)
@@ -283,7 +267,7 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
     assert!(ok);
     // Seen on node 3 too, once the change has gone round.
     let vq3 = &trackers[2].0;
-    assert!(pump_vq(vq3, || vq3
+    assert!(pump(vq3, || vq3
         .info(NodeId::new(2))
         .map(|i| i.node_votes == 2)
         .unwrap_or(false)));
@@ -295,7 +279,7 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
     let name = "rust-qdevice";
     vq1.qdevice_register(name).unwrap();
     let flags = || vq1.local_info().unwrap().flags;
-    assert!(pump_vq(vq1, || flags().contains(InfoFlags::QDEVICE_REGISTERED)));
+    assert!(pump(vq1, || flags().contains(InfoFlags::QDEVICE_REGISTERED)));
     assert_eq!(vq1.local_info().unwrap().qdevice_name, name.as_bytes());
     let ring = *seen1
         .lock()
@@ -304,7 +288,7 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
         .last()
         .expect("a node-list notification with the ring id");
     vq1.qdevice_poll(name, true, ring).unwrap();
-    assert!(pump_vq(vq1, || flags().contains(
+    assert!(pump(vq1, || flags().contains(
         InfoFlags::QDEVICE_ALIVE | InfoFlags::QDEVICE_CAST_VOTE
     )));
     // A stale ring id is refused.
@@ -314,9 +298,9 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
         Err(Error::MessageError)
     );
     vq1.qdevice_master_wins(name, true).unwrap();
-    assert!(pump_vq(vq1, || flags().contains(InfoFlags::QDEVICE_MASTER_WINS)));
+    assert!(pump(vq1, || flags().contains(InfoFlags::QDEVICE_MASTER_WINS)));
     vq1.qdevice_update(name, "renamed-qdevice").unwrap();
-    assert!(pump_vq(vq1, || vq1.local_info().unwrap().qdevice_name
+    assert!(pump(vq1, || vq1.local_info().unwrap().qdevice_name
         == b"renamed-qdevice"));
     assert_eq!(
         vq1.qdevice_unregister(name),
@@ -324,7 +308,7 @@ fn votequorum_info_votes_expected_votes_and_qdevice() {
         "the old name is gone"
     );
     vq1.qdevice_unregister("renamed-qdevice").unwrap();
-    assert!(pump_vq(vq1, || !flags().contains(InfoFlags::QDEVICE_REGISTERED)));
+    assert!(pump(vq1, || !flags().contains(InfoFlags::QDEVICE_REGISTERED)));
 
     // Names the C library would refuse or overflow are refused first.
     assert!(matches!(
@@ -365,7 +349,7 @@ fn a_quorum_device_vote_is_reported_and_counted() {
         )
     };
     assert!(
-        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
+        pump(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
         "{:?}",
         counts(&vq1, 1)
     );
@@ -374,22 +358,22 @@ fn a_quorum_device_vote_is_reported_and_counted() {
     // sees node 1 with the device's vote.
     let name = "voting-qdevice";
     vq1.qdevice_register(name).unwrap();
-    assert!(pump_vq(&vq1, || !seen1.lock().unwrap().rings.is_empty()));
+    assert!(pump(&vq1, || !seen1.lock().unwrap().rings.is_empty()));
     let ring = *seen1.lock().unwrap().rings.last().unwrap();
     vq1.qdevice_poll(name, true, ring).unwrap();
     assert!(
-        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 4, 3)),
+        pump(&vq1, || counts(&vq1, 1) == (1, 4, 4, 3)),
         "{:?}",
         counts(&vq1, 1)
     );
-    assert!(pump_vq(&vq2, || {
+    assert!(pump(&vq2, || {
         let i = vq2.info(NodeId::new(1)).unwrap();
         i.total_votes == 4 && i.flags.contains(InfoFlags::QDEVICE_CAST_VOTE)
     }));
     // Withdrawn: back to the nodes' three votes.
     vq1.qdevice_poll(name, false, ring).unwrap();
     assert!(
-        pump_vq(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
+        pump(&vq1, || counts(&vq1, 1) == (1, 4, 3, 3)),
         "{:?}",
         counts(&vq1, 1)
     );
@@ -398,25 +382,21 @@ fn a_quorum_device_vote_is_reported_and_counted() {
     // LOCAL_NODE in set_votes is this node (for the C call, node id 0 is
     // the device): node 1's votes change, the device's do not.
     vq1.set_votes(LOCAL_NODE, 2).unwrap();
-    assert!(pump_vq(&vq2, || {
+    assert!(pump(&vq2, || {
         let i = vq2.info(NodeId::new(1)).unwrap();
         (i.node_votes, i.qdevice_votes) == (2, 1)
     }));
     assert_eq!(vq1.local_info().unwrap().node_votes, 2);
     vq1.set_votes(LOCAL_NODE, 1).unwrap();
-    assert!(pump_vq(&vq2, || vq2
-        .info(NodeId::new(1))
-        .unwrap()
-        .node_votes
-        == 1));
+    assert!(pump(&vq2, || vq2.info(NodeId::new(1)).unwrap().node_votes == 1));
     // The device's votes are set apart, on every node.
     vq1.set_qdevice_votes(2).unwrap();
-    assert!(pump_vq(&vq2, || {
+    assert!(pump(&vq2, || {
         let i = vq2.info(NodeId::new(2)).unwrap();
         (i.node_votes, i.qdevice_votes) == (1, 2)
     }));
     vq1.set_qdevice_votes(1).unwrap();
-    assert!(pump_vq(&vq2, || vq2
+    assert!(pump(&vq2, || vq2
         .info(NodeId::new(2))
         .unwrap()
         .qdevice_votes
@@ -453,9 +433,8 @@ fn requests_that_could_never_work_are_refused_before_the_daemon() {
     // The handles still work: CURRENT alone reports once.
     q.track_start(TrackFlags::CURRENT).unwrap();
     vq.track_start(TrackFlags::CURRENT).unwrap();
-    let quorum_called = || calls.lock().unwrap().0 == 1;
-    assert!(dispatch_until(&q, WAIT, || q.dispatch(DispatchMode::All), quorum_called).unwrap());
-    assert!(pump_vq(&vq, || calls.lock().unwrap().1 == 1));
+    assert!(pump(&q, || calls.lock().unwrap().0 == 1));
+    assert!(pump(&vq, || calls.lock().unwrap().1 == 1));
     // libquorum's legacy initialization has no node-list callback.
     let legacy = node
         .run(|| {
@@ -477,15 +456,17 @@ fn calls_on_a_stopped_daemon_return_errors() {
         .run(|| (Quorum::new().unwrap(), Votequorum::new().unwrap()))
         .unwrap();
     cluster.stop(0).unwrap();
-    let started = std::time::Instant::now();
-    assert!(q.is_quorate().is_err());
-    assert!(q.track_start(TrackFlags::CHANGES).is_err());
-    assert!(q.dispatch(DispatchMode::Blocking).is_err());
-    assert!(vq.local_info().is_err());
-    assert!(vq.set_expected(2).is_err());
-    assert!(vq.qdevice_register("gone").is_err());
-    assert!(vq.dispatch(DispatchMode::One).is_err());
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Every call fails at once; the generous bound only tells that from a
+    // hang (Blocking and One would wait forever for an event).
+    returns_within(NO_HANG, "calls on a stopped daemon", move || {
+        assert!(q.is_quorate().is_err());
+        assert!(q.track_start(TrackFlags::CHANGES).is_err());
+        assert!(q.dispatch(DispatchMode::Blocking).is_err());
+        assert!(vq.local_info().is_err());
+        assert!(vq.set_expected(2).is_err());
+        assert!(vq.qdevice_register("gone").is_err());
+        assert!(vq.dispatch(DispatchMode::One).is_err());
+    });
     assert!(cluster.node(0).run(Quorum::new).unwrap().is_err());
     assert!(cluster.node(0).run(Votequorum::new).unwrap().is_err());
 }

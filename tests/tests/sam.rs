@@ -2,93 +2,17 @@
 //! scenario runs the `sam-worker` binary in a process of its own, inside
 //! the node's namespace, and reads what it prints.
 
-use std::io::Write;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use corosync::cmap::Cmap;
+use corosync_tests::process::Process;
 use corosync_tests::{Cluster, Node};
 
-struct Worker {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Worker {
-    fn start(node: &Node, scenario: &str) -> Worker {
-        let mut child = node
-            .command(env!("CARGO_BIN_EXE_sam-worker"))
-            .unwrap()
-            .arg(scenario)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = corosync_tests::lines_of(child.stdout.take().unwrap());
-        Worker {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `text`; returns it.
-    fn expect(&mut self, text: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "no line with {text:?} within {timeout:?}; saw {:?}",
-            self.seen
-        );
-    }
-
-    /// Waits for the whole process group to end; returns everything it
-    /// printed.
-    fn finish(mut self, timeout: Duration) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(line);
-                }
-                return (status, std::mem::take(&mut self.seen));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the supervisor still runs; saw {:?}",
-                self.seen
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn tell(&mut self) {
-        self.child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // The supervisor's process group: the supervisor and its child.
-        let pid = self.child.id() as i32;
-        // SAFETY: kill only sends signals to processes we started.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
+/// A `sam-worker` running `scenario` on `node`: a SAM supervisor, which
+/// forks the supervised child and prints what happens.
+fn worker(node: &Node, scenario: &str) -> Process {
+    Process::start(node, env!("CARGO_BIN_EXE_sam-worker"), [scenario])
 }
 
 const LONG: Duration = Duration::from_secs(20);
@@ -96,7 +20,7 @@ const LONG: Duration = Duration::from_secs(20);
 #[test]
 fn a_silent_child_is_restarted_and_restores_its_data() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "restart");
+    let mut w = worker(cluster.node(0), "restart");
     let first = w.expect("instance 1 pid", LONG);
     w.expect("instance 1 stops sending", LONG);
     let second = w.expect("instance 2 pid", LONG);
@@ -117,7 +41,7 @@ fn a_silent_child_is_restarted_and_restores_its_data() {
 #[test]
 fn the_quit_policy_ends_the_process_group() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "quit");
+    let mut w = worker(cluster.node(0), "quit");
     w.expect("instance 1 started", LONG);
     let (_, seen) = w.finish(LONG);
     assert!(
@@ -129,7 +53,7 @@ fn the_quit_policy_ends_the_process_group() {
 #[test]
 fn a_child_marked_failed_is_killed_not_restarted_and_cmap_says_so() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "mark-failed");
+    let mut w = worker(cluster.node(0), "mark-failed");
     let line = w.expect("instance 1 pid", LONG);
     let supervisor: u32 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
     w.expect("marks itself failed", LONG);
@@ -151,7 +75,7 @@ fn a_child_marked_failed_is_killed_not_restarted_and_cmap_says_so() {
 #[test]
 fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "cmap");
+    let mut w = worker(cluster.node(0), "cmap");
     let line = w.expect("instance 1 pid", LONG);
     let supervisor: u32 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
     w.expect("instance 1 running", LONG);
@@ -178,7 +102,7 @@ fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
     );
     assert_eq!(read("poll_period").unwrap(), "U64(500)");
     assert!(read("last_updated").unwrap().starts_with("U64("));
-    w.tell();
+    w.say("");
     w.expect("instance 1 done", LONG);
     let (status, _) = w.finish(LONG);
     assert!(status.success());
@@ -189,7 +113,7 @@ fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
 #[test]
 fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "callback");
+    let mut w = worker(cluster.node(0), "callback");
     let alive = w.expect("alive without explicit health checks", LONG);
     let calls: u32 = alive.rsplit(' ').nth(1).unwrap().parse().unwrap();
     assert!(calls >= 1, "{alive}");
@@ -197,7 +121,7 @@ fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
     assert!(status.success());
     assert!(!seen.iter().any(|l| l.contains("instance 2")), "{seen:?}");
 
-    let mut w = Worker::start(cluster.node(0), "callback-fail");
+    let mut w = worker(cluster.node(0), "callback-fail");
     w.expect("instance 2 restarted", LONG);
     let (_, seen) = w.finish(LONG);
     assert!(
@@ -209,7 +133,7 @@ fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
 #[test]
 fn losing_quorum_ends_the_supervised_process() {
     let mut cluster = Cluster::new(3).expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "quorum");
+    let mut w = worker(cluster.node(0), "quorum");
     w.expect("instance 1 running", LONG);
     cluster.kill(1).unwrap();
     cluster.kill(2).unwrap();
@@ -223,7 +147,7 @@ fn losing_quorum_ends_the_supervised_process() {
 #[test]
 fn register_refuses_a_process_with_threads() {
     let cluster = Cluster::single().expect("cluster");
-    let mut w = Worker::start(cluster.node(0), "threads");
+    let mut w = worker(cluster.node(0), "threads");
     let line = w.expect("register", LONG);
     assert!(
         line.contains("register refused: MultiThreaded { threads: 2 }"),

@@ -339,13 +339,15 @@ unsafe extern "C" fn notify_trampoline(
     unsafe {
         cmap.cell.invoke(
             |()| call_track(cmap, entry, &ev),
-            || Some(Held {
-                track: ev.track,
-                kind: ev.kind,
-                key: ev.key.to_vec(),
-                new_value: owned(ev.new_value),
-                old_value: owned(ev.old_value),
-            }),
+            || {
+                Some(Held {
+                    track: ev.track,
+                    kind: ev.kind,
+                    key: ev.key.to_vec(),
+                    new_value: owned(ev.new_value),
+                    old_value: owned(ev.old_value),
+                })
+            },
         )
     }
 }

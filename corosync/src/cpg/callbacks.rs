@@ -262,12 +262,14 @@ pub(super) unsafe extern "C" fn confchg_trampoline(
         with_cpg(
             handle,
             |cpg, cb| confchg(cpg, cb, &change),
-            || Some(Held::Confchg {
-                group: *change.group,
-                members: change.members.to_vec(),
-                left: change.left.to_vec(),
-                joined: change.joined.to_vec(),
-            }),
+            || {
+                Some(Held::Confchg {
+                    group: *change.group,
+                    members: change.members.to_vec(),
+                    left: change.left.to_vec(),
+                    joined: change.joined.to_vec(),
+                })
+            },
         )
     }
 }
@@ -289,10 +291,12 @@ pub(super) unsafe extern "C" fn totem_trampoline(
         with_cpg(
             handle,
             |cpg, cb| totem(cpg, cb, &change),
-            || Some(Held::Totem {
-                ring_id: change.ring_id,
-                members: change.members.to_vec(),
-            }),
+            || {
+                Some(Held::Totem {
+                    ring_id: change.ring_id,
+                    members: change.members.to_vec(),
+                })
+            },
         )
     }
 }
