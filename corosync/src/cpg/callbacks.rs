@@ -201,12 +201,12 @@ unsafe fn message<'a>(
         group: unsafe { GroupName::from_ptr(group) }?,
         nodeid: NodeId::new(nodeid),
         pid,
-        // SAFETY: as above. (libcpg's pointer into its receive buffer is
-        // never null; a null one gives an empty payload. A byte pointer is
-        // always aligned.)
+        // (libcpg's pointer into its receive buffer is never null; a null
+        // one gives an empty payload. A byte pointer is always aligned.)
         data: if msg.is_null() {
             &[]
         } else {
+            // SAFETY: the caller's promise: `msg_len` bytes at `msg`.
             unsafe { std::slice::from_raw_parts(msg.cast_const().cast::<u8>(), msg_len) }
         },
     })
