@@ -300,7 +300,7 @@ fn many_tasks_multicast_through_one_handle_in_one_order() {
 fn adapters_refuse_to_start_outside_a_runtime() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::InvalidInput { .. }));
+    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::NoRuntime));
     assert!(refused(node.run(|| AsyncCpg::connect().map(drop)).unwrap()));
     let changes = TrackFlags::CHANGES;
     assert!(refused(
@@ -315,9 +315,12 @@ fn adapters_refuse_to_start_outside_a_runtime() {
         node.run(|| AsyncCmap::connect(Map::Icmap).map(drop))
             .unwrap()
     ));
-    assert!(refused(node.run(|| AsyncCfg::connect().map(drop)).unwrap()));
-    // Inside one, tracking flags that would report nothing are refused too
+    assert!(refused(
+        node.run(|| AsyncCfg::connect(changes).map(drop)).unwrap()
+    ));
+    // Inside one, tracking flags that would report nothing are refused
     // (the stream would never yield).
+    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::InvalidInput { .. }));
     let rt = current_thread();
     let empty = TrackFlags::empty();
     let in_rt = |f: fn(TrackFlags) -> corosync::Result<()>| {
@@ -467,8 +470,9 @@ fn votequorum_and_cfg_streams() {
         })
         .await;
 
-        let (cfg, cfg_events) = on_node(cluster.node(1), AsyncCfg::connect).unwrap();
-        cfg.with(|c| c.track_start(TrackFlags::CHANGES)).unwrap();
+        // Connecting tracks: corosync asks this connection.
+        let (cfg, cfg_events) =
+            on_node(cluster.node(1), || AsyncCfg::connect(TrackFlags::CHANGES)).unwrap();
         let mut cfg_events = Box::pin(cfg_events);
         let asker = on_node(cluster.node(1), || corosync::cfg::Cfg::new().unwrap());
         // try_shutdown blocks until the votes are in: run it on a thread.
