@@ -331,14 +331,16 @@ impl AsyncCpg {
 
     /// How many bytes of this handle's own multicasts may be on their way
     /// back to it (sent, and not yet yielded by its stream) before a send
-    /// waits. Each message counts what its event takes in the event ring
-    /// ([`event_size`]); other members' messages and membership events do
+    /// waits. Each message counts what its event takes in the event ring:
+    /// its length rounded up to 4 bytes, plus 192 bytes of libcpg's and
+    /// libqb's headers. Other members' messages and membership events do
     /// not count. All clones share the window.
     ///
     /// By default it is the size of the event ring between corosync and
-    /// this connection ([`Cpg::event_ring_size`], 1 MiB with corosync's
-    /// usual build): the largest window with which corosync need not hold
-    /// this connection's own messages in its out-queue.
+    /// this connection ([`Cpg::max_atomic_msgsize`] plus 1 KiB, so 1 MiB
+    /// with corosync's usual build): the largest window with which
+    /// corosync need not hold this connection's own messages in its
+    /// out-queue.
     ///
     /// A send that does not fit (unless nothing is on the way) moves the
     /// events corosync has queued into the stream, while the stream holds
@@ -353,9 +355,9 @@ impl AsyncCpg {
     }
 
     /// Sets the [send window](Self::send_window) of this connection (all
-    /// its clones), in bytes as [`event_size`] counts them, for sends from
-    /// now on (sends already waiting go out once the window has drained
-    /// and they fit in the new one).
+    /// its clones), in bytes counted as `send_window` says, for sends from
+    /// now on (sends already waiting go out once the window has drained and
+    /// they fit in the new one).
     ///
     /// Keep the default unless a measurement of your cluster says
     /// otherwise: a larger window can raise or lower throughput depending
