@@ -111,7 +111,7 @@ fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
                 // the window (filled to the last message below).
                 assert_eq!(
                     cpg.mcast(Guarantee::Agreed, b"lost").await,
-                    Err(Error::NotExist)
+                    Err(Error::NotJoined)
                 );
                 join(&cpg, &mut events, "vectored").await;
                 // Fill the send window with messages nobody reads yet.
