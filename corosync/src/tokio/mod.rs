@@ -10,8 +10,9 @@
 //! An adapter owns a handle of the blocking API behind a mutex and turns
 //! its callbacks into owned events on a stream ([`Events`]; `CpgEvents`
 //! for CPG). Await the next event with the stream's `next` method, or use
-//! it as any [`Stream`](futures_core::Stream). Adapters are `Clone + Send + Sync`; dropping the
-//! last clone of an adapter and its stream finalizes the connection.
+//! it as any [`Stream`](futures_core::Stream). Adapters are
+//! `Clone + Send + Sync`; dropping the last clone of an adapter and its
+//! stream finalizes the connection.
 //!
 //! ```no_run
 //! # #[cfg(feature = "quorum")]
