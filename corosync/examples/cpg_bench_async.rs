@@ -12,30 +12,23 @@
 //! `--window` sets the adapter's send window
 //! (`AsyncCpg::set_send_window`) instead of the default, the event ring.
 
-use std::pin::Pin;
 use std::time::Instant;
 
 use corosync::cpg::{GroupName, Guarantee};
-use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
-use futures_core::Stream;
+use corosync::tokio::{AsyncCpg, CpgEvent};
 
 #[path = "common/bench.rs"]
 mod bench;
 use bench::{cpu_seconds, print_throughput};
 
-async fn next(events: &mut Pin<Box<CpgEvents>>) -> Option<corosync::Result<CpgEvent>> {
-    std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await
-}
-
 async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result<()> {
-    let (cpg, events) = AsyncCpg::connect()?;
+    let (cpg, mut events) = AsyncCpg::connect()?;
     if let Some(bytes) = window {
         cpg.set_send_window(bytes);
     }
-    let mut events = Box::pin(events);
     cpg.join(&GroupName::new(format!("bench-{}", std::process::id()))?)?;
     // Wait for our own join.
-    while let Some(event) = next(&mut events).await {
+    while let Some(event) = events.next().await {
         if let CpgEvent::ConfChange { joined, .. } = event? {
             if !joined.is_empty() {
                 break;
@@ -46,7 +39,7 @@ async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result
         let mut delivered = 0u64;
         let mut out_of_order = 0u64;
         while delivered < count {
-            match next(&mut events).await {
+            match events.next().await {
                 Some(Ok(CpgEvent::Message { data, .. })) => {
                     let mut seq = [0u8; 8];
                     let n = data.len().min(8);

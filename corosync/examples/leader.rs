@@ -10,13 +10,11 @@
 //! leader [seconds]      (runs until Ctrl-C without a duration)
 //! ```
 
-use std::future::poll_fn;
 use std::time::Duration;
 
 use corosync::cpg::{Address, GroupName};
 use corosync::tokio::{AsyncCpg, AsyncQuorum, CpgEvent, QuorumEvent};
 use corosync::TrackFlags;
-use futures_core::Stream;
 
 /// Prints a line; a closed stdout (the reader went away) is not an error
 /// worth dying for.
@@ -42,10 +40,9 @@ fn describe(leader: Option<Address>, me: (u32, u32)) -> String {
 }
 
 async fn run(duration: Option<Duration>) -> corosync::Result<()> {
-    let (cpg, cpg_events) = AsyncCpg::connect()?;
-    let (quorum, quorum_events) = AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
-    let mut cpg_events = Box::pin(cpg_events);
-    let mut quorum_events = Box::pin(quorum_events);
+    let (cpg, mut cpg_events) = AsyncCpg::connect()?;
+    let (quorum, mut quorum_events) =
+        AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
     cpg.join(&GroupName::new("leader-election")?)?;
     let me = (cpg.local_nodeid()?.get(), std::process::id());
     say!("node {} pid {} started", me.0, me.1);
@@ -65,7 +62,7 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
         tokio::select! {
             _ = &mut deadline => break,
             _ = tokio::signal::ctrl_c() => break,
-            event = poll_fn(|cx| cpg_events.as_mut().poll_next(cx)) => {
+            event = cpg_events.next() => {
                 match event {
                     Some(Ok(CpgEvent::ConfChange { members, .. })) => {
                         let new = members.iter().copied().min_by_key(|a| (a.nodeid(), a.pid()));
@@ -79,7 +76,7 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
                     None => return Ok(()),
                 }
             }
-            event = poll_fn(|cx| quorum_events.as_mut().poll_next(cx)) => {
+            event = quorum_events.next() => {
                 match event {
                     Some(Ok(QuorumEvent::Quorum { quorate: q, .. })) if q != quorate => {
                         quorate = q;

@@ -5,6 +5,7 @@
 //! their calls in hand-written retry loops; [`Retry`] is that loop, bounded
 //! in attempts and with a configurable back-off.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use crate::Result;
@@ -101,18 +102,47 @@ impl Retry {
         mut op: impl FnMut() -> Result<T>,
         mut sleep: impl FnMut(Duration),
     ) -> Result<T> {
-        let mut failures = 0;
+        let mut backoff = self.backoff();
         loop {
-            match op() {
-                Err(err) if err.is_retryable() => {
-                    failures += 1;
-                    if failures >= self.attempts {
-                        return Err(err);
-                    }
-                    sleep(self.delay_after(failures));
-                }
-                other => return other,
+            match backoff.after(op()) {
+                ControlFlow::Continue(delay) => sleep(delay),
+                ControlFlow::Break(result) => return result,
             }
+        }
+    }
+
+    /// The state of one run of this policy, for loops that sleep their own
+    /// way (the async retry of `corosync::tokio`).
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff {
+            policy: *self,
+            failures: 0,
+        }
+    }
+}
+
+/// One run of a [`Retry`] policy: counts the failed attempts and says what
+/// comes after each.
+pub(crate) struct Backoff {
+    policy: Retry,
+    failures: u32,
+}
+
+impl Backoff {
+    /// What follows an attempt that answered `result`: `Continue(delay)` to
+    /// sleep `delay` and try again (a `TryAgain` with attempts left), or
+    /// `Break` with the result to return.
+    pub(crate) fn after<T>(&mut self, result: Result<T>) -> ControlFlow<Result<T>, Duration> {
+        match result {
+            Err(err) if err.is_retryable() => {
+                self.failures += 1;
+                if self.failures >= self.policy.attempts {
+                    ControlFlow::Break(Err(err))
+                } else {
+                    ControlFlow::Continue(self.policy.delay_after(self.failures))
+                }
+            }
+            other => ControlFlow::Break(other),
         }
     }
 }
@@ -193,6 +223,27 @@ mod tests {
         let two = Retry::new(2).delays(Duration::from_millis(20), Duration::from_millis(20));
         let _ = two.run(|| Err::<(), _>(Error::TryAgain));
         assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_backoff_says_what_follows_each_attempt() {
+        let ms = Duration::from_millis;
+        let policy = Retry::new(3).delays(ms(1), ms(4));
+        let mut backoff = policy.backoff();
+        let try_again = || Err::<(), _>(Error::TryAgain);
+        assert_eq!(backoff.after(try_again()), ControlFlow::Continue(ms(1)));
+        assert_eq!(backoff.after(try_again()), ControlFlow::Continue(ms(2)));
+        assert_eq!(
+            backoff.after(try_again()),
+            ControlFlow::Break(Err(Error::TryAgain)),
+            "the third failure was the last attempt"
+        );
+        let mut backoff = policy.backoff();
+        assert_eq!(backoff.after(Ok(5)), ControlFlow::Break(Ok(5)));
+        assert_eq!(
+            backoff.after::<()>(Err(Error::Library)),
+            ControlFlow::Break(Err(Error::Library))
+        );
     }
 
     #[test]

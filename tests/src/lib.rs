@@ -26,6 +26,7 @@
 
 use std::fmt;
 
+pub mod asynctest;
 pub mod bounded;
 mod cluster;
 pub mod cpg_record;

@@ -1,13 +1,9 @@
 //! Owned message bytes whose buffers are recycled.
 //!
 //! A stream's events outlive the dispatch call, so every delivered message
-//! is copied. A fresh allocation per message is costly in two ways that
-//! the async benchmark showed: glibc hands freed memory at the top of the
-//! heap back to the kernel, so the next large message faults its pages in
-//! again (13 page faults per 64 KiB message, which made async sends four
-//! times as costly in CPU as blocking ones), and buffers just over 1 KiB
-//! miss glibc's per-thread cache (about 700 instructions per message in
-//! malloc and free at 1 KiB, counted with callgrind).
+//! is copied; reusing the buffers rather than allocating one per message
+//! spares the allocator and the page faults of large messages (what that
+//! saves is measured in BENCHMARKS.md).
 //!
 //! A [`Payload`] gives its buffer back to its stream's [`Pool`] when
 //! dropped, from any thread, with one compare-and-swap; the delivery side
@@ -101,7 +97,12 @@ impl Pool {
             bytes += node.buf.capacity() + NODE_CHARGE;
             into.push(node);
         }
-        super::sub(&self.bytes, bytes);
+        // (The count is approximate under races: never below zero.)
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(bytes))
+            });
     }
 }
 

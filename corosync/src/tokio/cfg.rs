@@ -1,0 +1,58 @@
+//! The CFG adapter.
+
+use ::tokio::sync::mpsc;
+
+use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use crate::cfg::{Cfg, ShutdownMode};
+use crate::{Result, TrackFlags};
+
+impl_dispatch!(Cfg);
+
+/// An owned CFG event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CfgEvent {
+    /// A shutdown was requested: answer with
+    /// [`AsyncCfg::reply_to_shutdown`].
+    Shutdown(ShutdownMode),
+}
+
+/// A CFG connection for async code; cheap to clone, all clones share it.
+#[derive(Clone)]
+pub struct AsyncCfg {
+    cfg: Shared<Cfg>,
+}
+
+/// The stream of [`CfgEvent`]s of an [`AsyncCfg`].
+pub type CfgEvents = Events<Cfg, CfgEvent>;
+
+impl AsyncCfg {
+    /// Connects (inside a tokio runtime, else
+    /// [`Error::NoRuntime`](crate::Error::NoRuntime)) and starts tracking
+    /// with `flags` ([`Cfg::track_start`]), as `AsyncQuorum::connect` and
+    /// `AsyncVotequorum::connect` do: corosync asks only the connections
+    /// that track about a shutdown.
+    pub fn connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
+        in_runtime()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cfg = Cfg::builder()
+            .on_shutdown(move |_, mode| {
+                let _ = tx.send(CfgEvent::Shutdown(mode));
+            })
+            .connect()?;
+        cfg.track_start(flags)?;
+        let cfg = shared(cfg);
+        let events = Events::new(cfg.clone(), rx)?;
+        Ok((AsyncCfg { cfg }, events))
+    }
+
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](super) docs).
+    pub fn with<R>(&self, f: impl FnOnce(&Cfg) -> R) -> R {
+        f(&lock(&self.cfg))
+    }
+
+    /// Answers a shutdown request.
+    pub fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
+        self.with(|c| c.reply_to_shutdown(allow))
+    }
+}

@@ -1,0 +1,88 @@
+//! The quorum adapter.
+
+use ::tokio::sync::mpsc;
+
+use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use crate::quorum::Quorum;
+use crate::{NodeId, Result, RingId, TrackFlags};
+
+impl_dispatch!(Quorum);
+
+/// An owned quorum event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuorumEvent {
+    /// Quorate or not, and the members.
+    Quorum {
+        /// Whether the partition is quorate.
+        quorate: bool,
+        /// The ring id.
+        ring_id: RingId,
+        /// The members.
+        members: Vec<NodeId>,
+    },
+    /// The node list and what changed (corosync 3.1 and later).
+    NodeList {
+        /// The ring id.
+        ring_id: RingId,
+        /// The members.
+        members: Vec<NodeId>,
+        /// Who joined.
+        joined: Vec<NodeId>,
+        /// Who left.
+        left: Vec<NodeId>,
+    },
+}
+
+/// A quorum connection for async code; cheap to clone, all clones share
+/// it.
+#[derive(Clone)]
+pub struct AsyncQuorum {
+    quorum: Shared<Quorum>,
+}
+
+/// The stream of [`QuorumEvent`]s of an [`AsyncQuorum`].
+pub type QuorumEvents = Events<Quorum, QuorumEvent>;
+
+impl AsyncQuorum {
+    /// Connects (inside a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
+    /// and starts tracking with `flags` ([`Quorum::track_start`]: flags
+    /// that report nothing are refused).
+    pub fn connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
+        in_runtime()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t1 = tx.clone();
+        let mut builder = Quorum::builder().on_quorum(move |_, n| {
+            let _ = t1.send(QuorumEvent::Quorum {
+                quorate: n.quorate,
+                ring_id: n.ring_id,
+                members: n.members.to_vec(),
+            });
+        });
+        if cfg!(corosync_has_quorum_model_initialize) {
+            builder = builder.on_nodelist(move |_, n| {
+                let _ = tx.send(QuorumEvent::NodeList {
+                    ring_id: n.ring_id,
+                    members: n.members.to_vec(),
+                    joined: n.joined.to_vec(),
+                    left: n.left.to_vec(),
+                });
+            });
+        }
+        let quorum = builder.connect()?;
+        quorum.track_start(flags)?;
+        let quorum = shared(quorum);
+        let events = Events::new(quorum.clone(), rx)?;
+        Ok((AsyncQuorum { quorum }, events))
+    }
+
+    /// Runs `f` with the blocking handle, on the calling thread, once no
+    /// other thread uses it (see "Requests" in the [module](super) docs).
+    pub fn with<R>(&self, f: impl FnOnce(&Quorum) -> R) -> R {
+        f(&lock(&self.quorum))
+    }
+
+    /// Whether the partition is quorate now.
+    pub fn is_quorate(&self) -> Result<bool> {
+        self.with(Quorum::is_quorate)
+    }
+}

@@ -1,0 +1,323 @@
+//! The machinery every adapter shares: the handle behind its mutex, the
+//! descriptor registered with tokio's reactor, and [`Events`], the stream
+//! that dispatches the handle and yields what its callbacks queued.
+
+use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ::tokio::io::unix::AsyncFd;
+use ::tokio::sync::{mpsc, Notify};
+use futures_core::Stream;
+
+use crate::{Error, Result};
+
+/// Refuses to go on outside a tokio runtime (registering would panic).
+pub(super) fn in_runtime() -> Result<()> {
+    ::tokio::runtime::Handle::try_current()
+        .map(drop)
+        .map_err(|_| Error::NoRuntime)
+}
+
+pub(super) mod sealed {
+    /// Only this crate's handles are dispatched by a stream.
+    pub trait Sealed {}
+}
+
+/// A handle an [`Events`] stream can dispatch (implemented by the
+/// services' handles; sealed).
+pub trait Dispatch: sealed::Sealed + AsRawFd + Send + 'static {
+    /// Runs the callbacks of at most `max` pending events; returns how many
+    /// there were (fewer than `max`: none was left).
+    fn dispatch_some(&self, max: usize) -> Result<usize>;
+}
+
+/// Implements [`Dispatch`] for a service's handle.
+macro_rules! impl_dispatch {
+    ($t:ty) => {
+        impl $crate::tokio::stream::sealed::Sealed for $t {}
+
+        impl $crate::tokio::stream::Dispatch for $t {
+            #[inline]
+            fn dispatch_some(&self, max: usize) -> $crate::Result<usize> {
+                <$t>::dispatch_some(self, max)
+            }
+        }
+    };
+}
+pub(super) use impl_dispatch;
+
+/// A handle shared by an adapter and its event stream, and a signal the
+/// stream raises after each dispatch (CPG's senders waiting out flow
+/// control retry then, rather than only when their back-off timer fires).
+pub(super) struct Inner<H> {
+    handle: Mutex<H>,
+    pub(super) dispatched: Notify,
+}
+
+pub(super) type Shared<H> = Arc<Inner<H>>;
+
+pub(super) fn shared<H>(handle: H) -> Shared<H> {
+    Arc::new(Inner {
+        handle: Mutex::new(handle),
+        dispatched: Notify::new(),
+    })
+}
+
+/// The handle's lock, waiting for it (a plain call: see "Requests" in the
+/// [module](super) docs).
+pub(super) fn lock<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
+    // A poisoned lock only means a panic elsewhere while it was held; the
+    // handle itself is still consistent (its methods leave no half state).
+    shared.handle.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The handle's lock if no other thread holds it.
+pub(super) fn try_lock<H>(shared: &Shared<H>) -> Option<MutexGuard<'_, H>> {
+    match shared.handle.try_lock() {
+        Ok(guard) => Some(guard),
+        // (As in `lock`.)
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// How many times async code tries a held lock in a row, then how many
+/// times it yields to the runtime, before it waits a millisecond between
+/// tries.
+const LOCK_SPINS: u32 = 64;
+const LOCK_YIELDS: u32 = 16;
+
+/// The handle's lock, for async code: the thread never waits on it. Held
+/// for a dispatch or a small send it frees within microseconds, so a brief
+/// spin usually gets it; held by another thread for longer (a fragmented
+/// send on the blocking pool, or a request waiting for a daemon that does
+/// not answer), the task yields and then polls it every millisecond, and
+/// the runtime's other tasks go on.
+// (Only CPG's sends use it.)
+#[cfg_attr(not(feature = "cpg"), allow(dead_code))]
+pub(super) async fn lock_async<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
+    let mut tries: u32 = 0;
+    loop {
+        if let Some(guard) = try_lock(shared) {
+            return guard;
+        }
+        tries = tries.saturating_add(1);
+        if tries < LOCK_SPINS {
+            std::hint::spin_loop();
+        } else if tries < LOCK_SPINS + LOCK_YIELDS {
+            ::tokio::task::yield_now().await;
+        } else {
+            ::tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Whether `fd` has input right now (a zero-timeout poll).
+fn readable_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLIN != 0 }
+}
+
+/// A raw descriptor for AsyncFd; the handle owns the real one.
+struct Fd(RawFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The most events a stream moves out of corosync in one poll, so that a
+/// fast sender (another member, or corosync's queue for this connection)
+/// cannot make one poll read without end into memory.
+pub(super) const BATCH: usize = 64;
+
+/// How soon a stream tries again for a handle another thread holds.
+const LOCK_RETRY: Duration = Duration::from_millis(1);
+
+/// The events of one handle as a stream: `Ok(event)` for each callback,
+/// then, if the connection fails, one `Err` and the end.
+///
+/// Await it with [`Events::next`] (or through [`Stream`]).
+pub struct Events<H, E> {
+    // Declared first so that it is dropped (deregistered) before this
+    // stream's reference to the handle, which owns the descriptor.
+    fd: AsyncFd<Fd>,
+    handle: Shared<H>,
+    rx: mpsc::UnboundedReceiver<E>,
+    done: bool,
+    /// Why the connection failed, until the stream has yielded it (after
+    /// the events queued before).
+    failure: Option<Error>,
+    /// Set when the last dispatch stopped at [`BATCH`] events.
+    more: bool,
+    /// Polls in a row that found the handle held by another thread.
+    lock_waits: u32,
+    /// Fires when it is time to try a held handle again. Reset, not
+    /// reallocated, each time.
+    retry: Pin<Box<::tokio::time::Sleep>>,
+    retry_armed: bool,
+}
+
+impl<H: Dispatch, E> Events<H, E> {
+    /// A stream of what the callbacks of `handle` send to `rx`.
+    pub(super) fn new(handle: Shared<H>, rx: mpsc::UnboundedReceiver<E>) -> Result<Self> {
+        let raw = lock(&handle).as_raw_fd();
+        // SAFETY: the descriptor belongs to the handle's connection, which
+        // keeps it open and unchanged until the handle is finalized; this
+        // stream holds a reference to the handle and drops the AsyncFd
+        // before it (field order).
+        let fd =
+            unsafe { AsyncFd::register_with_interest(Fd(raw), ::tokio::io::Interest::READABLE) }
+                .map_err(|_| Error::Library)?;
+        Ok(Events {
+            fd,
+            handle,
+            rx,
+            done: false,
+            failure: None,
+            more: false,
+            lock_waits: 0,
+            // (Made here, so that a runtime without timers fails at once.)
+            retry: Box::pin(::tokio::time::sleep(LOCK_RETRY)),
+            retry_armed: false,
+        })
+    }
+
+    /// The next event; `None` once the stream has ended.
+    ///
+    /// Cancellation-safe: an event is queued before it is yielded, so
+    /// dropping this future (in a `select!`, say) loses nothing.
+    pub async fn next(&mut self) -> Option<Result<E>> {
+        std::future::poll_fn(|cx| self.poll_event(cx, |_, _| {})).await
+    }
+
+    /// How many events the stream holds: read from corosync, not yet
+    /// yielded. A stream reads at most 64 at a time, and only when it
+    /// holds none.
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// The handle this stream dispatches.
+    // (Only CPG's stream needs it.)
+    #[cfg_attr(not(feature = "cpg"), allow(dead_code))]
+    pub(super) fn handle(&self) -> &Shared<H> {
+        &self.handle
+    }
+
+    /// [`Stream::poll_next`], calling `after_dispatch` with the handle and
+    /// the result after each dispatch.
+    pub(super) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut after_dispatch: impl FnMut(&Shared<H>, &Result<usize>),
+    ) -> Poll<Option<Result<E>>> {
+        // At most one dispatch per call, so that a call's work is bounded
+        // even when a batch puts nothing in the channel (fragments of a
+        // large message, events no callback takes).
+        let mut dispatched = false;
+        loop {
+            if let Poll::Ready(Some(event)) = self.rx.poll_recv(cx) {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if !self.rx.is_empty() {
+                // The task has used up its budget (tokio's cooperative
+                // scheduling), which has already arranged a wake-up:
+                // dispatching more now would only queue more.
+                return Poll::Pending;
+            }
+            if self.done {
+                // The failure comes after the events queued before it.
+                return Poll::Ready(self.failure.take().map(Err));
+            }
+            // The reactor is edge-triggered: a readiness is kept until a
+            // dispatch has drained the handle (below).
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => Some(guard),
+                Poll::Ready(Err(_)) => {
+                    self.done = true;
+                    self.failure = Some(Error::Library);
+                    continue;
+                }
+                Poll::Pending => None,
+            };
+            let retry = self.retry_armed && self.retry.as_mut().poll(cx).is_ready();
+            if guard.is_none() && !self.more && !retry {
+                return Poll::Pending;
+            }
+            if dispatched {
+                // (The readiness, the batch flag or the fired timer stay as
+                // they are for the next call.)
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let Some(handle) = try_lock(&self.handle) else {
+                // Another thread holds the handle (a fragmented send on the
+                // blocking pool, a request waiting for the daemon): come
+                // back soon rather than wait for it on this worker. The
+                // readiness and the batch flag stay as they are.
+                self.lock_waits = self.lock_waits.saturating_add(1);
+                if self.lock_waits < LOCK_YIELDS {
+                    cx.waker().wake_by_ref();
+                } else {
+                    self.retry
+                        .as_mut()
+                        .reset(::tokio::time::Instant::now() + LOCK_RETRY);
+                    self.retry_armed = true;
+                    // (Registers the wake-up; it cannot have fired yet.)
+                    let _ = self.retry.as_mut().poll(cx);
+                }
+                return Poll::Pending;
+            };
+            self.lock_waits = 0;
+            self.retry_armed = false;
+            dispatched = true;
+            // Drain, as the crate's event-loop rule says: a batch, and more
+            // while the descriptor still shows input, up to BATCH in all
+            // (bounded, in case a descriptor stayed readable with nothing
+            // to dispatch; the next edge or poll comes back here anyway).
+            let mut result = handle.dispatch_some(BATCH);
+            for _ in 0..16 {
+                match result {
+                    Ok(n) if n < BATCH && readable_now(self.fd.get_ref().0) => {
+                        result = handle.dispatch_some(BATCH - n).map(|m| n + m);
+                    }
+                    _ => break,
+                }
+            }
+            drop(handle);
+            after_dispatch(&self.handle, &result);
+            // A full batch may have left events behind: dispatch again as
+            // soon as these are consumed, readiness or not.
+            self.more = matches!(result, Ok(BATCH));
+            if let Some(guard) = guard.as_mut() {
+                // Readiness that arrived after the guard was taken is kept.
+                guard.clear_ready();
+            }
+            self.handle.dispatched.notify_waiters();
+            if let Err(err) = result {
+                self.done = true;
+                self.failure = Some(err);
+            }
+        }
+    }
+}
+
+impl<H: Dispatch, E> Stream for Events<H, E> {
+    type Item = Result<E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<E>>> {
+        // (Every field is Unpin.)
+        self.get_mut().poll_event(cx, |_, _| {})
+    }
+}

@@ -1,0 +1,327 @@
+//! The tokio adapters of every service on real clusters: one runtime
+//! drives CPG, quorum and cmap streams at once; node failures show up on
+//! all of them; a stopped daemon ends each stream (votequorum and cfg too)
+//! with an error; adapters refuse to start outside a runtime; the leader
+//! example follows failures and quorum.
+
+use std::time::{Duration, Instant};
+
+use corosync::cmap::{Map, TrackEventKind, TrackType, Value};
+use corosync::cpg::{GroupName, Guarantee};
+use corosync::tokio::{
+    AsyncCfg, AsyncCmap, AsyncCpg, AsyncQuorum, AsyncVotequorum, CmapEvent, CpgEvent, QuorumEvent,
+};
+use corosync::{NodeId, TrackFlags};
+use corosync_tests::asynctest::{
+    current_thread, drain, ends_with_error_within_a_second, next, on_node_in_runtime, runtime,
+    until,
+};
+use corosync_tests::Cluster;
+
+#[test]
+fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let group = GroupName::new("async-watch").unwrap();
+        let (cpg, mut cpg_events) = on_node_in_runtime(cluster.node(0), AsyncCpg::connect).unwrap();
+        let (_peer, mut peer_events) = on_node_in_runtime(cluster.node(2), || {
+            let (p, e) = AsyncCpg::connect().unwrap();
+            p.join(&GroupName::new("async-watch").unwrap()).unwrap();
+            (p, e)
+        });
+        let (_quorum, mut quorum_events) = on_node_in_runtime(cluster.node(0), || {
+            AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
+        })
+        .unwrap();
+        let (cmap, mut cmap_events) =
+            on_node_in_runtime(cluster.node(0), || AsyncCmap::connect(Map::Icmap)).unwrap();
+        cmap.track(
+            "runtime.members.",
+            TrackType::ADD | TrackType::MODIFY | TrackType::DELETE | TrackType::PREFIX,
+        )
+        .unwrap();
+        cpg.join(&group).unwrap();
+        let long = Duration::from_secs(30);
+        until(
+            &mut cpg_events,
+            long,
+            |e| matches!(e, CpgEvent::ConfChange { members, .. } if members.len() == 2),
+        )
+        .await;
+        let first = until(
+            &mut quorum_events,
+            long,
+            |e| matches!(e, QuorumEvent::Quorum { members, .. } if members.len() == 3),
+        )
+        .await;
+        let QuorumEvent::Quorum {
+            ring_id: before, ..
+        } = first
+        else {
+            unreachable!()
+        };
+        // Keep the peer's stream drained while we wait.
+        let peer = tokio::spawn(async move {
+            while next(&mut peer_events, Duration::from_secs(60))
+                .await
+                .is_some()
+            {}
+        });
+
+        // Kill node 3: all three streams report it, polled together.
+        tokio::task::block_in_place(|| cluster.kill(2)).unwrap();
+        let node3 = NodeId::new(3);
+        let (mut cpg_seen, mut quorum_seen, mut cmap_seen) = (false, false, false);
+        let deadline = Instant::now() + long;
+        while !(cpg_seen && quorum_seen && cmap_seen) {
+            assert!(
+                Instant::now() < deadline,
+                "cpg {cpg_seen} quorum {quorum_seen} cmap {cmap_seen}"
+            );
+            tokio::select! {
+                Some(e) = cpg_events.next() => {
+                    if let CpgEvent::ConfChange { left, .. } = e.unwrap() {
+                        cpg_seen |= left.iter().any(|a| a.nodeid() == node3);
+                    }
+                }
+                Some(e) = quorum_events.next() => {
+                    if let QuorumEvent::Quorum { quorate, members, ring_id } = e.unwrap() {
+                        // (A new membership: a new, higher ring id.)
+                        quorum_seen |= quorate
+                            && members == [NodeId::new(1), NodeId::new(2)]
+                            && ring_id.seq > before.seq;
+                    }
+                }
+                Some(e) = cmap_events.next() => {
+                    let CmapEvent { kind, key, new_value, old_value, .. } = e.unwrap();
+                    cmap_seen |= kind == TrackEventKind::Modify
+                        && key == b"runtime.members.3.status"
+                        && new_value == Some(Value::string("left"))
+                        && old_value == Some(Value::string("joined"));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+
+        // Stop the local daemon: every stream ends with an error within a
+        // second, and then ends.
+        tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
+        let stopped = Instant::now();
+        let results = tokio::join!(
+            drain(&mut cpg_events),
+            drain(&mut quorum_events),
+            drain(&mut cmap_events),
+        );
+        for (name, ended_with_error) in [
+            ("cpg", results.0),
+            ("quorum", results.1),
+            ("cmap", results.2),
+        ] {
+            assert!(ended_with_error, "{name} stream did not end with an error");
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            stopped.elapsed()
+        );
+        // Sending on the dead connection is an error, not a hang.
+        let send =
+            tokio::time::timeout(Duration::from_secs(5), cpg.mcast(Guarantee::Agreed, b"x")).await;
+        assert!(matches!(send, Ok(Err(_))), "{send:?}");
+        peer.abort();
+    });
+}
+
+#[test]
+fn adapters_refuse_to_start_outside_a_runtime() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::NoRuntime));
+    assert!(refused(node.run(|| AsyncCpg::connect().map(drop)).unwrap()));
+    let changes = TrackFlags::CHANGES;
+    assert!(refused(
+        node.run(|| AsyncQuorum::connect(changes).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(
+        node.run(|| AsyncVotequorum::connect(changes).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(
+        node.run(|| AsyncCmap::connect(Map::Icmap).map(drop))
+            .unwrap()
+    ));
+    assert!(refused(
+        node.run(|| AsyncCfg::connect(changes).map(drop)).unwrap()
+    ));
+    // Inside one, tracking flags that would report nothing are refused
+    // (the stream would never yield).
+    let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::InvalidInput { .. }));
+    let rt = current_thread();
+    let empty = TrackFlags::empty();
+    let in_rt = |f: fn(TrackFlags) -> corosync::Result<()>| {
+        let handle = rt.handle().clone();
+        node.run(move || {
+            let _guard = handle.enter();
+            f(empty)
+        })
+        .unwrap()
+    };
+    assert!(refused(in_rt(|f| AsyncQuorum::connect(f).map(drop))));
+    assert!(refused(in_rt(|f| AsyncVotequorum::connect(f).map(drop))));
+    assert!(refused(in_rt(|f| AsyncCfg::connect(f).map(drop))));
+
+    // A runtime without its IO or time driver fails at once, as tokio's
+    // own types do, not at the first poll.
+    for (io, time, says) in [(false, true, "IO"), (true, false, "timer")] {
+        let message = cluster
+            .node(0)
+            .run(move || {
+                let mut builder = tokio::runtime::Builder::new_current_thread();
+                if io {
+                    builder.enable_io();
+                }
+                if time {
+                    builder.enable_time();
+                }
+                let rt = builder.build().unwrap();
+                let _guard = rt.enter();
+                let panic = std::panic::catch_unwind(AsyncCpg::connect)
+                    .map(drop)
+                    .unwrap_err();
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            })
+            .unwrap();
+        assert!(
+            message.as_deref().is_some_and(|m| m.contains(says)),
+            "io {io}, time {time}: {message:?}"
+        );
+    }
+}
+
+/// The leader-election example: leadership follows node failures, and the
+/// leader holds its work while its node is not quorate.
+#[test]
+fn the_leader_example_follows_failures_and_quorum() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let program = corosync_tests::example_binary("leader").unwrap();
+    let start = |i: usize| {
+        let mut child = cluster
+            .node(i)
+            .command(program.to_str().unwrap())
+            .unwrap()
+            .arg("60")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
+        (child, rx)
+    };
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(text) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+        panic!("no line with {text:?}; saw {seen:?}");
+    };
+    let mut nodes: Vec<_> = (0..3).map(start).collect();
+    // Everyone agrees node 1 leads once all three joined; node 1 works.
+    for (i, (_, rx)) in nodes.iter().enumerate() {
+        let line = wait_for(rx, "members: nodes 1 2 3; ");
+        assert!(line.contains("leader: node 1 pid"), "{line}");
+        if i == 0 {
+            wait_for(rx, "leader at work");
+        }
+    }
+    // Node 1 dies: node 2 takes over and works.
+    cluster.kill(0).unwrap();
+    wait_for(&nodes[1].1, "new leader: node 2");
+    wait_for(&nodes[2].1, "new leader: node 2");
+    wait_for(&nodes[1].1, "leader at work");
+    // Node 3 dies too: node 2 alone is not quorate and holds its work.
+    cluster.kill(2).unwrap();
+    wait_for(&nodes[1].1, "not quorate: holding work");
+    std::thread::sleep(Duration::from_millis(1500));
+    let idle: Vec<String> = nodes[1].1.try_iter().collect();
+    assert!(
+        !idle.iter().any(|l| l.contains("leader at work")),
+        "worked without quorum: {idle:?}"
+    );
+    // Node 3 returns: quorum and work resume.
+    cluster.restart(2).unwrap();
+    wait_for(&nodes[1].1, "quorate: work resumes");
+    wait_for(&nodes[1].1, "leader at work");
+    for (child, _) in &mut nodes {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Votequorum and CFG streams: an expected-votes change and a shutdown
+/// request arrive as events, and the async answer lets the shutdown go on.
+#[test]
+fn votequorum_and_cfg_streams() {
+    use corosync::cfg::ShutdownMode;
+    use corosync::tokio::{CfgEvent, VotequorumEvent};
+    let mut cluster = Cluster::new(2).expect("cluster");
+    let rt = runtime();
+    rt.block_on(async {
+        let (vq, mut vq_events) = on_node_in_runtime(cluster.node(0), || {
+            AsyncVotequorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
+        })
+        .unwrap();
+        // Quorate with both nodes, and the node list with the ring id it
+        // belongs to (in either order).
+        let (mut quorate, mut listed) = (false, false);
+        until(&mut vq_events, Duration::from_secs(20), |e| {
+            match e {
+                VotequorumEvent::Quorum {
+                    quorate: true,
+                    nodes,
+                } if nodes.len() == 2 => quorate = true,
+                VotequorumEvent::NodeList { ring_id, nodes }
+                    if nodes.len() == 2
+                        && [1, 2].iter().all(|&id| nodes.contains(&NodeId::new(id)))
+                        && ring_id.seq > 0 =>
+                {
+                    listed = true
+                }
+                _ => {}
+            }
+            quorate && listed
+        })
+        .await;
+        vq.with(|v| v.set_expected(3)).unwrap();
+        until(&mut vq_events, Duration::from_secs(20), |e| {
+            matches!(e, VotequorumEvent::ExpectedVotes(3))
+        })
+        .await;
+
+        // Connecting tracks: corosync asks this connection.
+        let (cfg, mut cfg_events) =
+            on_node_in_runtime(cluster.node(1), || AsyncCfg::connect(TrackFlags::CHANGES)).unwrap();
+        let asker = on_node_in_runtime(cluster.node(1), || corosync::cfg::Cfg::new().unwrap());
+        // try_shutdown blocks until the votes are in: run it on a thread.
+        let request = std::thread::spawn(move || asker.try_shutdown(ShutdownMode::Request));
+        let event = until(&mut cfg_events, Duration::from_secs(20), |_| true).await;
+        assert_eq!(event, CfgEvent::Shutdown(ShutdownMode::Request));
+        cfg.reply_to_shutdown(true).unwrap();
+        assert_eq!(request.join().unwrap(), Ok(()));
+        tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
+        // Its daemon gone, the cfg stream ends with an error within a
+        // second; so does the votequorum stream when its daemon stops.
+        ends_with_error_within_a_second("cfg", &mut cfg_events).await;
+        tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
+        ends_with_error_within_a_second("votequorum", &mut vq_events).await;
+    });
+}
