@@ -33,46 +33,68 @@ fn drain_until(cpg: &Cpg, seen: &Seen, n: usize) {
     assert!(done, "{n} messages within {WAIT:?}");
 }
 
+/// A closure that records each payload and panics on `"one"`.
+fn recording(seen: &Seen) -> impl FnMut(&[u8]) + Send + 'static {
+    let seen = seen.clone();
+    move |data| {
+        seen.lock().unwrap().push(data.to_vec());
+        if data == b"one" {
+            panic!("boom");
+        }
+    }
+}
+
+/// A CPG handle in a group of its own, made on the node `run` runs on.
+/// Totem orders all groups' messages in one sequence, so once a message it
+/// sends after others is back, the others are in their receivers' rings.
+struct Barrier {
+    cpg: Cpg,
+    seen: Seen,
+}
+
+impl Barrier {
+    fn new() -> Barrier {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let cpg = Cpg::builder()
+            .on_deliver(move |_, m| record.lock().unwrap().push(m.data.to_vec()))
+            .connect()
+            .unwrap();
+        cpg.join(&GroupName::new("panics-barrier").unwrap())
+            .unwrap();
+        Barrier { cpg, seen }
+    }
+
+    /// Returns once every message sent before this call is delivered.
+    fn pass(&self) {
+        let n = self.seen.lock().unwrap().len() + 1;
+        self.cpg.mcast(Guarantee::Agreed, b"barrier").unwrap();
+        drain_until(&self.cpg, &self.seen, n);
+    }
+}
+
 #[test]
 fn a_cpg_closure_that_panics_loses_none_of_the_messages_after_it() {
     let cluster = Cluster::single().expect("cluster");
     let group = GroupName::new("panics").unwrap();
     let seen: Seen = Arc::default();
-    let record = seen.clone();
+    let mut record = recording(&seen);
     let (receiver, barrier) = cluster
         .node(0)
         .run(move || {
             let receiver = Cpg::builder()
-                .on_deliver(move |_, m| {
-                    record.lock().unwrap().push(m.data.to_vec());
-                    if m.data == b"one" {
-                        panic!("boom");
-                    }
-                })
+                .on_deliver(move |_, m| record(m.data))
                 .connect()
                 .unwrap();
-            let barrier_seen: Seen = Arc::default();
-            let barrier_record = barrier_seen.clone();
-            let barrier = Cpg::builder()
-                .on_deliver(move |_, m| barrier_record.lock().unwrap().push(m.data.to_vec()))
-                .connect()
-                .unwrap();
-            (receiver, (barrier, barrier_seen))
+            (receiver, Barrier::new())
         })
         .unwrap();
-    let (barrier, barrier_seen) = barrier;
     receiver.join(&group).unwrap();
-    barrier
-        .join(&GroupName::new("panics-barrier").unwrap())
-        .unwrap();
+    // (A process is in a group once, so the receiver sends to itself.)
     for m in [&b"one"[..], b"two", b"three", b"four"] {
         receiver.mcast(Guarantee::Agreed, m).unwrap();
     }
-    // (A process is in a group once, so the receiver sends to itself.)
-    // Totem orders all groups' messages in one sequence: once the barrier
-    // message sent after them is back, the four are in the receiver's ring.
-    barrier.mcast(Guarantee::Agreed, b"barrier").unwrap();
-    drain_until(&barrier, &barrier_seen, 1);
+    barrier.pass();
     assert!(wait_pending(&receiver, 4, WAIT), "four events queued");
 
     assert!(panics(|| receiver.dispatch(DispatchMode::All)));
@@ -137,43 +159,25 @@ fn an_evs_closure_that_panics_loses_none_of_the_messages_after_it() {
     let cluster = Cluster::single().expect("cluster");
     let group = EvsGroup::new("panics").unwrap();
     let seen: Seen = Arc::default();
-    let record = seen.clone();
+    let mut record = recording(&seen);
     let (evs, barrier) = cluster
         .node(0)
         .run(move || {
             let evs = Evs::builder()
-                .on_deliver(move |_, m| {
-                    record.lock().unwrap().push(m.data.to_vec());
-                    if m.data == b"one" {
-                        panic!("boom");
-                    }
-                })
+                .on_deliver(move |_, m| record(m.data))
                 .connect()
                 .unwrap();
-            let barrier_seen: Seen = Arc::default();
-            let barrier_record = barrier_seen.clone();
-            let barrier = Cpg::builder()
-                .on_deliver(move |_, m| barrier_record.lock().unwrap().push(m.data.to_vec()))
-                .connect()
-                .unwrap();
-            (evs, (barrier, barrier_seen))
+            (evs, Barrier::new())
         })
         .unwrap();
-    let (barrier, barrier_seen) = barrier;
     evs.join(&[group]).unwrap();
-    barrier
-        .join(&GroupName::new("panics-barrier").unwrap())
-        .unwrap();
     // Let the carrier group's join events through first.
     evs.dispatch(DispatchMode::All).unwrap();
     for m in [&b"one"[..], b"two", b"three"] {
         evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(m)])
             .unwrap();
     }
-    // Totem orders all groups' messages in one sequence: once the barrier
-    // message sent after them is back, the three are in the EVS ring.
-    barrier.mcast(Guarantee::Agreed, b"barrier").unwrap();
-    drain_until(&barrier, &barrier_seen, 1);
+    barrier.pass();
     assert!(wait_pending(&evs, 3, WAIT), "three events queued");
 
     assert!(panics(|| evs.dispatch(DispatchMode::All)));
