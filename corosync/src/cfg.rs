@@ -18,9 +18,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use corosync_sys as sys;
 
 use crate::cell::CallbackCell;
-use crate::current::{innermost, Kind, Registered};
+use crate::current::{Kind, Registered};
 use crate::error::check;
-use crate::handle::{Connection, Dispatch};
+use crate::handle::{callback, Connection, Dispatch};
 use crate::{Error, NodeId, Result};
 
 /// The most link addresses corosync reports for a node (knet's links).
@@ -464,18 +464,9 @@ fn on_shutdown(cfg: &Cfg, cb: &mut Callbacks, mode: ShutdownMode) {
 /// libcfg's callback carries no context (cfg.h has no context API): the
 /// handle registered as dispatching on this thread is the one called back.
 unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
-    // SAFETY: the reborrow is used only during this callback.
-    let Some(cfg) = (unsafe { innermost::<Cfg>(handle) }) else {
-        // libcfg only calls back from corosync_cfg_dispatch.
-        return;
-    };
     let mode = ShutdownMode::from_raw(flags);
-    // SAFETY: inside the handle's dispatch, on its thread, not nested in
-    // another of its callbacks.
-    unsafe {
-        cfg.cell
-            .invoke(|cb| on_shutdown(cfg, cb, mode), || Some(mode))
-    }
+    // SAFETY: a libcfg callback.
+    unsafe { callback::<Cfg>(handle, |cfg, cb| on_shutdown(cfg, cb, mode), || Some(mode)) }
 }
 
 #[cfg(test)]

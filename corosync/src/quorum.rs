@@ -20,9 +20,9 @@ use corosync_sys as sys;
 
 use crate::c_args::slice_arg;
 use crate::cell::CallbackCell;
-use crate::current::{innermost, Kind, Registered};
+use crate::current::{Kind, Registered};
 use crate::error::check;
-use crate::handle::{Connection, Dispatch};
+use crate::handle::{callback, Connection, Dispatch};
 use crate::{NodeId, Result, RingId, TrackFlags};
 
 /// Which quorum provider the daemon runs (the `quorum_type` corosync reports
@@ -323,27 +323,6 @@ fn on_nodelist(q: &Quorum, cb: &mut Callbacks, n: &NodeListNotification<'_>) {
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures,
-/// or keeps the event `held` makes after a panic.
-///
-/// # Safety
-///
-/// Only from a libquorum callback (made only inside `quorum_dispatch`,
-/// which [`Quorum::dispatch`] runs with the handle registered).
-unsafe fn with_quorum(
-    handle: sys::quorum_handle_t,
-    f: impl FnOnce(&Quorum, &mut Callbacks),
-    held: impl FnOnce() -> Option<Held>,
-) {
-    // SAFETY: the reborrow is used only during this callback.
-    let Some(quorum) = (unsafe { innermost::<Quorum>(handle) }) else {
-        return;
-    };
-    // SAFETY: inside the handle's dispatch, on its thread, not nested in
-    // another of its callbacks.
-    unsafe { quorum.cell.invoke(|cb| f(quorum, cb), held) }
-}
-
 /// The quorum callback of both models.
 ///
 /// # Safety
@@ -366,7 +345,7 @@ unsafe fn notify_quorum(
     };
     // SAFETY: as promised by the caller.
     unsafe {
-        with_quorum(
+        callback::<Quorum>(
             handle,
             |q, cb| on_quorum(q, cb, &n),
             || {
@@ -449,7 +428,7 @@ unsafe extern "C" fn nodelist_trampoline(
     };
     // SAFETY: a libquorum callback.
     unsafe {
-        with_quorum(
+        callback::<Quorum>(
             handle,
             |q, cb| on_nodelist(q, cb, &n),
             || {

@@ -25,9 +25,9 @@ use corosync_sys as sys;
 
 use crate::c_args::slice_arg;
 use crate::cell::CallbackCell;
-use crate::current::{innermost, Kind, Registered};
+use crate::current::{Kind, Registered};
 use crate::error::check;
-use crate::handle::{Connection, Dispatch};
+use crate::handle::{callback, Connection, Dispatch};
 use crate::{Error, NodeId, Result, RingId, TrackFlags};
 
 /// The longest qdevice name, in bytes (`VOTEQUORUM_QDEVICE_MAX_NAME_LEN` - 1:
@@ -536,28 +536,6 @@ fn on_expected(vq: &Votequorum, cb: &mut Callbacks, n: &ExpectedVotesNotificatio
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures,
-/// or keeps the event `held` makes after a panic.
-///
-/// # Safety
-///
-/// Only from a libvotequorum callback (made only inside
-/// `votequorum_dispatch`, which [`Votequorum::dispatch`] runs with the
-/// handle registered).
-unsafe fn with_votequorum(
-    handle: sys::votequorum_handle_t,
-    f: impl FnOnce(&Votequorum, &mut Callbacks),
-    held: impl FnOnce() -> Option<Held>,
-) {
-    // SAFETY: the reborrow is used only during this callback.
-    let Some(vq) = (unsafe { innermost::<Votequorum>(handle) }) else {
-        return;
-    };
-    // SAFETY: inside the handle's dispatch, on its thread, not nested in
-    // another of its callbacks.
-    unsafe { vq.cell.invoke(|cb| f(vq, cb), held) }
-}
-
 unsafe extern "C" fn quorum_trampoline(
     handle: sys::votequorum_handle_t,
     _context: u64,
@@ -576,7 +554,7 @@ unsafe extern "C" fn quorum_trampoline(
     };
     // SAFETY: a libvotequorum callback.
     unsafe {
-        with_votequorum(
+        callback::<Votequorum>(
             handle,
             |vq, cb| on_quorum(vq, cb, &n),
             || {
@@ -605,7 +583,7 @@ unsafe extern "C" fn nodelist_trampoline(
     };
     // SAFETY: a libvotequorum callback.
     unsafe {
-        with_votequorum(
+        callback::<Votequorum>(
             handle,
             |vq, cb| on_nodelist(vq, cb, &n),
             || {
@@ -626,7 +604,7 @@ unsafe extern "C" fn expected_trampoline(
     let n = ExpectedVotesNotification { expected_votes };
     // SAFETY: called from votequorum_dispatch.
     unsafe {
-        with_votequorum(
+        callback::<Votequorum>(
             handle,
             |vq, cb| on_expected(vq, cb, &n),
             || Some(Held::Expected(n)),

@@ -12,7 +12,7 @@ use super::{Address, ConfChange, Cpg, CpgLib, GroupName, Message, TotemConfChang
 use crate::c_args::slice_arg;
 use crate::cell::CallbackCell;
 use crate::current::{innermost, Kind, Registered};
-use crate::handle::{Connection, Dispatch};
+use crate::handle::{callback, Connection, Dispatch};
 use crate::{NodeId, RingId};
 
 pub(super) type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
@@ -127,28 +127,6 @@ fn totem(cpg: &Cpg, cb: &mut Callbacks, change: &TotemConfChange<'_>) {
     }
 }
 
-/// Runs `f` with the handle whose dispatch called back and its closures,
-/// or keeps the event `held` makes after a panic.
-///
-/// # Safety
-///
-/// Only from a libcpg callback (which libcpg makes only inside
-/// `cpg_dispatch`, which [`Cpg::dispatch`] runs with the handle registered).
-#[inline]
-unsafe fn with_cpg(
-    handle: sys::cpg_handle_t,
-    f: impl FnOnce(&Cpg, &mut Callbacks),
-    held: impl FnOnce() -> Option<Held>,
-) {
-    // SAFETY: the reborrow is used only during this callback.
-    let Some(cpg) = (unsafe { innermost::<Cpg>(handle) }) else {
-        return;
-    };
-    // SAFETY: a libcpg callback inside the handle's dispatch, on its thread,
-    // not nested in another of its callbacks (nested dispatch is refused).
-    unsafe { cpg.cell.invoke(|cb| f(cpg, cb), held) }
-}
-
 pub(super) unsafe extern "C" fn deliver_trampoline(
     handle: sys::cpg_handle_t,
     group: *const sys::cpg_name,
@@ -259,7 +237,7 @@ pub(super) unsafe extern "C" fn confchg_trampoline(
             left: list(left, left_entries),
             joined: list(joined, joined_entries),
         };
-        with_cpg(
+        callback::<Cpg>(
             handle,
             |cpg, cb| confchg(cpg, cb, &change),
             || {
@@ -288,7 +266,7 @@ pub(super) unsafe extern "C" fn totem_trampoline(
             ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
             members: NodeId::from_raw_slice(slice_arg(members, n)),
         };
-        with_cpg(
+        callback::<Cpg>(
             handle,
             |cpg, cb| totem(cpg, cb, &change),
             || {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use corosync_sys as sys;
 
 use crate::cell::CallbackCell;
-use crate::current::{with_registered, Registered};
+use crate::current::{innermost, with_registered, Registered};
 use crate::error::check;
 use crate::{DispatchMode, Error, Result};
 
@@ -200,6 +200,32 @@ pub(crate) trait Dispatch: Registered + Sized {
     /// Runs after every dispatch, once no dispatch runs on the handle.
     #[inline]
     fn after_dispatch(&self) {}
+}
+
+/// What a trampoline does: runs `f` with the handle of type `H` and C
+/// handle `raw` that is dispatching on this thread and its closures, or,
+/// after a panic in the same dispatch, keeps the event `held` makes for the
+/// next dispatch. Nothing happens when no such handle is dispatching.
+///
+/// # Safety
+///
+/// Only from a callback of `H`'s C library (which the libraries make only
+/// inside their dispatch function, which `H`'s dispatch runs with the
+/// handle registered), not nested in another callback of the same handle.
+#[inline]
+pub(crate) unsafe fn callback<H: Dispatch>(
+    raw: u64,
+    f: impl FnOnce(&H, &mut H::Callbacks),
+    held: impl FnOnce() -> Option<H::Held>,
+) {
+    // SAFETY: the reborrow is used only during this callback.
+    let Some(handle) = (unsafe { innermost::<H>(raw) }) else {
+        return;
+    };
+    // SAFETY: inside the handle's dispatch, on its thread, not nested in
+    // another of its callbacks (the caller's promise; a nested dispatch is
+    // refused).
+    unsafe { handle.cell().invoke(|cb| f(handle, cb), held) }
 }
 
 /// One call of the C dispatch function with `handle` registered.
