@@ -172,7 +172,7 @@ impl fmt::Debug for Node {
 /// for the callback's duration.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-pub struct QuorumNotification<'a> {
+pub struct QuorumStatusNotification<'a> {
     /// Whether the cluster is quorate.
     pub quorate: bool,
     /// The nodes votequorum knows and their states.
@@ -183,7 +183,7 @@ pub struct QuorumNotification<'a> {
 /// Borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-pub struct NodeListNotification<'a> {
+pub struct MembershipNotification<'a> {
     /// The membership's ring id (what [`Votequorum::qdevice_poll`] needs).
     pub ring_id: RingId,
     /// The members.
@@ -202,8 +202,8 @@ pub struct ExpectedVotesNotification {
 /// from the daemon above it are clamped rather than trusted.
 const MAX_LIST: usize = 384;
 
-type QuorumFn = Box<dyn FnMut(&Votequorum, &QuorumNotification<'_>) + Send>;
-type NodeListFn = Box<dyn FnMut(&Votequorum, &NodeListNotification<'_>) + Send>;
+type QuorumFn = Box<dyn FnMut(&Votequorum, &QuorumStatusNotification<'_>) + Send>;
+type NodeListFn = Box<dyn FnMut(&Votequorum, &MembershipNotification<'_>) + Send>;
 type ExpectedFn = Box<dyn FnMut(&Votequorum, &ExpectedVotesNotification) + Send>;
 
 pub(crate) struct Callbacks {
@@ -259,7 +259,7 @@ impl VotequorumBuilder {
     /// Called with the quorate state and the nodes' states while tracking.
     pub fn on_quorum(
         mut self,
-        f: impl FnMut(&Votequorum, &QuorumNotification<'_>) + Send + 'static,
+        f: impl FnMut(&Votequorum, &QuorumStatusNotification<'_>) + Send + 'static,
     ) -> Self {
         self.quorum = Some(Box::new(f));
         self
@@ -268,7 +268,7 @@ impl VotequorumBuilder {
     /// Called with the membership and its ring id while tracking.
     pub fn on_nodelist(
         mut self,
-        f: impl FnMut(&Votequorum, &NodeListNotification<'_>) + Send + 'static,
+        f: impl FnMut(&Votequorum, &MembershipNotification<'_>) + Send + 'static,
     ) -> Self {
         self.nodelist = Some(Box::new(f));
         self
@@ -498,7 +498,7 @@ impl Dispatch for Votequorum {
             Held::Quorum { quorate, nodes } => on_quorum(
                 self,
                 cb,
-                &QuorumNotification {
+                &QuorumStatusNotification {
                     quorate,
                     nodes: &nodes,
                 },
@@ -506,7 +506,7 @@ impl Dispatch for Votequorum {
             Held::NodeList { ring_id, members } => on_nodelist(
                 self,
                 cb,
-                &NodeListNotification {
+                &MembershipNotification {
                     ring_id,
                     members: &members,
                 },
@@ -518,13 +518,13 @@ impl Dispatch for Votequorum {
 
 crate::handle::impl_handle!(Votequorum;);
 
-fn on_quorum(vq: &Votequorum, cb: &mut Callbacks, n: &QuorumNotification<'_>) {
+fn on_quorum(vq: &Votequorum, cb: &mut Callbacks, n: &QuorumStatusNotification<'_>) {
     if let Some(f) = cb.quorum.as_mut() {
         f(vq, n);
     }
 }
 
-fn on_nodelist(vq: &Votequorum, cb: &mut Callbacks, n: &NodeListNotification<'_>) {
+fn on_nodelist(vq: &Votequorum, cb: &mut Callbacks, n: &MembershipNotification<'_>) {
     if let Some(f) = cb.nodelist.as_mut() {
         f(vq, n);
     }
@@ -548,7 +548,7 @@ unsafe extern "C" fn quorum_trampoline(
     let raw = unsafe { slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST)) };
     // SAFETY: Node is repr(transparent) over votequorum_node_t.
     let nodes = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Node>(), raw.len()) };
-    let n = QuorumNotification {
+    let n = QuorumStatusNotification {
         quorate: quorate != 0,
         nodes,
     };
@@ -577,7 +577,7 @@ unsafe extern "C" fn nodelist_trampoline(
     // SAFETY: called from votequorum_dispatch with `entries` node ids at
     // `nodes`, valid for the call.
     let members = unsafe { slice_arg(nodes.cast_const(), (entries as usize).min(MAX_LIST)) };
-    let n = NodeListNotification {
+    let n = MembershipNotification {
         ring_id: RingId::new(NodeId::new(ring_id.nodeid), ring_id.seq),
         members: NodeId::from_raw_slice(members),
     };

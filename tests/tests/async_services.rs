@@ -289,9 +289,9 @@ fn votequorum_and_cfg_streams() {
                     quorate: true,
                     nodes,
                 } if nodes.len() == 2 => quorate = true,
-                VotequorumEvent::NodeList { ring_id, nodes }
-                    if nodes.len() == 2
-                        && [1, 2].iter().all(|&id| nodes.contains(&NodeId::new(id)))
+                VotequorumEvent::NodeList { ring_id, members }
+                    if members.len() == 2
+                        && [1, 2].iter().all(|&id| members.contains(&NodeId::new(id)))
                         && ring_id.seq > 0 =>
                 {
                     listed = true

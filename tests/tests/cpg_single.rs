@@ -2,6 +2,7 @@
 
 use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use corosync::cpg::{Cpg, GroupName, Guarantee, Iteration, Reason, MAX_BUFFERS, MAX_MESSAGE_LEN};
 use corosync::{DispatchMode, Error, NodeId, Retry};
@@ -606,6 +607,60 @@ fn dispatch_some_runs_at_most_so_many_events() {
         assert_eq!(count(), 10);
         assert_eq!(first_bytes(&seen), (0..10).collect::<Vec<u8>>());
     });
+}
+
+#[test]
+fn dispatch_timeout_waits_at_most_its_timeout_and_dispatches_what_came() {
+    let mut cluster = Cluster::single().expect("cluster");
+    let group = GroupName::new("timeout").unwrap();
+    let (cpg, seen) = corosync_tests::cpg_record::recording_member(cluster.node(0), &group);
+    // The join's configuration change comes through it.
+    let mut turns = 0;
+    while seen.lock().unwrap().confchgs.is_empty() {
+        turns += 1;
+        assert!(turns < 100, "no configuration change");
+        cpg.dispatch_timeout(Duration::from_millis(300)).unwrap();
+    }
+    // Nothing pending: it waits, then says it dispatched nothing. (The
+    // lower bound is the contract; the upper one only tells a wait from a
+    // hang.)
+    let started = Instant::now();
+    assert_eq!(cpg.dispatch_timeout(Duration::from_millis(200)), Ok(false));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(cpg.dispatch_timeout(Duration::ZERO), Ok(false));
+    // A message sent is dispatched by the next call, with all that came.
+    for i in 0..3u8 {
+        cpg.mcast(Guarantee::Agreed, &[i]).unwrap();
+    }
+    assert!(corosync_tests::wait_pending(&cpg, 3, WAIT));
+    assert_eq!(cpg.dispatch_timeout(Duration::from_secs(60)), Ok(true));
+    assert_eq!(first_bytes(&seen), [0, 1, 2]);
+    // Inside a callback of its own handle it is refused, not nested.
+    let nested = Arc::new(Mutex::new(None));
+    let n2 = nested.clone();
+    let inner = on_node(cluster.node(0), move || {
+        let cpg = Cpg::builder()
+            .on_confchg(move |cpg, _| {
+                *n2.lock().unwrap() = Some(cpg.dispatch_timeout(Duration::from_secs(1)));
+            })
+            .connect()
+            .unwrap();
+        cpg.join(&GroupName::new("timeout-nested").unwrap())
+            .unwrap();
+        cpg
+    });
+    assert!(pump(&inner, || nested.lock().unwrap().is_some()));
+    assert_eq!(
+        *nested.lock().unwrap(),
+        Some(Err(Error::DispatchInProgress))
+    );
+    // A daemon gone: the descriptor hangs up, and the dispatch says so at
+    // once instead of waiting out the timeout.
+    cluster.stop(0).unwrap();
+    let gone = returns_within(NO_HANG, "dispatch_timeout on a stopped daemon", move || {
+        cpg.dispatch_timeout(Duration::from_secs(3600))
+    });
+    assert!(gone.is_err(), "{gone:?}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub enum VotequorumEvent {
         /// The ring id.
         ring_id: RingId,
         /// The members.
-        nodes: Vec<NodeId>,
+        members: Vec<NodeId>,
     },
     /// The expected votes changed.
     ExpectedVotes(u32),
@@ -58,7 +58,7 @@ impl AsyncVotequorum {
             .on_nodelist(move |_, n| {
                 let _ = t2.send(VotequorumEvent::NodeList {
                     ring_id: n.ring_id,
-                    nodes: n.members.to_vec(),
+                    members: n.members.to_vec(),
                 });
             })
             .on_expected_votes(move |_, n| {
