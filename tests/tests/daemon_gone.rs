@@ -47,7 +47,7 @@ fn a_fragmented_sender_gets_library_promptly_when_its_daemon_is_killed() {
         loop {
             // As a program would: retry while corosync says TRY_AGAIN,
             // reading its own messages meanwhile.
-            let result = Retry::new(1000).run_with_sleep(
+            let result = Retry::new(30).run_with_sleep(
                 || cpg.mcast(Guarantee::Agreed, &big),
                 |_| {
                     let _ = cpg.dispatch_some(64);

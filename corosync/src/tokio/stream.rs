@@ -144,6 +144,12 @@ pub(super) const BATCH: usize = 64;
 /// How soon a stream tries again for a handle another thread holds.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
 
+/// How soon a stream dispatches again, readiness or not, after a dispatch
+/// that produced events: corosync often has the next ones ready by then,
+/// and reading them without waiting for the reactor keeps a sender's
+/// stream moving (see BENCHMARKS.md for what it buys).
+const RECHECK: Duration = Duration::from_millis(1);
+
 /// The events of one handle as a stream: `Ok(event)` for each callback,
 /// then, if the connection fails, one `Err` and the end.
 ///
@@ -162,8 +168,9 @@ pub struct Events<H, E> {
     more: bool,
     /// Polls in a row that found the handle held by another thread.
     lock_waits: u32,
-    /// Fires when it is time to try a held handle again. Reset, not
-    /// reallocated, each time.
+    /// Fires when it is time to try a held handle again, or to look again
+    /// after a dispatch that produced events. Reset, not reallocated, each
+    /// time.
     retry: Pin<Box<::tokio::time::Sleep>>,
     retry_armed: bool,
 }
@@ -303,6 +310,12 @@ impl<H: Dispatch, E> Events<H, E> {
             if let Some(guard) = guard.as_mut() {
                 // Readiness that arrived after the guard was taken is kept.
                 guard.clear_ready();
+            }
+            if !self.more && !self.rx.is_empty() {
+                self.retry
+                    .as_mut()
+                    .reset(::tokio::time::Instant::now() + RECHECK);
+                self.retry_armed = true;
             }
             self.handle.dispatched.notify_waiters();
             if let Err(err) = result {
