@@ -36,7 +36,10 @@
 //! readable the stream drains the handle with `dispatch_some`, a batch of
 //! up to 64 events and more of that batch while a zero-timeout `poll`
 //! still sees input; after a full batch it dispatches again without
-//! waiting for readiness, once those events are consumed. Dispatching
+//! waiting for readiness, once those events are consumed, and 1 ms after
+//! any batch that produced events it looks again, readiness or not
+//! (corosync often has the next ones by then).
+//! Dispatching
 //! happens on the task that polls the stream, at most one batch per poll,
 //! so a backlog in corosync is read a batch at a time rather than into
 //! memory at once. The mutex is never held across an `.await`, and no user
