@@ -169,7 +169,8 @@ pub struct Cpg {
     /// Whether `joined` is set (read on every send, without copying the
     /// name).
     in_group: Cell<bool>,
-    /// The largest message libcpg sends without fragmenting it.
+    /// The largest message libcpg sends without fragmenting it (fixed by
+    /// libcpg at initialize).
     max_atomic: usize,
 }
 
@@ -439,12 +440,11 @@ impl Cpg {
         Ok(NodeId::new(id))
     }
 
-    /// The largest message sent without fragmentation.
+    /// The largest message sent without fragmentation. libcpg fixes it when
+    /// the connection is made (`cpg_max_atomic_msgsize_get` only reads it
+    /// back), so it is read once then and answered from there.
     pub fn max_atomic_msgsize(&self) -> Result<usize> {
-        let mut size = 0;
-        // SAFETY: live handle, valid out-pointer.
-        check(unsafe { sys::cpg_max_atomic_msgsize_get(self.raw(), &mut size) })?;
-        Ok(size as usize)
+        Ok(self.max_atomic)
     }
 
     /// The size of the ring in which corosync queues this connection's

@@ -347,7 +347,8 @@ pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> Result<bool> {
             return Ok(true);
         }
         if n == 0 {
-            if left.is_zero() || deadline.is_some_and(|d| Instant::now() >= d) {
+            // (Without a deadline, a poll of c_int::MAX ms just goes on.)
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
             continue;
@@ -359,17 +360,26 @@ pub(crate) fn wait_readable(fd: RawFd, timeout: Duration) -> Result<bool> {
     }
 }
 
-/// Whether the daemon's end of a connection is gone: its descriptor is hung
-/// up or in error (checked without waiting).
-pub(crate) fn hung_up(fd: RawFd) -> bool {
+/// The events `fd` has right now (a zero-timeout `poll` for input; 0 when
+/// it has none or the poll fails).
+pub(crate) fn events_now(fd: RawFd) -> libc::c_short {
     let mut pfd = libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one valid pollfd for the call; no wait.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    n > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    // SAFETY: one valid pollfd for the call; a zero timeout never blocks.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } > 0 {
+        pfd.revents
+    } else {
+        0
+    }
+}
+
+/// Whether the daemon's end of a connection is gone: its descriptor is hung
+/// up or in error (checked without waiting).
+pub(crate) fn hung_up(fd: RawFd) -> bool {
+    events_now(fd) & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 /// Gives handle type `$ty` (with a `conn: Connection<_>` field and a

@@ -118,13 +118,7 @@ pub(super) async fn lock_async<H>(shared: &Shared<H>) -> MutexGuard<'_, H> {
 
 /// Whether `fd` has input right now (a zero-timeout poll).
 fn readable_now(fd: RawFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; a zero timeout never blocks.
-    unsafe { libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & libc::POLLIN != 0 }
+    crate::handle::events_now(fd) & libc::POLLIN != 0
 }
 
 /// A raw descriptor for AsyncFd; the handle owns the real one.
