@@ -35,6 +35,16 @@
 //! has the message before any delivers it) was never implemented and CPG
 //! does not offer it, so it is [`Error::NotSupported`].
 //!
+//! # Wire format
+//!
+//! Each EVS message is one CPG message in the carrier group
+//! ([`DEFAULT_CPG_GROUP`] unless [`EvsBuilder::cpg_group`] names another):
+//! an 8-byte header (magic `cEVS`, version 1, the number of destination
+//! groups), the 32-byte keys of those groups, then the payload.
+//! `docs/EVS-ENVELOPE.md` in the repository defines every byte, with
+//! examples, and what a receiver does with a message that is not a valid
+//! envelope (drops it and counts it in [`Evs::dropped_messages`]).
+//!
 //! # One handle per process and node
 //!
 //! corosync lets a process be in a CPG group once, and every EVS handle is
@@ -92,13 +102,6 @@ impl EvsGroup {
     /// The 32 bytes of the key.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
-    }
-
-    fn slice_as_bytes(groups: &[EvsGroup]) -> &[u8] {
-        // SAFETY: EvsGroup is repr(transparent) over [u8; 32].
-        unsafe {
-            std::slice::from_raw_parts(groups.as_ptr().cast::<u8>(), groups.len() * Self::LEN)
-        }
     }
 }
 
@@ -389,10 +392,9 @@ impl Evs {
                 max: MAX_MESSAGE_LEN - envelope,
             });
         }
-        let header = envelope::header(groups.len());
+        let prefix = envelope::Prefix::new(groups);
         let mut iov = [IoSlice::new(&[]); MAX_BUFFERS];
-        iov[0] = IoSlice::new(&header);
-        iov[1] = IoSlice::new(EvsGroup::slice_as_bytes(groups));
+        iov[..2].copy_from_slice(&prefix.slices());
         iov[2..2 + bufs.len()].copy_from_slice(bufs);
         self.cpg
             .mcast_vectored(Guarantee::Agreed, &iov[..2 + bufs.len()])
