@@ -10,7 +10,7 @@
 //!   /quit        leave the chat
 //! ```
 
-use std::io::{BufRead, IoSlice, Write};
+use std::io::{BufRead, IoSlice};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -66,7 +66,6 @@ fn main() -> corosync::Result<()> {
     evs.join(&groups(&first)?)?;
     let (me, _) = evs.membership()?;
     println!("* node {me} in {first}");
-    let _ = std::io::stdout().flush();
 
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -77,18 +76,12 @@ fn main() -> corosync::Result<()> {
         }
     });
     loop {
-        let mut pfd = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&evs),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, 50) };
-        evs.dispatch(DispatchMode::All)?;
-        let line = match rx.recv_timeout(Duration::from_millis(1)) {
+        // Deliveries for up to 50 ms, then the typed lines.
+        evs.dispatch_timeout(Duration::from_millis(50))?;
+        let line = match rx.try_recv() {
             Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => "/quit".to_string(),
+            Err(mpsc::TryRecvError::Empty) => continue,
+            Err(mpsc::TryRecvError::Disconnected) => "/quit".to_string(),
         };
         let send = |result: corosync::Result<()>| {
             if let Err(e) = result {
@@ -111,8 +104,7 @@ fn main() -> corosync::Result<()> {
                 Err(e) => println!("* cannot leave {g}: {e}"),
             }
         } else if line == "/quit" {
-            // Deliver what is still queued, then go.
-            std::thread::sleep(Duration::from_millis(300));
+            // Show what has arrived, then go.
             evs.dispatch(DispatchMode::All)?;
             return evs.finalize();
         } else {
@@ -120,6 +112,5 @@ fn main() -> corosync::Result<()> {
                 evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(line.as_bytes())])
             }));
         }
-        let _ = std::io::stdout().flush();
     }
 }
