@@ -7,13 +7,15 @@ use std::io::IoSlice;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corosync::cpg::Guarantee;
+use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::evs::{Evs, EvsGroup, DEFAULT_CPG_GROUP};
 use corosync::{DispatchMode, Error, NodeId, Retry};
 use corosync_tests::bounded::{returns_within, NO_HANG};
 use corosync_tests::events::WAIT;
 use corosync_tests::process::Process;
-use corosync_tests::{hex, pump, pump_for, unhex, wait_readable, Cluster, CpgMember, Node};
+use corosync_tests::{
+    hex, on_node, pump, pump_for, unhex, wait_readable, Cluster, CpgMember, Node,
+};
 
 fn group(name: &str) -> EvsGroup {
     EvsGroup::new(name).unwrap()
@@ -88,15 +90,19 @@ impl Member {
         self.process.say(line);
     }
 
-    /// Collects delivered payloads until `n` arrived (or 60 s passed); the
-    /// other lines go to `other`.
+    /// Collects delivered payloads until `n` arrived; the other lines go to
+    /// `other`. Fails if they have not within 60 s (or the output ends).
     fn payloads(&mut self, n: usize, other: &mut Vec<String>) -> Vec<Vec<u8>> {
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while got.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(line) = self.process.next_line(left) else {
-                break;
+                panic!(
+                    "evs-member {} printed {} of {n} payloads within 60 s",
+                    self.pid,
+                    got.len()
+                );
             };
             // "msg <nodeid> <pid> <hex>"
             match line.split(' ').collect::<Vec<_>>()[..] {
@@ -146,12 +152,15 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         .run(corosync::cpg::Cpg::new)
         .unwrap()
         .unwrap();
-    assert!(pump(&e1, || {
-        observer
+    assert!(
+        pump(&e1, || observer
             .membership(&carrier)
-            .map(|m| m.len() == 6)
-            .unwrap_or(false)
-    }));
+            .expect("membership")
+            .len()
+            == 6),
+        "six EVS handles in the carrier group: {:?}",
+        observer.membership(&carrier)
+    );
     // A second handle in this process on the same node is refused.
     assert!(matches!(
         cluster.node(0).run(|| Evs::builder().connect()).unwrap(),
@@ -313,7 +322,10 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         )
         .unwrap();
     }
-    assert!(pump(e3, || s3.lock().unwrap().payloads.len() >= before3 + 10));
+    assert!(
+        pump(e3, || s3.lock().unwrap().payloads.len() >= before3 + 10),
+        "e3 never got its ten messages to B"
+    );
     assert_eq!(p3.payloads(10, &mut other).len(), 10, "p3 (B) got them");
     // Then one to A, which e2 is still in: it comes after the ten in the
     // one total order, so when e2 has it, e2 has had its chance at them.
@@ -323,7 +335,10 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         &[IoSlice::new(&payload(7, 0))],
     )
     .unwrap();
-    assert!(pump(e2, || s2.lock().unwrap().payloads.len() > before2));
+    assert!(
+        pump(e2, || s2.lock().unwrap().payloads.len() > before2),
+        "e2 never got e3's message to A"
+    );
     assert_eq!(
         s2.lock().unwrap().payloads[before2..],
         [payload(7, 0)],
@@ -343,7 +358,10 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         e2.mcast_joined(g, &[IoSlice::new(&payload(6, i as u32))])
             .unwrap();
     }
-    assert!(pump(e2, || s2.lock().unwrap().payloads.len() >= before2 + 3));
+    assert!(
+        pump(e2, || s2.lock().unwrap().payloads.len() >= before2 + 3),
+        "e2 never got its three messages, one per guarantee"
+    );
     let tail: Vec<Vec<u8>> = s2.lock().unwrap().payloads[before2..].to_vec();
     assert_eq!(tail, (0..3).map(|i| payload(6, i)).collect::<Vec<_>>());
 
@@ -352,20 +370,27 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     let mut raw = CpgMember::join(cluster.node(0), DEFAULT_CPG_GROUP);
     let e1 = &handles[0].0;
     // e1 (in A) gets e2's three messages first.
-    assert!(pump(e1, || {
-        handles[0]
-            .1
-            .lock()
-            .unwrap()
-            .payloads
-            .contains(&payload(6, 2))
-    }));
+    assert!(
+        pump(e1, || {
+            handles[0]
+                .1
+                .lock()
+                .unwrap()
+                .payloads
+                .contains(&payload(6, 2))
+        }),
+        "e1 never got e2's last message to A"
+    );
     let dropped = e1.dropped_messages();
     let s1_len = handles[0].1.lock().unwrap().payloads.len();
     for junk in ["", "63455653", "6345565301000100", "ffffffffffffffffffff"] {
         raw.command(&format!("send {junk}"));
     }
-    assert!(pump(e1, || e1.dropped_messages() >= dropped + 4));
+    assert!(
+        pump(e1, || e1.dropped_messages() >= dropped + 4),
+        "e1 dropped {} of the 4 non-envelopes",
+        e1.dropped_messages() - dropped
+    );
     assert_eq!(handles[0].1.lock().unwrap().payloads.len(), s1_len);
     drop(raw);
 
@@ -375,19 +400,38 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         (&handles[0].0, &handles[0].1),
         (&handles[1].0, &handles[1].1),
     ] {
-        assert!(pump(evs, || {
-            seen.lock()
-                .unwrap()
-                .confchgs
-                .last()
-                .is_some_and(|(_, left)| left == &[NodeId::new(3)])
-        }));
+        assert!(
+            pump(evs, || {
+                seen.lock()
+                    .unwrap()
+                    .confchgs
+                    .last()
+                    .is_some_and(|(_, left)| left == &[NodeId::new(3)])
+            }),
+            "no configuration change with node 3 gone: {:?}",
+            seen.lock().unwrap().confchgs
+        );
         let (me, members) = evs.membership().unwrap();
         assert!(members.contains(&me) && !members.contains(&NodeId::new(3)));
     }
-    let conf = p1.process.expect("left 3", WAIT);
-    assert_eq!(conf, "conf 1,2 left 3", "p1 saw {:?}", p1.process.seen());
-    drop((p2, p3));
+    for (name, p) in [("p1", &mut p1), ("p2", &mut p2)] {
+        let conf = p.process.expect("left 3", WAIT);
+        assert_eq!(conf, "conf 1,2 left 3", "{name} saw {:?}", p.process.seen());
+    }
+    // p3's daemon is gone: its dispatch fails and it says so and exits;
+    // the others exit when told.
+    let gone = p3.process.expect("dispatch error", WAIT);
+    assert_eq!(gone, "dispatch error Library", "p3");
+    p1.say("exit");
+    p2.say("exit");
+    for (name, p) in [("p1", p1), ("p2", p2), ("p3", p3)] {
+        let (status, lines) = p.process.finish(WAIT);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{name} exited with {status}: {lines:?}"
+        );
+    }
 }
 
 #[test]
@@ -395,43 +439,76 @@ fn the_chat_example_talks_across_nodes_and_groups() {
     let cluster = Cluster::new(2).expect("cluster");
     let chat = corosync_tests::example_binary("evs_chat").unwrap();
     let chat = chat.to_str().unwrap();
-    // Each step waits for the line that shows the last one took effect.
+    let carrier = GroupName::new(DEFAULT_CPG_GROUP).unwrap();
+    let observer = on_node(cluster.node(0), Cpg::new).expect("cpg connect");
+    let chatters = || observer.membership(&carrier).expect("membership").len();
+    // Each step waits for the event that shows the last one took effect.
     let mut alice = Process::start(cluster.node(0), chat, ["lobby"]);
     alice.expect("* node 1 in lobby", WAIT);
-    let mut bob = Process::start(cluster.node(1), chat, ["lobby,ops"]);
     alice.expect("* members: 1 2", WAIT);
+    let mut bob = Process::start(cluster.node(1), chat, ["lobby,ops"]);
+    bob.expect("* node 2 in lobby,ops", WAIT);
     bob.expect("* members: 1 2", WAIT);
+    // EVS configuration changes are about nodes, so they do not show bob's
+    // process joining: node 1's daemon listing both chats in the carrier
+    // group does, and what alice sends from then on comes after bob's join.
+    assert!(
+        pump(&observer, || chatters() == 2),
+        "node 1 never saw both chats in the carrier group: {:?}",
+        observer.membership(&carrier)
+    );
 
     alice.say("hello lobby");
+    bob.expect("[node 1 to lobby] hello lobby", WAIT);
     alice.say("/to ops ops only");
     bob.expect("[node 1 to ops] ops only", WAIT);
     bob.say("/leave lobby");
+    bob.expect("* left lobby", WAIT);
     bob.say("/leave nowhere");
+    bob.expect("* cannot leave nowhere", WAIT);
     bob.say("hi from ops");
     bob.expect("[node 2 to ops] hi from ops", WAIT);
-    // Sent after bob's, so alice has had bob's chance by the time she gets
-    // her own.
+    // Sent after bob's message was delivered, so later in the one order:
+    // when alice has her own, she has had her chance at bob's.
     alice.say("back in lobby");
     alice.expect("[node 1 to lobby] back in lobby", WAIT);
     alice.say("/join ops");
+    alice.expect("* joined ops", WAIT);
     alice.say("/to ops after join");
     alice.expect("[node 1 to ops] after join", WAIT);
+    // Later than "back in lobby" in the one order: bob has had his chance.
     bob.expect("[node 1 to ops] after join", WAIT);
 
     alice.say("/quit");
     bob.say("/quit");
     let (a_status, a) = alice.finish(WAIT);
     let (b_status, b) = bob.finish(WAIT);
-    assert!(a_status.success() && b_status.success(), "{a:?}\n{b:?}");
-    let (a, b) = (a.join("\n"), b.join("\n"));
-    assert!(b.contains("[node 1 to lobby] hello lobby"), "bob: {b}");
-    assert!(!a.contains("ops only"), "alice is not in ops yet: {a}");
-    assert!(b.contains("* cannot leave nowhere"), "bob: {b}");
+    assert_eq!(a_status.code(), Some(0), "alice: {a_status}: {a:?}");
+    assert_eq!(b_status.code(), Some(0), "bob: {b_status}: {b:?}");
+    // Both have left the carrier group.
     assert!(
-        !a.contains("hi from ops"),
-        "bob sent to ops, alice was in lobby only: {a}"
+        pump(&observer, || chatters() == 0),
+        "the chats still in the carrier group: {:?}",
+        observer.membership(&carrier)
     );
-    assert!(!b.contains("back in lobby"), "bob left lobby: {b}");
+    let lines = |of: &[String], text: &str| of.iter().filter(|l| l.contains(text)).count();
+    for (who, of, text) in [
+        ("bob", &b, "hello lobby"),
+        ("bob", &b, "ops only"),
+        ("bob", &b, "hi from ops"),
+        ("bob", &b, "after join"),
+        ("alice", &a, "back in lobby"),
+        ("alice", &a, "after join"),
+    ] {
+        assert_eq!(lines(of, text), 1, "{who} got {text:?} once: {of:?}");
+    }
+    assert_eq!(lines(&a, "ops only"), 0, "alice was not in ops yet: {a:?}");
+    assert_eq!(
+        lines(&a, "hi from ops"),
+        0,
+        "bob sent to ops, alice was in lobby only: {a:?}"
+    );
+    assert_eq!(lines(&b, "back in lobby"), 0, "bob left lobby: {b:?}");
 }
 
 #[test]
@@ -524,10 +601,11 @@ fn bad_input_is_refused_before_anything_is_sent_and_a_stopped_daemon_answers_err
     // Every call fails at once; the generous bound only tells that from a
     // hang.
     returns_within(NO_HANG, "calls on a stopped daemon", move || {
-        assert!(evs
-            .mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"gone")])
-            .is_err());
-        assert!(evs.membership().is_err());
-        assert!(evs.dispatch(DispatchMode::All).is_err());
+        assert_eq!(
+            evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"gone")]),
+            Err(Error::Library)
+        );
+        assert_eq!(evs.membership(), Err(Error::Library));
+        assert_eq!(evs.dispatch(DispatchMode::All), Err(Error::Library));
     });
 }
