@@ -6,6 +6,7 @@
 //! ```
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use corosync::cfg::{Cfg, ShutdownMode};
@@ -13,7 +14,7 @@ use corosync::cfg::{Cfg, ShutdownMode};
 use corosync::cmap::Cmap;
 use corosync::NodeId;
 use corosync_tools::cs_error::{code, strerror};
-use corosync_tools::getopt::{self, getopt_long, Opt};
+use corosync_tools::getopt::{self, Getopt, Opt};
 #[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync_tools::nodelist;
 use corosync_tools::number::strtonum;
@@ -74,7 +75,7 @@ fn connect(with_name: bool) -> Cfg {
 }
 
 #[cfg(corosync_has_corosync_cfg_node_status_get)]
-fn nodestatus(action: Action, brief: bool) -> u8 {
+fn nodestatus(action: Action, brief: bool, _interface: &[u8]) -> u8 {
     let cfg = connect(false);
     let Ok(cmap) = Cmap::new().map_err(|e| {
         eprintln!("Could not initialize corosync cmap API error {}", code(&e));
@@ -256,7 +257,7 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
 /// corosync 3.0's tool did with `-b` (one character per node), and `-n`
 /// says it needs 3.1.
 #[cfg(not(corosync_has_corosync_cfg_node_status_get))]
-fn nodestatus(action: Action, _brief: bool) -> u8 {
+fn nodestatus(action: Action, _brief: bool, _interface: &[u8]) -> u8 {
     if action == Action::NodeStatus {
         eprintln!("Node status needs corosync 3.1 or later (corosync_cfg_node_status_get)");
         return 1;
@@ -295,8 +296,6 @@ fn nodestatus(action: Action, _brief: bool) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let prog = getopt::prog_name();
     let longs: &[getopt::LongOpt] = &[
         ("if", true, Some('i')),
         ("status", false, Some('s')),
@@ -309,15 +308,21 @@ fn main() -> ExitCode {
         ("shutdown", false, Some('H')),
         ("force", false, None),
     ];
-    let (opts, _) = getopt_long(&prog, &args, "i:snbrRLk:a:hH", longs);
+    let options = Getopt::from_env("i:snbrRLk:a:hH", longs);
     let mut action = Action::Noop;
     let mut brief = false;
     let mut force = false;
     let mut nodeid = 0;
-    for opt in opts {
+    let mut interface = Vec::new();
+    for opt in options {
         match opt {
             Opt::Long("force") => force = true,
-            Opt::Flag('i', _) | Opt::Flag('h', _) | Opt::Flag('r', _) => {}
+            Opt::Flag('i', Some(name)) => {
+                // Kept as the C tool keeps it: in a 128-byte buffer.
+                interface = name.as_bytes().to_vec();
+                interface.truncate(127);
+            }
+            Opt::Flag('h', _) | Opt::Flag('r', _) => {}
             Opt::Flag('s', _) => action = Action::LinkStatus,
             Opt::Flag('n', _) => action = Action::NodeStatus,
             Opt::Flag('b', _) => brief = true,
@@ -325,7 +330,9 @@ fn main() -> ExitCode {
             Opt::Flag('L', _) => action = Action::ReopenLogs,
             Opt::Flag('H', _) => action = Action::Shutdown,
             Opt::Flag(c @ ('k' | 'a'), Some(v)) => {
-                match strtonum(&v, 1, i64::from(u32::MAX)).and_then(|n| u32::try_from(n).ok()) {
+                match strtonum(v.as_bytes(), 1, i64::from(u32::MAX))
+                    .and_then(|n| u32::try_from(n).ok())
+                {
                     Some(n) => {
                         nodeid = n;
                         action = if c == 'k' {
@@ -344,7 +351,7 @@ fn main() -> ExitCode {
         }
     }
     let rc: u8 = match action {
-        Action::LinkStatus | Action::NodeStatus => nodestatus(action, brief),
+        Action::LinkStatus | Action::NodeStatus => nodestatus(action, brief, &interface),
         Action::Reload => {
             println!("Reloading corosync.conf...");
             let cfg = connect(true);
