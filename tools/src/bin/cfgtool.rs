@@ -10,12 +10,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use corosync::cfg::{Cfg, ShutdownMode};
-#[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync::cmap::Cmap;
 use corosync::NodeId;
 use corosync_tools::cs_error::{code, strerror};
 use corosync_tools::getopt::{self, Getopt, Opt};
-#[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync_tools::nodelist;
 use corosync_tools::number::strtonum;
 use corosync_tools::output::write_addrs;
@@ -252,45 +250,75 @@ fn nodestatus(action: Action, brief: bool, _interface: &[u8]) -> u8 {
 }
 
 /// Built against corosync 3.0, which has no per-node status
-/// (`corosync_cfg_node_status_get` came in 3.1): `-s` prints each link's
-/// id, address and status string from `corosync_cfg_ring_status_get`, as
-/// corosync 3.0's tool did with `-b` (one character per node), and `-n`
-/// says it needs 3.1.
+/// (`corosync_cfg_node_status_get` came in 3.1): `-s` prints what corosync
+/// 3.0's tool printed, from `corosync_cfg_ring_status_get` (its messages on
+/// standard output, as that tool had them), and `-n` says it needs 3.1.
 #[cfg(not(corosync_has_corosync_cfg_node_status_get))]
-fn nodestatus(action: Action, _brief: bool, _interface: &[u8]) -> u8 {
+fn nodestatus(action: Action, brief: bool, interface: &[u8]) -> u8 {
+    use corosync_tools::ring_status::{write_links, Format, RingLink};
+
     if action == Action::NodeStatus {
         eprintln!("Node status needs corosync 3.1 or later (corosync_cfg_node_status_get)");
         return 1;
     }
-    let cfg = connect(false);
     println!("Printing link status.");
-    match cfg.local_nodeid() {
-        Ok(id) => println!("Local node ID {id}"),
+    let cfg = match Cfg::new() {
+        Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!(
-                "Could not get the local node id, the error is: {}",
+            println!(
+                "Could not initialize corosync configuration API error {}",
                 code(&e)
             );
-            return 1;
+            std::process::exit(1);
         }
+    };
+    let cmap = match Cmap::new() {
+        Ok(cmap) => cmap,
+        Err(e) => {
+            println!("Could not initialize corosync cmap API error {}", code(&e));
+            std::process::exit(1);
+        }
+    };
+    let knet = !matches!(
+        cmap.get_string("totem.transport").as_deref(),
+        Ok(b"udp" | b"udpu")
+    );
+    let mut nodeids: Vec<u32> = match nodelist::nodes(&cmap) {
+        Ok(nodes) => nodes.iter().map(|node| node.nodeid).collect(),
+        Err(e) => {
+            println!("Could not get nodelist from cmap. error {}", code(&e));
+            std::process::exit(1);
+        }
+    };
+    nodeids.sort_unstable();
+    match cfg.local_nodeid() {
+        Ok(id) => println!("Local node ID {id}"),
+        Err(e) => println!(
+            "Could not get the local node id, the error is: {}",
+            code(&e)
+        ),
     }
     match cfg.ring_status() {
-        Ok(links) => {
-            for link in links {
-                // The name is "<link id> <address>".
-                let name = String::from_utf8_lossy(&link.name);
-                let Some((id, addr)) = name.split_once(' ') else {
-                    continue;
-                };
-                println!("LINK ID {id}");
-                println!("\taddr\t= {addr}");
-                println!("\tstatus\t= {}", String::from_utf8_lossy(&link.status));
-            }
-            0
+        Ok(rings) => {
+            let links: Vec<RingLink<'_>> = rings
+                .iter()
+                .map(|ring| RingLink {
+                    name: &ring.name,
+                    status: &ring.status,
+                })
+                .collect();
+            let format = Format {
+                interface,
+                brief,
+                knet,
+                nodeids: &nodeids,
+            };
+            let mut out = std::io::stdout().lock();
+            write_links(&mut out, &links, &format).unwrap_or(1)
         }
         Err(e) => {
-            eprintln!("Could not get the link status, the error is: {}", code(&e));
-            1
+            println!("Could not get the link status, the error is: {}", code(&e));
+            0
         }
     }
 }
