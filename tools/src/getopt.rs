@@ -289,6 +289,8 @@ mod tests {
             .map(OsString::from);
         let mut parser = Getopt::new(argv, spec, longs);
         parser.captured = Some(Vec::new());
+        // GNU order, whatever the environment says.
+        parser.require_order = false;
         let mut opts = Vec::new();
         for opt in parser.by_ref() {
             let bad = opt == Opt::Bad;
@@ -348,6 +350,17 @@ mod tests {
         let (opts, _, said) = parse(&["--help"], "h", &[], true);
         assert_eq!(opts, [Opt::Bad]);
         assert_eq!(said, "t: invalid option -- '-'\n");
+    }
+
+    #[test]
+    fn posixly_correct_stops_at_the_first_operand() {
+        let argv = ["t", "-n", "a", "-x", "b"].map(OsString::from);
+        let mut parser = Getopt::new(argv, "n", &[]);
+        parser.captured = Some(Vec::new());
+        parser.require_order = true;
+        assert_eq!(parser.by_ref().collect::<Vec<_>>(), [flag('n', None)]);
+        assert_eq!(parser.captured.take().unwrap(), b"");
+        assert_eq!(parser.operands(), ["a", "-x", "b"]);
     }
 
     #[test]
