@@ -11,6 +11,7 @@ use corosync::{DispatchMode, Error, NodeId};
 use corosync_tests::bounded::{returns_within, NO_HANG};
 use corosync_tests::parity::ToolPair;
 use corosync_tests::{wait_readable, Cluster, Node};
+use corosync_tools::ring_status::{write_links, Format, RingLink};
 
 const C_TOOL: &str = "corosync-cfgtool";
 
@@ -43,9 +44,25 @@ fn cfgtool_matches_corosync_cfgtool() {
         &["--address", "2"],
         &["-a", "0"],
         &["-a", "x"],
+        &["-a", "99"],
+        &["-a", "4294967296"],
+        &["-a="],
+        &["--a=2"],
         &["-k", "-1"],
+        &["-k", "x"],
+        &["-k"],
         &["-x"],
+        &["-x", "-h"],
+        &["-h", "-x"],
+        &["-b"],
+        &["-i"],
         &["--nosuch"],
+        &["--nosuch=3"],
+        &["--re"],
+        &["--s"],
+        &["--stat"],
+        &["--force=1"],
+        &["--address"],
         &["-a"],
         &["-L"],
         &["-R"],
@@ -289,4 +306,48 @@ fn an_unknown_shutdown_mode_is_refused_and_a_stopped_daemon_answers_errors() {
         assert!(cfg.try_shutdown(ShutdownMode::Request).is_err());
         assert!(cfg.dispatch(DispatchMode::All).is_err());
     });
+}
+
+/// cfgtool's corosync-3.0 link list (compiled in every configuration, and
+/// printed by the tool when it is built for the 3.0 API) on a live node's
+/// ring status.
+#[test]
+fn live_ring_status_prints_as_corosync_3_0_cfgtool_printed_it() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let cfg = node.run(|| Cfg::new().unwrap()).unwrap();
+    let rings = cfg.ring_status().unwrap();
+    // One knet link, named by its number and the node's address, with one
+    // status character per configured node: here only the node itself.
+    assert_eq!(rings.len(), 1, "{rings:?}");
+    assert_eq!(rings[0].name, b"0 127.0.0.1", "{rings:?}");
+    assert_eq!(rings[0].status, b"n", "{rings:?}");
+    let links = [RingLink {
+        name: &rings[0].name,
+        status: &rings[0].status,
+    }];
+    let nodeids = [node.nodeid().get()];
+    let print = |interface: &[u8], brief: bool| {
+        let format = Format {
+            interface,
+            brief,
+            knet: true,
+            nodeids: &nodeids,
+        };
+        let mut out = Vec::new();
+        let rc = write_links(&mut out, &links, &format).unwrap();
+        (String::from_utf8(out).unwrap(), rc)
+    };
+    let full = "LINK ID 0\n\taddr\t= 127.0.0.1\n\tstatus:\n\t\tnodeid  1:\tlocalhost\n";
+    assert_eq!(print(b"", false), (full.to_string(), 0));
+    assert_eq!(print(b"0", false), (full.to_string(), 0));
+    assert_eq!(print(b"127.0.0.1", false), (full.to_string(), 0));
+    assert_eq!(
+        print(b"", true),
+        (
+            "LINK ID 0\n\taddr\t= 127.0.0.1\n\tstatus\t= n\n".to_string(),
+            0
+        )
+    );
+    assert_eq!(print(b"1", false), (String::new(), 0));
 }

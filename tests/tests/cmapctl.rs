@@ -2,17 +2,33 @@
 //! run against the same live daemon, print the same thing and exit the
 //! same way, and leave the map the same when they write.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-use corosync_tests::parity::ToolPair;
+use corosync_tests::parity::{Running, ToolPair, TOOL_LIMIT};
 use corosync_tests::{Cluster, Node};
 
 const C_TOOL: &str = "corosync-cmapctl";
 
+/// `text` with every `from` replaced by `to`, byte for byte.
+fn replaced(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.starts_with(from) {
+            out.extend_from_slice(to);
+            rest = &rest[from.len()..];
+        } else {
+            out.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    out
+}
+
 /// Runs a write with each tool on its own key prefix (`test.c.` for C,
 /// `test.r.` for ours), then requires the same outcome and the same keys.
+/// The C tool's output is compared with its prefix renamed to ours, on
+/// both streams (the keys it names are the ones it was given).
 fn compare_writes(node: &Node, tools: &ToolPair, cases: &[Vec<String>]) {
     let run = |program: &str, args: &[&str]| tools.run(node, program, args);
     for case in cases {
@@ -23,17 +39,15 @@ fn compare_writes(node: &Node, tools: &ToolPair, cases: &[Vec<String>]) {
         let c_refs: Vec<&str> = c_args.iter().map(String::as_str).collect();
         let r_refs: Vec<&str> = r_args.iter().map(String::as_str).collect();
         let (mut want, got) = (run(C_TOOL, &c_refs), run(tools.ours(), &r_refs));
-        want.stdout = String::from_utf8_lossy(&want.stdout)
-            .replace("test.c.", "test.r.")
-            .into_bytes();
+        want.stdout = replaced(&want.stdout, b"test.c.", b"test.r.");
+        want.stderr = replaced(&want.stderr, b"test.c.", b"test.r.");
         tools.assert_same(&format!("{case:?}"), &want, &got);
         let c_keys = run(C_TOOL, &["-b", "test.c."]);
         let r_keys = run(C_TOOL, &["-b", "test.r."]);
-        let normalize =
-            |o: &Output| String::from_utf8_lossy(&o.stdout).replace("test.c.", "test.r.");
+        assert!(c_keys.stderr.is_empty() && r_keys.stderr.is_empty());
         assert_eq!(
-            normalize(&c_keys),
-            normalize(&r_keys),
+            String::from_utf8_lossy(&replaced(&c_keys.stdout, b"test.c.", b"test.r.")),
+            String::from_utf8_lossy(&r_keys.stdout),
             "the map after {case:?}"
         );
     }
@@ -103,13 +117,34 @@ fn cmapctl_matches_corosync_cmapctl() {
         &["-t"],
         &["-s", "only.key"],
         &["-h"],
+        &["-h", "-x"],
         &["-x"],
+        &["-x", "-y"],
+        &["-b", "-z", "-h"],
+        &["--help"],
+        &["-m"],
+        &["-p"],
+        &["-C"],
         &["-m", "nosuchmap"],
         &["-C", "nosuch"],
         &["-m", "stats", "no.such.prefix"],
         &["-p", "/nonexistent/file"],
     ];
     tools.assert_all_same_on(node, read_cases);
+    // Keys longer than corosync takes: refused by the bindings before
+    // corosync sees them, reported as corosync refuses them.
+    let long = "k".repeat(300);
+    let long_cases: &[&[&str]] = &[
+        &["-g", &long],
+        &["-d", &long],
+        &["-D", &long],
+        &[&long],
+        &["-t", &long],
+        &["-s", &long, "u8", "1"],
+        &["-g", "no such key"],
+        &["-g", ""],
+    ];
+    tools.assert_all_same_on(node, long_cases);
     // Listing everything: the same keys (values of runtime counters may
     // move between the two runs, so compare the key names and types).
     let keys = |program: &str| -> Vec<String> {
@@ -186,19 +221,27 @@ fn tracking_prints_the_same_events() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let tools = ToolPair::new(C_TOOL, "cmapctl").unwrap();
-    let start = |program: &str, args: &[&str]| {
-        tools
-            .command(node, program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    for flags in [&["-T", "track."][..], &["-b", "-t", "track.one"][..]] {
-        let mut c = start(C_TOOL, flags);
-        let mut r = start(tools.ours(), flags);
-        std::thread::sleep(Duration::from_millis(500));
+    // Each case: the options, and the start of the last line it prints.
+    let cases: [(&[&str], &[u8]); 2] = [
+        (&["-T", "track."], b"delete> track.two "),
+        (&["-b", "-t", "track.one"], b"delete> track.one "),
+    ];
+    for (flags, last_line) in cases {
+        // The C tool writes through stdio, fully buffered into a pipe:
+        // stdbuf makes it line-buffered, so that its lines can be awaited.
+        let mut c_cmd = node.command("stdbuf").unwrap();
+        c_cmd
+            .args(["-oL", C_TOOL])
+            .args(flags)
+            .stdin(Stdio::piped());
+        let mut c = Running::spawn(&mut c_cmd, format!("{C_TOOL} {flags:?}"));
+        let mut r = tools.start(node, tools.ours(), flags);
+        // Both print this line once their tracks are in place.
+        for tool in [&mut c, &mut r] {
+            tool.wait_for_line("saying how to finish", TOOL_LIMIT, |l| {
+                l == b"Type \"q\" to finish\n"
+            });
+        }
         for change in [
             &["-s", "track.one", "u32", "1"][..],
             &["-s", "track.one", "u32", "2"],
@@ -207,18 +250,19 @@ fn tracking_prints_the_same_events() {
             &["-d", "track.one"],
             &["-d", "track.two"],
         ] {
-            assert!(tools.run(node, C_TOOL, change).status.success());
+            let out = tools.run(node, C_TOOL, change);
+            assert!(out.status.success(), "{change:?}: {out:?}");
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let mut outputs = Vec::new();
-        for child in [&mut c, &mut r] {
-            child.stdin.as_mut().unwrap().write_all(b"q\n").unwrap();
+        // Events come in order: the last change's line comes last.
+        for tool in [&mut c, &mut r] {
+            tool.wait_for_line("for the last change", TOOL_LIMIT, |l| {
+                l.starts_with(last_line)
+            });
+            tool.write_stdin(b"q\n");
         }
-        for child in [c, r] {
-            outputs.push(child.wait_with_output().unwrap());
-        }
-        tools.assert_same(&format!("tracking {flags:?}"), &outputs[0], &outputs[1]);
-        let text = String::from_utf8_lossy(&outputs[0].stdout);
+        let (c, r) = (c.finish(TOOL_LIMIT), r.finish(TOOL_LIMIT));
+        tools.assert_same(&format!("tracking {flags:?}"), &c, &r);
+        let text = String::from_utf8_lossy(&c.stdout);
         assert!(
             text.contains("create> track.one (u32) = 1") && text.contains("delete> track.one"),
             "{text}"

@@ -40,7 +40,12 @@ fn cpgtool_matches_corosync_cpgtool() {
         &["-d", ":", "-e"],
         &["-d", ""],
         &["-h"],
+        &["-h", "-x"],
         &["-x"],
+        &["-x", "-h"],
+        &["-n", "-y", "-z"],
+        &["--help"],
+        &["-:"],
         &["-d"],
         &["-n", "extra", "operands"],
     ];

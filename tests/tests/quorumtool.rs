@@ -3,13 +3,13 @@
 //! healthy and with a node down, print the same thing (the date line
 //! aside) and exit the same way.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use corosync::votequorum::Votequorum;
 use corosync::NodeId;
-use corosync_tests::parity::ToolPair;
-use corosync_tests::Cluster;
+use corosync_tests::parity::{Running, ToolPair, TOOL_LIMIT};
+use corosync_tests::{Cluster, Node};
 
 const C_TOOL: &str = "corosync-quorumtool";
 
@@ -42,7 +42,16 @@ const READ_CASES: &[&[&str]] = &[
     &["-e", "abc"],
     &["-v", "-1"],
     &["-n", "0", "-v", "1"],
+    &["-e", "2147483648"],
+    &["-e"],
+    &["-n", "x", "-v", "1"],
+    &["-v", "abc"],
+    &["-o"],
+    &["-l", "-o", "x"],
     &["-x"],
+    &["-x", "-h"],
+    &["-h", "-x"],
+    &["--help"],
     &["-h"],
     &["-V"],
 ];
@@ -158,34 +167,166 @@ fn quorumtool_matches_corosync_quorumtool() {
     drop(vq);
 }
 
+/// Reads a monitor's output up to the end of the next status block whose
+/// membership has `nodes` nodes (the block's third empty line: before the
+/// votequorum part, before the membership list and after it); fails naming
+/// `what` if none comes in time.
+fn await_block(monitor: &mut Running, nodes: usize, what: &str) {
+    let count = format!("Nodes:            {nodes}\n");
+    monitor.wait_for_line(what, TOOL_LIMIT, |l| l == count.as_bytes());
+    for _ in 0..3 {
+        monitor.wait_for_line(&format!("ending the block of {what}"), TOOL_LIMIT, |l| {
+            l == b"\n"
+        });
+    }
+}
+
 /// Both monitors print a status on every membership change.
 #[test]
 fn monitor_mode_matches() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let tools = quorumtool();
-    let start = |cmd: &mut Command| -> Child { cmd.stdout(Stdio::piped()).spawn().unwrap() };
     // The C tool writes through stdio, fully buffered into a pipe: stdbuf
-    // makes it line-buffered so that killing it loses nothing.
+    // makes it line-buffered, so that its lines can be awaited.
     let mut c_cmd = cluster.node(0).command("stdbuf").unwrap();
-    c_cmd.args(["-oL", C_TOOL, "-m"]);
-    let mut r_cmd = tools.command(cluster.node(0), tools.ours());
-    r_cmd.arg("-m");
-    let (mut c, mut r) = (start(&mut c_cmd), start(&mut r_cmd));
-    std::thread::sleep(Duration::from_secs(1));
+    c_cmd.args(["-oL", C_TOOL, "-m"]).stdin(Stdio::null());
+    let mut c = Running::spawn(&mut c_cmd, format!("{C_TOOL} -m"));
+    let mut r = tools.start(cluster.node(0), tools.ours(), &["-m"]);
+    // Tracking starts with a status of the current membership.
+    for monitor in [&mut c, &mut r] {
+        await_block(monitor, 3, "the first status");
+    }
     cluster.kill(2).unwrap();
     cluster.wait_for_membership(&[0, 1]).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    for monitor in [&mut c, &mut r] {
+        await_block(monitor, 2, "the status without node 3");
+    }
     cluster.restart(2).unwrap();
     cluster.wait_for_membership(&[0, 1, 2]).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    for child in [&mut c, &mut r] {
-        child.kill().unwrap();
+    for monitor in [&mut c, &mut r] {
+        await_block(monitor, 3, "the status with node 3 back");
     }
-    let (c, r) = (c.wait_with_output().unwrap(), r.wait_with_output().unwrap());
-    let w = String::from_utf8_lossy(&c.stdout);
+    // What each printed up to the same event; anything later may still be
+    // on its way, so it is left out.
+    let (c_printed, r_printed) = (c.printed().to_vec(), r.printed().to_vec());
+    let (mut c, mut r) = (c.kill(), r.kill());
+    (c.stdout, r.stdout) = (c_printed, r_printed);
+    let text = String::from_utf8_lossy(&c.stdout);
     assert!(
-        w.matches("Quorum information").count() >= 2,
-        "C monitor printed: {w}"
+        text.matches("Quorum information").count() >= 3,
+        "C monitor printed: {text}"
     );
-    tools.assert_same_stdout("the monitor", &c.stdout, &r.stdout);
+    tools.assert_same("the monitors", &c, &r);
+}
+
+/// The text of `line`'s first field, as a node id.
+fn nodeid_field(line: &str) -> Option<u32> {
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The node ids `corosync-quorumtool -l` lists on `node`, and the one
+/// marked "(local)".
+fn c_tool_members(tools: &ToolPair, node: &Node) -> (Vec<NodeId>, Option<NodeId>) {
+    let out = tools.run(node, C_TOOL, &["-l"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{C_TOOL} -l on node {}: {out:?}",
+        node.nodeid()
+    );
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .by_ref()
+            .any(|l| l.split_whitespace().eq(["Nodeid", "Votes", "Name"])),
+        "no header in {text}"
+    );
+    let mut members = Vec::new();
+    let mut local = None;
+    for line in lines {
+        let id =
+            nodeid_field(line).unwrap_or_else(|| panic!("not a member line: {line:?} in {text}"));
+        if line.ends_with(" (local)") {
+            assert_eq!(local, None, "two local nodes in {text}");
+            local = Some(NodeId::new(id));
+        }
+        members.push(NodeId::new(id));
+    }
+    members.sort();
+    (members, local)
+}
+
+/// The value of the `-s` line that starts with `label`.
+fn status_field<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        .trim()
+}
+
+/// Checks on every running node of `nodes` that corosync's own tool lists
+/// exactly those nodes' ids, as the harness (our quorum binding) does, and
+/// says the cluster is quorate with `expected` expected votes.
+fn c_tool_agrees(cluster: &Cluster, tools: &ToolPair, nodes: &[usize], expected: u32) {
+    let want: Vec<NodeId> = nodes.iter().map(|&i| cluster.node(i).nodeid()).collect();
+    for &i in nodes {
+        let node = cluster.node(i);
+        let (quorate, harness_view) = node.quorum_view().unwrap();
+        assert!(quorate);
+        assert_eq!(harness_view, want, "the harness's view on node {}", i + 1);
+        let (members, local) = c_tool_members(tools, node);
+        assert_eq!(members, want, "{C_TOOL} -l on node {}", i + 1);
+        assert_eq!(
+            local,
+            Some(node.nodeid()),
+            "the local node on node {}",
+            i + 1
+        );
+
+        let out = tools.run(node, C_TOOL, &["-s"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{C_TOOL} -s: {out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        assert_eq!(status_field(&text, "Quorate:"), "Yes", "{text}");
+        assert_eq!(
+            status_field(&text, "Nodes:"),
+            nodes.len().to_string(),
+            "{text}"
+        );
+        assert_eq!(
+            status_field(&text, "Node ID:"),
+            node.nodeid().to_string(),
+            "{text}"
+        );
+        assert_eq!(
+            status_field(&text, "Expected votes:"),
+            expected.to_string(),
+            "{text}"
+        );
+        assert_eq!(
+            status_field(&text, "Total votes:"),
+            nodes.len().to_string(),
+            "{text}"
+        );
+        // Each node has one vote; quorum is a majority of the expected votes.
+        let quorum = (expected / 2 + 1).to_string();
+        assert_eq!(status_field(&text, "Quorum:"), quorum, "{text}");
+        assert_eq!(status_field(&text, "Flags:"), "Quorate", "{text}");
+    }
+}
+
+/// The harness's membership waits use our own quorum binding; corosync's
+/// own tool must see the same members on every node, with all three nodes
+/// and after one has stopped.
+#[test]
+fn corosync_quorumtool_sees_the_membership_the_harness_waits_for() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let tools = quorumtool();
+    cluster.wait_for_membership(&[0, 1, 2]).unwrap();
+    c_tool_agrees(&cluster, &tools, &[0, 1, 2], 3);
+
+    // Two of three: still quorate, as the expected votes stay at 3.
+    cluster.stop(1).unwrap();
+    cluster.wait_for_membership(&[0, 2]).unwrap();
+    c_tool_agrees(&cluster, &tools, &[0, 2], 3);
 }

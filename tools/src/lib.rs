@@ -13,7 +13,8 @@
 //! - [`number`]: numbers read from text as `strtoll` and `sscanf` read them;
 //! - [`nodelist`]: the configured nodes, read from cmap;
 //! - [`output`]: bytes escaped and node addresses listed as the tools print them;
-//! - [`retry`]: the tools' once-a-second retry while corosync says "try again".
+//! - [`retry`]: the tools' once-a-second retry while corosync says "try again";
+//! - [`ring_status`]: the link list corosync 3.0's cfgtool printed.
 
 pub mod cs_error;
 pub mod getopt;
@@ -21,3 +22,4 @@ pub mod nodelist;
 pub mod number;
 pub mod output;
 pub mod retry;
+pub mod ring_status;

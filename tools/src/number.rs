@@ -9,44 +9,49 @@ use std::ffi::{CStr, CString};
 /// base-10 integer as `strtoll` reads it (leading white space, an optional
 /// sign), and accepted only within `min..=max`; `None` otherwise,
 /// including on overflow.
-pub fn strtonum(text: &str, min: i64, max: i64) -> Option<i64> {
-    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, digits) = match text.as_bytes().first() {
+pub fn strtonum(text: impl AsRef<[u8]>, min: i64, max: i64) -> Option<i64> {
+    let text = text.as_ref();
+    let start = text
+        .iter()
+        .position(|b| !b" \t\n\r\x0b\x0c".contains(b))
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    let (negative, digits) = match text.first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     // Any number of digits that fits an i64 fits an i128; more is ERANGE.
-    let magnitude: i128 = digits.parse().ok()?;
+    let magnitude: i128 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     let value = i64::try_from(if negative { -magnitude } else { magnitude }).ok()?;
     (min..=max).contains(&value).then_some(value)
 }
 
 /// `sscanf(text, "%lld")`: a signed 64-bit integer at the start of `text`.
-pub fn scan_i64(text: &str) -> Option<i64> {
+pub fn scan_i64(text: impl AsRef<[u8]>) -> Option<i64> {
     // SAFETY: %lld stores a long long, which is i64 on every target.
     unsafe { scan::<libc::c_longlong>(text, c"%lld") }
 }
 
 /// `sscanf(text, "%llu")`: an unsigned 64-bit integer at the start of
 /// `text` (as in C, "-1" reads as `u64::MAX`).
-pub fn scan_u64(text: &str) -> Option<u64> {
+pub fn scan_u64(text: impl AsRef<[u8]>) -> Option<u64> {
     // SAFETY: %llu stores an unsigned long long, which is u64 everywhere.
     unsafe { scan::<libc::c_ulonglong>(text, c"%llu") }
 }
 
 /// `sscanf(text, "%f")`: a float at the start of `text` (decimal,
 /// hexadecimal, `inf`, `nan`).
-pub fn scan_f32(text: &str) -> Option<f32> {
+pub fn scan_f32(text: impl AsRef<[u8]>) -> Option<f32> {
     // SAFETY: %f stores a float, which is f32.
     unsafe { scan::<f32>(text, c"%f") }
 }
 
 /// `sscanf(text, "%lf")`: a double at the start of `text`.
-pub fn scan_f64(text: &str) -> Option<f64> {
+pub fn scan_f64(text: impl AsRef<[u8]>) -> Option<f64> {
     // SAFETY: %lf stores a double, which is f64.
     unsafe { scan::<f64>(text, c"%lf") }
 }
@@ -57,8 +62,13 @@ pub fn scan_f64(text: &str) -> Option<f64> {
 ///
 /// `format` has exactly one conversion, and it stores a C object whose type
 /// is `T`.
-unsafe fn scan<T: Copy + Default>(text: &str, format: &CStr) -> Option<T> {
-    // argv and file lines cannot hold a NUL; C would stop reading there.
+unsafe fn scan<T: Copy + Default>(text: impl AsRef<[u8]>, format: &CStr) -> Option<T> {
+    // C reads a string up to its first NUL.
+    let text = text.as_ref();
+    let text = text
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(text, |nul| &text[..nul]);
     let text = CString::new(text).ok()?;
     let mut value = T::default();
     // SAFETY: both strings are NUL-terminated; the caller guarantees that
@@ -99,7 +109,7 @@ mod tests {
             strtonum("-9223372036854775808", i64::MIN, 0),
             Some(i64::MIN)
         );
-        assert_eq!(strtonum(&"9".repeat(60), 0, i64::MAX), None);
+        assert_eq!(strtonum("9".repeat(60), 0, i64::MAX), None);
     }
 
     #[test]

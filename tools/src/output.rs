@@ -1,5 +1,5 @@
-//! How the C tools print bytes that may not be text, and a node's
-//! addresses.
+//! How the C tools print bytes that may not be text, a node's addresses
+//! and their error lines.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -21,6 +21,29 @@ pub fn write_escaped(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes the concatenation of `parts` and a newline to standard error in
+/// one write, as the C tools' `fprintf(stderr, ...)` does (stderr is
+/// unbuffered; a failed write goes unnoticed). The parts are bytes, so keys
+/// and arguments that are not UTF-8 print as they were given.
+pub fn eprint_line(parts: &[&[u8]]) {
+    let mut line = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1);
+    for part in parts {
+        line.extend_from_slice(part);
+    }
+    line.push(b'\n');
+    let _ = io::stderr().write_all(&line);
+}
+
+/// The text C's `strerror` (and so `perror`) gives for an I/O error: the
+/// system's message without Rust's " (os error N)".
+pub fn io_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// Writes the addresses `Cfg::node_addrs` gave, separated by one space:
@@ -50,6 +73,12 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a b\\\\\\x00\\x01\\x7F\\xFFFFFF80\\xFFFFFFFF~"
         );
+    }
+
+    #[test]
+    fn io_errors_read_as_strerror() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_error_text(&e), "No such file or directory");
     }
 
     #[test]

@@ -6,15 +6,14 @@
 //! ```
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use corosync::cfg::{Cfg, ShutdownMode};
-#[cfg(corosync_has_corosync_cfg_node_status_get)]
 use corosync::cmap::Cmap;
 use corosync::NodeId;
 use corosync_tools::cs_error::{code, strerror};
-use corosync_tools::getopt::{self, getopt_long, Opt};
-#[cfg(corosync_has_corosync_cfg_node_status_get)]
+use corosync_tools::getopt::{self, Getopt, Opt};
 use corosync_tools::nodelist;
 use corosync_tools::number::strtonum;
 use corosync_tools::output::write_addrs;
@@ -74,7 +73,7 @@ fn connect(with_name: bool) -> Cfg {
 }
 
 #[cfg(corosync_has_corosync_cfg_node_status_get)]
-fn nodestatus(action: Action, brief: bool) -> u8 {
+fn nodestatus(action: Action, brief: bool, _interface: &[u8]) -> u8 {
     let cfg = connect(false);
     let Ok(cmap) = Cmap::new().map_err(|e| {
         eprintln!("Could not initialize corosync cmap API error {}", code(&e));
@@ -251,52 +250,80 @@ fn nodestatus(action: Action, brief: bool) -> u8 {
 }
 
 /// Built against corosync 3.0, which has no per-node status
-/// (`corosync_cfg_node_status_get` came in 3.1): `-s` prints each link's
-/// id, address and status string from `corosync_cfg_ring_status_get`, as
-/// corosync 3.0's tool did with `-b` (one character per node), and `-n`
-/// says it needs 3.1.
+/// (`corosync_cfg_node_status_get` came in 3.1): `-s` prints what corosync
+/// 3.0's tool printed, from `corosync_cfg_ring_status_get` (its messages on
+/// standard output, as that tool had them), and `-n` says it needs 3.1.
 #[cfg(not(corosync_has_corosync_cfg_node_status_get))]
-fn nodestatus(action: Action, _brief: bool) -> u8 {
+fn nodestatus(action: Action, brief: bool, interface: &[u8]) -> u8 {
+    use corosync_tools::ring_status::{write_links, Format, RingLink};
+
     if action == Action::NodeStatus {
         eprintln!("Node status needs corosync 3.1 or later (corosync_cfg_node_status_get)");
         return 1;
     }
-    let cfg = connect(false);
     println!("Printing link status.");
-    match cfg.local_nodeid() {
-        Ok(id) => println!("Local node ID {id}"),
+    let cfg = match Cfg::new() {
+        Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!(
-                "Could not get the local node id, the error is: {}",
+            println!(
+                "Could not initialize corosync configuration API error {}",
                 code(&e)
             );
-            return 1;
+            std::process::exit(1);
         }
+    };
+    let cmap = match Cmap::new() {
+        Ok(cmap) => cmap,
+        Err(e) => {
+            println!("Could not initialize corosync cmap API error {}", code(&e));
+            std::process::exit(1);
+        }
+    };
+    let knet = !matches!(
+        cmap.get_string("totem.transport").as_deref(),
+        Ok(b"udp" | b"udpu")
+    );
+    let mut nodeids: Vec<u32> = match nodelist::nodes(&cmap) {
+        Ok(nodes) => nodes.iter().map(|node| node.nodeid).collect(),
+        Err(e) => {
+            println!("Could not get nodelist from cmap. error {}", code(&e));
+            std::process::exit(1);
+        }
+    };
+    nodeids.sort_unstable();
+    match cfg.local_nodeid() {
+        Ok(id) => println!("Local node ID {id}"),
+        Err(e) => println!(
+            "Could not get the local node id, the error is: {}",
+            code(&e)
+        ),
     }
     match cfg.ring_status() {
-        Ok(links) => {
-            for link in links {
-                // The name is "<link id> <address>".
-                let name = String::from_utf8_lossy(&link.name);
-                let Some((id, addr)) = name.split_once(' ') else {
-                    continue;
-                };
-                println!("LINK ID {id}");
-                println!("\taddr\t= {addr}");
-                println!("\tstatus\t= {}", String::from_utf8_lossy(&link.status));
-            }
-            0
+        Ok(rings) => {
+            let links: Vec<RingLink<'_>> = rings
+                .iter()
+                .map(|ring| RingLink {
+                    name: &ring.name,
+                    status: &ring.status,
+                })
+                .collect();
+            let format = Format {
+                interface,
+                brief,
+                knet,
+                nodeids: &nodeids,
+            };
+            let mut out = std::io::stdout().lock();
+            write_links(&mut out, &links, &format).unwrap_or(1)
         }
         Err(e) => {
-            eprintln!("Could not get the link status, the error is: {}", code(&e));
-            1
+            println!("Could not get the link status, the error is: {}", code(&e));
+            0
         }
     }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let prog = getopt::prog_name();
     let longs: &[getopt::LongOpt] = &[
         ("if", true, Some('i')),
         ("status", false, Some('s')),
@@ -309,15 +336,21 @@ fn main() -> ExitCode {
         ("shutdown", false, Some('H')),
         ("force", false, None),
     ];
-    let (opts, _) = getopt_long(&prog, &args, "i:snbrRLk:a:hH", longs);
+    let options = Getopt::from_env("i:snbrRLk:a:hH", longs);
     let mut action = Action::Noop;
     let mut brief = false;
     let mut force = false;
     let mut nodeid = 0;
-    for opt in opts {
+    let mut interface = Vec::new();
+    for opt in options {
         match opt {
             Opt::Long("force") => force = true,
-            Opt::Flag('i', _) | Opt::Flag('h', _) | Opt::Flag('r', _) => {}
+            Opt::Flag('i', Some(name)) => {
+                // Kept as the C tool keeps it: in a 128-byte buffer.
+                interface = name.as_bytes().to_vec();
+                interface.truncate(127);
+            }
+            Opt::Flag('h', _) | Opt::Flag('r', _) => {}
             Opt::Flag('s', _) => action = Action::LinkStatus,
             Opt::Flag('n', _) => action = Action::NodeStatus,
             Opt::Flag('b', _) => brief = true,
@@ -325,7 +358,9 @@ fn main() -> ExitCode {
             Opt::Flag('L', _) => action = Action::ReopenLogs,
             Opt::Flag('H', _) => action = Action::Shutdown,
             Opt::Flag(c @ ('k' | 'a'), Some(v)) => {
-                match strtonum(&v, 1, i64::from(u32::MAX)).and_then(|n| u32::try_from(n).ok()) {
+                match strtonum(v.as_bytes(), 1, i64::from(u32::MAX))
+                    .and_then(|n| u32::try_from(n).ok())
+                {
                     Some(n) => {
                         nodeid = n;
                         action = if c == 'k' {
@@ -344,7 +379,7 @@ fn main() -> ExitCode {
         }
     }
     let rc: u8 = match action {
-        Action::LinkStatus | Action::NodeStatus => nodestatus(action, brief),
+        Action::LinkStatus | Action::NodeStatus => nodestatus(action, brief, &interface),
         Action::Reload => {
             println!("Reloading corosync.conf...");
             let cfg = connect(true);

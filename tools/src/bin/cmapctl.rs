@@ -5,16 +5,23 @@
 //! cmapctl [-b] [-DdghsqTCt] [-p filename] [-m map] [params...]
 //! ```
 
-use std::io::{self, BufRead, Read, Write};
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::ExitCode;
 
 use corosync::cmap::{Cmap, Map, TrackEvent, TrackEventKind, TrackType, Value, ValueType};
 use corosync::Error;
 use corosync_tools::cs_error::strerror;
-use corosync_tools::getopt::{self, getopt, Opt};
+use corosync_tools::getopt::{Getopt, Opt};
 use corosync_tools::number::{scan_f32, scan_f64, scan_i64, scan_u64};
-use corosync_tools::output::write_escaped;
+use corosync_tools::output::{eprint_line, io_error_text, write_escaped};
 use corosync_tools::retry;
+
+/// How many times the C tool calls corosync while it answers "try again"
+/// (its `MAX_TRY_AGAIN` retries after the first call).
+const CALLS: u32 = 11;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -112,17 +119,42 @@ fn c_float(v: f64) -> String {
     }
 }
 
+/// corosync's name for `e`. Where the bindings refused a key or a prefix
+/// before asking corosync, this is the name of corosync's own answer to
+/// it: libcmap refuses names of 256 bytes or more as
+/// `CS_ERR_NAME_TOO_LONG`, and the daemon finds no key by an empty name.
+fn error_name(e: &Error) -> Cow<'static, str> {
+    let e = match e {
+        Error::TooLong { .. } => &Error::NameTooLong,
+        Error::InvalidInput {
+            what: "cmap key", ..
+        } => &Error::NotExist,
+        other => other,
+    };
+    strerror(e)
+}
+
+/// Exits with status 1 after `eprint_line(parts)`, as the C tool's
+/// `fprintf(stderr, ...); exit(EXIT_FAILURE)`.
+fn fail(parts: &[&[u8]]) -> ! {
+    // What stdout holds goes first, as C's exit flushes it.
+    let _ = io::stdout().flush();
+    eprint_line(parts);
+    std::process::exit(1);
+}
+
 /// The `print_key` of the C tool; `value` is given for track events and
 /// read from the map otherwise.
-fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Option<&[u8]>) {
+fn print_key(cmap: &Cmap, flags: Flags, key: &[u8], kind: ValueType, value: Option<&[u8]>) {
+    let mut out: Vec<u8> = Vec::new();
     if let ValueType::Unknown(_) = kind {
         // The C tool prints the key and nothing of the value.
-        let prefix = if flags.quiet {
-            String::new()
-        } else {
-            format!("{key} (")
-        };
-        println!("{prefix}");
+        if !flags.quiet {
+            out.extend_from_slice(key);
+            out.extend_from_slice(b" (");
+        }
+        out.push(b'\n');
+        let _ = io::stdout().write_all(&out);
         return;
     }
     let read = || -> Result<Option<Value>, Error> {
@@ -145,19 +177,22 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
             _ => return Ok(None),
         }))
     };
-    // As the C tool: retry while corosync answers TRY_AGAIN, up to 30 s.
-    let got = retry::once_a_second(31).run(read);
-    let value = match got {
+    let value = match retry::once_a_second(CALLS).run(read) {
         Ok(v) => v,
         Err(e) => {
             let _ = io::stdout().flush();
-            eprintln!("Can't get value of {key}. Error {}", strerror(&e));
+            eprint_line(&[
+                b"Can't get value of ",
+                key,
+                b". Error ",
+                error_name(&e).as_bytes(),
+            ]);
             return;
         }
     };
-    let mut out: Vec<u8> = Vec::new();
     if !flags.quiet {
-        out.extend_from_slice(format!("{key} (").as_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(b" (");
     }
     let typed = |name: &str, text: String| -> String {
         if flags.quiet {
@@ -190,13 +225,10 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
                 Value::Float(x) => typed("flt", c_float(f64::from(x))),
                 Value::Double(x) => typed("dbl", c_float(x)),
                 Value::String(s) => {
-                    let mut t = if flags.quiet {
-                        Vec::new()
-                    } else {
-                        b"str) = ".to_vec()
-                    };
-                    t.extend_from_slice(&s);
-                    out.extend_from_slice(&t);
+                    if !flags.quiet {
+                        out.extend_from_slice(b"str) = ");
+                    }
+                    out.extend_from_slice(&s);
                     String::new()
                 }
                 Value::Binary(_) => String::new(),
@@ -210,190 +242,220 @@ fn print_key(cmap: &Cmap, flags: Flags, key: &str, kind: ValueType, value: Optio
 }
 
 fn connect(map: Map) -> Cmap {
-    match retry::once_a_second(31).run(|| Cmap::with_map(map)) {
+    match retry::once_a_second(CALLS).run(|| Cmap::with_map(map)) {
         Ok(cmap) => cmap,
-        Err(e) => {
-            eprintln!("Failed to initialize the cmap API. Error {}", strerror(&e));
-            std::process::exit(1);
-        }
+        Err(e) => fail(&[
+            b"Failed to initialize the cmap API. Error ",
+            error_name(&e).as_bytes(),
+        ]),
+    }
+}
+
+/// The keys under `prefix`, or the C tool's exit when the iteration cannot
+/// start.
+fn keys_under(cmap: &Cmap, prefix: &[u8]) -> Vec<corosync::cmap::KeyEntry> {
+    match cmap.iter(prefix) {
+        Ok(iter) => iter.map_while(Result::ok).collect(),
+        Err(e) => fail(&[
+            b"Failed to initialize iteration. Error ",
+            error_name(&e).as_bytes(),
+        ]),
     }
 }
 
 /// Prints the keys under `prefix`; true when there were none.
-fn print_iter(cmap: &Cmap, flags: Flags, prefix: &str) -> bool {
+fn print_iter(cmap: &Cmap, flags: Flags, prefix: &[u8]) -> bool {
     let iter = match cmap.iter(prefix) {
         Ok(iter) => iter,
-        Err(e) => {
-            eprintln!("Failed to initialize iteration. Error {}", strerror(&e));
-            std::process::exit(1);
-        }
+        Err(e) => fail(&[
+            b"Failed to initialize iteration. Error ",
+            error_name(&e).as_bytes(),
+        ]),
     };
     let mut none = true;
-    for entry in iter {
-        let Ok(entry) = entry else { break };
+    for entry in iter.map_while(Result::ok) {
         none = false;
-        let key = String::from_utf8_lossy(&entry.key).into_owned();
-        print_key(cmap, flags, &key, entry.value_type, None);
+        print_key(cmap, flags, &entry.key, entry.value_type, None);
     }
     none
 }
 
-fn delete_with_prefix(cmap: &Cmap, prefix: &str) {
-    let iter = match cmap.iter(prefix) {
-        Ok(iter) => iter,
-        Err(e) => {
-            eprintln!("Failed to initialize iteration. Error {}", strerror(&e));
-            std::process::exit(1);
-        }
-    };
-    let keys: Vec<String> = iter
-        .flatten()
-        .map(|e| String::from_utf8_lossy(&e.key).into_owned())
-        .collect();
-    for key in keys {
-        if let Err(e) = cmap.delete(&key) {
-            eprintln!("Can't delete key {key}. Error {}", strerror(&e));
+fn delete_with_prefix(cmap: &Cmap, prefix: &[u8]) {
+    for entry in keys_under(cmap, prefix) {
+        if let Err(e) = cmap.delete(&entry.key) {
+            eprint_line(&[
+                b"Can't delete key ",
+                &entry.key,
+                b". Error ",
+                error_name(&e).as_bytes(),
+            ]);
         }
     }
 }
 
-fn set_key(cmap: &Cmap, key: &str, type_name: &str, value_s: &str) {
+/// The C tool's `set_key`: `value` read as `type_name` says, or its
+/// message and exit.
+fn set_key(cmap: &Cmap, key: &[u8], type_name: &[u8], value: &[u8]) {
     let kind = match type_name {
-        "i8" => ValueType::I8,
-        "u8" => ValueType::U8,
-        "i16" => ValueType::I16,
-        "u16" => ValueType::U16,
-        "i32" => ValueType::I32,
-        "u32" => ValueType::U32,
-        "i64" => ValueType::I64,
-        "u64" => ValueType::U64,
-        "flt" => ValueType::Float,
-        "dbl" => ValueType::Double,
-        "str" => ValueType::String,
-        "bin" => ValueType::Binary,
-        _ => {
-            eprintln!("Unknown type {type_name}");
-            std::process::exit(1);
-        }
+        b"i8" => ValueType::I8,
+        b"u8" => ValueType::U8,
+        b"i16" => ValueType::I16,
+        b"u16" => ValueType::U16,
+        b"i32" => ValueType::I32,
+        b"u32" => ValueType::U32,
+        b"i64" => ValueType::I64,
+        b"u64" => ValueType::U64,
+        b"flt" => ValueType::Float,
+        b"dbl" => ValueType::Double,
+        b"str" => ValueType::String,
+        b"bin" => ValueType::Binary,
+        _ => fail(&[b"Unknown type ", type_name]),
     };
-    let invalid = || -> ! {
-        eprintln!("{value_s} is not valid {type_name} type value");
-        std::process::exit(1);
-    };
-    let out_of_range = || -> ! {
-        eprintln!("{value_s} is not valid {type_name} integer");
-        std::process::exit(1);
-    };
-    let signed = || scan_i64(value_s).unwrap_or_else(|| invalid());
-    let unsigned = || scan_u64(value_s).unwrap_or_else(|| invalid());
+    let invalid = || -> ! { fail(&[value, b" is not valid ", type_name, b" type value"]) };
+    let out_of_range = || -> ! { fail(&[value, b" is not valid ", type_name, b" integer"]) };
+    let signed = || scan_i64(value).unwrap_or_else(|| invalid());
+    let unsigned = || scan_u64(value).unwrap_or_else(|| invalid());
     let result = match kind {
         ValueType::I8 => {
             let v = signed();
-            let v = i8::try_from(v).unwrap_or_else(|_| out_of_range());
-            cmap.set_i8(key, v)
+            cmap.set_i8(key, i8::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::I16 => {
-            let v = i16::try_from(signed()).unwrap_or_else(|_| out_of_range());
-            cmap.set_i16(key, v)
+            let v = signed();
+            cmap.set_i16(key, i16::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::I32 => {
-            let v = i32::try_from(signed()).unwrap_or_else(|_| out_of_range());
-            cmap.set_i32(key, v)
+            let v = signed();
+            cmap.set_i32(key, i32::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::I64 => cmap.set_i64(key, signed()),
         ValueType::U8 => {
-            let v = u8::try_from(unsigned()).unwrap_or_else(|_| out_of_range());
-            cmap.set_u8(key, v)
+            let v = unsigned();
+            cmap.set_u8(key, u8::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::U16 => {
-            let v = u16::try_from(unsigned()).unwrap_or_else(|_| out_of_range());
-            cmap.set_u16(key, v)
+            let v = unsigned();
+            cmap.set_u16(key, u16::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::U32 => {
-            let v = u32::try_from(unsigned()).unwrap_or_else(|_| out_of_range());
-            cmap.set_u32(key, v)
+            let v = unsigned();
+            cmap.set_u32(key, u32::try_from(v).unwrap_or_else(|_| out_of_range()))
         }
         ValueType::U64 => cmap.set_u64(key, unsigned()),
-        ValueType::Float => cmap.set_f32(key, scan_f32(value_s).unwrap_or_else(|| invalid())),
-        ValueType::Double => cmap.set_f64(key, scan_f64(value_s).unwrap_or_else(|| invalid())),
-        ValueType::String => cmap.set_string(key, value_s),
+        ValueType::Float => cmap.set_f32(key, scan_f32(value).unwrap_or_else(|| invalid())),
+        ValueType::Double => cmap.set_f64(key, scan_f64(value).unwrap_or_else(|| invalid())),
+        ValueType::String => cmap.set_string(key, value),
         ValueType::Binary => {
             let mut data = Vec::new();
-            let read = if value_s == "-" {
+            let read = if value == b"-" {
                 io::stdin().read_to_end(&mut data)
             } else {
-                match std::fs::File::open(value_s) {
+                match std::fs::File::open(OsStr::from_bytes(value)) {
                     Ok(mut f) => f.read_to_end(&mut data),
-                    Err(e) => {
-                        eprintln!("Can't open input file: {}", io_error_text(&e));
-                        std::process::exit(1);
-                    }
+                    Err(e) => fail(&[b"Can't open input file: ", io_error_text(&e).as_bytes()]),
                 }
             };
             if read.is_err() {
-                eprintln!("Can't alloc memory");
-                std::process::exit(1);
+                fail(&[b"Can't alloc memory"]);
             }
             cmap.set_binary(key, &data)
         }
         ValueType::Unknown(_) => unreachable!("parsed from a known name"),
     };
     if let Err(e) = result {
-        // The daemon's own refusal reads the same as in the C tool; limits
-        // the bindings check first are reported as corosync would.
+        // The daemon's own refusal reads the same as in the C tool; what
+        // the bindings refuse before asking is reported as corosync would
+        // refuse it: a key it would not store as a bad name, a value too
+        // large as an invalid parameter.
         let e = match e {
+            Error::TooLong { .. }
+            | Error::InvalidInput {
+                what: "cmap key", ..
+            } => Error::NameTooLong,
             Error::MessageTooLarge { .. } | Error::InvalidInput { .. } => Error::InvalidParam,
-            Error::TooLong { .. } => Error::NameTooLong,
             other => other,
         };
-        eprintln!("Failed to set key {key}. Error {}", strerror(&e));
-        std::process::exit(1);
+        fail(&[
+            b"Failed to set key ",
+            key,
+            b". Error ",
+            error_name(&e).as_bytes(),
+        ]);
     }
 }
 
-/// The text perror prints for an I/O error (strerror without "(os error)").
-fn io_error_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
+/// The lines of `text` as C's `fgets` into a 1024-byte buffer reads them:
+/// up to and including a newline, at most 1023 bytes each; each seen as a
+/// C string (up to its first NUL byte).
+fn fgets_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let window = &rest[..rest.len().min(1023)];
+        let len = window
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(window.len(), |nl| nl + 1);
+        let (line, tail) = rest.split_at(len);
+        rest = tail;
+        let c_string = line
+            .iter()
+            .position(|&b| b == 0)
+            .map_or(line, |nul| &line[..nul]);
+        Some(c_string)
+    })
 }
 
-fn read_in_config_file(cmap: &Cmap, filename: &str) {
-    let file = match std::fs::File::open(filename) {
-        Ok(f) => f,
+/// `-p`: sets and deletes keys as the lines of the file say.
+fn read_in_config_file(cmap: &Cmap, filename: &OsStr) {
+    let text = match std::fs::read(filename) {
+        Ok(text) => text,
         Err(e) => {
-            eprintln!("Couldn't open file.: {}", io_error_text(&e));
+            eprint_line(&[b"Couldn't open file.: ", io_error_text(&e).as_bytes()]);
             return;
         }
     };
-    for line in io::BufReader::new(file).split(b'\n') {
-        let Ok(line) = line else { break };
-        let line = String::from_utf8_lossy(&line).into_owned();
-        let body = line.trim_start_matches([' ', '\t']);
-        if body.is_empty() || body.starts_with('#') {
+    for line in fgets_lines(&text) {
+        // Blanks first; a line whose first other byte is '#' or a newline
+        // is skipped.
+        let body = match line.iter().position(|&b| b != b' ' && b != b'\t') {
+            Some(i) => &line[i..],
+            None => &[],
+        };
+        if body.first().is_some_and(|&b| b == b'#' || b == b'\n') {
             continue;
         }
-        let mut tokens = body.split(' ').filter(|t| !t.is_empty());
-        let Some(key) = tokens.next() else { continue };
-        if let Some(rest) = key.strip_prefix('^') {
-            if let Some(prefix) = rest.strip_prefix('^') {
+        let mut tokens = body
+            .split(|&b| b == b' ' || b == b'\n')
+            .filter(|t| !t.is_empty());
+        let Some(key) = tokens.next() else {
+            // A last line of blanks without a newline: C's strtok finds no
+            // key and printf prints the null pointer so.
+            fail(&[b"Both type and value for key (null) are required"]);
+        };
+        if let Some(rest) = key.strip_prefix(b"^") {
+            if let Some(prefix) = rest.strip_prefix(b"^") {
                 delete_with_prefix(cmap, prefix);
             } else if let Err(e) = cmap.delete(rest) {
-                eprintln!("Can't delete key {rest}. Error {}", strerror(&e));
+                eprint_line(&[
+                    b"Can't delete key ",
+                    rest,
+                    b". Error ",
+                    error_name(&e).as_bytes(),
+                ]);
             }
         } else {
             let (Some(kind), Some(value)) = (tokens.next(), tokens.next()) else {
-                eprintln!("Both type and value for key {key} are required");
-                std::process::exit(1);
+                fail(&[b"Both type and value for key ", key, b" are required"]);
             };
             set_key(cmap, key, kind, value);
         }
     }
 }
 
-fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
+fn track(cmap: &Cmap, flags: Flags, keys: &[Vec<u8>], prefix: bool) {
     let mut guards = Vec::new();
     for key in keys {
         let mut kinds = TrackType::ADD | TrackType::DELETE | TrackType::MODIFY;
@@ -401,7 +463,6 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
             kinds |= TrackType::PREFIX;
         }
         let on_event = move |cmap: &Cmap, ev: &TrackEvent<'_>| {
-            let key = String::from_utf8_lossy(ev.key).into_owned();
             let (label, value) = match ev.kind {
                 TrackEventKind::Add => ("create> ", ev.new_value),
                 TrackEventKind::Delete => ("delete> ", ev.old_value),
@@ -413,27 +474,25 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
             };
             print!("{label}");
             match value {
-                Some(v) => print_key(cmap, flags, &key, v.value_type, Some(v.bytes)),
-                None => print_key(cmap, flags, &key, ValueType::Unknown(0), Some(&[])),
+                Some(v) => print_key(cmap, flags, ev.key, v.value_type, Some(v.bytes)),
+                None => print_key(cmap, flags, ev.key, ValueType::Unknown(0), Some(&[])),
             }
         };
         match cmap.track_add(key, kinds, on_event) {
             Ok(guard) => guards.push(guard),
-            Err(e) => {
-                eprintln!("Failed to add tracking function. Error {}", strerror(&e));
-                std::process::exit(1);
-            }
+            Err(e) => fail(&[
+                b"Failed to add tracking function. Error ",
+                error_name(&e).as_bytes(),
+            ]),
         }
     }
     println!("Type \"q\" to finish");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let stdin = io::stdin();
-        for line in stdin.lock().lines() {
-            let quit = line.map(|l| l.starts_with('q')).unwrap_or(true);
-            if quit {
-                break;
-            }
+        let mut line = String::new();
+        // Stops at "q", at the end of the input, or when it cannot be read.
+        while io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) && !line.starts_with('q') {
+            line.clear();
         }
         let _ = tx.send(());
     });
@@ -443,7 +502,8 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
             break;
         }
         if let Err(e) = dispatched {
-            eprintln!("Dispatch error {}", strerror(&e));
+            let _ = io::stdout().flush();
+            eprint_line(&[b"Dispatch error ", error_name(&e).as_bytes()]);
             break;
         }
     }
@@ -451,9 +511,7 @@ fn track(cmap: &Cmap, flags: Flags, keys: &[String], prefix: bool) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let prog = getopt::prog_name();
-    let (opts, operands) = getopt(&prog, &args, "m:hqgsdDtTbp:C:");
+    let mut options = Getopt::from_env("m:hqgsdDtTbp:C:", &[]);
     let mut action = Action::PrintPrefix;
     let mut flags = Flags {
         show_binary: false,
@@ -461,9 +519,9 @@ fn main() -> ExitCode {
     };
     let mut map = Map::Icmap;
     let mut track_prefix = true;
-    let mut settings = String::new();
-    let mut clear = String::new();
-    for opt in opts {
+    let mut settings = OsString::new();
+    let mut clear = OsString::new();
+    for opt in options.by_ref() {
         match opt {
             Opt::Flag('h', _) => {
                 print_help();
@@ -480,14 +538,15 @@ fn main() -> ExitCode {
                 action = Action::Load;
             }
             Opt::Flag('C', Some(what)) => {
-                if ["knet", "totem", "ipc", "schedmiss", "all"].contains(&what.as_str()) {
+                if [&b"knet"[..], b"totem", b"ipc", b"schedmiss", b"all"].contains(&what.as_bytes())
+                {
                     action = Action::ClearStats;
                     clear = what;
                     map = Map::Stats;
                 } else {
-                    eprintln!(
-                        "argument to -C should be 'knet', 'totem', 'ipc', 'schedmiss' or 'all'"
-                    );
+                    eprint_line(&[
+                        b"argument to -C should be 'knet', 'totem', 'ipc', 'schedmiss' or 'all'",
+                    ]);
                     return ExitCode::FAILURE;
                 }
             }
@@ -496,28 +555,33 @@ fn main() -> ExitCode {
                 track_prefix = false;
             }
             Opt::Flag('T', _) => action = Action::Track,
-            Opt::Flag('m', Some(name)) => match name.as_str() {
-                "icmap" | "default" => map = Map::Icmap,
-                "stats" => map = Map::Stats,
+            Opt::Flag('m', Some(name)) => match name.as_bytes() {
+                b"icmap" | b"default" => map = Map::Icmap,
+                b"stats" => map = Map::Stats,
                 _ => {
-                    eprintln!("invalid map name, must be 'default', 'icmap' or 'stats'");
+                    eprint_line(&[b"invalid map name, must be 'default', 'icmap' or 'stats'"]);
                     return ExitCode::FAILURE;
                 }
             },
             _ => return ExitCode::FAILURE,
         }
     }
+    let operands: Vec<Vec<u8>> = options
+        .operands()
+        .into_iter()
+        .map(OsStringExt::into_vec)
+        .collect();
     if operands.is_empty()
         && ![Action::Load, Action::ClearStats, Action::PrintPrefix].contains(&action)
     {
-        eprintln!("Expected key after options");
+        eprint_line(&[b"Expected key after options"]);
         return ExitCode::FAILURE;
     }
     let cmap = connect(map);
     match action {
         Action::PrintPrefix => {
             let empty = if operands.is_empty() {
-                usize::from(print_iter(&cmap, flags, ""))
+                usize::from(print_iter(&cmap, flags, b""))
             } else {
                 operands
                     .iter()
@@ -533,7 +597,13 @@ fn main() -> ExitCode {
                 match cmap.value_info(key) {
                     Ok((kind, _)) => print_key(&cmap, flags, key, kind, None),
                     Err(e) => {
-                        eprintln!("Can't get key {key}. Error {}", strerror(&e));
+                        let _ = io::stdout().flush();
+                        eprint_line(&[
+                            b"Can't get key ",
+                            key,
+                            b". Error ",
+                            error_name(&e).as_bytes(),
+                        ]);
                         return ExitCode::FAILURE;
                     }
                 }
@@ -542,7 +612,12 @@ fn main() -> ExitCode {
         Action::Delete => {
             for key in &operands {
                 if let Err(e) = cmap.delete(key) {
-                    eprintln!("Can't delete key {key}. Error {}", strerror(&e));
+                    eprint_line(&[
+                        b"Can't delete key ",
+                        key,
+                        b". Error ",
+                        error_name(&e).as_bytes(),
+                    ]);
                     return ExitCode::FAILURE;
                 }
             }
@@ -556,19 +631,24 @@ fn main() -> ExitCode {
         Action::Track => track(&cmap, flags, &operands, track_prefix),
         Action::Set => {
             if operands.len() < 3 {
-                eprintln!("At least 3 parameters are expected for set");
+                eprint_line(&[b"At least 3 parameters are expected for set"]);
                 return ExitCode::FAILURE;
             }
             set_key(&cmap, &operands[0], &operands[1], &operands[2]);
         }
         Action::ClearStats => {
-            let _ = cmap.set_u32(format!("stats.clear.{clear}"), 1);
+            let mut key = b"stats.clear.".to_vec();
+            key.extend_from_slice(clear.as_bytes());
+            // The C tool does not look at the answer either.
+            let _ = cmap.set_u32(key, 1);
         }
     }
     let _ = io::stdout().flush();
     if let Err(e) = cmap.finalize() {
-        eprintln!("Failed to finalize the cmap API. Error {}", strerror(&e));
-        return ExitCode::FAILURE;
+        fail(&[
+            b"Failed to finalize the cmap API. Error ",
+            error_name(&e).as_bytes(),
+        ]);
     }
     ExitCode::SUCCESS
 }

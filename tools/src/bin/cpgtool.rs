@@ -7,16 +7,22 @@
 //! ```
 
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use corosync::cfg::Cfg;
 use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync_tools::cs_error;
-use corosync_tools::getopt::{getopt, prog_name, Opt};
+use corosync_tools::getopt::{basename, Getopt, Opt};
 use corosync_tools::output::{write_addrs, write_escaped};
 
-fn usage(prog: &str) {
-    print!("{prog} [-d delimiter] [-e] [-n] [-h]\n\n");
+fn usage(prog: &[u8]) {
+    let mut out = io::stdout().lock();
+    // Nothing useful is left to do when stdout is gone.
+    let _ = out
+        .write_all(prog)
+        .and_then(|()| out.write_all(b" [-d delimiter] [-e] [-n] [-h]\n\n"));
+    drop(out);
     println!("A tool for displaying cpg groups and members.");
     println!("options:");
     println!("\t-d\tDelimiter between fields.");
@@ -125,13 +131,12 @@ fn with_members(
 }
 
 fn main() -> ExitCode {
-    let prog = prog_name();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (opts, _) = getopt(&prog, &args, "hd:ne");
+    let options = Getopt::from_env("hd:ne", &[]);
+    let argv0 = options.argv0();
     let mut delimiter = None;
     let mut escape = true;
     let mut names = false;
-    for opt in opts {
+    for opt in options {
         match opt {
             Opt::Flag('d', Some(value)) => {
                 if let Some(&first) = value.as_bytes().first() {
@@ -141,7 +146,7 @@ fn main() -> ExitCode {
             Opt::Flag('n', _) => names = true,
             Opt::Flag('e', _) => escape = false,
             Opt::Flag('h', _) => {
-                usage(&prog);
+                usage(basename(&argv0));
                 return ExitCode::SUCCESS;
             }
             _ => return ExitCode::FAILURE,

@@ -6,8 +6,10 @@
 //!            [-H] [-i] [-o a|n|i] [-f] [-h] [-V]
 //! ```
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +19,7 @@ use corosync::quorum::{Quorum, QuorumType};
 use corosync::votequorum::{Info, InfoFlags, Votequorum};
 use corosync::{DispatchMode, Error, NodeId, TrackFlags};
 use corosync_tools::cs_error::strerror;
-use corosync_tools::getopt::{self, getopt, Opt};
+use corosync_tools::getopt::{Getopt, Opt};
 use corosync_tools::nodelist;
 use corosync_tools::number::strtonum;
 
@@ -69,9 +71,14 @@ struct Tool {
     opts: Options,
 }
 
-fn show_usage(name: &str) {
+fn show_usage(name: &OsStr) {
     println!("usage: ");
-    println!("{name} <options>");
+    let mut out = io::stdout().lock();
+    // Nothing useful is left to do when stdout is gone.
+    let _ = out
+        .write_all(name.as_bytes())
+        .and_then(|()| out.write_all(b" <options>\n"));
+    drop(out);
     println!();
     println!("  options:");
     println!();
@@ -645,10 +652,8 @@ impl Tool {
 }
 
 fn main() -> ExitCode {
-    let argv0 = std::env::args().next().unwrap_or_default();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let prog = getopt::prog_name();
-    let (opts, _) = getopt(&prog, &args, "VHaslpmfe:v:hin:o:");
+    let opts = Getopt::from_env("VHaslpmfe:v:hin:o:", &[]);
+    let argv0 = opts.argv0();
     let mut command = Command::ShowStatus;
     let mut options = Options {
         hex: false,
@@ -669,7 +674,7 @@ fn main() -> ExitCode {
             Opt::Flag('H', _) => options.hex = true,
             Opt::Flag('l', _) => command = Command::ShowNodes,
             Opt::Flag('p', _) => options.machine_parsable = true,
-            Opt::Flag('e', Some(v)) => match strtonum(&v, 1, i64::from(i32::MAX)) {
+            Opt::Flag('e', Some(v)) => match strtonum(v.as_bytes(), 1, i64::from(i32::MAX)) {
                 Some(n) => {
                     votes = n;
                     command = Command::SetExpected;
@@ -679,14 +684,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
-            Opt::Flag('n', Some(v)) => match strtonum(&v, 1, i64::from(u32::MAX)) {
+            Opt::Flag('n', Some(v)) => match strtonum(v.as_bytes(), 1, i64::from(u32::MAX)) {
                 Some(n) => nodeid = Some(n as u32),
                 None => {
                     eprintln!("The nodeid was not valid, try a positive number");
                     return ExitCode::FAILURE;
                 }
             },
-            Opt::Flag('v', Some(v)) => match strtonum(&v, 0, i64::from(i32::MAX)) {
+            Opt::Flag('v', Some(v)) => match strtonum(v.as_bytes(), 0, i64::from(i32::MAX)) {
                 Some(n) => {
                     votes = n;
                     command = Command::SetVotes;
@@ -697,10 +702,10 @@ fn main() -> ExitCode {
                 }
             },
             Opt::Flag('o', Some(v)) => {
-                options.sort = match v.as_str() {
-                    "a" => Sort::Addr,
-                    "i" => Sort::NodeId,
-                    "n" => Sort::Name,
+                options.sort = match v.as_bytes() {
+                    b"a" => Sort::Addr,
+                    b"i" => Sort::NodeId,
+                    b"n" => Sort::Name,
                     _ => {
                         eprintln!("Invalid ordering option. valid orders are a(address), i(node ID) or n(name)");
                         return ExitCode::FAILURE;
