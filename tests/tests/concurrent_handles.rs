@@ -194,7 +194,7 @@ fn rounds(node: &Node, gate: &Gate, t: usize) -> Vec<Seen> {
         let cpg_nodeid = cpg
             .local_nodeid()
             .unwrap_or_else(|e| panic!("{what}: cpg nodeid {e:?}"));
-        let me = (group.clone(), cpg_nodeid, std::process::id());
+        let me = (group, cpg_nodeid, std::process::id());
         let cpg_listed = cpg
             .iter(Iteration::All)
             .unwrap_or_else(|e| panic!("{what}: iteration {e:?}"))
