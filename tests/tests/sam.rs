@@ -139,7 +139,7 @@ fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
     let (status, _) = w.finish(LONG);
     assert!(status.success());
     // The supervisor removed its keys when it quit.
-    assert!(read("state").is_err());
+    assert_eq!(read("state"), Err(corosync::Error::NotExist));
 }
 
 #[test]
