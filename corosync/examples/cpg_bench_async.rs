@@ -11,6 +11,9 @@
 //! default flavour), so the sending and the reading task can run at once.
 //! `--window` sets the adapter's send window
 //! (`AsyncCpg::set_send_window`) instead of the default, the event ring.
+//!
+//! The result line counts the messages that came back; the program exits
+//! with status 1 if that is not every message sent.
 
 use std::time::Instant;
 
@@ -19,7 +22,7 @@ use corosync::tokio::{AsyncCpg, CpgEvent};
 
 #[path = "common/bench.rs"]
 mod bench;
-use bench::{cpu_seconds, print_throughput};
+use bench::{cpu_seconds, is_message, report_throughput, stamp};
 
 async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result<()> {
     let (cpg, mut events) = AsyncCpg::connect()?;
@@ -35,16 +38,15 @@ async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result
             }
         }
     }
+    // Counts what really comes back, checking each message's size and
+    // sequence number.
     let consumer = tokio::spawn(async move {
         let mut delivered = 0u64;
         let mut out_of_order = 0u64;
         while delivered < count {
             match events.next().await {
                 Some(Ok(CpgEvent::Message { data, .. })) => {
-                    let mut seq = [0u8; 8];
-                    let n = data.len().min(8);
-                    seq[..n].copy_from_slice(&data[..n]);
-                    if n == 8 && u64::from_ne_bytes(seq) != delivered {
+                    if !is_message(&data, size, delivered) {
                         out_of_order += 1;
                     }
                     delivered += 1;
@@ -54,20 +56,27 @@ async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result
                 None => break,
             }
         }
-        Ok(out_of_order)
+        Ok((delivered, out_of_order))
     });
     let t0 = Instant::now();
     let c0 = cpu_seconds();
     let mut buf = vec![0u8; size];
     for seq in 0..count {
-        let n = size.min(8);
-        buf[..n].copy_from_slice(&seq.to_ne_bytes()[..n]);
+        stamp(&mut buf, seq);
         cpg.mcast(Guarantee::Agreed, &buf).await?;
     }
-    let out_of_order = consumer.await.expect("consumer task")?;
+    let (delivered, out_of_order) = consumer.await.expect("consumer task")?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - c0;
-    print_throughput("rust-async", size, count, secs, cpu, out_of_order);
+    report_throughput(
+        "rust-async",
+        size,
+        count,
+        delivered,
+        secs,
+        cpu,
+        out_of_order,
+    );
     Ok(())
 }
 

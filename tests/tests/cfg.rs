@@ -2,13 +2,14 @@
 //! against corosync's `corosync-cfgtool`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use corosync::cfg::{Cfg, ShutdownMode};
+use corosync::cfg::{Cfg, NodeStatus, ShutdownMode};
 use corosync::cmap::Cmap;
 use corosync::{DispatchMode, Error, NodeId};
 use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::events::WAIT;
 use corosync_tests::parity::ToolPair;
 use corosync_tests::{wait_readable, Cluster, Node};
 use corosync_tools::ring_status::{write_links, Format, RingLink};
@@ -112,11 +113,16 @@ fn cfgtool_kill_and_shutdown_act_like_the_c_tool() {
     cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
 }
 
-/// A client that answers shutdown requests, dispatching on its own thread.
+/// A client that answers shutdown requests, dispatching on its own thread
+/// until told to finish or until a dispatch fails.
 struct Voter {
     stop: Arc<AtomicBool>,
     asked: Arc<Mutex<Vec<ShutdownMode>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Asks the thread to stop tracking; it answers with the result.
+    untrack: mpsc::Sender<mpsc::Sender<corosync::Result<()>>>,
+    /// Ends with the error of the dispatch that failed, or with the result
+    /// of the `track_stop` made when told to finish.
+    thread: Option<std::thread::JoinHandle<corosync::Result<()>>>,
 }
 
 impl Voter {
@@ -139,29 +145,77 @@ impl Voter {
             .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        let (untrack, requests) = mpsc::channel::<mpsc::Sender<corosync::Result<()>>>();
         let thread = std::thread::spawn(move || {
+            let mut tracking = true;
             while !s.load(Ordering::Relaxed) {
-                wait_readable(&cfg, Duration::from_millis(50));
-                if cfg.dispatch(DispatchMode::All).is_err() {
-                    return;
+                if let Ok(answer) = requests.try_recv() {
+                    tracking = false;
+                    answer.send(cfg.track_stop()).unwrap();
                 }
+                wait_readable(&cfg, Duration::from_millis(50));
+                cfg.dispatch(DispatchMode::All)?;
             }
             // Stop being asked before going (the daemon notices a closed
             // connection only a little later).
-            let _ = cfg.track_stop();
+            if tracking {
+                cfg.track_stop()
+            } else {
+                Ok(())
+            }
         });
         Voter {
             stop,
             asked,
+            untrack,
             thread: Some(thread),
         }
+    }
+
+    /// Has the voter's connection stop tracking (it keeps dispatching),
+    /// and returns what `track_stop` answered.
+    fn stop_tracking(&self) -> corosync::Result<()> {
+        let (answer, result) = mpsc::channel();
+        self.untrack.send(answer).expect("the voter's thread runs");
+        result
+            .recv_timeout(WAIT)
+            .expect("the voter's answer to stop tracking")
+    }
+
+    /// Tells the voter to stop and returns how its thread ended: the
+    /// result of its last `track_stop`, or the error of a failed dispatch.
+    fn finish(mut self) -> corosync::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+
+    /// Waits (up to [`WAIT`]) for the voter's dispatch to fail by itself,
+    /// as when its daemon exits, and returns the error.
+    fn outlived(mut self) -> Error {
+        let thread = self.thread.take().unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !thread.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the voter still dispatches {WAIT:?} after its daemon exited"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        thread
+            .join()
+            .unwrap()
+            .expect_err("the voter's dispatch ended with an error")
     }
 }
 
 impl Drop for Voter {
+    /// Stops the thread of a voter that a failing test leaves behind; its
+    /// outcome is asserted by [`Voter::finish`] or [`Voter::outlived`].
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            // Only reached while a test is failing: its own failure is the
+            // one to report.
             let _ = t.join();
         }
     }
@@ -175,24 +229,76 @@ fn shutdown_requests_are_vetoed_or_go_through() {
     let asker = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
     assert_eq!(asker.try_shutdown(ShutdownMode::Request), Err(Error::Busy));
     assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Request]);
-    assert!(cluster.node(0).is_quorate().is_ok(), "corosync still runs");
-    drop(no);
+    assert_eq!(
+        asker.local_nodeid(),
+        Ok(NodeId::new(1)),
+        "corosync still runs"
+    );
+    // ...until it stops tracking: then it is not asked any more...
+    assert_eq!(no.stop_tracking(), Ok(()));
 
-    // ...a client that says yes lets it through...
+    // ...and a client that says yes lets it through.
     let yes = Voter::start(cluster.node(0), true);
     asker.try_shutdown(ShutdownMode::Request).unwrap();
     cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
     assert_eq!(*yes.asked.lock().unwrap(), [ShutdownMode::Request]);
-    drop(yes);
+    assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Request]);
+    // Both saw their daemon go.
+    assert_eq!(yes.outlived(), Error::Library);
+    assert_eq!(no.outlived(), Error::Library);
     drop(asker);
 
-    // ...and REGARDLESS shuts down whatever the clients answer.
+    // REGARDLESS shuts down whatever the clients answer.
     cluster.restart(0).unwrap();
     let no = Voter::start(cluster.node(0), false);
     let asker = cluster.node(0).run(|| Cfg::new().unwrap()).unwrap();
     asker.try_shutdown(ShutdownMode::Regardless).unwrap();
     cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
     assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Regardless]);
+    assert_eq!(no.outlived(), Error::Library);
+}
+
+/// `ring_status` as (name, status) text pairs.
+fn rings(cfg: &Cfg) -> corosync::Result<Vec<(String, String)>> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Ok(cfg
+        .ring_status()?
+        .iter()
+        .map(|r| (text(&r.name), text(&r.status)))
+        .collect())
+}
+
+/// How `corosync-cfgtool -n` (corosync 3.1) prints a reachable remote node
+/// (Debian's build prints no on-wire versions).
+fn as_cfgtool_prints(st: &NodeStatus) -> String {
+    let mut out = format!("nodeid: {} reachable", st.nodeid);
+    for (set, word) in [(st.remote, " remote"), (st.external, " external")] {
+        if set {
+            out.push_str(word);
+        }
+    }
+    out.push('\n');
+    for l in &st.links {
+        out.push_str(&format!(
+            "   LINK: {} udp ({}->{}) enabled{}{} mtu: {}\n",
+            l.link,
+            l.src_addr,
+            l.dst_addr,
+            if l.connected { " connected" } else { "" },
+            if l.dynconnected { " dynconnected" } else { "" },
+            l.mtu
+        ));
+    }
+    out
+}
+
+/// How many lines of `path` contain `text` (none if it does not exist).
+fn lines_with(path: &std::path::Path, text: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
 }
 
 #[test]
@@ -206,15 +312,49 @@ fn node_status_kill_reload_and_log_reopening() {
         assert!(st.reachable);
         assert_eq!(st.links.len(), 1);
         let link = &st.links[0];
-        assert!(link.enabled && link.connected, "{st:?}");
+        assert_eq!(link.link, 0);
+        assert!(
+            link.enabled && link.connected && !link.dynconnected,
+            "{st:?}"
+        );
         assert_eq!(link.dst_addr, format!("10.213.7.{id}"));
         assert_eq!(link.src_addr, "10.213.7.1");
-        assert!(link.mtu > 0);
     }
-    let addrs = cfg.node_addrs(NodeId::new(2)).unwrap();
-    assert_eq!(addrs[0], Some("10.213.7.2".parse().unwrap()));
-    let rings = cfg.ring_status().unwrap();
-    assert!(!rings.is_empty(), "ring status lists the links");
+    // corosync's own tool reads the same; the MTU that knet finds may move
+    // between two reads, so they are compared until one pair agrees.
+    let mut last = String::new();
+    cluster
+        .wait_until(
+            "node_status to read as corosync-cfgtool -n prints it",
+            WAIT,
+            || {
+                let out = cluster
+                    .node(0)
+                    .command(C_TOOL)?
+                    .arg("-n")
+                    .output()
+                    .expect("run corosync-cfgtool -n");
+                let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+                let mut ours = "Local node ID 1, transport knet\n".to_string();
+                for id in [2, 3] {
+                    ours.push_str(&as_cfgtool_prints(&cfg.node_status(NodeId::new(id))?));
+                    ours.push('\n');
+                }
+                last = format!("corosync-cfgtool -n:\n{theirs}ours:\n{ours}");
+                Ok(out.status.success() && theirs == ours)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{last}"));
+    assert_eq!(
+        cfg.node_addrs(NodeId::new(2)).unwrap(),
+        [Some("10.213.7.2".parse().unwrap())]
+    );
+    // corosync 3.1 with knet answers one entry per configured link: "<link>
+    // <local address>", and one character per node in node id order, 'n'
+    // for the local node, else '0' + (enabled | connected << 1 |
+    // dynconnected << 2) (exec/cfg.c, exec/totemknet.c).
+    let up = vec![("0 10.213.7.1".to_string(), "n33".to_string())];
+    assert_eq!(rings(&cfg).unwrap(), up);
 
     // Isolated: the link to node 3 goes down.
     cluster.isolate(2).unwrap();
@@ -229,8 +369,15 @@ fn node_status_kill_reload_and_log_reopening() {
             },
         )
         .unwrap();
+    let down = vec![("0 10.213.7.1".to_string(), "n31".to_string())];
+    assert_eq!(rings(&cfg).unwrap(), down, "enabled, not connected");
     cluster.heal(2).unwrap();
     cluster.wait_for_membership(&[0, 1, 2]).unwrap();
+    cluster
+        .wait_until("ring status to show every link up", WAIT, || {
+            Ok(rings(&cfg)? == up)
+        })
+        .unwrap();
 
     // Killing a node from another node stops its daemon.
     cfg.kill_node(NodeId::new(3), "killed by a corosync-rs test")
@@ -264,17 +411,29 @@ fn node_status_kill_reload_and_log_reopening() {
         assert_eq!(token, Ok(1700), "node {}", i + 1);
     }
 
-    // Reopening the log files: a moved log is written anew.
+    // Reopening the log files: corosync keeps writing to a log file that
+    // was moved away until it is told to reopen it, then writes anew at
+    // the configured path. (A reload logs a notice line.)
+    let reload = "Config reload requested by node 1";
     let log = cluster.dir().join("node1").join("corosync.log");
     let moved = log.with_extension("log.old");
     std::fs::rename(&log, &moved).unwrap();
-    cfg.reopen_log_files().unwrap();
-    cfg.reload_config().unwrap(); // logs a line
+    let before = lines_with(&moved, reload);
+    cfg.reload_config().unwrap();
     cluster
-        .wait_until("a new log file", Duration::from_secs(10), || {
-            Ok(log.exists())
+        .wait_until("the reload's line in the moved log", WAIT, || {
+            Ok(lines_with(&moved, reload) == before + 1)
         })
         .unwrap();
+    assert!(!log.exists(), "a log file appeared without a reopen");
+    cfg.reopen_log_files().unwrap();
+    cfg.reload_config().unwrap();
+    cluster
+        .wait_until("the reload's line in a new log file", WAIT, || {
+            Ok(lines_with(&log, reload) == 1)
+        })
+        .unwrap();
+    assert_eq!(lines_with(&moved, reload), before + 1, "the moved log");
 }
 
 #[test]
@@ -291,21 +450,27 @@ fn an_unknown_shutdown_mode_is_refused_and_a_stopped_daemon_answers_errors() {
     ));
     assert_eq!(cfg.try_shutdown(ShutdownMode::Request), Err(Error::Busy));
     assert_eq!(*no.asked.lock().unwrap(), [ShutdownMode::Request]);
-    drop(no);
+    assert_eq!(no.finish(), Ok(()), "its track_stop before it goes");
     assert!(cluster.node(0).is_running(), "corosync went down");
-    assert!(cfg.local_nodeid().is_ok());
+    assert_eq!(cfg.local_nodeid(), Ok(NodeId::new(1)));
 
     cluster.stop(0).unwrap();
-    // Every call fails at once; the generous bound only tells that from a
-    // hang.
+    // Every call fails at once with CS_ERR_LIBRARY (libqb finds the
+    // connection closed); the generous bound only tells that from a hang.
     returns_within(NO_HANG, "calls on a stopped daemon", move || {
-        assert!(cfg.local_nodeid().is_err());
-        assert!(cfg.ring_status().is_err());
-        assert!(cfg.node_status(NodeId::new(1)).is_err());
-        assert!(cfg.reload_config().is_err());
-        assert!(cfg.try_shutdown(ShutdownMode::Request).is_err());
-        assert!(cfg.dispatch(DispatchMode::All).is_err());
+        assert_eq!(cfg.local_nodeid(), Err(Error::Library));
+        assert_eq!(cfg.ring_status(), Err(Error::Library));
+        assert_eq!(cfg.node_status(NodeId::new(1)), Err(Error::Library));
+        assert_eq!(cfg.reload_config(), Err(Error::Library));
+        assert_eq!(cfg.reopen_log_files(), Err(Error::Library));
+        assert_eq!(cfg.try_shutdown(ShutdownMode::Request), Err(Error::Library));
+        assert_eq!(cfg.dispatch(DispatchMode::All), Err(Error::Library));
     });
+    // And a new connection is refused the same way.
+    assert_eq!(
+        cluster.node(0).run(Cfg::new).unwrap().map(drop),
+        Err(Error::Library)
+    );
 }
 
 /// cfgtool's corosync-3.0 link list (compiled in every configuration, and

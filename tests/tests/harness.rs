@@ -79,9 +79,10 @@ fn a_single_node_cluster_is_quorate_and_runs_code_in_its_namespace() {
 
     // A panic in code run on the node comes back to the caller.
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = node.run(|| panic!("inside the node"));
+        node.run(|| panic!("inside the node"))
     }));
-    assert!(panicked.is_err());
+    let payload = panicked.expect_err("the panic came back");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside the node"));
 
     // Commands run there too, and corosync's own tool agrees.
     let out = node
@@ -214,7 +215,8 @@ fn dropping_a_cluster_removes_everything_even_after_a_panic() {
         tx.send(Footprint::of(&cluster)).unwrap();
         panic!("the test failed");
     });
-    assert!(outcome.is_err());
+    let payload = outcome.expect_err("the test body panicked");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the test failed"));
     let footprint = rx.recv().unwrap();
     footprint.assert_gone();
 }

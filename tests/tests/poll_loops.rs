@@ -6,7 +6,7 @@
 //! rule in the crate docs ("Event loops"): on readiness, `dispatch(All)`
 //! (or `dispatch_some(n)` again and again while it returns `n`).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use corosync::cmap::{Cmap, TrackType, Value};
 use corosync::cpg::{Cpg, GroupName};
 use corosync::quorum::Quorum;
 use corosync::votequorum::{NodeState, Votequorum};
-use corosync::{DispatchMode, NodeId, TrackFlags};
+use corosync::{DispatchMode, Error, NodeId, TrackFlags};
 use corosync_tests::bounded::NO_HANG;
 use corosync_tests::{out_queue_episodes, Cluster, CpgMember};
 
@@ -265,8 +265,9 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
     ep.add(&vq, 1);
     ep.add(&cmap, 2);
     ep.add(&cfg, 3);
-    // The handles whose dispatch has failed (their daemon went away).
-    let failed = Cell::new([false; 4]);
+    // How each handle's dispatch failed, if it did (their daemon went away).
+    let failed = RefCell::new([None, None, None, None]);
+    let none_failed = || *failed.borrow() == [None, None, None, None];
     // Dispatches the handle behind `token`, noting a failure.
     let dispatch = |token: u64| {
         let result = match token {
@@ -275,10 +276,8 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
             2 => cmap.dispatch(DispatchMode::All),
             _ => cfg.dispatch(DispatchMode::All),
         };
-        if result.is_err() {
-            let mut f = failed.get();
-            f[token as usize] = true;
-            failed.set(f);
+        if let Err(e) = result {
+            failed.borrow_mut()[token as usize] = Some(e);
         }
     };
     // Dispatches what the loop reports ready until `done` holds.
@@ -305,7 +304,7 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
         seen.lock().unwrap().counter,
         (0..=5_000).collect::<Vec<_>>()
     );
-    assert_eq!(failed.get(), [false; 4]);
+    assert!(none_failed(), "{:?}", failed.borrow());
 
     // A node dies: quorum, votequorum and cmap each report it.
     cluster.kill(2).unwrap();
@@ -315,7 +314,7 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
             && s.vq_dead.contains(&NodeId::new(3))
             && s.member3.iter().any(|v| v == b"left")
     });
-    assert_eq!(failed.get(), [false; 4]);
+    assert!(none_failed(), "{:?}", failed.borrow());
 
     // A shutdown request reaches the cfg handle, which agrees; then every
     // handle's descriptor reports the closed connection and its dispatch
@@ -330,15 +329,21 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
     // The closed connections are reported at once; the generous bound only
     // tells that from a wake-up that never comes.
     let deadline = Instant::now() + NO_HANG;
-    while failed.get() != [true; 4] {
+    while failed.borrow().iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
             !left.is_zero(),
             "handles whose dispatch failed after the daemon exited: {:?}",
-            failed.get()
+            failed.borrow()
         );
         for token in ep.wait(left) {
             dispatch(token);
         }
     }
+    // Each with CS_ERR_LIBRARY: libqb found the connection closed.
+    let library = Some(Error::Library);
+    assert_eq!(
+        *failed.borrow(),
+        [library.clone(), library.clone(), library.clone(), library]
+    );
 }

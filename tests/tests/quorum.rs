@@ -456,17 +456,21 @@ fn calls_on_a_stopped_daemon_return_errors() {
         .run(|| (Quorum::new().unwrap(), Votequorum::new().unwrap()))
         .unwrap();
     cluster.stop(0).unwrap();
-    // Every call fails at once; the generous bound only tells that from a
-    // hang (Blocking and One would wait forever for an event).
+    // Every call fails at once with CS_ERR_LIBRARY (libqb finds the
+    // connection closed); the generous bound only tells that from a hang
+    // (Blocking and One would wait forever for an event).
     returns_within(NO_HANG, "calls on a stopped daemon", move || {
-        assert!(q.is_quorate().is_err());
-        assert!(q.track_start(TrackFlags::CHANGES).is_err());
-        assert!(q.dispatch(DispatchMode::Blocking).is_err());
-        assert!(vq.local_info().is_err());
-        assert!(vq.set_expected(2).is_err());
-        assert!(vq.qdevice_register("gone").is_err());
-        assert!(vq.dispatch(DispatchMode::One).is_err());
+        assert_eq!(q.is_quorate(), Err(Error::Library));
+        assert_eq!(q.track_start(TrackFlags::CHANGES), Err(Error::Library));
+        assert_eq!(q.dispatch(DispatchMode::Blocking), Err(Error::Library));
+        assert_eq!(vq.local_info(), Err(Error::Library));
+        assert_eq!(vq.set_expected(2), Err(Error::Library));
+        assert_eq!(vq.qdevice_register("gone"), Err(Error::Library));
+        assert_eq!(vq.dispatch(DispatchMode::One), Err(Error::Library));
     });
-    assert!(cluster.node(0).run(Quorum::new).unwrap().is_err());
-    assert!(cluster.node(0).run(Votequorum::new).unwrap().is_err());
+    // New connections are refused: nothing listens any more.
+    let new = cluster
+        .node(0)
+        .run(|| (Quorum::new().map(drop), Votequorum::new().map(drop)));
+    assert_eq!(new.unwrap(), (Err(Error::Library), Err(Error::Library)));
 }

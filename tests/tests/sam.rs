@@ -2,7 +2,8 @@
 //! scenario runs the `sam-worker` binary in a process of its own, inside
 //! the node's namespace, and reads what it prints.
 
-use std::process::Stdio;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use corosync::cmap::Cmap;
@@ -16,6 +17,31 @@ fn worker(node: &Node, scenario: &str) -> Process {
 }
 
 const LONG: Duration = Duration::from_secs(20);
+
+/// The child's pid in a line "instance N pid P supervisor S".
+fn child_pid(line: &str) -> i32 {
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// Whether process `pid` still exists (a zombie counts: its parent has not
+/// waited for it).
+fn exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Checks how a supervisor whose child libsam killed ended. When supervision
+/// ends, libsam's supervisor calls `exit(WEXITSTATUS(child's status))`
+/// (lib/sam.c, `sam_register`), and the child it killed with the warn
+/// signal (SIGTERM) or SIGKILL has no exit code of its own: the supervisor
+/// exits normally with code 0, not by a signal.
+fn assert_ended_by_libsam(status: ExitStatus, seen: &[String]) {
+    assert_eq!(
+        (status.code(), status.signal()),
+        (Some(0), None),
+        "{status:?}: {seen:?}"
+    );
+}
 
 #[test]
 fn a_silent_child_is_restarted_and_restores_its_data() {
@@ -42,8 +68,12 @@ fn a_silent_child_is_restarted_and_restores_its_data() {
 fn the_quit_policy_ends_the_process_group() {
     let cluster = Cluster::single().expect("cluster");
     let mut w = worker(cluster.node(0), "quit");
+    let child = child_pid(&w.expect("instance 1 pid", LONG));
     w.expect("instance 1 started", LONG);
-    let (_, seen) = w.finish(LONG);
+    let (status, seen) = w.finish(LONG);
+    assert_ended_by_libsam(status, &seen);
+    // The child, which never ends by itself, was killed and reaped.
+    assert!(!exists(child), "child {child} still exists");
     assert!(
         !seen.iter().any(|l| l.contains("instance 2")),
         "no restart: {seen:?}"
@@ -57,7 +87,9 @@ fn a_child_marked_failed_is_killed_not_restarted_and_cmap_says_so() {
     let line = w.expect("instance 1 pid", LONG);
     let supervisor: u32 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
     w.expect("marks itself failed", LONG);
-    let (_, seen) = w.finish(LONG);
+    let (status, seen) = w.finish(LONG);
+    assert_ended_by_libsam(status, &seen);
+    assert!(!exists(child_pid(&line)), "the failed child still exists");
     // libsam turns the recovery into "quit" for a failed child.
     assert!(!seen.iter().any(|l| l.contains("instance 2")), "{seen:?}");
     let state = cluster
@@ -107,7 +139,7 @@ fn with_the_cmap_flag_the_state_is_visible_in_cmap() {
     let (status, _) = w.finish(LONG);
     assert!(status.success());
     // The supervisor removed its keys when it quit.
-    assert!(read("state").is_err());
+    assert_eq!(read("state"), Err(corosync::Error::NotExist));
 }
 
 #[test]
@@ -123,7 +155,9 @@ fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
 
     let mut w = worker(cluster.node(0), "callback-fail");
     w.expect("instance 2 restarted", LONG);
-    let (_, seen) = w.finish(LONG);
+    let (status, seen) = w.finish(LONG);
+    // Instance 2 returns from main: the supervisor passes on its 0.
+    assert!(status.success(), "{status:?}: {seen:?}");
     assert!(
         !seen.iter().any(|l| l.contains("alive without")),
         "{seen:?}"
@@ -134,10 +168,13 @@ fn the_health_check_callback_keeps_the_child_alive_or_fails_it() {
 fn losing_quorum_ends_the_supervised_process() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let mut w = worker(cluster.node(0), "quorum");
+    let child = child_pid(&w.expect("instance 1 pid", LONG));
     w.expect("instance 1 running", LONG);
     cluster.kill(1).unwrap();
     cluster.kill(2).unwrap();
-    let (_, seen) = w.finish(Duration::from_secs(40));
+    let (status, seen) = w.finish(Duration::from_secs(40));
+    assert_ended_by_libsam(status, &seen);
+    assert!(!exists(child), "child {child} still exists");
     assert!(
         !seen.iter().any(|l| l.contains("done")),
         "it was ended, not told to stop: {seen:?}"

@@ -70,6 +70,13 @@ fn run(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
             "{program} delivered out of order or failed: {line}"
         ));
     }
+    // A throughput line counts what came back: every message sent.
+    if args[0].starts_with("throughput") && fields.get("delivered") != Some(&args[2]) {
+        return Err(format!(
+            "{program} did not get back the {} messages it sent: {line}",
+            args[2]
+        ));
+    }
     Ok(fields)
 }
 

@@ -379,7 +379,18 @@ mod tests {
     fn payloads_compare_and_convert_like_their_bytes() {
         let mut r = Recycler::new();
         let p = r.copy(&[1, 2, 3]);
-        assert_eq!(p.clone(), p);
+        // The bytes, in the pooled buffer itself.
+        assert_eq!(p.as_slice(), &[1u8, 2, 3][..]);
+        assert_eq!(p.as_slice().as_ptr(), p.node.as_ref().unwrap().buf.as_ptr());
+        // A clone equals a payload built apart from the same bytes, in a
+        // buffer of its own; payloads of other bytes differ.
+        let c = p.clone();
+        assert_eq!(c, Payload::from(vec![1u8, 2, 3]));
+        assert_eq!(c.as_slice(), &[1u8, 2, 3][..]);
+        assert_ne!(c.as_slice().as_ptr(), p.as_slice().as_ptr());
+        assert_ne!(p, Payload::from(vec![1u8, 2]));
+        assert_ne!(p, Payload::from(vec![1u8, 2, 4]));
+        assert_eq!(Payload::from(Vec::new()).as_slice(), &[] as &[u8]);
         assert_eq!(p, vec![1u8, 2, 3]);
         assert_eq!(p, [1u8, 2, 3]);
         assert_eq!(format!("{p:?}"), "[1, 2, 3]");
