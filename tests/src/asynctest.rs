@@ -1,14 +1,19 @@
 //! Helpers for the tests of the tokio adapters (`corosync::tokio`):
-//! runtimes, adapters made on a node, and reading their streams with a
-//! time limit.
+//! runtimes, adapters made on a node, reading their streams (a time limit
+//! only turns a hang into a failure that says what was awaited), and a
+//! stopped daemon during which a runtime shows that its threads are free.
 
 use std::fmt::Debug;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::Duration;
 
 use corosync::cpg::GroupName;
 use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents, Dispatch, Events};
 
+use crate::events::WAIT;
 use crate::Node;
 
 /// A current-thread runtime with its IO and time drivers.
@@ -68,61 +73,160 @@ impl EventStream for CpgEvents {
     }
 }
 
-/// The next item of `s`, or `None` if the stream ended or `timeout` passed
-/// first.
+/// The next item of `s`: `Some(item)`, or `None` when the stream has
+/// ended. Panics, naming `what` it waited for, if neither happens within
+/// `timeout` (a guard against a hang, never a measure).
 pub async fn next<S: EventStream>(
     s: &mut S,
     timeout: Duration,
+    what: &str,
 ) -> Option<corosync::Result<S::Event>> {
-    tokio::time::timeout(timeout, s.next_event())
-        .await
-        .ok()
-        .flatten()
+    match tokio::time::timeout(timeout, s.next_event()).await {
+        Ok(item) => item,
+        Err(_) => panic!("waited {timeout:?} for {what}: the stream neither yielded nor ended"),
+    }
 }
 
 /// Reads events until `pred` holds for one and returns it; panics when
-/// the stream fails or ends, or after `timeout`, naming what it saw.
+/// the stream fails or ends first, or when none comes within `timeout`,
+/// saying which and what it saw.
 pub async fn until<S: EventStream>(
     s: &mut S,
     timeout: Duration,
     mut pred: impl FnMut(&S::Event) -> bool,
 ) -> S::Event {
-    let deadline = Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match next(s, left).await {
-            Some(Ok(event)) => {
+        match tokio::time::timeout_at(deadline, s.next_event()).await {
+            Ok(Some(Ok(event))) => {
                 if pred(&event) {
                     return event;
                 }
                 seen.push(format!("{event:?}"));
             }
-            other => panic!("stream ended or timed out ({other:?}); saw {seen:?}"),
+            Ok(Some(Err(err))) => panic!("the stream failed ({err:?}); saw {seen:?}"),
+            Ok(None) => panic!("the stream ended; saw {seen:?}"),
+            Err(_) => panic!("no awaited event within {timeout:?}; saw {seen:?}"),
         }
     }
 }
 
-/// Reads a stream to its end (or until nothing comes for 5 s); true when
-/// the last item was an error.
-pub async fn drain<S: EventStream>(s: &mut S) -> bool {
-    let mut last_err = false;
-    while let Some(item) = next(s, Duration::from_secs(5)).await {
-        last_err = item.is_err();
+/// Reads `s` to its end, which must come with an error (the stream of a
+/// connection whose daemon has gone) within `timeout` (a guard against a
+/// hang); returns that error. Panics, naming the stream `what`, if it
+/// ends without one, yields anything after it, or does not end in time.
+pub async fn ends_with_error<S: EventStream>(
+    s: &mut S,
+    timeout: Duration,
+    what: &str,
+) -> corosync::Error {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut error = None;
+    loop {
+        match tokio::time::timeout_at(deadline, s.next_event()).await {
+            Ok(Some(Ok(event))) => {
+                assert!(
+                    error.is_none(),
+                    "the {what} stream yielded {event:?} after {error:?}"
+                )
+            }
+            Ok(Some(Err(err))) => {
+                assert!(
+                    error.is_none(),
+                    "the {what} stream yielded {err:?} after {error:?}"
+                );
+                error = Some(err);
+            }
+            Ok(None) => {
+                return error.unwrap_or_else(|| panic!("the {what} stream ended without an error"))
+            }
+            Err(_) => panic!("the {what} stream did not end within {timeout:?} (error: {error:?})"),
+        }
     }
-    last_err
 }
 
-/// Checks that `s`, whose daemon has just gone, ends with an error within
-/// a second.
-pub async fn ends_with_error_within_a_second<S: EventStream>(name: &str, s: &mut S) {
-    let start = Instant::now();
-    assert!(drain(s).await, "{name} stream did not end with an error");
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{name} stream took {:?}",
-        start.elapsed()
-    );
+/// A daemon stopped with SIGSTOP, so that requests to it wait: it goes on
+/// (SIGCONT) after [`Stopped::answer_pings`], when this is dropped, or
+/// after [`WAIT`] as a guard against a test that something blocks.
+pub struct Stopped {
+    pid: i32,
+    /// Set when the guard let the daemon go on.
+    guard_fired: Arc<AtomicBool>,
+    /// Dropped to call the guard off.
+    _guard: std::sync::mpsc::Sender<()>,
+}
+
+/// SIGCONT to `pid`.
+fn resume(pid: i32) {
+    // SAFETY: a signal to a daemon the test started.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+}
+
+impl Stopped {
+    /// Stops the daemon `pid` (one the test started).
+    pub fn new(pid: i32) -> Stopped {
+        // SAFETY: a signal to a daemon the test started.
+        let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert_eq!(rc, 0, "SIGSTOP {pid}");
+        let (guard, called_off) = std::sync::mpsc::channel::<()>();
+        let guard_fired = Arc::new(AtomicBool::new(false));
+        let fired = guard_fired.clone();
+        std::thread::spawn(move || {
+            if called_off.recv_timeout(WAIT) == Err(RecvTimeoutError::Timeout) {
+                fired.store(true, Ordering::SeqCst);
+                resume(pid);
+            }
+        });
+        Stopped {
+            pid,
+            guard_fired,
+            _guard: guard,
+        }
+    }
+
+    /// Shows that the runtime this is awaited on runs other tasks while
+    /// the daemon is stopped: another thread sends `rounds` pings, one
+    /// at a time, and a task of this runtime answers each. Then the
+    /// daemon goes on. Panics if a ping went unanswered for [`WAIT`], or
+    /// if the guard had to let the daemon go on first (something held the
+    /// runtime's threads meanwhile).
+    pub async fn answer_pings(self, rounds: usize) {
+        let (ping, mut pings) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (pong, pongs) = std::sync::mpsc::channel::<()>();
+        let answering = tokio::spawn(async move {
+            while pings.recv().await.is_some() {
+                if pong.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        let (done, answered) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while n < rounds && ping.send(()).is_ok() && pongs.recv_timeout(WAIT).is_ok() {
+                n += 1;
+            }
+            let _ = done.send(n);
+        });
+        let answered = answered.await.expect("the pinging thread");
+        answering.abort();
+        assert!(
+            !self.guard_fired.load(Ordering::SeqCst),
+            "the daemon had to be let go on after {WAIT:?}: something held the runtime's \
+             threads while it was stopped"
+        );
+        assert_eq!(
+            answered, rounds,
+            "the runtime answered {answered} of {rounds} pings while the daemon was stopped"
+        );
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        resume(self.pid);
+    }
 }
 
 /// Joins `group` and reads `events` up to the join's configuration change.
@@ -130,7 +234,7 @@ pub async fn join(cpg: &AsyncCpg, events: &mut CpgEvents, group: &str) {
     cpg.join(&GroupName::new(group).unwrap()).unwrap();
     until(
         events,
-        Duration::from_secs(10),
+        WAIT,
         |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
     )
     .await;

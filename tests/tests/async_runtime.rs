@@ -2,88 +2,92 @@
 //! that hangs holds up neither the runtime nor sends and streams, and a
 //! fragmented send goes out from the blocking pool while the runtime's
 //! thread runs on.
+//!
+//! A stopped daemon (SIGSTOP) makes "busy" certain: nothing that needs its
+//! answer can finish until it goes on, so whatever the runtime's only
+//! thread does meanwhile ([`Stopped::answer_pings`]) happened while the
+//! send, request or stream was waiting.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
 use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{AsyncCpg, CpgEvent};
-use corosync_tests::asynctest::{current_thread, join, next, until};
-use corosync_tests::Cluster;
+use corosync_tests::asynctest::{current_thread, join, next, until, Stopped};
+use corosync_tests::events::WAIT;
+use corosync_tests::{wait_readable, Cluster};
 
-/// Counts the runtime's timer ticks (one per millisecond at most) until
-/// aborted: a thread that something blocks counts none.
-fn ticker(runtime_ticks: &Arc<std::sync::atomic::AtomicU64>) -> tokio::task::JoinHandle<()> {
-    let ticks = runtime_ticks.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    })
-}
+/// Pings the runtime answers while the daemon is stopped.
+const PINGS: usize = 100;
 
 #[test]
 fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let pid = node.pid().unwrap() as i32;
-    /// Lets the stopped daemon go on, also if the test fails first.
-    struct Resume(i32);
-    impl Drop for Resume {
-        fn drop(&mut self) {
-            // SAFETY: a signal to the daemon this test started.
-            unsafe { libc::kill(self.0, libc::SIGCONT) };
-        }
-    }
     node.run(|| {
         current_thread().block_on(async {
             let (cpg, mut events) = AsyncCpg::connect().unwrap();
             join(&cpg, &mut events, "hung-daemon").await;
-            // (The totem configuration may still come.)
-            while next(&mut events, Duration::from_millis(200))
-                .await
-                .is_some()
-            {}
-            let ticks = Arc::new(AtomicU64::new(0));
-            let ticking = ticker(&ticks);
+            // The stream holds nothing, and its own message waits in the
+            // connection's event ring: the stream's next event needs a
+            // dispatch, and so the handle.
+            while events.buffered() > 0 {
+                next(&mut events, WAIT, "an event the stream holds").await;
+            }
+            cpg.mcast(Guarantee::Agreed, b"before").await.unwrap();
+            assert!(
+                wait_readable(&cpg.with(|c| c.as_raw_fd()), WAIT),
+                "the message never reached the event ring"
+            );
 
             // Stopped, not dead: requests wait for it without a time limit.
-            // SAFETY: a signal to the daemon this test started.
-            unsafe { libc::kill(pid, libc::SIGSTOP) };
-            let resume = Resume(pid);
-            // Should the adapter block the thread after all, this lets the
-            // test fail instead of hanging.
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(3));
-                drop(Resume(pid));
-            });
+            let stopped = Stopped::new(pid);
             // A request made on the blocking pool, as the docs say, holds
             // the handle while it waits.
+            let (held, holding) = tokio::sync::oneshot::channel();
             let c = cpg.clone();
             let group = GroupName::new("hung-daemon").unwrap();
-            let request = tokio::task::spawn_blocking(move || c.membership(&group));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            // A send and the stream find the handle taken and wait for it
-            // without holding the runtime's only thread.
+            let request = tokio::task::spawn_blocking(move || {
+                c.with(|cpg| {
+                    held.send(()).unwrap();
+                    cpg.membership(&group)
+                })
+            });
+            holding.await.unwrap();
+            // A send finds the handle taken and waits for it.
             let c = cpg.clone();
             let send = tokio::spawn(async move { c.mcast(Guarantee::Agreed, b"after").await });
-            let before = ticks.load(Relaxed);
-            let got = next(&mut events, Duration::from_millis(500)).await;
-            let during = ticks.load(Relaxed) - before;
-            assert!(got.is_none(), "{got:?}");
-            assert!(
-                during >= 100,
-                "the runtime's thread ran {during} timer ticks in 500 ms"
+            tokio::task::yield_now().await;
+            assert!(!send.is_finished());
+            // The stream waits for the handle too, while the runtime's only
+            // thread answers pings; only then does the daemon go on. The
+            // stream cannot yield before: the request holds the handle
+            // until the daemon answers it.
+            let stream_yielded = std::sync::atomic::AtomicBool::new(false);
+            let ((), first) = tokio::join!(
+                async {
+                    stopped.answer_pings(PINGS).await;
+                    assert!(
+                        !stream_yielded.load(std::sync::atomic::Ordering::SeqCst),
+                        "the stream dispatched the handle a request held"
+                    );
+                },
+                async {
+                    let event = next(&mut events, WAIT, "the message sent before the stop").await;
+                    stream_yielded.store(true, std::sync::atomic::Ordering::SeqCst);
+                    event
+                },
             );
-            assert!(!send.is_finished() && !request.is_finished());
+            assert!(
+                matches!(&first, Some(Ok(CpgEvent::Message { data, .. })) if &data[..] == b"before"),
+                "{first:?}"
+            );
 
             // Once the daemon goes on, all of it completes.
-            drop(resume);
             assert_eq!(request.await.unwrap().unwrap().len(), 1);
             send.await.unwrap().unwrap();
-            let message = until(&mut events, Duration::from_secs(10), |e| {
+            let message = until(&mut events, WAIT, |e| {
                 matches!(e, CpgEvent::Message { .. })
             })
             .await;
@@ -91,7 +95,6 @@ fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
                 matches!(&message, CpgEvent::Message { data, .. } if &data[..] == b"after"),
                 "{message:?}"
             );
-            ticking.abort();
         });
     })
     .unwrap();
@@ -100,64 +103,36 @@ fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
 #[test]
 fn a_fragmented_send_leaves_the_runtime_thread_free() {
     let cluster = Cluster::single().expect("cluster");
-    cluster
-        .node(0)
-        .run(|| {
-            current_thread().block_on(async {
-                let (cpg, mut events) = AsyncCpg::connect().unwrap();
-                join(&cpg, &mut events, "fragmented").await;
-                // Another connection, served by this runtime's only thread.
-                let (other, mut other_events) = AsyncCpg::connect().unwrap();
-                join(&other, &mut other_events, "fragmented-other").await;
-                let atomic = cpg.with(|c| c.max_atomic_msgsize()).unwrap();
-                // 64 MiB: hundreds of fragments.
-                let big: Arc<Vec<u8>> = Arc::new((0..64 << 20).map(|i| (i % 251) as u8).collect());
-                assert!(big.len() > 8 * atomic);
-                // libcpg sends it in fragments, a round trip each: on the
-                // blocking pool...
-                let sending = {
-                    let (cpg, big) = (cpg.clone(), big.clone());
-                    tokio::spawn(async move { cpg.mcast(Guarantee::Agreed, &big).await })
-                };
-                // ...so that, once it has started, this thread goes on: the
-                // other connection sends a message and reads it back, again
-                // and again, until the big send has returned.
-                tokio::task::yield_now().await;
-                let mut round_trips = 0u64;
-                while !sending.is_finished() {
-                    other
-                        .mcast(Guarantee::Agreed, &round_trips.to_le_bytes())
-                        .await
-                        .unwrap();
-                    let back = until(&mut other_events, Duration::from_secs(30), |e| {
-                        matches!(e, CpgEvent::Message { .. })
-                    })
-                    .await;
-                    assert!(
-                        matches!(&back, CpgEvent::Message { data, .. }
-                            if data[..] == round_trips.to_le_bytes()),
-                        "{back:?}"
-                    );
-                    round_trips += 1;
-                    tokio::task::yield_now().await;
-                }
-                sending.await.unwrap().unwrap();
-                // A send that held this thread would have allowed none; one
-                // that gave it back only now and then, one or two (the last
-                // may have begun just as the big send returned).
-                assert!(
-                    round_trips >= 3,
-                    "{round_trips} round trips of the other connection while the fragments went out"
-                );
-                let message = until(&mut events, Duration::from_secs(30), |e| {
-                    matches!(e, CpgEvent::Message { .. })
-                })
-                .await;
-                assert!(
-                    matches!(&message, CpgEvent::Message { data, .. } if data[..] == big[..]),
-                    "the message came back changed"
-                );
-            });
-        })
-        .unwrap();
+    let node = cluster.node(0);
+    let pid = node.pid().unwrap() as i32;
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            join(&cpg, &mut events, "fragmented").await;
+            let atomic = cpg.with(|c| c.max_atomic_msgsize()).unwrap();
+            // 64 MiB: hundreds of fragments.
+            let big: Arc<Vec<u8>> = Arc::new((0..64 << 20).map(|i| (i % 251) as u8).collect());
+            assert!(big.len() > 8 * atomic);
+            // libcpg sends it in fragments, a round trip each; with the
+            // daemon stopped, the first of them waits for its answer.
+            let stopped = Stopped::new(pid);
+            let sending = {
+                let (cpg, big) = (cpg.clone(), big.clone());
+                tokio::spawn(async move { cpg.mcast(Guarantee::Agreed, &big).await })
+            };
+            // (The send has started: its task ran first.)
+            tokio::task::yield_now().await;
+            // A send that held this thread would not let it get here, nor
+            // answer pings, until the daemon went on; on the blocking pool
+            // it does not.
+            stopped.answer_pings(PINGS).await;
+            sending.await.unwrap().unwrap();
+            let message = until(&mut events, WAIT, |e| matches!(e, CpgEvent::Message { .. })).await;
+            assert!(
+                matches!(&message, CpgEvent::Message { data, .. } if data[..] == big[..]),
+                "the message came back changed"
+            );
+        });
+    })
+    .unwrap();
 }

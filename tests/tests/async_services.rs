@@ -11,11 +11,11 @@ use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{
     AsyncCfg, AsyncCmap, AsyncCpg, AsyncQuorum, AsyncVotequorum, CmapEvent, CpgEvent, QuorumEvent,
 };
-use corosync::{NodeId, TrackFlags};
+use corosync::{Error, NodeId, TrackFlags};
 use corosync_tests::asynctest::{
-    current_thread, drain, ends_with_error_within_a_second, next, on_node_in_runtime, runtime,
-    until,
+    current_thread, ends_with_error, on_node_in_runtime, runtime, until,
 };
+use corosync_tests::events::WAIT;
 use corosync_tests::Cluster;
 
 #[test]
@@ -61,24 +61,15 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
         else {
             unreachable!()
         };
-        // Keep the peer's stream drained while we wait.
-        let peer = tokio::spawn(async move {
-            while next(&mut peer_events, Duration::from_secs(60))
-                .await
-                .is_some()
-            {}
-        });
+        // Keep the peer's stream drained until it is killed.
+        let peer = tokio::spawn(async move { while peer_events.next().await.is_some() {} });
 
         // Kill node 3: all three streams report it, polled together.
         tokio::task::block_in_place(|| cluster.kill(2)).unwrap();
         let node3 = NodeId::new(3);
         let (mut cpg_seen, mut quorum_seen, mut cmap_seen) = (false, false, false);
-        let deadline = Instant::now() + long;
+        let deadline = tokio::time::Instant::now() + long;
         while !(cpg_seen && quorum_seen && cmap_seen) {
-            assert!(
-                Instant::now() < deadline,
-                "cpg {cpg_seen} quorum {quorum_seen} cmap {cmap_seen}"
-            );
             tokio::select! {
                 Some(e) = cpg_events.next() => {
                     if let CpgEvent::ConfChange { left, .. } = e.unwrap() {
@@ -100,30 +91,25 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
                         && new_value == Some(Value::string("left"))
                         && old_value == Some(Value::string("joined"));
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep_until(deadline) => panic!(
+                    "node 3's death not seen within {long:?}: cpg {cpg_seen} quorum {quorum_seen} \
+                     cmap {cmap_seen}"
+                ),
             }
         }
 
-        // Stop the local daemon: every stream ends with an error within a
-        // second, and then ends.
+        // Stop the local daemon: every stream, polled together, ends with
+        // an error.
         tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
-        let stopped = Instant::now();
-        let results = tokio::join!(
-            drain(&mut cpg_events),
-            drain(&mut quorum_events),
-            drain(&mut cmap_events),
+        let errors = tokio::join!(
+            ends_with_error(&mut cpg_events, WAIT, "cpg"),
+            ends_with_error(&mut quorum_events, WAIT, "quorum"),
+            ends_with_error(&mut cmap_events, WAIT, "cmap"),
         );
-        for (name, ended_with_error) in [
-            ("cpg", results.0),
-            ("quorum", results.1),
-            ("cmap", results.2),
-        ] {
-            assert!(ended_with_error, "{name} stream did not end with an error");
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(1),
-            "took {:?}",
-            stopped.elapsed()
+        assert_eq!(
+            errors,
+            (Error::Library, Error::Library, Error::Library),
+            "how the cpg, quorum and cmap streams ended"
         );
         // Sending on the dead connection is an error, not a hang.
         let send =
@@ -221,19 +207,20 @@ fn the_leader_example_follows_failures_and_quorum() {
         let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
         (child, rx)
     };
-    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    // The first line with `text`, and the lines before it.
+    let lines_to = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
+        let deadline = Instant::now() + WAIT;
         let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-                if line.contains(text) {
-                    return line;
-                }
-                seen.push(line);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return (line, seen),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
             }
         }
         panic!("no line with {text:?}; saw {seen:?}");
     };
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| lines_to(rx, text).0;
     let mut nodes: Vec<_> = (0..3).map(start).collect();
     // Everyone agrees node 1 leads once all three joined; node 1 works.
     for (i, (_, rx)) in nodes.iter().enumerate() {
@@ -318,10 +305,16 @@ fn votequorum_and_cfg_streams() {
         cfg.reply_to_shutdown(true).unwrap();
         assert_eq!(request.join().unwrap(), Ok(()));
         tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
-        // Its daemon gone, the cfg stream ends with an error within a
-        // second; so does the votequorum stream when its daemon stops.
-        ends_with_error_within_a_second("cfg", &mut cfg_events).await;
+        // Its daemon gone, the cfg stream ends with an error; so does the
+        // votequorum stream when its daemon stops.
+        assert_eq!(
+            ends_with_error(&mut cfg_events, WAIT, "cfg").await,
+            Error::Library
+        );
         tokio::task::block_in_place(|| cluster.stop(0)).unwrap();
-        ends_with_error_within_a_second("votequorum", &mut vq_events).await;
+        assert_eq!(
+            ends_with_error(&mut vq_events, WAIT, "votequorum").await,
+            Error::Library
+        );
     });
 }

@@ -38,6 +38,34 @@ fn saved_data() -> Vec<u8> {
     data
 }
 
+/// Prints, from the signal handler itself, which signal came: the
+/// supervisor's warning to a failed child (its SIGKILL follows).
+extern "C" fn report_warning(signal: libc::c_int) {
+    let line: &[u8] = match signal {
+        libc::SIGTERM => b"instance 1 warned with SIGTERM\n",
+        libc::SIGUSR1 => b"instance 1 warned with SIGUSR1\n",
+        _ => b"instance 1 warned with another signal\n",
+    };
+    // SAFETY: write(2) is async-signal-safe; a valid buffer of that length.
+    unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
+}
+
+/// Makes SIGTERM and SIGUSR1 call [`report_warning`] instead of ending the
+/// process.
+fn report_warnings() {
+    for signal in [libc::SIGTERM, libc::SIGUSR1] {
+        // SAFETY: a zeroed sigaction is valid; the handler is an
+        // `extern "C" fn(c_int)` that only calls write(2).
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = report_warning as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
+        }
+    }
+}
+
 fn hang() -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -132,6 +160,21 @@ fn main() {
                 CALLS.load(Ordering::Relaxed)
             );
             sam.stop().unwrap();
+        }
+        "warn-default" | "warn-sigusr1" => {
+            if instance > 1 {
+                println!("instance {instance} restarted");
+                return;
+            }
+            report_warnings();
+            if scenario == "warn-sigusr1" {
+                // From the child: libsam passes it on to the supervisor.
+                sam.set_warn_signal(libc::SIGUSR1).unwrap();
+            }
+            sam.start().unwrap();
+            sam.send_health_check().unwrap();
+            println!("instance 1 stops sending health checks");
+            hang();
         }
         other => panic!("unknown scenario {other}"),
     }
