@@ -10,4 +10,8 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 cargo test --workspace --all-targets "$@"
-cargo test --workspace --doc "$@"
+# The doc examples are programs that talk to a daemon: they run inside the
+# network namespace of a one-node cluster that the harness starts (and tears
+# down after them); examples marked `no_run` say why nearby.
+cargo run --quiet -p corosync-tests --bin cluster -- --run --limit 1800 -- \
+    cargo test --workspace --doc "$@"

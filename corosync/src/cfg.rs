@@ -3,7 +3,7 @@
 //! the clients that asked to be told), reloading the configuration and
 //! reopening the log files.
 //!
-//! ```no_run
+//! ```
 //! use corosync::cfg::Cfg;
 //!
 //! let cfg = Cfg::new()?;

@@ -1,7 +1,7 @@
 //! The quorum service (libquorum): is this partition quorate, and which
 //! nodes does it hold.
 //!
-//! ```no_run
+//! ```
 //! use corosync::quorum::Quorum;
 //! use corosync::{DispatchMode, TrackFlags};
 //!
@@ -9,10 +9,11 @@
 //!     .on_quorum(|_q, n| println!("quorate: {}, members: {:?}", n.quorate, n.members))
 //!     .connect()?;
 //! println!("quorate now: {}", quorum.is_quorate()?);
+//! // The current state comes at once, then every change: a service keeps
+//! // dispatching; this program stops after the current state.
 //! quorum.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
-//! loop {
-//!     quorum.dispatch(DispatchMode::One)?;
-//! }
+//! quorum.dispatch(DispatchMode::One)?;
+//! quorum.track_stop()?;
 //! # Ok::<(), corosync::Error>(())
 //! ```
 

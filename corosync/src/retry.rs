@@ -18,7 +18,7 @@ use crate::Result;
 /// (success or another error) ends the loop at once. When every attempt
 /// answered `TryAgain`, the last `TryAgain` is returned.
 ///
-/// ```no_run
+/// ```
 /// use corosync::Retry;
 /// use std::time::Duration;
 ///

@@ -9,6 +9,8 @@
 //! (the child would inherit locks held by threads that do not exist in it),
 //! so `register` checks that first and refuses otherwise.
 //!
+//! (Not run as a test: `register` forks, and the supervisor never returns.)
+//!
 //! ```no_run
 //! use corosync::sam::{RecoveryPolicy, Sam};
 //! use std::time::Duration;

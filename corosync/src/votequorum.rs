@@ -1,7 +1,7 @@
 //! The vote quorum service (libvotequorum): votes, expected votes, per-node
 //! state, and the quorum device (qdevice) interface.
 //!
-//! ```no_run
+//! ```
 //! use corosync::votequorum::Votequorum;
 //! use corosync::{DispatchMode, TrackFlags};
 //!
@@ -11,10 +11,11 @@
 //!     .connect()?;
 //! let info = vq.local_info()?;
 //! println!("node {} has {} of {} votes, quorum {}", info.nodeid, info.node_votes, info.total_votes, info.quorum);
-//! vq.track_start(TrackFlags::CHANGES)?;
-//! loop {
-//!     vq.dispatch(DispatchMode::One)?;
-//! }
+//! // The current state comes at once, then every change: a service keeps
+//! // dispatching; this program stops after the current state.
+//! vq.track_start(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
+//! vq.dispatch(DispatchMode::One)?;
+//! vq.track_stop()?;
 //! # Ok::<(), corosync::Error>(())
 //! ```
 

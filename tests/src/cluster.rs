@@ -8,6 +8,10 @@
 //! lives in one more namespace (the "switch"), never in the host's. Isolating
 //! a node sets the switch-side end of its veth down, which knet survives; healing
 //! sets it up again.
+//!
+//! Every wait has a deadline (daemon start, membership, exit, teardown) and
+//! ends in an error that names what it waited for, with the tail of the
+//! daemons' logs where they tell why.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant};
 use corosync::quorum::Quorum;
 use corosync::{DispatchMode, NodeId, TrackFlags};
 
+use crate::bounded::{self, NO_HANG};
 use crate::netns::{self, Netns};
 use crate::slots::Slot;
 use crate::HarnessError;
@@ -33,6 +38,11 @@ pub const MAX_NODES: usize = 5;
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 static NEXT_CLUSTER: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a query of a node's state (its quorum view) may take: it
+/// answers at once from a running daemon, so the bound only tells an answer
+/// from a daemon that hangs.
+const QUERY_WAIT: Duration = Duration::from_secs(15);
 
 /// The subnet of multi-node clusters. Each cluster has its own switch
 /// namespace, so clusters never see each other's addresses.
@@ -300,8 +310,9 @@ impl Cluster {
             }
             if Instant::now() >= deadline {
                 return Err(HarnessError::new(format!(
-                    "corosync on node {} still runs after {timeout:?}",
-                    node.nodeid
+                    "corosync on node {} still runs after {timeout:?}\n{}",
+                    node.nodeid,
+                    tail(&node.log(), 60)
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -459,6 +470,17 @@ impl Node {
         self.netns.run(f)
     }
 
+    /// Runs `f` inside this node's network namespace as [`Node::run`]
+    /// does, waiting at most `limit`: `Ok(None)` if it has not returned by
+    /// then (see [`Netns::run_within`]).
+    pub fn run_within<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Option<T>, HarnessError> {
+        self.netns.run_within(limit, f)
+    }
+
     /// A command that runs inside this node's network namespace (e.g.
     /// `corosync-quorumtool`).
     pub fn command(&self, program: &str) -> Result<Command, HarnessError> {
@@ -485,40 +507,56 @@ impl Node {
                 self.nodeid
             )));
         }
-        self.run(|| -> Result<(bool, Vec<NodeId>), HarnessError> {
-            let members = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let sink = members.clone();
-            let quorum = Quorum::builder()
-                .on_quorum(move |_, n| {
-                    let mut list = n.members.to_vec();
-                    list.sort();
-                    *sink.lock().unwrap() = Some((n.quorate, list));
-                })
-                .connect()
-                .map_err(|e| HarnessError::new(format!("quorum connect: {e}")))?;
-            quorum
-                .track_start(TrackFlags::CURRENT)
-                .map_err(|e| HarnessError::new(format!("quorum trackstart: {e}")))?;
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                if let Some(view) = members.lock().unwrap().take() {
-                    return Ok(view);
-                }
-                if Instant::now() >= deadline {
-                    return Err(HarnessError::new("no quorum notification within 5 s"));
-                }
-                crate::wait_readable(&quorum, Duration::from_millis(200));
+        // Requests to a stopped (SIGSTOP) daemon block: bounded.
+        let view = self.netns.run_within(
+            QUERY_WAIT,
+            || -> Result<(bool, Vec<NodeId>), HarnessError> {
+                let members = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let sink = members.clone();
+                let quorum = Quorum::builder()
+                    .on_quorum(move |_, n| {
+                        let mut list = n.members.to_vec();
+                        list.sort();
+                        *sink.lock().unwrap() = Some((n.quorate, list));
+                    })
+                    .connect()
+                    .map_err(|e| HarnessError::new(format!("quorum connect: {e}")))?;
                 quorum
-                    .dispatch(DispatchMode::All)
-                    .map_err(|e| HarnessError::new(format!("quorum dispatch: {e}")))?;
-            }
-        })?
+                    .track_start(TrackFlags::CURRENT)
+                    .map_err(|e| HarnessError::new(format!("quorum trackstart: {e}")))?;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    if let Some(view) = members.lock().unwrap().take() {
+                        return Ok(view);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(HarnessError::new("no quorum notification within 5 s"));
+                    }
+                    crate::wait_readable(&quorum, Duration::from_millis(200));
+                    quorum
+                        .dispatch(DispatchMode::All)
+                        .map_err(|e| HarnessError::new(format!("quorum dispatch: {e}")))?;
+                }
+            },
+        )?;
+        view.unwrap_or_else(|| Err(self.no_answer("the quorum view")))
     }
 
     /// Whether the daemon's partition is quorate.
     pub fn is_quorate(&self) -> Result<bool, HarnessError> {
-        self.run(|| Quorum::new().and_then(|q| q.is_quorate()))?
+        self.netns
+            .run_within(QUERY_WAIT, || Quorum::new().and_then(|q| q.is_quorate()))?
+            .ok_or_else(|| self.no_answer("whether it is quorate"))?
             .map_err(|e| HarnessError::new(format!("quorum on node {}: {e}", self.nodeid)))
+    }
+
+    /// The error for a query that got no answer within [`QUERY_WAIT`].
+    fn no_answer(&self, what: &str) -> HarnessError {
+        HarnessError::new(format!(
+            "no answer from node {} within {QUERY_WAIT:?} (asked for {what}); the daemon hangs\n{}",
+            self.nodeid,
+            tail(&self.log(), 60)
+        ))
     }
 
     fn spawn(&mut self) -> Result<(), HarnessError> {
@@ -597,7 +635,13 @@ impl Node {
                     )));
                 }
             }
-            if self.run(|| Quorum::new().is_ok())? {
+            // (A connect that hangs counts as "not yet".)
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self
+                .netns
+                .run_within(left.min(QUERY_WAIT), || Quorum::new().is_ok())?
+                == Some(true)
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -612,35 +656,38 @@ impl Node {
         }
     }
 
-    /// Sends `signal` and waits for the daemon to exit; after 10 s of
-    /// SIGTERM it is killed.
+    /// Sends `signal` and waits for the daemon to exit; after 10 s it is
+    /// killed (SIGKILL), and if it is still there 10 s later, that is the
+    /// error.
     fn terminate(&mut self, signal: i32) -> Result<(), HarnessError> {
+        const EXIT_WAIT: Duration = Duration::from_secs(10);
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let pid = child.id() as i32;
+        let pid = child.id();
         // SAFETY: kill only sends a signal to our own child.
-        unsafe { libc::kill(pid, signal) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return Ok(()),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return if signal == libc::SIGKILL {
-                        Ok(())
-                    } else {
-                        Err(HarnessError::new(format!(
-                            "corosync on node {} ignored signal {signal} for 10 s; killed",
-                            self.nodeid
-                        )))
-                    };
-                }
-            }
+        unsafe { libc::kill(pid as i32, signal) };
+        if let Ok(Some(_)) = bounded::try_wait_child(&mut child, EXIT_WAIT) {
+            return Ok(());
+        }
+        // (An error of kill here means it has just exited.)
+        let _ = child.kill();
+        let killed = matches!(bounded::try_wait_child(&mut child, NO_HANG), Ok(Some(_)));
+        if !killed {
+            return Err(HarnessError::new(format!(
+                "corosync on node {} (pid {pid}) still runs {NO_HANG:?} after SIGKILL\n{}",
+                self.nodeid,
+                tail(&self.log(), 60)
+            )));
+        }
+        if signal == libc::SIGKILL {
+            Ok(())
+        } else {
+            Err(HarnessError::new(format!(
+                "corosync on node {} ignored signal {signal} for {EXIT_WAIT:?}; killed\n{}",
+                self.nodeid,
+                tail(&self.log(), 60)
+            )))
         }
     }
 

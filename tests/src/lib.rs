@@ -7,6 +7,9 @@
 //! abstract unix sockets, so a client reaches the daemon of the namespace it
 //! was created in) or [`Node::command`].
 //!
+//! (Not run as a doc test: it needs three nodes; `tests/harness.rs` runs
+//! the same and more.)
+//!
 //! ```no_run
 //! use corosync_tests::Cluster;
 //!
@@ -19,7 +22,7 @@
 //! without them it fails with a message saying what to do. It never skips.
 //!
 //! For the tests themselves: [`events`] waits for callbacks ([`pump`]),
-//! [`bounded`] checks that calls return instead of hanging, [`process`]
+//! [`bounded`] puts a deadline on calls, threads and commands, [`process`]
 //! runs helper programs on a node and reads what they print ([`CpgMember`]
 //! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
 //! callbacks see.
@@ -155,6 +158,10 @@ pub fn tool_binary(name: &str) -> Result<std::path::PathBuf, HarnessError> {
     Ok(profile_dir.join(name))
 }
 
+/// How long [`example_binary`] and [`tool_binary`] wait for their build:
+/// generous, for a machine that builds other things at the same time.
+const BUILD_WAIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
 /// Runs `cargo build` with `what` into the target folder this test binary
 /// was built in, with its profile; returns that profile's folder.
 fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
@@ -172,16 +179,27 @@ fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         cmd.arg("--release");
     }
-    let status = cmd
-        .status()
+    let mut child = cmd
+        .spawn()
         .map_err(|e| HarnessError::new(format!("run cargo: {e}")))?;
-    if !status.success() {
-        return Err(HarnessError::new(format!(
-            "cargo build {} failed",
-            what.join(" ")
-        )));
+    let status = bounded::try_wait_child(&mut child, BUILD_WAIT)
+        .map_err(|e| HarnessError::new(format!("wait for cargo: {e}")))?;
+    match status {
+        Some(status) if status.success() => Ok(profile_dir),
+        Some(status) => Err(HarnessError::new(format!(
+            "`{}` failed ({status})",
+            bounded::describe(&cmd)
+        ))),
+        None => {
+            // (Best effort: the error is the report.)
+            let _ = child.kill();
+            let _ = bounded::try_wait_child(&mut child, bounded::NO_HANG);
+            Err(HarnessError::new(format!(
+                "`{}` still ran after {BUILD_WAIT:?}; killed",
+                bounded::describe(&cmd)
+            )))
+        }
     }
-    Ok(profile_dir)
 }
 
 /// Whether process `pid` exists.
@@ -234,10 +252,17 @@ pub fn preflight() -> Result<(), HarnessError> {
         ));
     }
     corosync_binary()?;
-    if std::process::Command::new("ip").arg("-V").output().is_err() {
-        return Err(HarnessError::new(
-            "`ip` is missing: install iproute2 (scripts/test.sh does)",
-        ));
+    match bounded::output(
+        std::process::Command::new("ip").arg("-V"),
+        bounded::COMMAND_WAIT,
+    ) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(HarnessError::new(
+                "`ip` is missing: install iproute2 (scripts/test.sh does)",
+            ));
+        }
+        Err(e) => return Err(HarnessError::new(e.to_string())),
     }
     static CLEANED: std::sync::Once = std::sync::Once::new();
     CLEANED.call_once(netns::remove_stale);

@@ -11,18 +11,24 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
+use crate::bounded::{self, COMMAND_WAIT};
 use crate::HarnessError;
 
 /// The prefix of every namespace name this harness creates.
 pub const PREFIX: &str = "crs";
 
-/// Runs `ip` with `args`; an error carries its stderr.
+/// Runs `ip` with `args` (killed after [`COMMAND_WAIT`]); an error carries
+/// its stderr.
 pub(crate) fn ip(args: &[&str]) -> Result<(), HarnessError> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| HarnessError::new(format!("cannot run `ip` (install iproute2): {e}")))?;
+    let out = bounded::output(Command::new("ip").args(args), COMMAND_WAIT).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            HarnessError::new(format!("cannot run `ip` (install iproute2): {e}"))
+        } else {
+            HarnessError::new(e.to_string())
+        }
+    })?;
     check_output("ip", args, &out)
 }
 
@@ -119,6 +125,25 @@ impl Netns {
         })
     }
 
+    /// Runs `f` on a new thread that has entered this namespace, as
+    /// [`Netns::run`] does, but waits at most `limit` for it: `Ok(None)` if
+    /// `f` has not returned by then (its thread is left behind, for calls
+    /// that may block, such as requests to a stopped daemon).
+    pub fn run_within<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Option<T>, HarnessError> {
+        let file = self.open()?;
+        let name = self.name.clone();
+        let entered = bounded::within(limit, move || {
+            enter(file.as_raw_fd())
+                .map_err(|e| HarnessError::new(format!("setns into {name}: {e}")))?;
+            Ok(f())
+        });
+        entered.transpose()
+    }
+
     /// Deletes the namespace.
     pub fn delete(mut self) -> Result<(), HarnessError> {
         self.deleted = true;
@@ -166,16 +191,17 @@ pub fn list() -> Vec<String> {
 
 /// The pids of the processes running in namespace `name`.
 pub(crate) fn pids_in(name: &str) -> Vec<i32> {
-    Command::new("ip")
-        .args(["netns", "pids", name])
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    bounded::output(
+        Command::new("ip").args(["netns", "pids", name]),
+        COMMAND_WAIT,
+    )
+    .map(|out| {
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Deletes harness namespaces whose creating process no longer runs (left

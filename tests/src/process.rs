@@ -4,6 +4,10 @@
 //! of its own, so the program never blocks on a full pipe, and the test
 //! waits for the lines it expects. [`CpgMember`] is such a program in a CPG
 //! group.
+//!
+//! Every wait here has a deadline. When one passes, the program is killed
+//! and the test fails with a message naming the program, what was awaited,
+//! every line the program printed, and whether it had exited.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -11,6 +15,7 @@ use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::bounded::{self, NO_HANG};
 use crate::events::WAIT;
 use crate::{harness_binary, hex, Node};
 
@@ -22,23 +27,35 @@ pub struct Process {
     stdin: ChildStdin,
     lines: Receiver<String>,
     seen: Vec<String>,
+    /// The program, its arguments and its node, for messages.
+    name: String,
 }
 
 impl Process {
+    /// How long [`Process::wait`] waits for a program told to exit.
+    pub const EXIT_WAIT: Duration = Duration::from_secs(60);
+
     /// Starts `program` with `args` on `node`.
     pub fn start<I, S>(node: &Node, program: &str, args: I) -> Process
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = node
+        let mut cmd = node
             .command(program)
-            .unwrap_or_else(|e| panic!("{program}: {e}"))
-            .args(args)
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        cmd.args(args);
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let name = format!(
+            "`{}` (pid {}) on node {}",
+            bounded::describe(&cmd),
+            child.id(),
+            node.nodeid()
+        );
         let stdin = child.stdin.take().expect("piped stdin");
         let lines = crate::lines_of(child.stdout.take().expect("piped stdout"));
         Process {
@@ -46,7 +63,14 @@ impl Process {
             stdin,
             lines,
             seen: Vec::new(),
+            name,
         }
+    }
+
+    /// The program, its arguments, its pid and its node, as messages
+    /// name it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The process id.
@@ -68,8 +92,9 @@ impl Process {
         Some(line)
     }
 
-    /// Reads lines until one contains `text`, and returns it; panics with
-    /// every line read so far if none does within `timeout`.
+    /// Reads lines until one contains `text`, and returns it. If none does
+    /// within `timeout` (or the output ends first), kills the program and
+    /// panics naming it, `text` and every line read so far.
     pub fn expect(&mut self, text: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -79,9 +104,42 @@ impl Process {
                 None => break,
             }
         }
+        self.fail(&format!("a line with {text:?} within {timeout:?}"))
+    }
+
+    /// The next line, if one comes within `timeout`; otherwise (or if the
+    /// output has ended) kills the program and panics naming it, `what`
+    /// (what the line should be) and every line read so far.
+    pub fn expect_next(&mut self, what: &str, timeout: Duration) -> String {
+        match self.next_line(timeout) {
+            Some(line) => line,
+            None => self.fail(&format!("{what} within {timeout:?}")),
+        }
+    }
+
+    /// Kills the program if it still runs and panics: it did not give
+    /// `awaited`.
+    fn fail(&mut self, awaited: &str) -> ! {
+        let state = match self.child.try_wait() {
+            Ok(Some(status)) => format!("it had exited ({status})"),
+            _ => {
+                // (Best effort: the panic below is the report.)
+                let _ = self.child.kill();
+                let _ = bounded::try_wait_child(&mut self.child, NO_HANG);
+                "it still ran; killed".to_string()
+            }
+        };
+        // What it printed after the wait ended, too (for up to a second).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => break,
+            }
+        }
         panic!(
-            "no line with {text:?} within {timeout:?}; saw {:?}",
-            self.seen
+            "{}: no {awaited}; {state}; it printed {:?}",
+            self.name, self.seen
         );
     }
 
@@ -90,15 +148,30 @@ impl Process {
         &self.seen
     }
 
-    /// Waits for the program to exit (after it was told to).
+    /// Waits up to [`Process::EXIT_WAIT`] for the program to exit (after
+    /// it was told to); if it still runs then, it is killed and the test
+    /// fails naming it.
     pub fn wait(&mut self) -> ExitStatus {
-        self.child.wait().expect("wait for the program")
+        self.wait_for(Self::EXIT_WAIT)
+    }
+
+    /// [`Process::wait`] with its own deadline.
+    pub fn wait_for(&mut self, timeout: Duration) -> ExitStatus {
+        match bounded::try_wait_child(&mut self.child, timeout) {
+            Ok(Some(status)) => status,
+            Ok(None) => self.fail(&format!("exit within {timeout:?}")),
+            Err(e) => panic!("{}: wait: {e}", self.name),
+        }
     }
 
     /// Kills the program (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         self.child.kill().expect("kill the program");
-        self.child.wait().expect("wait for the program");
+        bounded::wait_child(
+            &mut self.child,
+            NO_HANG,
+            &format!("{} after SIGKILL", self.name),
+        );
     }
 
     /// Waits up to `timeout` for the program to exit by itself (panics if
@@ -107,17 +180,7 @@ impl Process {
     /// the call). Returns the exit status and every line it printed.
     pub fn finish(mut self, timeout: Duration) -> (ExitStatus, Vec<String>) {
         let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the program") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the program still runs after {timeout:?}; it printed {:?}",
-                self.seen
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = self.wait_for(timeout);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -131,8 +194,10 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // Best effort, and never a panic here (this may run while a failed
+        // test unwinds): a program that outlives the bound is left behind.
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = bounded::try_wait_child(&mut self.child, NO_HANG);
     }
 }
 
@@ -157,13 +222,20 @@ impl CpgMember {
 
     /// Starts `program` (a build of `cpg-member`, such as
     /// `env!("CARGO_BIN_EXE_cpg-member")`) on `node` in `group` (the name's
-    /// bytes) and waits for its "ready" line.
+    /// bytes) and waits up to [`WAIT`] for its "ready" line.
     pub fn start(node: &Node, program: &str, group: &[u8]) -> CpgMember {
         let mut process = Process::start(node, program, [hex(group)]);
-        let line = process.next_line(WAIT);
+        process.name = format!(
+            "cpg-member (pid {}) on node {} in group {:?}",
+            process.pid(),
+            node.nodeid(),
+            String::from_utf8_lossy(group)
+        );
+        let line = process.expect_next("\"ready <nodeid> <pid>\" line", WAIT);
         assert!(
-            line.as_deref().is_some_and(|l| l.starts_with("ready ")),
-            "cpg-member said {line:?}"
+            line.starts_with("ready "),
+            "{}: said {line:?} instead of \"ready <nodeid> <pid>\"",
+            process.name
         );
         CpgMember { process }
     }
@@ -173,10 +245,18 @@ impl CpgMember {
         self.process.say(cmd);
     }
 
-    /// Reads the next line and checks it is `want`.
+    /// Reads the next line (waiting up to two minutes) and checks it is
+    /// `want`; the failure names the member, `want` and every line read.
     pub fn expect_line(&mut self, want: &str) {
-        let line = self.process.next_line(Self::LINE_WAIT);
-        assert_eq!(line.as_deref(), Some(want), "cpg-member's next line");
+        let line = self
+            .process
+            .expect_next(&format!("line {want:?}"), Self::LINE_WAIT);
+        assert!(
+            line == want,
+            "{}: next line {line:?}, not {want:?}; it printed {:?}",
+            self.process.name,
+            self.process.seen
+        );
     }
 
     /// The process id.
@@ -184,7 +264,8 @@ impl CpgMember {
         self.process.pid()
     }
 
-    /// Waits for the process to exit (after "exit").
+    /// Waits up to [`Process::EXIT_WAIT`] for the process to exit (after
+    /// "exit"); if it still runs then, it is killed and the test fails.
     pub fn wait(&mut self) -> ExitStatus {
         self.process.wait()
     }

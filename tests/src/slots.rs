@@ -6,15 +6,29 @@
 //! `COROSYNC_HARNESS_SLOTS` slots (default 3) for its whole life; a slot is
 //! an exclusive `flock` on a file, so the bound holds across processes and
 //! is released even if the process dies.
+//!
+//! Waiting for a slot has a deadline, [`SLOT_WAIT`]: past it the cluster
+//! fails to start with an error naming the slot files and the processes
+//! that hold them.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::HarnessError;
 
 const DEFAULT_SLOTS: usize = 3;
+
+/// How long a cluster waits for a free slot. Generous: the other test
+/// binaries of the same `cargo test` run, and other checkouts' runs on the
+/// same machine, hold slots for minutes; only a holder that never lets go
+/// makes a wait this long.
+pub(crate) const SLOT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+/// After this long a waiting cluster says once on stderr what it waits for.
+const SAY_AFTER: Duration = Duration::from_secs(60);
 
 /// A held slot; released on drop.
 #[derive(Debug)]
@@ -30,29 +44,135 @@ fn slot_count() -> usize {
         .unwrap_or(DEFAULT_SLOTS)
 }
 
-fn slot_path(i: usize) -> PathBuf {
-    std::env::temp_dir().join(format!("corosync-rs-harness-slot-{i}.lock"))
-}
-
 impl Slot {
-    /// Waits for a free slot.
+    /// Waits up to [`SLOT_WAIT`] for a free slot.
     pub(crate) fn acquire() -> Result<Slot, HarnessError> {
-        let count = slot_count();
+        Slot::acquire_in(&std::env::temp_dir(), slot_count(), SLOT_WAIT)
+    }
+
+    /// Waits up to `limit` for one of the `count` slot files in `dir`.
+    fn acquire_in(dir: &Path, count: usize, limit: Duration) -> Result<Slot, HarnessError> {
+        let paths: Vec<PathBuf> = (0..count)
+            .map(|i| dir.join(format!("corosync-rs-harness-slot-{i}.lock")))
+            .collect();
+        let start = Instant::now();
+        let mut said = false;
         loop {
-            for i in 0..count {
-                let path = slot_path(i);
+            for path in &paths {
                 let file = OpenOptions::new()
                     .create(true)
                     .truncate(false)
                     .write(true)
-                    .open(&path)
+                    .open(path)
                     .map_err(|e| HarnessError::new(format!("open {}: {e}", path.display())))?;
                 // SAFETY: flock on a descriptor we own.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
                     return Ok(Slot { _file: file });
                 }
             }
+            let waited = start.elapsed();
+            if waited >= limit {
+                return Err(HarnessError::new(format!(
+                    "no free cluster slot within {limit:?} (COROSYNC_HARNESS_SLOTS={count}); {}",
+                    holders(&paths)
+                )));
+            }
+            if !said && waited >= SAY_AFTER {
+                said = true;
+                eprintln!(
+                    "corosync test harness: waiting for a cluster slot since {waited:?}; {}",
+                    holders(&paths)
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// Each slot file and the processes that hold its lock, as
+/// `/proc/locks` tells them, for messages.
+fn holders(paths: &[PathBuf]) -> String {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let list: Vec<String> = paths
+        .iter()
+        .map(|path| {
+            let Ok(meta) = std::fs::metadata(path) else {
+                return format!("{} (gone)", path.display());
+            };
+            let pids = lock_holders(&locks, meta.dev(), meta.ino());
+            if pids.is_empty() {
+                return format!("{} (free now)", path.display());
+            }
+            let who: Vec<String> = pids
+                .iter()
+                .map(|pid| {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                        .unwrap_or_default();
+                    format!("pid {pid} {:?}", cmd.trim())
+                })
+                .collect();
+            format!("{} held by {}", path.display(), who.join(", "))
+        })
+        .collect();
+    format!("slot files: {}", list.join("; "))
+}
+
+/// The pids that hold a lock on the file with device `dev` and inode `ino`,
+/// read from the text of `/proc/locks` (lines such as
+/// `1: FLOCK  ADVISORY  WRITE 4242 00:1f:1234 0 EOF`, the device as hex
+/// major:minor; the lines of waiters, `1: -> FLOCK ...`, are skipped).
+fn lock_holders(locks: &str, dev: u64, ino: u64) -> Vec<u32> {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let id = format!("{major:02x}:{minor:02x}:{ino}");
+    locks
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // n: TYPE MODE ACCESS PID ID START END
+            match fields.as_slice() {
+                [_, kind, _, _, pid, file, ..] if *kind != "->" && *file == id => pid.parse().ok(),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_wait_ends_with_the_holders_named() {
+        let dir =
+            std::env::temp_dir().join(format!("corosync-rs-slot-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = Slot::acquire_in(&dir, 1, Duration::ZERO).expect("the free slot");
+        let err = Slot::acquire_in(&dir, 1, Duration::from_millis(300)).unwrap_err();
+        let text = err.to_string();
+        let file = dir.join("corosync-rs-harness-slot-0.lock");
+        let want = format!(
+            "no free cluster slot within 300ms (COROSYNC_HARNESS_SLOTS=1); slot files: {} held by pid {}",
+            file.display(),
+            std::process::id()
+        );
+        assert!(text.starts_with(&want), "{text}");
+        drop(held);
+        // Released on drop: the next one gets it at once.
+        let again = Slot::acquire_in(&dir, 1, Duration::ZERO).expect("the released slot");
+        drop(again);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lock_holders_reads_proc_locks_lines() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 4343 08:01:1234 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 17 00:1f:99 0 EOF\n";
+        // makedev(8, 1)
+        assert_eq!(lock_holders(locks, (8 << 8) | 1, 1234), [4242]);
+        assert_eq!(lock_holders(locks, 0x1f, 99), [17]);
+        assert!(lock_holders(locks, 0x1f, 1234).is_empty());
     }
 }

@@ -1,11 +1,12 @@
 //! CPG on a three-node cluster: one total order for concurrent senders, and
 //! membership changes when nodes fail and return.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corosync::cpg::{Address, Cpg, GroupName, Guarantee, Reason};
 use corosync::{DispatchMode, NodeId, Retry};
 use corosync_tests::cpg_record::{recording_member, Change, Delivery, SharedRecord};
+use corosync_tests::events::WAIT;
 use corosync_tests::{node_ids, pump, wait_readable, Cluster};
 
 #[test]
@@ -34,7 +35,22 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
                     let mut sent = 0;
                     let policy = Retry::new(10_000)
                         .delays(Duration::from_millis(1), Duration::from_millis(10));
-                    while seen.lock().unwrap().messages.len() < TOTAL {
+                    // The run fails once nothing new arrives for WAIT.
+                    let mut progress = (0, Instant::now());
+                    loop {
+                        let delivered = seen.lock().unwrap().messages.len();
+                        if delivered == TOTAL {
+                            break;
+                        }
+                        if delivered > progress.0 {
+                            progress = (delivered, Instant::now());
+                        }
+                        assert!(
+                            progress.1.elapsed() < WAIT,
+                            "node {}: no delivery for {WAIT:?} with {delivered} of {TOTAL} \
+                             messages delivered and {sent} of {PER_NODE} sent",
+                            i + 1
+                        );
                         if sent < PER_NODE {
                             // Varying sizes, some fragmented.
                             let len = 8
@@ -62,7 +78,11 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
                 })
             })
             .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).collect()
+        // (Each thread ends by itself: its loop has a deadline.)
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
 
     let orders: Vec<Vec<Delivery>> = members
@@ -96,17 +116,17 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
     assert!(switches > 2, "only {switches} sender switches");
 }
 
-/// Waits until every member's last configuration change has `n` members.
+/// Waits (up to [`WAIT`] each) until every member's last configuration
+/// change has `n` members.
 fn wait_all_joined(members: &[&(Cpg, SharedRecord)], n: usize) {
-    for (cpg, seen) in members {
+    for (i, (cpg, seen)) in members.iter().enumerate() {
+        let last = || seen.lock().unwrap().confchgs.last().cloned();
         assert!(
-            pump(cpg, || seen
-                .lock()
-                .unwrap()
-                .confchgs
-                .last()
-                .is_some_and(|c| c.members.len() == n)),
-            "a member never saw {n} members"
+            pump(cpg, || last().is_some_and(|c| c.members.len() == n)),
+            "member {i} of {}: no configuration change with {n} members within {WAIT:?}; \
+             the last was {:?}",
+            members.len(),
+            last()
         );
     }
 }

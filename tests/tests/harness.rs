@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use corosync::NodeId;
+use corosync_tests::bounded::{output, COMMAND_WAIT};
 use corosync_tests::{netns, node_ids, shm_files_of, Cluster};
 
 /// What a cluster leaves on the machine, to check it is all gone later.
@@ -85,12 +86,11 @@ fn a_single_node_cluster_is_quorate_and_runs_code_in_its_namespace() {
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside the node"));
 
     // Commands run there too, and corosync's own tool agrees.
-    let out = node
-        .command("corosync-quorumtool")
-        .unwrap()
-        .arg("-s")
-        .output()
-        .unwrap();
+    let out = output(
+        node.command("corosync-quorumtool").unwrap().arg("-s"),
+        COMMAND_WAIT,
+    )
+    .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -217,7 +217,7 @@ fn dropping_a_cluster_removes_everything_even_after_a_panic() {
     });
     let payload = outcome.expect_err("the test body panicked");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"the test failed"));
-    let footprint = rx.recv().unwrap();
+    let footprint = rx.try_recv().expect("the footprint, sent before the panic");
     footprint.assert_gone();
 }
 
@@ -232,7 +232,7 @@ fn bad_sizes_are_refused() {
 #[test]
 fn the_harness_says_what_to_do_without_root_or_corosync() {
     let probe = env!("CARGO_BIN_EXE_harness-preflight");
-    let ok = Command::new(probe).output().unwrap();
+    let ok = output(&mut Command::new(probe), COMMAND_WAIT).unwrap();
     assert!(
         ok.status.success(),
         "{}",
@@ -242,20 +242,23 @@ fn the_harness_says_what_to_do_without_root_or_corosync() {
     // `nobody` must be able to run the probe: copy it where it can.
     let copy = std::env::temp_dir().join(format!("harness-preflight-{}", std::process::id()));
     std::fs::copy(probe, &copy).unwrap();
-    let out = Command::new("runuser")
-        .args(["-u", "nobody", "--"])
-        .arg(&copy)
-        .output()
-        .unwrap();
+    let out = output(
+        Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&copy),
+        COMMAND_WAIT,
+    )
+    .unwrap();
     let _ = std::fs::remove_file(&copy);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("must run as root"), "{err}");
 
-    let out = Command::new(probe)
-        .env("COROSYNC_BINARY", "/nonexistent/corosync")
-        .output()
-        .unwrap();
+    let out = output(
+        Command::new(probe).env("COROSYNC_BINARY", "/nonexistent/corosync"),
+        COMMAND_WAIT,
+    )
+    .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

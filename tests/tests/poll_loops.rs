@@ -18,7 +18,7 @@ use corosync::cpg::{Cpg, GroupName};
 use corosync::quorum::Quorum;
 use corosync::votequorum::{NodeState, Votequorum};
 use corosync::{DispatchMode, Error, NodeId, TrackFlags};
-use corosync_tests::bounded::NO_HANG;
+use corosync_tests::bounded::{join_within, NO_HANG};
 use corosync_tests::{out_queue_episodes, Cluster, CpgMember};
 
 /// An epoll instance whose descriptors are all edge-triggered.
@@ -159,7 +159,8 @@ fn cpg_messages_all_reach_an_edge_triggered_loop_that_falls_behind() {
                 std::thread::sleep(Duration::from_millis(200));
             }
             if bounded {
-                // The bounded form: come back at once while a batch is full.
+                // The bounded form: come back at once while a batch is full
+                // (the flood is finite, so a full batch cannot repeat forever).
                 while cpg.dispatch_some(16).unwrap() == 16 {}
             } else {
                 cpg.dispatch(DispatchMode::All).unwrap();
@@ -324,7 +325,7 @@ fn quorum_votequorum_cmap_and_cfg_handles_share_one_edge_triggered_loop() {
     turn("the shutdown request", Duration::from_secs(30), &|s| {
         s.shutdown == [ShutdownMode::Request]
     });
-    ask.join().unwrap().unwrap();
+    join_within(ask, NO_HANG, "the shutdown request's answer").unwrap();
     cluster.wait_for_exit(0, Duration::from_secs(20)).unwrap();
     // The closed connections are reported at once; the generous bound only
     // tells that from a wake-up that never comes.

@@ -1,7 +1,7 @@
 //! The configuration and statistics map (libcmap): typed keys and values,
 //! iteration by prefix, and change tracking.
 //!
-//! ```no_run
+//! ```
 //! use corosync::cmap::{Cmap, TrackType};
 //! use corosync::DispatchMode;
 //!
@@ -12,12 +12,12 @@
 //!     let entry = entry?;
 //!     println!("{} ({})", String::from_utf8_lossy(&entry.key), entry.value_type);
 //! }
-//! let _track = cmap.track_add("totem.", TrackType::ADD | TrackType::MODIFY | TrackType::PREFIX, |_cmap, ev| {
+//! let _track = cmap.track_add("example.", TrackType::ADD | TrackType::MODIFY | TrackType::PREFIX, |_cmap, ev| {
 //!     println!("{:?} {}", ev.kind, String::from_utf8_lossy(ev.key));
 //! })?;
-//! loop {
-//!     cmap.dispatch(DispatchMode::One)?;
-//! }
+//! // Every change under the prefix, this one too, runs the closure.
+//! cmap.set_u32("example.answer", 42)?;
+//! cmap.dispatch(DispatchMode::One)?;
 //! # Ok::<(), corosync::Error>(())
 //! ```
 

@@ -10,14 +10,25 @@
 //! be in a group once: a process that needs several groups opens one
 //! handle per group.
 //!
-//! ```no_run
+//! A member that says hello and runs callbacks, one event at a time, until
+//! its own hello comes back:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//!
 //! use corosync::cpg::{Cpg, GroupName, Guarantee};
 //! use corosync::DispatchMode;
 //!
 //! let group = GroupName::new("my-service")?;
+//! let done = Arc::new(AtomicBool::new(false));
+//! let hello_back = done.clone();
 //! let cpg = Cpg::builder()
-//!     .on_deliver(|_cpg, msg| {
-//!         println!("{} from node {} pid {}: {} bytes", msg.group, msg.nodeid, msg.pid, msg.data.len())
+//!     .on_deliver(move |_cpg, msg| {
+//!         println!("{} from node {} pid {}: {} bytes", msg.group, msg.nodeid, msg.pid, msg.data.len());
+//!         if msg.pid == std::process::id() && msg.data == b"hello" {
+//!             hello_back.store(true, Ordering::Relaxed);
+//!         }
 //!     })
 //!     .on_confchg(|_cpg, change| {
 //!         for m in change.joined {
@@ -27,7 +38,7 @@
 //!     .connect()?;
 //! cpg.join(&group)?;
 //! cpg.mcast(Guarantee::Agreed, b"hello")?;
-//! loop {
+//! while !done.load(Ordering::Relaxed) {
 //!     cpg.dispatch(DispatchMode::One)?;
 //! }
 //! # Ok::<(), corosync::Error>(())

@@ -9,19 +9,31 @@
 //! the same on every node, as it did for EVS. Configuration changes are
 //! about nodes (from CPG's totem configuration changes).
 //!
-//! ```no_run
+//! A member of two groups that says hello to both and runs callbacks until
+//! its own hello comes back:
+//!
+//! ```
 //! use corosync::evs::{Evs, EvsGroup};
 //! use corosync::cpg::Guarantee;
 //! use corosync::DispatchMode;
 //! use std::io::IoSlice;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
 //!
+//! let done = Arc::new(AtomicBool::new(false));
+//! let hello_back = done.clone();
 //! let evs = Evs::builder()
-//!     .on_deliver(|_evs, m| println!("node {}: {:?}", m.nodeid, m.data))
+//!     .on_deliver(move |_evs, m| {
+//!         println!("node {} to {} groups: {:?}", m.nodeid, m.groups.len(), m.data);
+//!         if m.pid == std::process::id() {
+//!             hello_back.store(true, Ordering::Relaxed);
+//!         }
+//!     })
 //!     .on_confchg(|_evs, c| println!("members {:?}, left {:?}", c.members, c.left))
 //!     .connect()?;
 //! evs.join(&[EvsGroup::new("chat")?, EvsGroup::new("alerts")?])?;
 //! evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(b"hello")])?;
-//! loop {
+//! while !done.load(Ordering::Relaxed) {
 //!     evs.dispatch(DispatchMode::One)?;
 //! }
 //! # Ok::<(), corosync::Error>(())

@@ -14,9 +14,13 @@
 //! `Clone + Send + Sync`; dropping the last clone of an adapter and its
 //! stream finalizes the connection.
 //!
-//! ```no_run
+//! A service that waits for its partition to be quorate before it starts
+//! (the current state comes first, then every change):
+//!
+//! ```
 //! # #[cfg(feature = "quorum")]
-//! # async fn run() -> corosync::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> corosync::Result<()> {
 //! use corosync::tokio::{AsyncQuorum, QuorumEvent};
 //! use corosync::TrackFlags;
 //!
@@ -24,9 +28,14 @@
 //! while let Some(event) = events.next().await {
 //!     if let QuorumEvent::Quorum { quorate, .. } = event? {
 //!         println!("quorate: {quorate}");
+//!         if quorate {
+//!             break;
+//!         }
 //!     }
 //! }
 //! # Ok(()) }
+//! # #[cfg(not(feature = "quorum"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Streams and readiness

@@ -214,8 +214,12 @@ impl AsyncCpg {
     /// [`Error::NoRuntime`](crate::Error::NoRuntime)), with the initial
     /// totem configuration reported after the first join.
     ///
-    /// ```no_run
-    /// # async fn run() -> corosync::Result<()> {
+    /// Saying hello and printing what the group says until the hello
+    /// comes back:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> corosync::Result<()> {
     /// use corosync::cpg::{GroupName, Guarantee};
     /// use corosync::tokio::{AsyncCpg, CpgEvent};
     ///
@@ -223,8 +227,11 @@ impl AsyncCpg {
     /// cpg.join(&GroupName::new("my-service")?)?;
     /// cpg.mcast(Guarantee::Agreed, b"hello").await?;
     /// while let Some(event) = events.next().await {
-    ///     if let CpgEvent::Message { nodeid, data, .. } = event? {
+    ///     if let CpgEvent::Message { nodeid, pid, data, .. } = event? {
     ///         println!("{nodeid}: {data:?}");
+    ///         if pid == std::process::id() {
+    ///             break;
+    ///         }
     ///     }
     /// }
     /// # Ok(()) }
