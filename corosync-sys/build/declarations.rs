@@ -128,9 +128,11 @@ fn is_identifier(token: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
 }
 
-/// The top-level declarations of a C header, in order: `#define`s and the
-/// statements outside the preprocessor lines. Other directives are dropped,
-/// and so is the C++ guard (`#ifdef __cplusplus extern "C" { #endif`).
+/// The top-level declarations of a C header: its `#define`s, then its
+/// statements (outside the preprocessor lines), each in header order. The
+/// other directives are dropped, and so is what the C++ guard encloses
+/// (`#ifdef __cplusplus extern "C" { #endif`); both branches of any other
+/// `#if` are read.
 pub fn declarations(src: &str) -> Vec<Declaration> {
     let text = strip_comments(src);
     let mut out = Vec::new();
