@@ -1,87 +1,47 @@
 //! Build script of corosync-sys.
 //!
-//! Normal builds probe every enabled service with pkg-config (which also
-//! supplies libqb's include path and the link flags) and run bindgen over
-//! `wrapper.h` against the installed headers, so the bindings always match
-//! the corosync on the machine.
+//! By default the bindings are the committed ones in `src/pregenerated/`,
+//! generated ahead of time by bindgen (see `scripts/regen-bindings.sh`), and
+//! this script only:
+//! - probes every enabled service with pkg-config for the link flags and
+//!   refuses a release older than 3.0, naming the version found;
+//! - reads the installed headers of the enabled services as text and
+//!   compares each declaration with the one the committed bindings were
+//!   generated from (`src/pregenerated/declarations.txt`); a declaration
+//!   both have must be equal token for token (comments and spacing aside),
+//!   else the build stops and names the `bindgen` feature;
+//! - sets a `corosync_has_<function>` cfg flag for each version-dependent
+//!   function the installed headers declare.
 //!
-//! With `DOCS_RS` set nothing is probed, linked or generated: the committed
-//! bindings in `src/pregenerated/` (made from the corosync 3.1.7 headers by
-//! `scripts/regen-bindings.sh`) are used instead.
+//! With the `bindgen` feature the bindings are generated here from the
+//! installed headers instead (libclang needed), and no comparison is made.
+//! With `DOCS_RS` set nothing is probed or linked: the committed bindings
+//! are used with every version-dependent function present.
 //!
-//! Either way the script reports which version-dependent functions the
-//! bindings contain, as `corosync_has_<function>` cfg flags for this crate and
-//! as `DEP_COROSYNC_HAS_<FUNCTION>` metadata for crates that depend on it;
-//! `DEP_COROSYNC_OPTIONAL_FUNCTIONS` lists every function it looks for.
+//! The flags reach crates that depend on this one as `DEP_COROSYNC_HAS_*`
+//! metadata; `DEP_COROSYNC_OPTIONAL_FUNCTIONS` lists every function looked
+//! for.
+
+// Shared with the tests and the bindings generator, which use all of them.
+#[cfg(feature = "bindgen")]
+#[path = "build/bindings.rs"]
+#[allow(dead_code)]
+mod bindings;
+#[path = "build/declarations.rs"]
+#[allow(dead_code)]
+mod declarations;
+#[path = "build/services.rs"]
+#[allow(dead_code)]
+mod services;
 
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// The oldest corosync whose client libraries these bindings support.
-const MIN_VERSION: &str = "3.0.0";
+use services::{Service, COMMON, MIN_VERSION, OPTIONAL_FUNCTIONS, SERVICES};
 
-/// A client library: the cargo feature that enables it, its pkg-config
-/// name, and the Debian package that ships its header and `.pc` file.
-struct Service {
-    feature: &'static str,
-    pkg: &'static str,
-    debian: &'static str,
-}
-
-const COMMON: Service = Service {
-    feature: "",
-    pkg: "libcorosync_common",
-    debian: "libcorosync-common-dev",
-};
-
-const SERVICES: &[Service] = &[
-    Service {
-        feature: "cpg",
-        pkg: "libcpg",
-        debian: "libcpg-dev",
-    },
-    Service {
-        feature: "quorum",
-        pkg: "libquorum",
-        debian: "libquorum-dev",
-    },
-    Service {
-        feature: "votequorum",
-        pkg: "libvotequorum",
-        debian: "libvotequorum-dev",
-    },
-    Service {
-        feature: "cmap",
-        pkg: "libcmap",
-        debian: "libcmap-dev",
-    },
-    Service {
-        feature: "cfg",
-        pkg: "libcfg",
-        debian: "libcfg-dev",
-    },
-    Service {
-        feature: "sam",
-        pkg: "libsam",
-        debian: "libsam-dev",
-    },
-];
-
-/// Functions that only some corosync versions declare. Each one found in the
-/// bindings becomes the cfg flag `corosync_has_<name>`.
-const OPTIONAL_FUNCTIONS: &[&str] = &[
-    // 3.1.0
-    "quorum_model_initialize",
-    // 3.1.1
-    "corosync_cfg_node_status_get",
-    "corosync_cfg_trackstart",
-    "corosync_cfg_trackstop",
-    // after 3.1.10
-    "votequorum_model_initialize",
-    "votequorum_get_qdevice_extra_info",
-    "votequorum_set_qdevice_extra_info",
-];
+/// The committed bindings, relative to the package.
+const PREGENERATED: &str = "src/pregenerated";
 
 fn feature_enabled(feature: &str) -> bool {
     let var = format!("CARGO_FEATURE_{}", feature.to_ascii_uppercase());
@@ -89,79 +49,132 @@ fn feature_enabled(feature: &str) -> bool {
 }
 
 fn main() {
-    println!("cargo::rerun-if-changed=wrapper.h");
-    println!("cargo::rerun-if-changed=src/pregenerated/bindings.rs");
+    println!("cargo::rerun-if-changed={PREGENERATED}");
     println!("cargo::rerun-if-env-changed=DOCS_RS");
-    for name in OPTIONAL_FUNCTIONS {
-        println!("cargo::rustc-check-cfg=cfg(corosync_has_{name})");
+    for f in OPTIONAL_FUNCTIONS {
+        println!("cargo::rustc-check-cfg=cfg(corosync_has_{})", f.name);
     }
     // The whole list, so dependents declare the same cfg names.
     println!(
         "cargo::metadata=optional_functions={}",
-        OPTIONAL_FUNCTIONS.join(",")
+        services::optional_names().join(",")
     );
 
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let bindings = if env::var_os("DOCS_RS").is_some() {
-        fs::read_to_string("src/pregenerated/bindings.rs")
-            .expect("src/pregenerated/bindings.rs is part of the package")
-    } else {
-        generate()
-    };
-    if env::var_os("DOCS_RS").is_some() {
-        println!("cargo::rustc-env=COROSYNC_SYS_LIBRARY_VERSION=3.1.7");
-    }
-    let out_file = out_dir.join("bindings.rs");
-    fs::write(&out_file, &bindings).expect("write bindings.rs to OUT_DIR");
-
-    for name in OPTIONAL_FUNCTIONS {
-        if declares_function(&bindings, name) {
-            println!("cargo::rustc-cfg=corosync_has_{name}");
-            println!("cargo::metadata=has_{name}=1");
-        }
-    }
-}
-
-/// Whether generated bindings declare `pub fn name(`.
-fn declares_function(bindings: &str, name: &str) -> bool {
-    bindings.contains(&format!("pub fn {name}("))
-}
-
-/// Probe, link and run bindgen. Returns the generated source.
-fn generate() -> String {
-    let mut include_paths: Vec<PathBuf> = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
-    let mut clang_args: Vec<String> = Vec::new();
-    let mut version = String::new();
-
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let pregenerated = manifest_dir.join(PREGENERATED);
     let enabled: Vec<&Service> = std::iter::once(&COMMON)
         .chain(SERVICES.iter().filter(|s| feature_enabled(s.feature)))
         .collect();
-    for service in &enabled {
-        match pkg_config::Config::new()
-            .atleast_version(MIN_VERSION)
-            .probe(service.pkg)
-        {
-            Ok(lib) => {
+
+    let (bindings_dir, present) = if env::var_os("DOCS_RS").is_some() {
+        println!(
+            "cargo::rustc-env=COROSYNC_SYS_LIBRARY_VERSION={}",
+            services::PREGENERATED_RELEASE
+        );
+        let present: Vec<&str> = OPTIONAL_FUNCTIONS
+            .iter()
+            .filter(|f| enabled.iter().any(|s| s.header == f.header))
+            .map(|f| f.name)
+            .collect();
+        (pregenerated, present)
+    } else {
+        let include_paths = probe(&enabled);
+        let header_dir = header_dir(&include_paths);
+        println!(
+            "cargo::rustc-env=COROSYNC_SYS_HEADER_DIR={}",
+            header_dir.display()
+        );
+        let headers: Vec<(&Service, String)> = enabled
+            .iter()
+            .map(|service| {
+                let path = header_dir.join(service.header);
+                println!("cargo::rerun-if-changed={}", path.display());
+                let text = fs::read_to_string(&path).unwrap_or_else(|e| {
+                    panic!(
+                        "\n\ncorosync-sys: cannot read {} ({e}); pkg-config found {}, whose \
+                         headers should be there (package `{}`)\n",
+                        path.display(),
+                        service.pkg,
+                        service.debian
+                    )
+                });
+                (*service, text)
+            })
+            .collect();
+        let present: Vec<&str> = OPTIONAL_FUNCTIONS
+            .iter()
+            .filter(|f| {
+                headers.iter().any(|(s, text)| {
+                    s.header == f.header
+                        && declarations::functions(text).iter().any(|n| n == f.name)
+                })
+            })
+            .map(|f| f.name)
+            .collect();
+        #[cfg(feature = "bindgen")]
+        let dir = generate(&enabled, &header_dir, &include_paths);
+        #[cfg(not(feature = "bindgen"))]
+        let dir = {
+            check_headers(&headers, &header_dir, &pregenerated);
+            pregenerated
+        };
+        (dir, present)
+    };
+
+    println!(
+        "cargo::rustc-env=COROSYNC_SYS_BINDINGS_DIR={}",
+        bindings_dir.display()
+    );
+    for name in present {
+        println!("cargo::rustc-cfg=corosync_has_{name}");
+        println!("cargo::metadata=has_{name}=1");
+    }
+}
+
+/// Probes every enabled service with pkg-config (which prints the link
+/// flags) and returns their include paths. Stops the build, naming what to
+/// install, when a library is missing or older than [`MIN_VERSION`].
+fn probe(enabled: &[&Service]) -> Vec<PathBuf> {
+    let mut include_paths: Vec<PathBuf> = Vec::new();
+    let mut too_old: Vec<String> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    let (major, minor) = MIN_VERSION;
+    // The services first, so that the first complaint names the library the
+    // program asked for.
+    let order = enabled
+        .iter()
+        .filter(|s| !s.feature.is_empty())
+        .chain(enabled.iter().filter(|s| s.feature.is_empty()));
+    for service in order {
+        match pkg_config::Config::new().probe(service.pkg) {
+            Ok(lib) if services::supported_version(&lib.version) => {
                 include_paths.extend(lib.include_paths.iter().cloned());
                 if service.pkg == COMMON.pkg {
-                    version = lib.version.clone();
+                    println!(
+                        "cargo::rustc-env=COROSYNC_SYS_LIBRARY_VERSION={}",
+                        lib.version
+                    );
                 }
             }
+            Ok(lib) => too_old.push(format!(
+                "corosync-sys: found {} {}, needs {major}.{minor} or newer",
+                service.pkg, lib.version
+            )),
             Err(err) => missing.push(format!(
-                "  - {pkg} (>= {MIN_VERSION}): install the Debian/Ubuntu package `{deb}` \
+                "  - {pkg}: install the Debian/Ubuntu package `{deb}` \
                  or the Fedora/RHEL package `corosynclib-devel`\n    ({err})",
                 pkg = service.pkg,
                 deb = service.debian,
                 err = err.to_string().lines().next().unwrap_or_default(),
             )),
         }
-        if !service.feature.is_empty() {
-            clang_args.push(format!(
-                "-DCOROSYNC_SYS_{}",
-                service.feature.to_ascii_uppercase()
-            ));
-        }
+    }
+    if !too_old.is_empty() {
+        panic!(
+            "\n\n{}\nThese bindings support the client libraries of corosync {major}.{minor} \
+             and later; install those (and their -dev packages).\n",
+            too_old.join("\n")
+        );
     }
     if !missing.is_empty() {
         panic!(
@@ -173,71 +186,15 @@ fn generate() -> String {
             missing.join("\n")
         );
     }
-    println!("cargo::rustc-env=COROSYNC_SYS_LIBRARY_VERSION={version}");
-
     include_paths.sort();
     include_paths.dedup();
-    // The headers themselves live in the default include path on most
-    // systems, so pkg-config reports no -I for them; the tests need to know
-    // where they are.
-    let header_dir = header_dir(&include_paths);
-    println!(
-        "cargo::rustc-env=COROSYNC_SYS_HEADER_DIR={}",
-        header_dir.display()
-    );
-    for path in &include_paths {
-        clang_args.push(format!("-I{}", path.display()));
-    }
-    for header in [
-        "corotypes.h",
-        "cpg.h",
-        "quorum.h",
-        "votequorum.h",
-        "cmap.h",
-        "cfg.h",
-        "sam.h",
-    ] {
-        println!(
-            "cargo::rerun-if-changed={}",
-            header_dir.join(header).display()
-        );
-    }
-
-    let prefixes = "cs|cpg|quorum|votequorum|cmap|corosync_cfg|corosync_knet|sam";
-    let builder = bindgen::Builder::default()
-        .header("wrapper.h")
-        .clang_args(&clang_args)
-        .allowlist_function(format!("({prefixes}|qb_to_cs)_.*"))
-        .allowlist_function("hdb_error_to_cs")
-        .allowlist_type(format!("({prefixes})_.*"))
-        .allowlist_var("(CS|CPG|QUORUM|VOTEQUORUM|CMAP|COROSYNC_CFG|CFG|SAM)_.*")
-        // C enums stay integers: a value from a newer library must never be
-        // an invalid Rust enum.
-        .default_enum_style(bindgen::EnumVariation::Consts)
-        .prepend_enum_name(false)
-        .blocklist_type("iovec")
-        .generate_comments(true)
-        .clang_arg("-fretain-comments-from-system-headers")
-        .derive_default(true)
-        .derive_debug(true)
-        .derive_copy(true)
-        .layout_tests(true)
-        .use_core()
-        .rust_target(bindgen::RustTarget::stable(80, 0).expect("a known Rust version"))
-        .formatter(bindgen::Formatter::Prettyplease);
-    let bindings = builder.generate().expect(
-        "bindgen failed on the corosync headers (is libclang installed? Debian: libclang-dev)",
-    );
-    let mut text = bindings.to_string();
-    text.insert_str(
-        0,
-        "// Generated by bindgen from the corosync headers by corosync-sys/build.rs.\n",
-    );
-    text
+    include_paths
 }
 
 /// The folder holding `corotypes.h`: under an include path pkg-config
 /// reported, else under the `includedir` of libcorosync_common's `.pc` file.
+/// (The headers usually live in the compiler's default include path, for
+/// which pkg-config reports no `-I`.)
 fn header_dir(include_paths: &[PathBuf]) -> PathBuf {
     let includedir = pkg_config::get_variable(COMMON.pkg, "includedir")
         .map(PathBuf::from)
@@ -248,4 +205,77 @@ fn header_dir(include_paths: &[PathBuf]) -> PathBuf {
         .map(|p| p.join("corosync"))
         .find(|p| p.join("corotypes.h").is_file())
         .unwrap_or_else(|| includedir.join("corosync"))
+}
+
+/// Stops the build when an installed header declares something differently
+/// from the header the committed bindings were generated from.
+#[cfg(not(feature = "bindgen"))]
+fn check_headers(headers: &[(&Service, String)], header_dir: &Path, pregenerated: &Path) {
+    let record_path = pregenerated.join("declarations.txt");
+    let record_text = fs::read_to_string(&record_path)
+        .unwrap_or_else(|e| panic!("{} is part of the package: {e}", record_path.display()));
+    let record = declarations::Record::parse(&record_text)
+        .unwrap_or_else(|e| panic!("{}: {e}", record_path.display()));
+    let mut report = String::new();
+    for (service, text) in headers {
+        let (mismatches, unknown) = declarations::compare(service.header, text, &record);
+        for m in mismatches {
+            report.push_str(&format!(
+                "  {}: {}\n    installed: {}\n    bindings:  {}\n",
+                m.header,
+                m.name,
+                m.found.join("\n               "),
+                m.expected.join("\n               "),
+            ));
+        }
+        for name in unknown {
+            println!(
+                "cargo::warning=corosync-sys: {} declares {name}, which the committed bindings \
+                 lack; the `bindgen` feature makes bindings that have it",
+                service.header
+            );
+        }
+    }
+    if !report.is_empty() {
+        let version = env::var("CARGO_PKG_VERSION").unwrap_or_default();
+        let short: Vec<&str> = version.split('.').take(2).collect();
+        panic!(
+            "\n\ncorosync-sys: the corosync headers in {dir} declare these differently from \
+             the headers its committed bindings were generated from, so those bindings would \
+             be wrong here:\n{report}\
+             Turn on the `bindgen` feature of corosync-sys to generate bindings from the \
+             installed headers at build time (needs libclang; Debian/Ubuntu: libclang-dev), \
+             e.g. in Cargo.toml:\n  corosync-sys = {{ version = \"{short}\", features = \
+             [\"bindgen\"] }}\n",
+            dir = header_dir.display(),
+            short = short.join("."),
+        );
+    }
+}
+
+/// Runs bindgen over the installed headers of the enabled services, writing
+/// the bindings files to `OUT_DIR`, and returns that folder.
+#[cfg(feature = "bindgen")]
+fn generate(enabled: &[&Service], header_dir: &Path, include_paths: &[PathBuf]) -> PathBuf {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // The folder the checked headers are in comes first.
+    let mut include_dirs = vec![header_dir
+        .parent()
+        .map_or_else(|| header_dir.to_path_buf(), Path::to_path_buf)];
+    include_dirs.extend(include_paths.iter().cloned());
+    let optional = services::optional_names();
+    for service in enabled {
+        let patterns = bindings::Patterns {
+            functions: service.functions,
+            types: service.types,
+            vars: service.vars,
+        };
+        let text = bindings::generate(&include_dirs, service.header, &patterns, &optional)
+            .unwrap_or_else(|e| {
+                panic!("\n\ncorosync-sys: {e}\n(is libclang installed? Debian: libclang-dev)\n")
+            });
+        let path = out_dir.join(service.bindings);
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    out_dir
 }
