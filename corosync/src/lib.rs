@@ -13,7 +13,8 @@
 //! Add the crate to `Cargo.toml`. Building needs pkg-config and the
 //! development files of corosync's client libraries (`libcpg-dev` and its
 //! siblings on Debian and Ubuntu, `corosynclib-devel` on Fedora; the
-//! [README](https://crates.io/crates/corosync) lists other distributions):
+//! [README](https://docs.rs/crate/corosync/latest) lists other
+//! distributions):
 //!
 //! ```toml
 //! [dependencies]
