@@ -31,6 +31,8 @@
 //! crate is the safe interface.
 
 #![no_std]
+// docs.rs: items gated by a cargo feature show it (nightly `doc_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(missing_docs, clippy::all, clippy::undocumented_unsafe_blocks)]
 #![allow(

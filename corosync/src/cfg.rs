@@ -287,6 +287,10 @@ impl Cfg {
     }
 
     /// The status of `nodeid` and of the links to it.
+    ///
+    /// Needs corosync 3.1.1 or later: present when the installed `cfg.h`
+    /// declares `corosync_cfg_node_status_get` (see [supported
+    /// versions](crate#supported-corosync-versions)).
     #[cfg(corosync_has_corosync_cfg_node_status_get)]
     pub fn node_status(&self, nodeid: NodeId) -> Result<NodeStatus> {
         // SAFETY: an all-zero corosync_cfg_node_status_v1 is valid.
@@ -354,7 +358,12 @@ impl Cfg {
         check(unsafe { sys::corosync_cfg_kill_node(self.raw(), nodeid.get(), reason.as_ptr()) })
     }
 
-    /// Starts tracking (corosync 3.1.1 and later).
+    /// Starts tracking: shutdown requests then reach the closure of
+    /// [`CfgBuilder::on_shutdown`].
+    ///
+    /// Needs corosync 3.1.1 or later: present when the installed `cfg.h`
+    /// declares `corosync_cfg_trackstart` (see [supported
+    /// versions](crate#supported-corosync-versions)).
     #[cfg(corosync_has_corosync_cfg_trackstart)]
     pub fn track_start(&self, flags: crate::TrackFlags) -> Result<()> {
         flags.check_reports()?;
@@ -362,7 +371,11 @@ impl Cfg {
         check(unsafe { sys::corosync_cfg_trackstart(self.raw(), flags.as_raw()) })
     }
 
-    /// Stops tracking (corosync 3.1.1 and later).
+    /// Stops tracking.
+    ///
+    /// Needs corosync 3.1.1 or later: present when the installed `cfg.h`
+    /// declares `corosync_cfg_trackstop` (see [supported
+    /// versions](crate#supported-corosync-versions)).
     #[cfg(corosync_has_corosync_cfg_trackstop)]
     pub fn track_stop(&self) -> Result<()> {
         // SAFETY: live handle.

@@ -14,7 +14,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `corotypes.h`, [`Error::Unknown`] for codes a newer corosync may add, and
 /// validation variants that name the limit broken. [`Error::code`] gives back
 /// the raw `cs_error_t` of the first two kinds.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// `Debug` shows the variant's name and the message (`Library: the client
+/// library failed to talk to the corosync daemon; is it running?
+/// (CS_ERR_LIBRARY)`), so that `fn main() -> corosync::Result<()>` and
+/// `unwrap` report what went wrong; `Display` is the message alone.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `CS_ERR_LIBRARY`: the library could not talk to the daemon (it is not
@@ -207,6 +212,12 @@ pub enum Error {
     Io(IoError),
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {self}", self.variant_name())
+    }
+}
+
 /// An [`std::io::Error`] kept in an [`Error`]: cloneable, and equal to
 /// another when the kind and the OS error code are.
 #[derive(Debug, Clone)]
@@ -332,6 +343,58 @@ impl Error {
         })
     }
 
+    /// The variant's name, as written in Rust (for `Debug`).
+    fn variant_name(&self) -> &'static str {
+        match self {
+            Error::Library => "Library",
+            Error::Version => "Version",
+            Error::Init => "Init",
+            Error::Timeout => "Timeout",
+            Error::TryAgain => "TryAgain",
+            Error::InvalidParam => "InvalidParam",
+            Error::NoMemory => "NoMemory",
+            Error::BadHandle => "BadHandle",
+            Error::Busy => "Busy",
+            Error::Access => "Access",
+            Error::NotExist => "NotExist",
+            Error::NameTooLong => "NameTooLong",
+            Error::Exist => "Exist",
+            Error::NoSpace => "NoSpace",
+            Error::Interrupt => "Interrupt",
+            Error::NameNotFound => "NameNotFound",
+            Error::NoResources => "NoResources",
+            Error::NotSupported => "NotSupported",
+            Error::BadOperation => "BadOperation",
+            Error::FailedOperation => "FailedOperation",
+            Error::MessageError => "MessageError",
+            Error::QueueFull => "QueueFull",
+            Error::QueueNotAvailable => "QueueNotAvailable",
+            Error::BadFlags => "BadFlags",
+            Error::TooBig => "TooBig",
+            Error::NoSections => "NoSections",
+            Error::ContextNotFound => "ContextNotFound",
+            Error::TooManyGroups => "TooManyGroups",
+            Error::Security => "Security",
+            Error::Unknown(_) => "Unknown",
+            Error::TooLong { .. } => "TooLong",
+            Error::InteriorNul { .. } => "InteriorNul",
+            Error::InvalidInput { .. } => "InvalidInput",
+            Error::TooManyBuffers { .. } => "TooManyBuffers",
+            Error::MessageTooLarge { .. } => "MessageTooLarge",
+            Error::WrongType { .. } => "WrongType",
+            Error::MultiThreaded { .. } => "MultiThreaded",
+            Error::DispatchInProgress => "DispatchInProgress",
+            Error::NotJoined => "NotJoined",
+            Error::WrongGroup => "WrongGroup",
+            Error::UnknownTrack => "UnknownTrack",
+            Error::ValueChanging => "ValueChanging",
+            Error::AlreadyInitialized => "AlreadyInitialized",
+            Error::AllocationFailed => "AllocationFailed",
+            Error::NoRuntime => "NoRuntime",
+            Error::Io(_) => "Io",
+        }
+    }
+
     /// Whether the same call may succeed if repeated later
     /// (`CS_ERR_TRY_AGAIN`). See [`crate::Retry`].
     pub fn is_retryable(&self) -> bool {
@@ -455,6 +518,33 @@ mod tests {
                 .expect("the message names the code");
             // cs_strerror returns the enum name, e.g. "CS_ERR_TRY_AGAIN".
             assert_eq!(c, rust_code, "code {code}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_variant_and_the_message() {
+        // What `fn main() -> corosync::Result<()>` prints after "Error: ".
+        assert_eq!(
+            format!("{:?}", Error::Library),
+            "Library: the client library failed to talk to the corosync daemon; \
+             is it running? (CS_ERR_LIBRARY)"
+        );
+        let err = Error::TooLong {
+            what: "CPG group name",
+            len: 129,
+            max: 128,
+        };
+        assert_eq!(
+            format!("{err:?}"),
+            "TooLong: CPG group name is 129 bytes long; at most 128 are allowed"
+        );
+        assert_eq!(
+            format!("{:?}", Err::<(), _>(Error::NotJoined)),
+            "Err(NotJoined: the handle has not joined that group)"
+        );
+        for &code in ALL_CODES {
+            let err = Error::from_code(code);
+            assert_eq!(format!("{err:?}"), format!("{}: {err}", err.variant_name()));
         }
     }
 

@@ -8,41 +8,83 @@
 //! Rust closures, and one [`Error`] type that keeps corosync's raw codes.
 //! [`evs`] rebuilds the EVS API, which corosync dropped in 2.0, on CPG.
 //!
-//! A CPG member that prints what its group says, waiting half a second at a
-//! time as corosync's own tools do, until its own greeting comes back (a
-//! sender gets its messages too, in the order everyone gets them):
+//! # Quick start
+//!
+//! Add the crate to `Cargo.toml`. Building needs pkg-config and the
+//! development files of corosync's client libraries (`libcpg-dev` and its
+//! siblings on Debian and Ubuntu, `corosynclib-devel` on Fedora; the
+//! [README](https://docs.rs/crate/corosync/latest) lists other
+//! distributions):
+//!
+//! ```toml
+//! [dependencies]
+//! corosync = "0.1"
+//! ```
+//!
+//! A first program: it joins the CPG group `hello` on the local node, says
+//! hello, prints the membership and every message the group delivers, and
+//! exits once the group has been quiet for a second. Run it on a node of a
+//! running cluster, as root or as a user the daemon allows (`uidgid.d`).
 //!
 //! ```
 //! # #[cfg(feature = "cpg")]
 //! # fn main() -> corosync::Result<()> {
-//! use std::sync::atomic::{AtomicBool, Ordering};
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //!
 //! use corosync::cpg::{Cpg, GroupName, Guarantee};
 //!
-//! let back = Arc::new(AtomicBool::new(false));
-//! let seen = back.clone();
 //! let cpg = Cpg::builder()
-//!     .on_deliver(move |_cpg, m| {
-//!         println!("node {} pid {}: {:?}", m.nodeid, m.pid, m.data);
-//!         if m.pid == std::process::id() {
-//!             seen.store(true, Ordering::Relaxed);
-//!         }
+//!     .on_confchg(|_cpg, change| {
+//!         println!("{} member(s) in {}", change.members.len(), change.group)
 //!     })
-//!     .on_confchg(|_cpg, c| println!("{} members", c.members.len()))
+//!     .on_deliver(|_cpg, msg| {
+//!         let text = String::from_utf8_lossy(msg.data);
+//!         println!("node {} pid {}: {text}", msg.nodeid, msg.pid)
+//!     })
 //!     .connect()?;
-//! cpg.join(&GroupName::new("example")?)?;
+//! cpg.join(&GroupName::new("hello")?)?;
 //! cpg.mcast(Guarantee::Agreed, b"hello")?;
-//! while !back.load(Ordering::Relaxed) {
-//!     if !cpg.dispatch_timeout(Duration::from_millis(500))? {
-//!         // Nothing came: the program's periodic work goes here.
-//!     }
-//! }
-//! # Ok(()) }
+//! // Each turn waits up to a second, then runs the callbacks of what came.
+//! while cpg.dispatch_timeout(Duration::from_secs(1))? {}
+//! cpg.finalize()
+//! # }
 //! # #[cfg(not(feature = "cpg"))]
 //! # fn main() {}
 //! ```
+//!
+//! When corosync is not running, the program ends with `Error: Library:
+//! the client library failed to talk to the corosync daemon; is it
+//! running? (CS_ERR_LIBRARY)`: an [`Error`]'s `Debug` output, which
+//! `main` prints, carries its message.
+//!
+//! # Cargo features
+//!
+//! One feature per service, so that a program links only the libraries it
+//! uses (`default-features = false, features = ["cpg"]` builds CPG alone):
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `cpg` | yes | Closed process groups (libcpg): the `cpg` module, and `evs`, the EVS API rebuilt on CPG. |
+//! | `quorum` | yes | Quorum state and tracking (libquorum): the `quorum` module. |
+//! | `votequorum` | yes | Votes, expected votes and quorum devices (libvotequorum): the `votequorum` module. |
+//! | `cmap` | yes | The configuration and statistics map (libcmap): the `cmap` module. |
+//! | `cfg` | yes | The configuration service (libcfg), for node and link status, shutdown and reload: the `cfg` module. |
+//! | `sam` | yes | The simple availability manager (libsam): the `sam` module. |
+//! | `tokio` | no | Async adapters for tokio (the `tokio` module): events as streams, sends with async back-off. Each service's adapter needs that service's feature too. |
+//!
+//! (The descriptions are the `##` comments of the crate's `Cargo.toml`, and
+//! a test keeps the two the same.)
+//!
+//! # Supported corosync versions
+//!
+//! corosync 3.0 and later. What only newer releases have is compiled in
+//! when the installed headers declare it and left out otherwise, never a
+//! link error: `Cfg::node_status`, `Cfg::track_start`, `Cfg::track_stop`
+//! and `tokio::AsyncCfg` need corosync 3.1.1 (their docs name the
+//! `corosync_has_<function>` flag corosync-sys sets when it finds the
+//! function). [`QuorumBuilder::on_nodelist`](quorum::QuorumBuilder::on_nodelist)
+//! needs 3.1.0: built against older headers, `connect` refuses it with
+//! [`Error::NotSupported`].
 //!
 //! # Conventions
 //!
@@ -124,14 +166,11 @@
 //!
 //! The `tokio` feature adds async adapters that follow these rules for
 //! tokio's (edge-triggered) reactor.
-//!
-//! # Cargo features
-//!
-//! One per service, all on by default: `cpg` (with EVS), `quorum`,
-//! `votequorum`, `cmap`, `cfg`, `sam`. A program that disables the others
-//! links only the libraries it uses. `tokio` (off by default) adds the
-//! async adapters of the enabled services.
 
+// docs.rs (nightly, `--cfg docsrs`): every item gated by a cargo feature or
+// a `corosync_has_*` flag shows what it needs (`doc_cfg` derives the
+// badges from the `cfg` attributes themselves).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -187,6 +226,12 @@ pub use track::TrackFlags;
 /// The raw FFI bindings this crate is built on, for what the safe API does
 /// not cover.
 pub use corosync_sys as sys;
+
+// The README's programs, compiled as doc tests (they need every feature
+// they use, as the workspace's tests enable).
+#[cfg(all(doctest, feature = "cpg", feature = "quorum", feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 #[cfg(test)]
 mod tests {

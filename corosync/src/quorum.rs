@@ -130,6 +130,10 @@ pub struct QuorumBuilder {
 impl QuorumBuilder {
     /// Called with the quorate state and members after
     /// [`Quorum::track_start`], on each change.
+    ///
+    /// The first report after `track_start` with
+    /// [`TrackFlags::CURRENT`] or [`TrackFlags::CHANGES`] comes right after
+    /// the node list's (see [`Quorum::track_start`]).
     pub fn on_quorum(
         mut self,
         f: impl FnMut(&Quorum, &QuorumNotification<'_>) + Send + 'static,
@@ -239,6 +243,14 @@ impl Quorum {
     /// current state ([`TrackFlags::CURRENT`]) and on changes
     /// ([`TrackFlags::CHANGES`]). Flags with none of `CURRENT`, `CHANGES`
     /// and `CHANGES_ONLY` are [`crate::Error::InvalidInput`]: nothing would come.
+    ///
+    /// With `CURRENT` or `CHANGES` (corosync sends the current state for
+    /// either; `CHANGES_ONLY` waits for a change), the daemon queues two
+    /// events before this call returns, delivered in this order by the next
+    /// dispatch: the node list ([`QuorumBuilder::on_nodelist`], with empty
+    /// `joined` and `left`; not with [`QuorumBuilder::legacy_initialize`]),
+    /// then the quorum state ([`QuorumBuilder::on_quorum`]), with the same
+    /// ring id.
     pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
         flags.check_reports()?;
         // SAFETY: live handle.

@@ -332,7 +332,8 @@ fn callbacks_can_use_their_handle_and_panics_come_out_of_dispatch() {
         cpg.join(&group).unwrap();
         cpg.mcast(Guarantee::Agreed, b"ping").unwrap();
         let has = |s: &str| log.lock().unwrap().iter().any(|l| l == s);
-        assert!(pump(&cpg, || has("nested Err(DispatchInProgress)")));
+        let refused = format!("nested {:?}", Err::<(), _>(Error::DispatchInProgress));
+        assert!(pump(&cpg, || has(&refused)));
         assert!(has("confchg 1 1"));
         assert!(has("msg pong"));
 

@@ -421,7 +421,7 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
     // p3's daemon is gone: its dispatch fails and it says so and exits;
     // the others exit when told.
     let gone = p3.process.expect("dispatch error", WAIT);
-    assert_eq!(gone, "dispatch error Library", "p3");
+    assert_eq!(gone, format!("dispatch error {:?}", Error::Library), "p3");
     p1.say("exit");
     p2.say("exit");
     for (name, p) in [("p1", p1), ("p2", p2), ("p3", p3)] {

@@ -186,8 +186,9 @@ fn register_refuses_a_process_with_threads() {
     let cluster = Cluster::single().expect("cluster");
     let mut w = worker(cluster.node(0), "threads");
     let line = w.expect("register", LONG);
+    let refused = corosync::Error::MultiThreaded { threads: 2 };
     assert!(
-        line.contains("register refused: MultiThreaded { threads: 2 }"),
+        line.contains(&format!("register refused: {refused:?}")),
         "{line}"
     );
     let (status, seen) = w.finish(LONG);

@@ -17,6 +17,10 @@ pub enum CfgEvent {
 }
 
 /// A CFG connection for async code; cheap to clone, all clones share it.
+///
+/// Needs corosync 3.1.1 or later, whose libcfg can track shutdown requests:
+/// present when the installed `cfg.h` declares `corosync_cfg_trackstart`
+/// (see [supported versions](crate#supported-corosync-versions)).
 #[derive(Clone)]
 pub struct AsyncCfg {
     cfg: Shared<Cfg>,
