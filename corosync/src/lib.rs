@@ -84,7 +84,9 @@
 //! `corosync_has_<function>` flag corosync-sys sets when it finds the
 //! function). [`QuorumBuilder::on_nodelist`](quorum::QuorumBuilder::on_nodelist)
 //! needs 3.1.0: built against older headers, `connect` refuses it with
-//! [`Error::NotSupported`].
+//! [`Error::NotSupported`]. The quorum device's extra info (the
+//! [`votequorum`] module lists its items) needs a corosync release after
+//! 3.1.10.
 //!
 //! # Conventions
 //!

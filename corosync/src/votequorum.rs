@@ -18,6 +18,25 @@
 //! vq.track_stop()?;
 //! # Ok::<(), corosync::Error>(())
 //! ```
+//!
+//! # Newer corosync
+//!
+//! The quorum device's extra info (bytes a quorum device publishes for its
+//! node, which every node keeps and reports) comes with corosync releases
+//! after 3.1.10 (on its main branch; libvotequorum 8.1). Each part is
+//! compiled in when the installed `votequorum.h` declares its function,
+//! and left out otherwise (see [supported
+//! versions](crate#supported-corosync-versions)):
+//!
+//! | item | needs | cfg flag |
+//! | --- | --- | --- |
+//! | `VotequorumBuilder::on_qdevice_extra_info`, `QdeviceExtraInfoNotification` | `votequorum_model_initialize` | `corosync_has_votequorum_model_initialize` |
+//! | `Votequorum::qdevice_extra_info` | `votequorum_get_qdevice_extra_info` | `corosync_has_votequorum_get_qdevice_extra_info` |
+//! | `Votequorum::set_qdevice_extra_info` | `votequorum_set_qdevice_extra_info` | `corosync_has_votequorum_set_qdevice_extra_info` |
+//! | `MAX_QDEVICE_EXTRA_INFO_LEN` | either of the last two | either of the last two |
+//!
+//! [`InfoFlags::QDEVICE_HAS_EXTRA_INFO`] is always there; only those
+//! releases set it.
 
 use std::ffi::CString;
 use std::fmt;
@@ -35,9 +54,22 @@ use crate::{Error, NodeId, Result, RingId, TrackFlags};
 /// corosync keeps it NUL-terminated in 255 bytes).
 pub const MAX_QDEVICE_NAME_LEN: usize = sys::VOTEQUORUM_QDEVICE_MAX_NAME_LEN as usize - 1;
 
-/// The node id that stands for "this node" in [`Votequorum::info`] and
-/// [`Votequorum::set_votes`] (`VOTEQUORUM_QDEVICE_NODEID`, 0).
+/// The node id that stands for "this node" in [`Votequorum::info`],
+/// [`Votequorum::set_votes`] and `Votequorum::qdevice_extra_info`
+/// (`VOTEQUORUM_QDEVICE_NODEID`, 0).
 pub const LOCAL_NODE: NodeId = NodeId::new(sys::VOTEQUORUM_QDEVICE_NODEID);
+
+/// The most bytes of extra info a quorum device can set for its node
+/// (`VOTEQUORUM_QDEVICE_EXTRA_NODEINFO_MAXSIZE`).
+#[cfg(any(
+    corosync_has_votequorum_get_qdevice_extra_info,
+    corosync_has_votequorum_set_qdevice_extra_info
+))]
+pub const MAX_QDEVICE_EXTRA_INFO_LEN: usize = EXTRA_INFO_MAX;
+
+// (A literal: bindings generated from headers without extra info lack the
+// C constant, and the pure checks below are tested in every build.)
+const EXTRA_INFO_MAX: usize = 4096;
 
 bitflags::bitflags! {
     /// The flags of [`Info`] (`VOTEQUORUM_INFO_*`). Unknown bits are kept.
@@ -63,6 +95,10 @@ bitflags::bitflags! {
         const QDEVICE_CAST_VOTE = sys::VOTEQUORUM_INFO_QDEVICE_CAST_VOTE;
         /// Master-wins mode of the quorum device is on.
         const QDEVICE_MASTER_WINS = sys::VOTEQUORUM_INFO_QDEVICE_MASTER_WINS;
+        /// The node has quorum-device extra info
+        /// (`VOTEQUORUM_INFO_QDEVICE_HAS_EXTRA_INFO`; set only by corosync
+        /// releases after 3.1.10).
+        const QDEVICE_HAS_EXTRA_INFO = 1024;
         const _ = !0;
     }
 }
@@ -199,6 +235,19 @@ pub struct ExpectedVotesNotification {
     pub expected_votes: u32,
 }
 
+/// A node's quorum-device extra info, as set by the quorum device on that
+/// node; empty when it was cleared (an empty set, or the device
+/// unregistered). Borrowed for the callback's duration.
+#[cfg(corosync_has_votequorum_model_initialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QdeviceExtraInfoNotification<'a> {
+    /// The node the extra info belongs to.
+    pub nodeid: NodeId,
+    /// The bytes (at most 4096).
+    pub extra_info: &'a [u8],
+}
+
 /// The most entries a node list can hold (`PROCESSOR_COUNT_MAX`): counts
 /// from the daemon above it are clamped rather than trusted.
 const MAX_LIST: usize = 384;
@@ -206,11 +255,15 @@ const MAX_LIST: usize = 384;
 type QuorumFn = Box<dyn FnMut(&Votequorum, &QuorumStatusNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Votequorum, &MembershipNotification<'_>) + Send>;
 type ExpectedFn = Box<dyn FnMut(&Votequorum, &ExpectedVotesNotification) + Send>;
+#[cfg(corosync_has_votequorum_model_initialize)]
+type ExtraInfoFn = Box<dyn FnMut(&Votequorum, &QdeviceExtraInfoNotification<'_>) + Send>;
 
 pub(crate) struct Callbacks {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
     expected: Option<ExpectedFn>,
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    extra_info: Option<ExtraInfoFn>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -224,6 +277,11 @@ pub(crate) enum Held {
         members: Vec<NodeId>,
     },
     Expected(ExpectedVotesNotification),
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    ExtraInfo {
+        nodeid: NodeId,
+        extra_info: Vec<u8>,
+    },
 }
 
 crate::handle::library!(
@@ -254,6 +312,8 @@ pub struct VotequorumBuilder {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
     expected: Option<ExpectedFn>,
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    extra_info: Option<ExtraInfoFn>,
 }
 
 impl VotequorumBuilder {
@@ -284,8 +344,51 @@ impl VotequorumBuilder {
         self
     }
 
+    /// Called while tracking with a node's quorum-device extra info each
+    /// time a quorum device sets or clears it
+    /// (`Votequorum::set_qdevice_extra_info` on that node, or the device
+    /// unregistering), and, after [`Votequorum::track_start`] with
+    /// [`TrackFlags::CURRENT`] or [`TrackFlags::CHANGES`], once for each
+    /// node that has some, after the quorum state.
+    ///
+    /// With it, [`VotequorumBuilder::connect`] uses
+    /// `votequorum_model_initialize`. Needs a corosync release after
+    /// 3.1.10: present when the installed `votequorum.h` declares that
+    /// function.
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    pub fn on_qdevice_extra_info(
+        mut self,
+        f: impl FnMut(&Votequorum, &QdeviceExtraInfoNotification<'_>) + Send + 'static,
+    ) -> Self {
+        self.extra_info = Some(Box::new(f));
+        self
+    }
+
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Votequorum> {
+        #[cfg(corosync_has_votequorum_model_initialize)]
+        if self.extra_info.is_some() {
+            let model = sys::votequorum_model_v1_data_t {
+                model: sys::VOTEQUORUM_MODEL_V1,
+                votequorum_quorum_notify_fn: self.quorum.as_ref().map(|_| quorum_trampoline as _),
+                votequorum_expectedvotes_notify_fn: self
+                    .expected
+                    .as_ref()
+                    .map(|_| expected_trampoline as _),
+                votequorum_nodelist_notify_fn: self
+                    .nodelist
+                    .as_ref()
+                    .map(|_| nodelist_trampoline as _),
+                votequorum_qdevice_extra_info_fn: Some(extra_info_trampoline),
+            };
+            // SAFETY: valid pointers; the model struct is a
+            // votequorum_model_v1_data_t naming model v1, which
+            // libvotequorum copies.
+            let conn = Connection::<VotequorumLib>::open(|raw| unsafe {
+                sys::votequorum_model_initialize(raw, &model)
+            })?;
+            return Ok(self.into_handle(conn));
+        }
         let mut callbacks = sys::votequorum_callbacks_t {
             votequorum_quorum_notify_fn: self.quorum.as_ref().map(|_| quorum_trampoline as _),
             votequorum_expectedvotes_notify_fn: self
@@ -298,14 +401,20 @@ impl VotequorumBuilder {
         let conn = Connection::<VotequorumLib>::open(|raw| unsafe {
             sys::votequorum_initialize(raw, &mut callbacks)
         })?;
-        Ok(Votequorum {
+        Ok(self.into_handle(conn))
+    }
+
+    fn into_handle(self, conn: Connection<VotequorumLib>) -> Votequorum {
+        Votequorum {
             conn,
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
                 nodelist: self.nodelist,
                 expected: self.expected,
+                #[cfg(corosync_has_votequorum_model_initialize)]
+                extra_info: self.extra_info,
             }),
-        })
+        }
     }
 }
 
@@ -328,6 +437,33 @@ fn qdevice_name(name: &str) -> Result<CString> {
         what: "qdevice name",
         position: e.nul_position(),
     })
+}
+
+/// Extra info as C takes it: its length, when within corosync's limit.
+#[cfg_attr(not(corosync_has_votequorum_set_qdevice_extra_info), allow(dead_code))]
+fn extra_info_len(extra_info: &[u8]) -> Result<u32> {
+    if extra_info.len() > EXTRA_INFO_MAX {
+        return Err(Error::TooLong {
+            what: "qdevice extra info",
+            len: extra_info.len(),
+            max: EXTRA_INFO_MAX,
+        });
+    }
+    // (At most 4096: it fits.)
+    Ok(extra_info.len() as u32)
+}
+
+/// How many bytes of a received extra-info buffer to keep: the length
+/// corosync gave, never more than the buffer holds.
+#[cfg_attr(
+    not(any(
+        corosync_has_votequorum_get_qdevice_extra_info,
+        corosync_has_votequorum_model_initialize
+    )),
+    allow(dead_code)
+)]
+fn extra_info_received(len: u32) -> usize {
+    (len as usize).min(EXTRA_INFO_MAX)
 }
 
 impl Votequorum {
@@ -475,6 +611,70 @@ impl Votequorum {
             sys::votequorum_qdevice_master_wins(self.raw(), name.as_ptr(), allow.into())
         })
     }
+
+    /// The quorum-device extra info of `nodeid` ([`LOCAL_NODE`] for this
+    /// node): the bytes its quorum device last set, empty when none. An
+    /// unknown node is [`Error::NotExist`]; [`Error::Access`] when corosync
+    /// has turned quorum-device operations off (a configuration error).
+    ///
+    /// Asks [`Votequorum::info`] first, and the extra info only when that
+    /// reports [`InfoFlags::QDEVICE_HAS_EXTRA_INFO`]. Needs a corosync
+    /// release after 3.1.10: present when the installed `votequorum.h`
+    /// declares `votequorum_get_qdevice_extra_info`.
+    #[cfg(corosync_has_votequorum_get_qdevice_extra_info)]
+    pub fn qdevice_extra_info(&self, nodeid: NodeId) -> Result<Vec<u8>> {
+        // libvotequorum copies as many bytes as the answer's length field
+        // says, and corosync leaves that field unset when it refuses
+        // (unknown node, operations off): ask only for a node that exists
+        // and has extra info. (corosync turning operations off between the
+        // two calls is left: a configuration error at that very moment.)
+        let info = self.info(nodeid)?;
+        if !info.flags.contains(InfoFlags::QDEVICE_HAS_EXTRA_INFO) {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0u8; EXTRA_INFO_MAX];
+        let mut len: u32 = 0;
+        // SAFETY: live handle; valid out-pointers, the buffer of the size
+        // the header asks for (corosync stores and sends at most that).
+        check(unsafe {
+            sys::votequorum_get_qdevice_extra_info(
+                self.raw(),
+                info.nodeid.get(),
+                &mut len,
+                buf.as_mut_ptr().cast(),
+            )
+        })?;
+        buf.truncate(extra_info_received(len));
+        Ok(buf)
+    }
+
+    /// Sets this node's quorum-device extra info, which every node keeps
+    /// and reports to the closures of
+    /// `VotequorumBuilder::on_qdevice_extra_info`; empty clears it. Meant
+    /// for the quorum device itself (corosync's manual: the first 4 bytes
+    /// are a magic number naming the device type and data format).
+    ///
+    /// At most [`MAX_QDEVICE_EXTRA_INFO_LEN`] bytes, else
+    /// [`Error::TooLong`] before anything is sent. corosync answers
+    /// [`Error::NotExist`] when no quorum device is registered on this
+    /// node ([`Votequorum::qdevice_register`], by any connection), and
+    /// [`Error::Access`] when it has turned quorum-device operations off;
+    /// unregistering the device clears the extra info. Needs a corosync
+    /// release after 3.1.10: present when the installed `votequorum.h`
+    /// declares `votequorum_set_qdevice_extra_info`.
+    #[cfg(corosync_has_votequorum_set_qdevice_extra_info)]
+    pub fn set_qdevice_extra_info(&self, extra_info: &[u8]) -> Result<()> {
+        let len = extra_info_len(extra_info)?;
+        // libvotequorum takes null as "no extra info".
+        let ptr = if extra_info.is_empty() {
+            std::ptr::null()
+        } else {
+            extra_info.as_ptr().cast()
+        };
+        // SAFETY: live handle; `len` bytes at `ptr` (null when none),
+        // within corosync's limit; libvotequorum copies them.
+        check(unsafe { sys::votequorum_set_qdevice_extra_info(self.raw(), len, ptr) })
+    }
 }
 
 impl Registered for Votequorum {
@@ -513,6 +713,15 @@ impl Dispatch for Votequorum {
                 },
             ),
             Held::Expected(n) => on_expected(self, cb, &n),
+            #[cfg(corosync_has_votequorum_model_initialize)]
+            Held::ExtraInfo { nodeid, extra_info } => on_extra_info(
+                self,
+                cb,
+                &QdeviceExtraInfoNotification {
+                    nodeid,
+                    extra_info: &extra_info,
+                },
+            ),
         }
     }
 }
@@ -533,6 +742,13 @@ fn on_nodelist(vq: &Votequorum, cb: &mut Callbacks, n: &MembershipNotification<'
 
 fn on_expected(vq: &Votequorum, cb: &mut Callbacks, n: &ExpectedVotesNotification) {
     if let Some(f) = cb.expected.as_mut() {
+        f(vq, n);
+    }
+}
+
+#[cfg(corosync_has_votequorum_model_initialize)]
+fn on_extra_info(vq: &Votequorum, cb: &mut Callbacks, n: &QdeviceExtraInfoNotification<'_>) {
+    if let Some(f) = cb.extra_info.as_mut() {
         f(vq, n);
     }
 }
@@ -613,6 +829,41 @@ unsafe extern "C" fn expected_trampoline(
     }
 }
 
+#[cfg(corosync_has_votequorum_model_initialize)]
+unsafe extern "C" fn extra_info_trampoline(
+    handle: sys::votequorum_handle_t,
+    _context: u64,
+    nodeid: u32,
+    ei_size: u32,
+    extra_info: *mut std::ffi::c_void,
+) {
+    // SAFETY: called from votequorum_dispatch with `ei_size` bytes at
+    // `extra_info` (corosync sends at most 4096), valid for the call.
+    let extra_info = unsafe {
+        slice_arg(
+            extra_info.cast_const().cast::<u8>(),
+            extra_info_received(ei_size),
+        )
+    };
+    let n = QdeviceExtraInfoNotification {
+        nodeid: NodeId::new(nodeid),
+        extra_info,
+    };
+    // SAFETY: a libvotequorum callback.
+    unsafe {
+        callback::<Votequorum>(
+            handle,
+            |vq, cb| on_extra_info(vq, cb, &n),
+            || {
+                Some(Held::ExtraInfo {
+                    nodeid: n.nodeid,
+                    extra_info: n.extra_info.to_vec(),
+                })
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,11 +900,51 @@ mod tests {
         assert!(flags.contains(InfoFlags::QUORATE));
         assert_eq!(flags.bits(), 2 | 1 << 20);
         assert_eq!(InfoFlags::QDEVICE_MASTER_WINS.bits(), 512);
+        assert_eq!(InfoFlags::QDEVICE_HAS_EXTRA_INFO.bits(), 1024);
+    }
+
+    #[test]
+    fn extra_info_longer_than_corosync_takes_is_refused() {
+        assert_eq!(extra_info_len(&[]), Ok(0));
+        assert_eq!(extra_info_len(b"QDEV"), Ok(4));
+        assert_eq!(extra_info_len(&[7; 4096]), Ok(4096));
+        assert_eq!(
+            extra_info_len(&[7; 4097]).unwrap_err(),
+            Error::TooLong {
+                what: "qdevice extra info",
+                len: 4097,
+                max: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn received_extra_info_is_kept_within_the_buffer() {
+        assert_eq!(extra_info_received(0), 0);
+        assert_eq!(extra_info_received(17), 17);
+        assert_eq!(extra_info_received(4096), 4096);
+        assert_eq!(extra_info_received(4097), 4096);
+        assert_eq!(extra_info_received(u32::MAX), 4096);
+    }
+
+    /// The literals match the headers that have extra info.
+    #[test]
+    #[cfg(corosync_has_votequorum_get_qdevice_extra_info)]
+    fn extra_info_constants_match_votequorum_h() {
+        assert_eq!(
+            MAX_QDEVICE_EXTRA_INFO_LEN,
+            sys::VOTEQUORUM_QDEVICE_EXTRA_NODEINFO_MAXSIZE as usize
+        );
+        assert_eq!(
+            InfoFlags::QDEVICE_HAS_EXTRA_INFO.bits(),
+            sys::VOTEQUORUM_INFO_QDEVICE_HAS_EXTRA_INFO
+        );
     }
 
     #[test]
     fn votequorum_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Votequorum>();
+        assert_send::<VotequorumBuilder>();
     }
 }

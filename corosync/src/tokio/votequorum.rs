@@ -8,8 +8,10 @@ use crate::{NodeId, Result, RingId, TrackFlags};
 
 impl_dispatch!(Votequorum);
 
-/// An owned votequorum event.
+/// An owned votequorum event. Non-exhaustive: newer corosync releases add
+/// events (`QdeviceExtraInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VotequorumEvent {
     /// Quorate or not, and every node's state.
     Quorum {
@@ -27,6 +29,17 @@ pub enum VotequorumEvent {
     },
     /// The expected votes changed.
     ExpectedVotes(u32),
+    /// A node's quorum-device extra info, set or cleared (empty); see
+    /// `VotequorumBuilder::on_qdevice_extra_info`. Needs a corosync release
+    /// after 3.1.10: present when the installed `votequorum.h` declares
+    /// `votequorum_model_initialize`.
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    QdeviceExtraInfo {
+        /// The node the extra info belongs to.
+        nodeid: NodeId,
+        /// The bytes.
+        extra_info: Vec<u8>,
+    },
 }
 
 /// A votequorum connection for async code; cheap to clone, all clones
@@ -42,12 +55,14 @@ pub type VotequorumEvents = Events<Votequorum, VotequorumEvent>;
 impl AsyncVotequorum {
     /// Connects (inside a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
     /// and starts tracking with `flags` ([`Votequorum::track_start`]:
-    /// flags that report nothing are refused).
+    /// flags that report nothing are refused). Every event of the blocking
+    /// builder's closures comes, the quorum-device extra info too where
+    /// the crate has it (then with `votequorum_model_initialize`).
     pub fn connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
-        let vq = Votequorum::builder()
+        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx.clone());
+        let builder = Votequorum::builder()
             .on_quorum(move |_, n| {
                 let nodes = n.nodes.iter().map(|s| (s.nodeid(), s.state())).collect();
                 let _ = t1.send(VotequorumEvent::Quorum {
@@ -63,8 +78,15 @@ impl AsyncVotequorum {
             })
             .on_expected_votes(move |_, n| {
                 let _ = t3.send(VotequorumEvent::ExpectedVotes(n.expected_votes));
-            })
-            .connect()?;
+            });
+        #[cfg(corosync_has_votequorum_model_initialize)]
+        let builder = builder.on_qdevice_extra_info(move |_, n| {
+            let _ = tx.send(VotequorumEvent::QdeviceExtraInfo {
+                nodeid: n.nodeid,
+                extra_info: n.extra_info.to_vec(),
+            });
+        });
+        let vq = builder.connect()?;
         vq.track_start(flags)?;
         let vq = shared(vq);
         let events = Events::new(vq.clone(), rx)?;

@@ -34,6 +34,9 @@ pub struct PubFn {
     /// The identifiers in its parameters' and return types (`Self` as
     /// the owner's name).
     pub signature: Vec<String>,
+    /// The `corosync_has_*` flags it needs: named by a `#[cfg]` on it, on
+    /// its impl or on a module above it (not under `not` or `any`).
+    pub gates: Vec<String>,
 }
 
 impl PubFn {
@@ -76,6 +79,8 @@ struct ModCtx {
     public: bool,
     file: String,
     dir: PathBuf,
+    /// The `corosync_has_*` flags its `#[cfg]`s and those above need.
+    gates: Vec<String>,
 }
 
 /// A function before deciding whether it is public.
@@ -84,6 +89,8 @@ struct FnDecl {
     name: String,
     method: bool,
     signature: Vec<String>,
+    /// The module's gates and those of the impl and the function.
+    gates: Vec<String>,
     ctx: ModCtx,
 }
 
@@ -116,6 +123,7 @@ impl Api {
             public: true,
             file: relative(root, &lib),
             dir: src,
+            gates: Vec::new(),
         };
         Api::from_items(root, ctx, parse_file(&lib).items)
     }
@@ -128,6 +136,7 @@ impl Api {
             public: true,
             file: "lib.rs".into(),
             dir: PathBuf::new(),
+            gates: Vec::new(),
         };
         let file = syn::parse_file(text).expect("the crate's source");
         Api::from_items(Path::new(""), ctx, file.items)
@@ -172,6 +181,7 @@ impl Api {
                     method: f.method,
                     file: f.ctx.file.clone(),
                     signature: f.signature.clone(),
+                    gates: f.gates.clone(),
                 });
             }
         }
@@ -192,6 +202,7 @@ impl Api {
                     method: false,
                     file: f.ctx.file.clone(),
                     signature: f.signature.clone(),
+                    gates: f.gates.clone(),
                 });
             }
         }
@@ -209,6 +220,7 @@ impl Api {
                 method: f.method,
                 file: f.ctx.file.clone(),
                 signature: f.signature.clone(),
+                gates: f.gates.clone(),
             })
             .collect();
         Api {
@@ -250,6 +262,24 @@ fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
     })
 }
 
+/// The `corosync_has_*` flags `attrs` need: those a `#[cfg]` names,
+/// unless it has a `not` or an `any` (which need no flag on).
+fn gates_of(attrs: &[syn::Attribute]) -> Vec<String> {
+    let mut gates: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::List(list) => Some(idents_of(list.tokens.clone())),
+            _ => None,
+        })
+        .filter(|idents| !idents.contains("not") && !idents.contains("any"))
+        .flatten()
+        .filter(|i| i.starts_with("corosync_has_"))
+        .collect();
+    gates.sort();
+    gates
+}
+
 fn is_pub(vis: &Visibility) -> bool {
     matches!(vis, Visibility::Public(_))
 }
@@ -272,6 +302,7 @@ fn load_module(root: &Path, ctx: ModCtx, items: Vec<Item>, out: &mut Vec<(ModCtx
             public: ctx.public && is_pub(&m.vis),
             file: ctx.file.clone(),
             dir: ctx.dir.join(&name),
+            gates: [ctx.gates.clone(), gates_of(&m.attrs)].concat(),
         };
         let items = match m.content {
             Some((_, items)) => items,
@@ -316,11 +347,12 @@ fn declare(ctx: &ModCtx, item: Item, macros: &HashMap<String, Vec<Rule>>, d: &mu
             .push((item.to_token_stream(), ctx.file.clone()));
         return;
     }
-    let fn_decl = |owner: &str, sig: &syn::Signature| FnDecl {
+    let fn_decl = |owner: &str, sig: &syn::Signature, gates: Vec<String>| FnDecl {
         owner: owner.to_string(),
         name: sig.ident.to_string(),
         method: sig.receiver().is_some(),
         signature: signature(sig, owner),
+        gates: [ctx.gates.clone(), gates].concat(),
         ctx: ctx.clone(),
     };
     match item {
@@ -351,11 +383,12 @@ fn declare(ctx: &ModCtx, item: Item, macros: &HashMap<String, Vec<Rule>>, d: &mu
             d.types.push((name.clone(), ctx.public));
             for it in &t.items {
                 if let TraitItem::Fn(f) = it {
-                    d.trait_fns.push(fn_decl(&name, &f.sig));
+                    let gates = [gates_of(&t.attrs), gates_of(&f.attrs)].concat();
+                    d.trait_fns.push(fn_decl(&name, &f.sig, gates));
                 }
             }
         }
-        Item::Fn(f) if is_pub(&f.vis) => d.free_fns.push(fn_decl("", &f.sig)),
+        Item::Fn(f) if is_pub(&f.vis) => d.free_fns.push(fn_decl("", &f.sig, gates_of(&f.attrs))),
         Item::Impl(i) => {
             let Some(ty) = type_name(&i.self_ty) else {
                 return;
@@ -366,10 +399,12 @@ fn declare(ctx: &ModCtx, item: Item, macros: &HashMap<String, Vec<Rule>>, d: &mu
                         d.unit_tests.push((f.to_token_stream(), ctx.file.clone()));
                     }
                     ImplItem::Fn(f) if i.trait_.is_none() && is_pub(&f.vis) => {
-                        d.methods.push(fn_decl(&ty, &f.sig));
+                        let gates = [gates_of(&i.attrs), gates_of(&f.attrs)].concat();
+                        d.methods.push(fn_decl(&ty, &f.sig, gates));
                     }
                     ImplItem::Fn(f) if i.trait_.is_none() => {
-                        d.private_methods.push(fn_decl(&ty, &f.sig));
+                        let gates = [gates_of(&i.attrs), gates_of(&f.attrs)].concat();
+                        d.private_methods.push(fn_decl(&ty, &f.sig, gates));
                     }
                     ImplItem::Type(t) => d.brings.push(Brings {
                         from: ty.clone(),
