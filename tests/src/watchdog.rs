@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crate::HarnessError;
 
 /// How long a cluster may exist unless `COROSYNC_TEST_LIMIT` or its
-/// builder says otherwise: five times the longest test's run on a loaded
-/// 2-core machine.
+/// builder says otherwise: far longer than any test takes (the longest
+/// takes a minute or two on a loaded 2-core machine).
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(10 * 60);
 
 /// How long after stopping a cluster's daemons the watchdog waits for the
