@@ -1,14 +1,17 @@
 //! Waits with a deadline. A call that must return rather than hang (such as
 //! every call on a handle whose daemon has gone) runs through
-//! [`returns_within`]; a thread is joined with [`join_within`]; a child
-//! process is waited for with [`wait_child`] and run to completion with
-//! [`output`]. A hang then fails the test, naming what it waited for,
-//! instead of stopping it forever.
+//! [`returns_within`]; a thread is joined with [`join_within`]; threads
+//! meet at a [`Barrier`]; a child process is waited for with
+//! [`wait_child`] and run to completion with [`output`]. A hang then fails
+//! the test, naming what it waited for, instead of stopping it forever.
+//!
+//! `tests/tests/bounded_waits.rs` fails when the tests or the harness wait
+//! in one of the unbounded ways these replace.
 
 use std::io::{self, Read};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,15 +63,70 @@ pub fn returns_within<T: Send + 'static>(
 /// panic in it comes back to the caller. If it still runs by then, the
 /// test fails naming `what` (the thread is left behind).
 pub fn join_within<T>(thread: JoinHandle<T>, limit: Duration, what: &str) -> T {
+    match try_join_within(thread, limit) {
+        Ok(joined) => joined.unwrap_or_else(|panic| resume_unwind(panic)),
+        Err(_) => panic!("{what}: the thread still runs after {limit:?}; it hangs"),
+    }
+}
+
+/// Joins `thread` if it finishes within `limit`: `Ok` with what joining
+/// it gave (its result, or its panic as `Err`), or `Err` with the thread
+/// if it still runs.
+pub fn try_join_within<T>(
+    thread: JoinHandle<T>,
+    limit: Duration,
+) -> Result<std::thread::Result<T>, JoinHandle<T>> {
     let deadline = Instant::now() + limit;
     while !thread.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the thread still runs after {limit:?}; it hangs"
-        );
+        if Instant::now() >= deadline {
+            return Err(thread);
+        }
         std::thread::sleep(POLL);
     }
-    thread.join().unwrap_or_else(|panic| resume_unwind(panic))
+    Ok(thread.join())
+}
+
+/// A place where `count` threads meet once, as at a [`std::sync::Barrier`],
+/// but a thread waits for the others at most a given time: one that failed
+/// before it came never comes.
+#[derive(Debug)]
+pub struct Barrier {
+    count: usize,
+    arrived: Mutex<usize>,
+    all_came: Condvar,
+}
+
+impl Barrier {
+    /// A barrier for `count` threads.
+    pub fn new(count: usize) -> Barrier {
+        Barrier {
+            count,
+            arrived: Mutex::new(0),
+            all_came: Condvar::new(),
+        }
+    }
+
+    /// Waits until all `count` threads have come here; if they have not
+    /// within `limit`, the test fails naming `what` and how many came.
+    pub fn pass(&self, limit: Duration, what: &str) {
+        let mut arrived = self.arrived.lock().unwrap_or_else(|e| e.into_inner());
+        *arrived += 1;
+        if *arrived >= self.count {
+            self.all_came.notify_all();
+            return;
+        }
+        let (arrived, waited) = self
+            .all_came
+            .wait_timeout_while(arrived, limit, |n| *n < self.count)
+            .unwrap_or_else(|e| e.into_inner());
+        let came = *arrived;
+        drop(arrived);
+        assert!(
+            !waited.timed_out(),
+            "{what}: {came} of {} threads came within {limit:?}",
+            self.count
+        );
+    }
 }
 
 /// Waits up to `limit` for `child` to exit and returns its status; `None`
@@ -280,6 +338,23 @@ mod tests {
             text.starts_with("the stuck thread: the thread still runs"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_barrier_lets_all_through_or_names_who_is_missing() {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = barrier.clone();
+        let thread = std::thread::spawn(move || other.pass(NO_HANG, "the other"));
+        barrier.pass(NO_HANG, "this one");
+        join_within(thread, NO_HANG, "the other thread");
+
+        let lonely = Barrier::new(3);
+        let panic = catch_unwind(AssertUnwindSafe(|| {
+            lonely.pass(Duration::from_millis(200), "the start")
+        }))
+        .unwrap_err();
+        let text = panic.downcast_ref::<String>().unwrap();
+        assert_eq!(text, "the start: 1 of 3 threads came within 200ms");
     }
 
     #[test]

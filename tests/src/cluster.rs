@@ -11,7 +11,8 @@
 //!
 //! Every wait has a deadline (daemon start, membership, exit, teardown) and
 //! ends in an error that names what it waited for, with the tail of the
-//! daemons' logs where they tell why.
+//! daemons' logs where they tell why. A cluster that outlives its time
+//! limit has its daemons killed by the [watchdog](crate::watchdog).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -20,6 +21,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use corosync::quorum::Quorum;
@@ -28,6 +31,7 @@ use corosync::{DispatchMode, NodeId, TrackFlags};
 use crate::bounded::{self, NO_HANG};
 use crate::netns::{self, Netns};
 use crate::slots::Slot;
+use crate::watchdog::{self, Daemon, Watch, WatchedNode};
 use crate::HarnessError;
 
 /// The most nodes a cluster may have.
@@ -56,6 +60,9 @@ pub struct ClusterBuilder {
     token_ms: u32,
     quorum_extra: String,
     start_timeout: Duration,
+    /// `None`: the default limit; `Some(None)`: no watchdog.
+    time_limit: Option<Option<Duration>>,
+    abort_grace: Duration,
 }
 
 impl ClusterBuilder {
@@ -80,6 +87,29 @@ impl ClusterBuilder {
         self
     }
 
+    /// How long the cluster may exist, from the moment it has formed,
+    /// before the [watchdog](crate::watchdog) kills its daemons (default
+    /// `COROSYNC_TEST_LIMIT` seconds, or [`watchdog::DEFAULT_LIMIT`]).
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(Some(limit));
+        self
+    }
+
+    /// No time limit: for programs that keep a cluster as long as their
+    /// user wants (the `cluster` and `bench-cpg` programs).
+    pub fn no_time_limit(mut self) -> Self {
+        self.time_limit = Some(None);
+        self
+    }
+
+    /// How long after killing the daemons of a cluster past its time limit
+    /// the watchdog waits for the cluster to be dropped before it aborts
+    /// the process (default [`watchdog::DEFAULT_GRACE`]).
+    pub fn abort_grace(mut self, grace: Duration) -> Self {
+        self.abort_grace = grace;
+        self
+    }
+
     /// Creates the namespaces and network, starts every node and waits until
     /// each one sees all of them in its membership and is quorate.
     pub fn start(self) -> Result<Cluster, HarnessError> {
@@ -98,6 +128,8 @@ pub struct Node {
     /// The switch-side interface of this node's veth (multi-node clusters).
     uplink: Option<String>,
     child: Option<Child>,
+    /// The running daemon, as the watchdog reaches it.
+    daemon: Arc<Daemon>,
     /// Pids of every daemon this node has run, for cleaning /dev/shm.
     pids: Vec<u32>,
 }
@@ -112,6 +144,8 @@ pub struct Cluster {
     switch: Option<Netns>,
     dir: PathBuf,
     start_timeout: Duration,
+    /// The watchdog's watch, from the moment the cluster has formed.
+    _watch: Option<Watch>,
     _slot: Slot,
 }
 
@@ -123,6 +157,8 @@ impl Cluster {
             token_ms: 1000,
             quorum_extra: String::new(),
             start_timeout: DEFAULT_START_TIMEOUT,
+            time_limit: None,
+            abort_grace: watchdog::DEFAULT_GRACE,
         }
     }
 
@@ -144,6 +180,10 @@ impl Cluster {
             )));
         }
         crate::preflight()?;
+        let time_limit = match opts.time_limit {
+            Some(limit) => limit,
+            None => Some(watchdog::default_limit()?),
+        };
         let slot = Slot::acquire()?;
         let pid = std::process::id();
         let seq = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +199,7 @@ impl Cluster {
             switch: None,
             dir,
             start_timeout: opts.start_timeout,
+            _watch: None,
             _slot: slot,
         };
         // From here on, Drop cleans up whatever was made if a step fails.
@@ -212,6 +253,7 @@ impl Cluster {
                 dir: node_dir,
                 uplink,
                 child: None,
+                daemon: Arc::default(),
                 pids: Vec::new(),
             });
         }
@@ -225,6 +267,19 @@ impl Cluster {
         }
         let all: Vec<usize> = (0..cluster.nodes.len()).collect();
         cluster.wait_for_membership(&all)?;
+        if let Some(limit) = time_limit {
+            let nodes = cluster
+                .nodes
+                .iter()
+                .map(|node| WatchedNode {
+                    nodeid: node.nodeid,
+                    namespace: node.netns.name().to_string(),
+                    dir: node.dir.clone(),
+                    daemon: node.daemon.clone(),
+                })
+                .collect();
+            cluster._watch = Some(Watch::start(limit, opts.abort_grace, nodes));
+        }
         Ok(cluster)
     }
 
@@ -470,6 +525,17 @@ impl Node {
         self.netns.run(f)
     }
 
+    /// Runs `f` on a new thread inside this node's network namespace, as
+    /// [`Node::run`] does, beside the caller: join it with
+    /// [`bounded::join_within`]. Failing to enter the namespace is a panic
+    /// of that thread.
+    pub fn spawn_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<JoinHandle<T>, HarnessError> {
+        self.netns.spawn_thread(f)
+    }
+
     /// Runs `f` inside this node's network namespace as [`Node::run`]
     /// does, waiting at most `limit`: `Ok(None)` if it has not returned by
     /// then (see [`Netns::run_within`]).
@@ -489,13 +555,7 @@ impl Node {
 
     /// The daemon's log file and what it wrote to stdout/stderr.
     pub fn log(&self) -> String {
-        let mut out = fs::read_to_string(self.dir.join("corosync.log")).unwrap_or_default();
-        let stdio = fs::read_to_string(self.dir.join("stdio.log")).unwrap_or_default();
-        if !stdio.trim().is_empty() {
-            out.push_str("--- stdout/stderr ---\n");
-            out.push_str(&stdio);
-        }
-        out
+        log_of(&self.dir)
     }
 
     /// Whether the daemon is quorate and which node ids its membership has
@@ -617,7 +677,9 @@ impl Node {
             HarnessError::new(format!("start corosync for node {}: {e}", self.nodeid))
         })?;
         self.pids.push(child.id());
+        let watched = self.daemon.set(child.id());
         self.child = Some(child);
+        watched?;
         self.wait_ready()
     }
 
@@ -731,7 +793,20 @@ pub fn shm_files_of(pids: &[u32]) -> Vec<PathBuf> {
         .collect()
 }
 
-fn tail(text: &str, lines: usize) -> String {
+/// The log a node keeps in `dir`: its log file and what the daemon wrote
+/// to stdout/stderr.
+pub(crate) fn log_of(dir: &Path) -> String {
+    let mut out = fs::read_to_string(dir.join("corosync.log")).unwrap_or_default();
+    let stdio = fs::read_to_string(dir.join("stdio.log")).unwrap_or_default();
+    if !stdio.trim().is_empty() {
+        out.push_str("--- stdout/stderr ---\n");
+        out.push_str(&stdio);
+    }
+    out
+}
+
+/// The last `lines` lines of `text`.
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     let mut out = all[start..].join("\n");

@@ -25,7 +25,8 @@
 //! [`bounded`] puts a deadline on calls, threads and commands, [`process`]
 //! runs helper programs on a node and reads what they print ([`CpgMember`]
 //! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
-//! callbacks see.
+//! callbacks see. Against a test that hangs all the same, every cluster has
+//! a time limit, past which a [`watchdog`] kills its daemons.
 
 use std::fmt;
 
@@ -38,6 +39,7 @@ pub mod netns;
 pub mod parity;
 pub mod process;
 mod slots;
+pub mod watchdog;
 
 pub use cluster::{on_node, shm_files_of, Cluster, ClusterBuilder, Node, MAX_NODES};
 pub use events::{pending_events, pump, pump_for, wait_pending, wait_readable};

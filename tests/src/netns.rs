@@ -125,6 +125,21 @@ impl Netns {
         })
     }
 
+    /// Starts `f` on a new thread that enters this namespace first, and
+    /// returns the thread; failing to enter the namespace is a panic of
+    /// that thread.
+    pub fn spawn_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<T>, HarnessError> {
+        let file = self.open()?;
+        let name = self.name.clone();
+        Ok(std::thread::spawn(move || {
+            enter(file.as_raw_fd()).unwrap_or_else(|e| panic!("setns into {name}: {e}"));
+            f()
+        }))
+    }
+
     /// Runs `f` on a new thread that has entered this namespace, as
     /// [`Netns::run`] does, but waits at most `limit` for it: `Ok(None)` if
     /// `f` has not returned by then (its thread is left behind, for calls

@@ -214,7 +214,7 @@ impl Drop for Running {
             // Best effort while a test fails: the child is ours and still
             // unreaped, so its pid cannot name another process.
             let _ = self.child.kill();
-            let _ = self.child.wait();
+            let _ = crate::bounded::try_wait_child(&mut self.child, crate::bounded::NO_HANG);
         }
     }
 }

@@ -32,7 +32,7 @@ pub struct Process {
 }
 
 impl Process {
-    /// How long [`Process::wait`] waits for a program told to exit.
+    /// How long [`Process::wait_exit`] waits for a program told to exit.
     pub const EXIT_WAIT: Duration = Duration::from_secs(60);
 
     /// Starts `program` with `args` on `node`.
@@ -151,11 +151,11 @@ impl Process {
     /// Waits up to [`Process::EXIT_WAIT`] for the program to exit (after
     /// it was told to); if it still runs then, it is killed and the test
     /// fails naming it.
-    pub fn wait(&mut self) -> ExitStatus {
+    pub fn wait_exit(&mut self) -> ExitStatus {
         self.wait_for(Self::EXIT_WAIT)
     }
 
-    /// [`Process::wait`] with its own deadline.
+    /// [`Process::wait_exit`] with its own deadline.
     pub fn wait_for(&mut self, timeout: Duration) -> ExitStatus {
         match bounded::try_wait_child(&mut self.child, timeout) {
             Ok(Some(status)) => status,
@@ -266,8 +266,8 @@ impl CpgMember {
 
     /// Waits up to [`Process::EXIT_WAIT`] for the process to exit (after
     /// "exit"); if it still runs then, it is killed and the test fails.
-    pub fn wait(&mut self) -> ExitStatus {
-        self.process.wait()
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.process.wait_exit()
     }
 
     /// Kills the process (SIGKILL) and waits for it.

@@ -15,6 +15,7 @@ use corosync::{Error, NodeId, TrackFlags};
 use corosync_tests::asynctest::{
     current_thread, ends_with_error, on_node_in_runtime, runtime, until,
 };
+use corosync_tests::bounded::{join_within, wait_child, NO_HANG};
 use corosync_tests::events::WAIT;
 use corosync_tests::Cluster;
 
@@ -248,9 +249,14 @@ fn the_leader_example_follows_failures_and_quorum() {
     cluster.restart(2).unwrap();
     wait_for(&nodes[1].1, "quorate: work resumes");
     wait_for(&nodes[1].1, "leader at work");
-    for (child, _) in &mut nodes {
+    for (i, (child, _)) in nodes.iter_mut().enumerate() {
+        // (It may have ended with its node; its status says nothing here.)
         let _ = child.kill();
-        let _ = child.wait();
+        wait_child(
+            child,
+            NO_HANG,
+            &format!("the leader example on node {} after SIGKILL", i + 1),
+        );
     }
 }
 
@@ -303,7 +309,10 @@ fn votequorum_and_cfg_streams() {
         let event = until(&mut cfg_events, Duration::from_secs(20), |_| true).await;
         assert_eq!(event, CfgEvent::Shutdown(ShutdownMode::Request));
         cfg.reply_to_shutdown(true).unwrap();
-        assert_eq!(request.join().unwrap(), Ok(()));
+        assert_eq!(
+            join_within(request, WAIT, "the shutdown request, let through"),
+            Ok(())
+        );
         tokio::task::block_in_place(|| cluster.wait_for_exit(1, Duration::from_secs(20))).unwrap();
         // Its daemon gone, the cfg stream ends with an error; so does the
         // votequorum stream when its daemon stops.

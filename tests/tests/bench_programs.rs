@@ -4,7 +4,14 @@
 //! larger than the event ring (which the paced loops must send one at a
 //! time), also the paced loop with a window past the ring.
 
+use std::time::Duration;
+
+use corosync_tests::bounded;
 use corosync_tests::{example_binary, Cluster};
+
+/// How long one run may take: seconds when it works; the bound only tells
+/// that from a hang.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// (size, count): many small messages; several bursts of a whole ring;
 /// messages larger than the 1 MiB ring, which libcpg fragments.
@@ -28,14 +35,10 @@ fn every_benchmark_mode_delivers_every_message_in_order() {
     ];
     for &(size, count) in CASES {
         for (program, mode, window) in programs {
-            // coreutils' timeout: a hang fails the test (status 124).
-            let out = node
-                .command("timeout")
-                .unwrap()
-                .args(["60", program, mode, &size.to_string(), &count.to_string()])
-                .args(window)
-                .output()
-                .unwrap();
+            let mut run = node.command(program).unwrap();
+            run.args([mode, &size.to_string(), &count.to_string()])
+                .args(window);
+            let out = bounded::output(&mut run, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
             let line = String::from_utf8_lossy(&out.stdout);
             assert!(
                 out.status.success(),

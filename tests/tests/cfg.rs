@@ -3,12 +3,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corosync::cfg::{Cfg, NodeStatus, ShutdownMode};
 use corosync::cmap::Cmap;
 use corosync::{DispatchMode, Error, NodeId};
-use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::bounded::{
+    self, join_within, returns_within, try_join_within, COMMAND_WAIT, NO_HANG,
+};
 use corosync_tests::events::WAIT;
 use corosync_tests::parity::ToolPair;
 use corosync_tests::{wait_readable, Cluster, Node};
@@ -186,25 +188,22 @@ impl Voter {
     /// result of its last `track_stop`, or the error of a failed dispatch.
     fn finish(mut self) -> corosync::Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap()
+        join_within(
+            self.thread.take().unwrap(),
+            WAIT,
+            "the voter's thread, told to stop",
+        )
     }
 
     /// Waits (up to [`WAIT`]) for the voter's dispatch to fail by itself,
     /// as when its daemon exits, and returns the error.
     fn outlived(mut self) -> Error {
-        let thread = self.thread.take().unwrap();
-        let deadline = Instant::now() + WAIT;
-        while !thread.is_finished() {
-            assert!(
-                Instant::now() < deadline,
-                "the voter still dispatches {WAIT:?} after its daemon exited"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        thread
-            .join()
-            .unwrap()
-            .expect_err("the voter's dispatch ended with an error")
+        join_within(
+            self.thread.take().unwrap(),
+            WAIT,
+            "the voter's dispatch after its daemon exited",
+        )
+        .expect_err("the voter's dispatch ended with an error")
     }
 }
 
@@ -215,8 +214,8 @@ impl Drop for Voter {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             // Only reached while a test is failing: its own failure is the
-            // one to report.
-            let _ = t.join();
+            // one to report (a thread that does not stop is left behind).
+            let _ = try_join_within(t, NO_HANG);
         }
     }
 }
@@ -328,12 +327,8 @@ fn node_status_kill_reload_and_log_reopening() {
             "node_status to read as corosync-cfgtool -n prints it",
             WAIT,
             || {
-                let out = cluster
-                    .node(0)
-                    .command(C_TOOL)?
-                    .arg("-n")
-                    .output()
-                    .expect("run corosync-cfgtool -n");
+                let out = bounded::output(cluster.node(0).command(C_TOOL)?.arg("-n"), COMMAND_WAIT)
+                    .unwrap_or_else(|e| panic!("{e}"));
                 let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
                 let mut ours = "Local node ID 1, transport knet\n".to_string();
                 for id in [2, 3] {

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosync::cfg::Cfg;
 use corosync::cmap::{Cmap, TrackType, Value};
@@ -14,11 +14,16 @@ use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync::quorum::Quorum;
 use corosync::votequorum::{Info, InfoFlags, Votequorum};
 use corosync::NodeId;
+use corosync_tests::bounded::{self, join_within, COMMAND_WAIT};
 use corosync_tests::events::WAIT;
-use corosync_tests::{pump, Cluster, Node};
+use corosync_tests::{pump, Cluster};
 
 const THREADS: usize = 6;
 const ROUNDS: usize = 20;
+
+/// How long a thread's rounds may take: seconds when they work; the bound
+/// only tells that from a hang.
+const ALL_ROUNDS: Duration = Duration::from_secs(300);
 
 /// Where the threads meet before each round, so that each round starts
 /// with every thread connecting at once.
@@ -81,16 +86,19 @@ fn field<'a>(text: &'a str, name: &str) -> &'a str {
 fn handles_made_on_many_threads_at_once_all_work() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
-    let gate = Gate::default();
-    let seen: Vec<Vec<Seen>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let gate = &gate;
-                scope.spawn(move || node.run(move || rounds(node, gate, t)).unwrap())
-            })
-            .collect();
-        threads.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let gate = Arc::new(Gate::default());
+    let nodeid = node.nodeid();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let gate = gate.clone();
+            node.spawn_thread(move || rounds(nodeid, &gate, t)).unwrap()
+        })
+        .collect();
+    let seen: Vec<Vec<Seen>> = threads
+        .into_iter()
+        .enumerate()
+        .map(|(t, h)| join_within(h, ALL_ROUNDS, &format!("thread {t}'s rounds")))
+        .collect();
 
     // Each thread's cmap key got each round's value, seen by its event.
     for (t, rounds) in seen.iter().enumerate() {
@@ -115,12 +123,11 @@ fn handles_made_on_many_threads_at_once_all_work() {
             assert_eq!(*s, same, "thread {t} round {round}");
         }
     }
-    let out = node
-        .command("corosync-quorumtool")
-        .unwrap()
-        .arg("-s")
-        .output()
-        .unwrap();
+    let out = bounded::output(
+        node.command("corosync-quorumtool").unwrap().arg("-s"),
+        COMMAND_WAIT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let tool = String::from_utf8_lossy(&out.stdout);
     let number = |name: &str| -> u32 { field(&tool, name).parse().unwrap() };
     let id = NodeId::new(number("Node ID"));
@@ -151,7 +158,7 @@ fn handles_made_on_many_threads_at_once_all_work() {
 
 /// Thread `t`'s rounds: in each, every library's handle made at once with
 /// the other threads', used, and finalized.
-fn rounds(node: &Node, gate: &Gate, t: usize) -> Vec<Seen> {
+fn rounds(nodeid: NodeId, gate: &Gate, t: usize) -> Vec<Seen> {
     let _fail = FailOnPanic(gate);
     let mut seen = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
@@ -208,7 +215,7 @@ fn rounds(node: &Node, gate: &Gate, t: usize) -> Vec<Seen> {
             .unwrap_or_else(|e| panic!("{what}: quorate {e:?}"));
         let votequorum = Votequorum::new()
             .unwrap_or_else(|e| panic!("{what}: votequorum {e:?}"))
-            .info(node.nodeid())
+            .info(nodeid)
             .unwrap_or_else(|e| panic!("{what}: votequorum info {e:?}"));
         let cfg_nodeid = Cfg::new()
             .unwrap_or_else(|e| panic!("{what}: cfg {e:?}"))

@@ -1,10 +1,12 @@
 //! CPG on a three-node cluster: one total order for concurrent senders, and
 //! membership changes when nodes fail and return.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corosync::cpg::{Address, Cpg, GroupName, Guarantee, Reason};
 use corosync::{DispatchMode, NodeId, Retry};
+use corosync_tests::bounded::{join_within, Barrier};
 use corosync_tests::cpg_record::{recording_member, Change, Delivery, SharedRecord};
 use corosync_tests::events::WAIT;
 use corosync_tests::{node_ids, pump, wait_readable, Cluster};
@@ -21,69 +23,70 @@ fn concurrent_senders_on_three_nodes_see_one_total_order() {
 
     const PER_NODE: usize = 500;
     const TOTAL: usize = 3 * PER_NODE;
+    // How long the senders may take in all: seconds when they work.
+    const SENDING: Duration = Duration::from_secs(300);
     // Each handle moves to a sender thread of its own (a Cpg is Send, not Sync).
-    let start = std::sync::Barrier::new(3);
-    let members: Vec<(Cpg, SharedRecord)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = members
-            .into_iter()
-            .enumerate()
-            .map(|(i, (cpg, seen))| {
-                let start = &start;
-                scope.spawn(move || {
-                    // All three start sending together.
-                    start.wait();
-                    let mut sent = 0;
-                    let policy = Retry::new(10_000)
-                        .delays(Duration::from_millis(1), Duration::from_millis(10));
-                    // The run fails once nothing new arrives for WAIT.
-                    let mut progress = (0, Instant::now());
-                    loop {
-                        let delivered = seen.lock().unwrap().messages.len();
-                        if delivered == TOTAL {
-                            break;
-                        }
-                        if delivered > progress.0 {
-                            progress = (delivered, Instant::now());
-                        }
-                        assert!(
-                            progress.1.elapsed() < WAIT,
-                            "node {}: no delivery for {WAIT:?} with {delivered} of {TOTAL} \
-                             messages delivered and {sent} of {PER_NODE} sent",
-                            i + 1
-                        );
-                        if sent < PER_NODE {
-                            // Varying sizes, some fragmented.
-                            let len = 8
-                                + (sent * 997 + i * 13) % 3000
-                                + if sent % 97 == 0 { 1 << 20 } else { 0 };
-                            let mut msg = vec![i as u8; len];
-                            msg[..8]
-                                .copy_from_slice(&((i * 1_000_000 + sent) as u64).to_le_bytes());
-                            policy
-                                .run_with_sleep(
-                                    || cpg.mcast(Guarantee::Agreed, &msg),
-                                    |pause| {
-                                        wait_readable(&cpg, pause);
-                                        cpg.dispatch(DispatchMode::All).unwrap();
-                                    },
-                                )
-                                .unwrap();
-                            sent += 1;
-                        } else {
-                            wait_readable(&cpg, Duration::from_millis(50));
-                        }
-                        cpg.dispatch(DispatchMode::All).unwrap();
+    let start = Arc::new(Barrier::new(3));
+    let threads: Vec<_> = members
+        .into_iter()
+        .enumerate()
+        .map(|(i, (cpg, seen))| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                // All three start sending together.
+                start.pass(WAIT, "the three senders' start");
+                let mut sent = 0;
+                let policy =
+                    Retry::new(10_000).delays(Duration::from_millis(1), Duration::from_millis(10));
+                // The run fails once nothing new arrives for WAIT.
+                let mut progress = (0, Instant::now());
+                loop {
+                    let delivered = seen.lock().unwrap().messages.len();
+                    if delivered == TOTAL {
+                        break;
                     }
-                    (cpg, seen)
-                })
+                    if delivered > progress.0 {
+                        progress = (delivered, Instant::now());
+                    }
+                    assert!(
+                        progress.1.elapsed() < WAIT,
+                        "node {}: no delivery for {WAIT:?} with {delivered} of {TOTAL} \
+                         messages delivered and {sent} of {PER_NODE} sent",
+                        i + 1
+                    );
+                    if sent < PER_NODE {
+                        // Varying sizes, some fragmented.
+                        let len = 8
+                            + (sent * 997 + i * 13) % 3000
+                            + if sent % 97 == 0 { 1 << 20 } else { 0 };
+                        let mut msg = vec![i as u8; len];
+                        msg[..8].copy_from_slice(&((i * 1_000_000 + sent) as u64).to_le_bytes());
+                        policy
+                            .run_with_sleep(
+                                || cpg.mcast(Guarantee::Agreed, &msg),
+                                |pause| {
+                                    wait_readable(&cpg, pause);
+                                    cpg.dispatch(DispatchMode::All).unwrap();
+                                },
+                            )
+                            .unwrap();
+                        sent += 1;
+                    } else {
+                        wait_readable(&cpg, Duration::from_millis(50));
+                    }
+                    cpg.dispatch(DispatchMode::All).unwrap();
+                }
+                (cpg, seen)
             })
-            .collect();
-        // (Each thread ends by itself: its loop has a deadline.)
-        threads
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+        })
+        .collect();
+    // (Each thread fails by itself once nothing new arrives for WAIT; this
+    // bound catches a thread that hangs in a call.)
+    let members: Vec<(Cpg, SharedRecord)> = threads
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| join_within(t, SENDING, &format!("the sender on node {}", i + 1)))
+        .collect();
 
     let orders: Vec<Vec<Delivery>> = members
         .iter()

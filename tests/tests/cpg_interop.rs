@@ -43,7 +43,7 @@ impl CPeer {
 
     fn quit(mut self) {
         self.process.say("quit");
-        assert!(self.process.wait().success());
+        assert!(self.process.wait_exit().success());
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use corosync::cpg::{Cpg, GroupName, Guarantee, Iteration, Reason, MAX_BUFFERS, MAX_MESSAGE_LEN};
 use corosync::{DispatchMode, Error, NodeId, Retry};
-use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::bounded::{join_within, returns_within, NO_HANG};
 use corosync_tests::cpg_record::{recording_cpg, SharedRecord, TotemChange};
 use corosync_tests::events::WAIT;
 use corosync_tests::{hex, on_node, pump, Cluster, CpgMember};
@@ -293,7 +293,7 @@ fn membership_iteration_and_zero_copy_buffers() {
     // The other member got the same messages, zero-copy ones included.
     other.expect_line(&format!("msg 1 {} {}", std::process::id(), hex(b"zero!")));
     other.command("exit");
-    assert!(other.wait().success());
+    assert!(other.wait_exit().success());
 }
 
 #[test]
@@ -438,7 +438,7 @@ fn another_process_joins_leaves_and_dies() {
     member.expect_line("left");
     assert!(pump(&cpg, changes(3)));
     member.command("exit");
-    assert!(member.wait().success());
+    assert!(member.wait_exit().success());
 
     // JOIN, then killed: PROCDOWN.
     let mut victim = CpgMember::join(node, group.as_bytes());
@@ -580,7 +580,11 @@ fn all_four_dispatch_modes() {
         )
         .unwrap();
     cluster.stop(0).unwrap();
-    let (result, _cpg) = dispatcher.join().unwrap();
+    let (result, _cpg) = join_within(
+        dispatcher,
+        WAIT,
+        "the Blocking dispatch after the daemon stopped",
+    );
     assert_eq!(
         result,
         Err(Error::Library),

@@ -12,6 +12,8 @@ use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::tokio::AsyncCpg;
 use corosync::{Error, Retry};
+use corosync_tests::bounded::join_within;
+use corosync_tests::events::WAIT;
 use corosync_tests::Cluster;
 
 /// How long a send that was already inside libcpg when the daemon died may
@@ -82,7 +84,11 @@ fn a_fragmented_sender_gets_library_promptly_when_its_daemon_is_killed() {
         .expect("sending");
     cluster.kill(0).unwrap();
     let killed = Instant::now();
-    let outcome = sender.join().unwrap();
+    let outcome = join_within(
+        sender,
+        WAIT,
+        "the fragmented sender after its daemon was killed",
+    );
     assert!(outcome.sent >= 3);
     assert_eq!(outcome.error, Error::Library);
     assert!(!outcome.error.is_retryable());
@@ -121,13 +127,16 @@ fn an_async_fragmented_send_gets_library_when_the_daemon_is_gone() {
     cluster.kill(0).unwrap();
     // (Killed between sends: nothing is in flight inside libcpg.)
     let killed = Instant::now();
-    let result = runtime.block_on(async {
+    let sends = async {
         loop {
             if let Err(e) = cpg.mcast(Guarantee::Agreed, &big).await {
                 return e;
             }
         }
-    });
+    };
+    let result = runtime
+        .block_on(async { tokio::time::timeout(WAIT, sends).await })
+        .unwrap_or_else(|_| panic!("async sends after the kill: no error within {WAIT:?}"));
     assert_eq!(result, Error::Library);
     assert!(
         killed.elapsed() < PROMPT,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::evs::{Evs, EvsGroup, DEFAULT_CPG_GROUP};
 use corosync::{DispatchMode, Error, NodeId, Retry};
-use corosync_tests::bounded::{returns_within, NO_HANG};
+use corosync_tests::bounded::{join_within, returns_within, Barrier, NO_HANG};
 use corosync_tests::events::WAIT;
 use corosync_tests::process::Process;
 use corosync_tests::{
@@ -177,6 +177,8 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         &["B"],
     ];
     const N: u32 = 300;
+    // How long the three senders may take in all: seconds when they work.
+    const SENDING: Duration = Duration::from_secs(300);
     // Senders: e1 → {A}, e2 → {A,B}, e3 → {B,C} (mcast_joined, concurrent),
     // e1 → {C} (mcast_groups, not joined), p1 → {C}.
     let mut plan: Vec<(Vec<u8>, Vec<&str>)> = Vec::new();
@@ -203,58 +205,58 @@ fn handles_get_exactly_their_groups_messages_in_one_order() {
         p1.say(&format!("send {}", hex(&payload(4, seq))));
     }
     let handles = vec![(e1, s1, 1u8), (e2, s2, 2), (e3, s3, 3)];
-    let start = std::sync::Barrier::new(3);
+    let start = Arc::new(Barrier::new(3));
     let expected_counts: Vec<usize> = expected.iter().map(HashSet::len).collect();
-    let handles: Vec<(Evs, Shared, u8)> = std::thread::scope(|scope| {
-        let threads: Vec<_> = handles
-            .into_iter()
-            .map(|(evs, seen, me)| {
-                let (start, want) = (&start, expected_counts[me as usize - 1]);
-                scope.spawn(move || {
-                    start.wait();
-                    let policy = Retry::new(10_000)
-                        .delays(Duration::from_millis(1), Duration::from_millis(10));
-                    let send = |data: &[u8], to: Option<&[EvsGroup]>| {
-                        policy
-                            .run_with_sleep(
-                                || match to {
-                                    None => {
-                                        evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(data)])
-                                    }
-                                    Some(to) => evs.mcast_groups(
-                                        Guarantee::Agreed,
-                                        to,
-                                        &[IoSlice::new(data)],
-                                    ),
-                                },
-                                |pause| {
-                                    wait_readable(&evs, pause);
-                                    evs.dispatch(DispatchMode::All).unwrap();
-                                },
-                            )
-                            .unwrap()
-                    };
-                    for seq in 0..N {
-                        send(&payload(me, seq), None);
-                        if me == 1 && seq < 20 {
-                            send(&payload(11, seq), Some(&[group("C")]));
-                        }
-                        evs.dispatch(DispatchMode::All).unwrap();
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|(evs, seen, me)| {
+            let (start, want) = (start.clone(), expected_counts[me as usize - 1]);
+            std::thread::spawn(move || {
+                start.pass(WAIT, "the three senders' start");
+                let policy =
+                    Retry::new(10_000).delays(Duration::from_millis(1), Duration::from_millis(10));
+                let send = |data: &[u8], to: Option<&[EvsGroup]>| {
+                    policy
+                        .run_with_sleep(
+                            || match to {
+                                None => evs.mcast_joined(Guarantee::Agreed, &[IoSlice::new(data)]),
+                                Some(to) => {
+                                    evs.mcast_groups(Guarantee::Agreed, to, &[IoSlice::new(data)])
+                                }
+                            },
+                            |pause| {
+                                wait_readable(&evs, pause);
+                                evs.dispatch(DispatchMode::All).unwrap();
+                            },
+                        )
+                        .unwrap()
+                };
+                for seq in 0..N {
+                    send(&payload(me, seq), None);
+                    if me == 1 && seq < 20 {
+                        send(&payload(11, seq), Some(&[group("C")]));
                     }
-                    let ok = pump_for(&evs, Duration::from_secs(60), || {
-                        seen.lock().unwrap().payloads.len() >= want
-                    });
-                    assert!(
-                        ok,
-                        "handle {me} got {} of {want}",
-                        seen.lock().unwrap().payloads.len()
-                    );
-                    (evs, seen, me)
-                })
+                    evs.dispatch(DispatchMode::All).unwrap();
+                }
+                let ok = pump_for(&evs, Duration::from_secs(60), || {
+                    seen.lock().unwrap().payloads.len() >= want
+                });
+                assert!(
+                    ok,
+                    "handle {me} got {} of {want}",
+                    seen.lock().unwrap().payloads.len()
+                );
+                (evs, seen, me)
             })
-            .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).collect()
-    });
+        })
+        .collect();
+    // (Each thread fails by itself if its messages do not come within 60 s;
+    // this bound catches a thread that hangs in a call.)
+    let handles: Vec<(Evs, Shared, u8)> = threads
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| join_within(t, SENDING, &format!("the sender of handle {}", i + 1)))
+        .collect();
     let mut other = Vec::new();
     let mut got: Vec<Vec<Vec<u8>>> = handles
         .iter()

@@ -18,6 +18,7 @@ use corosync::quorum::Quorum;
 use corosync::tokio::Dispatch;
 use corosync::votequorum::{Node, NodeState, Votequorum};
 use corosync::{Error, NodeId, TrackFlags};
+use corosync_tests::bounded::join_within;
 use corosync_tests::events::WAIT;
 use corosync_tests::{on_node, wait_pending, Cluster};
 
@@ -154,7 +155,10 @@ fn cmap_cfg_and_evs_waits_answer_whether_they_dispatched() {
     let request = std::thread::spawn(move || asker.try_shutdown(ShutdownMode::Request));
     assert_eq!(voter.dispatch_timeout(WAIT), Ok(true));
     assert_eq!(*asked.lock().unwrap(), [ShutdownMode::Request]);
-    assert_eq!(request.join().unwrap(), Err(Error::Busy));
+    assert_eq!(
+        join_within(request, WAIT, "the shutdown request, vetoed"),
+        Err(Error::Busy)
+    );
     assert!(
         cluster.node(0).is_running(),
         "the refused shutdown happened"

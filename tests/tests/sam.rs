@@ -3,10 +3,11 @@
 //! the node's namespace, and reads what it prints.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use corosync::cmap::Cmap;
+use corosync_tests::bounded;
 use corosync_tests::process::Process;
 use corosync_tests::{Cluster, Node};
 
@@ -200,14 +201,10 @@ fn register_refuses_a_process_with_threads() {
 fn the_counter_example_survives_its_crashes() {
     let cluster = Cluster::single().expect("cluster");
     let program = corosync_tests::example_binary("sam_counter").unwrap();
-    let out = cluster
-        .node(0)
-        .command(program.to_str().unwrap())
-        .unwrap()
-        .args(["4", "10"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut counter = cluster.node(0).command(program.to_str().unwrap()).unwrap();
+    counter.args(["4", "10"]);
+    let out =
+        bounded::output(&mut counter, bounded::COMMAND_WAIT).unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     // Three workers: 1..4, crash, 5..8, crash, 9..10; each restores the count.

@@ -32,8 +32,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use corosync_tests::bounded::{self, COMMAND_WAIT};
 use corosync_tests::{example_binary, out_queue_episodes, Cluster, Node};
+
+/// How long one run of a benchmark program (plain or under callgrind) or
+/// of `callgrind_annotate` may take: far longer than the largest run at
+/// any sensible `--scale`. It only tells a hang from a slow run: a program
+/// still running then is killed and the benchmark fails naming it.
+const PROGRAM_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 type Fields = HashMap<String, String>;
 
@@ -49,9 +57,7 @@ fn run(node: &Node, program: &str, args: &[String]) -> Result<Fields, String> {
     } else {
         node.command(program).map_err(|e| e.to_string())?
     };
-    let out = command
-        .args(args)
-        .output()
+    let out = bounded::output(command.args(args), PROGRAM_LIMIT)
         .map_err(|e| format!("run {program}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -245,11 +251,14 @@ impl Record {
                 "HEAD",
             ],
         );
-        let status = Command::new("git")
-            .arg("-C")
-            .arg(&workspace)
-            .args(["status", "--porcelain", "--untracked-files=no"])
-            .output();
+        let status = bounded::output(
+            Command::new("git").arg("-C").arg(&workspace).args([
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ]),
+            COMMAND_WAIT,
+        );
         if status.is_ok_and(|o| !o.stdout.is_empty()) {
             commit.push_str(" (with uncommitted changes)");
         }
@@ -314,9 +323,7 @@ fn target_dir() -> Result<PathBuf, String> {
 
 /// The first line `program args` prints, or `unknown`.
 fn first_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
+    bounded::output(Command::new(program).args(args), COMMAND_WAIT)
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| {
@@ -365,7 +372,10 @@ fn bench(options: &Options, record: &mut Record) -> Result<(), String> {
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
     let c = env!("C_CPG_BENCH").to_string();
-    let cluster = Cluster::single().map_err(|e| e.to_string())?;
+    let cluster = Cluster::builder(1)
+        .no_time_limit()
+        .start()
+        .map_err(|e| e.to_string())?;
     let node = cluster.node(0);
 
     println!("CPG multicast, one-node cluster on loopback, {rounds} alternating rounds per row, medians.");
@@ -524,14 +534,13 @@ fn callgrind(
     profile: &Path,
     symbol: &str,
 ) -> Result<Counted, String> {
-    let out = node
-        .command("valgrind")
-        .map_err(|e| e.to_string())?
+    let mut valgrind = node.command("valgrind").map_err(|e| e.to_string())?;
+    valgrind
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", profile.display()))
         .arg(program)
-        .args(args)
-        .output()
+        .args(args);
+    let out = bounded::output(&mut valgrind, PROGRAM_LIMIT)
         .map_err(|e| format!("run valgrind (apt-get install valgrind): {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -542,11 +551,13 @@ fn callgrind(
         .find_map(|l| l.split("Collected :").nth(1))
         .and_then(|n| n.trim().parse().ok())
         .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))?;
-    let annotated = Command::new("callgrind_annotate")
-        .args(["--inclusive=yes", "--threshold=100", "--tree=calling"])
-        .arg(profile)
-        .output()
-        .map_err(|e| format!("run callgrind_annotate: {e}"))?;
+    let annotated = bounded::output(
+        Command::new("callgrind_annotate")
+            .args(["--inclusive=yes", "--threshold=100", "--tree=calling"])
+            .arg(profile),
+        PROGRAM_LIMIT,
+    )
+    .map_err(|e| format!("run callgrind_annotate: {e}"))?;
     if !annotated.status.success() {
         return Err(format!(
             "callgrind_annotate {}: {}",
@@ -715,13 +726,12 @@ fn pin_daemon(node: &Node) -> Result<(), String> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
     for task in tasks {
         let tid = task.map_err(|e| e.to_string())?.file_name();
-        let status = std::process::Command::new("taskset")
-            .args(["-p", "-c", "0"])
-            .arg(&tid)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .map_err(|e| format!("taskset: {e}"))?;
-        if !status.success() {
+        let out = bounded::output(
+            Command::new("taskset").args(["-p", "-c", "0"]).arg(&tid),
+            COMMAND_WAIT,
+        )
+        .map_err(|e| format!("taskset: {e}"))?;
+        if !out.status.success() {
             return Err(format!("taskset could not pin thread {tid:?}"));
         }
     }
@@ -733,7 +743,10 @@ fn async_only(options: &Options, record: &mut Record) -> Result<(), String> {
     let (rounds, scale, nodes) = (options.rounds, options.scale, options.nodes);
     let rust = example_binary("cpg_bench").map_err(|e| e.to_string())?;
     let rust = rust.to_str().ok_or("path")?.to_string();
-    let cluster = Cluster::new(nodes).map_err(|e| e.to_string())?;
+    let cluster = Cluster::builder(nodes)
+        .no_time_limit()
+        .start()
+        .map_err(|e| e.to_string())?;
     if PIN.load(Ordering::Relaxed) {
         for node in cluster.nodes() {
             pin_daemon(node)?;

@@ -84,7 +84,9 @@ fn main() {
         // async-signal-safe.
         unsafe { libc::signal(signal, note_signal as *const () as libc::sighandler_t) };
     }
-    let cluster = match Cluster::new(args.nodes) {
+    // (No watchdog: the cluster lives as long as its user or `--limit`
+    // wants.)
+    let cluster = match Cluster::builder(args.nodes).no_time_limit().start() {
         Ok(cluster) => cluster,
         Err(err) => {
             eprintln!("cluster: {err}");

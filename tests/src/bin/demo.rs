@@ -10,6 +10,7 @@ use corosync::cfg::Cfg;
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::quorum::Quorum;
 use corosync::{DispatchMode, TrackFlags};
+use corosync_tests::bounded::{self, COMMAND_WAIT};
 use corosync_tests::{wait_readable, Cluster};
 
 fn main() -> ExitCode {
@@ -94,10 +95,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // for three seconds: it becomes leader and works while quorate.
     println!("\nrunning the leader-election example for 3 s:");
     let leader = corosync_tests::example_binary("leader")?;
-    let out = node
-        .command(leader.to_str().unwrap_or_default())?
-        .arg("3")
-        .output()?;
+    // (It runs for 3 s; the bound only turns a hang into an error.)
+    let out = bounded::output(
+        node.command(leader.to_str().unwrap_or_default())?.arg("3"),
+        COMMAND_WAIT,
+    )?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
         return Err(format!(
