@@ -18,7 +18,11 @@ mod declarations;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use corosync_tests::bounded::{output, COMMAND_WAIT};
 use declarations::{Origin, Record};
+
+/// How long one nested cargo run may take on a loaded 2-core machine.
+const BUILD_WAIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 /// The pkg-config packages of the made-up install and their headers.
 const PACKAGES: &[(&str, &str)] = &[
@@ -46,10 +50,11 @@ fn workspace() -> &'static Path {
 
 /// The folder of the installed corosync headers.
 fn installed_headers() -> PathBuf {
-    let out = Command::new("pkg-config")
-        .args(["--variable=includedir", "libcorosync_common"])
-        .output()
-        .expect("run pkg-config");
+    let out = output(
+        Command::new("pkg-config").args(["--variable=includedir", "libcorosync_common"]),
+        COMMAND_WAIT,
+    )
+    .expect("run pkg-config");
     assert!(out.status.success(), "pkg-config: {out:?}");
     let dir = String::from_utf8(out.stdout).expect("a UTF-8 path");
     PathBuf::from(dir.trim()).join("corosync")
@@ -126,7 +131,8 @@ fn newer_install(root: &Path) {
 /// `cargo ARGS` in the workspace against the install under `root`.
 fn cargo(root: &Path, args: &[&str]) -> Output {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(workspace())
         .args(args)
         .env(
@@ -135,9 +141,9 @@ fn cargo(root: &Path, args: &[&str]) -> Output {
         )
         .env("PKG_CONFIG_PATH", root.join("pc"))
         .env_remove("DOCS_RS")
-        .env_remove("COROSYNC_RS_ONLY_3_0_API")
-        .output()
-        .expect("run cargo")
+        .env_remove("COROSYNC_RS_ONLY_3_0_API");
+    // A build from scratch of the safe crate and its dependencies.
+    output(&mut command, BUILD_WAIT).expect("run cargo")
 }
 
 /// The cfg flags the safe crate's build script set, from cargo's JSON
