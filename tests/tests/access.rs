@@ -1,17 +1,18 @@
 //! Access control: corosync lets root connect, and anyone else only when
-//! their uid or effective gid is listed in a `uidgid` section (or
-//! `uidgid.d`). Each check runs the `access-probe` program on the node: it
-//! drops to the given uid and gid, connects to one service and, when that
-//! works, makes a real call through the connection. SAM connects through
-//! libsam: `Sam::initialize` with a quorum policy, `Sam::register` with a
-//! cmap policy.
+//! their effective uid or gid is listed in a `uidgid` section of
+//! corosync.conf or of a file in the `uidgid.d` folder next to it. Each
+//! check runs the `access-probe` program on the node: it drops to the given
+//! ids, connects to one service and, when that works, makes a real call
+//! through the connection. SAM connects through libsam: `Sam::initialize`
+//! with a quorum policy, `Sam::register` with a cmap policy.
 //!
-//! The uids and gids used here have no `/etc/passwd` or `/etc/group`
-//! entry: corosync takes numeric ids as they are and checks the peer's
-//! credentials, not names.
+//! The ids listed here by number have no `/etc/passwd` or `/etc/group`
+//! entry: corosync takes numbers as they are and checks the connecting
+//! process's credentials.
 
 use std::time::Duration;
 
+use corosync::cfg::Cfg;
 use corosync_tests::bounded;
 use corosync_tests::{Cluster, Node};
 
@@ -27,7 +28,7 @@ const CHECKS: [&str; 7] = [
     "sam-cmap",
 ];
 
-/// A uid and a gid with no passwd or group entry.
+// Ids with no passwd or group entry; the clusters list the first two.
 const LISTED_UID: u32 = 4242;
 const LISTED_GID: u32 = 4343;
 const UNLISTED_UID: u32 = 5151;
@@ -45,19 +46,48 @@ const REFUSAL_WAIT: Duration = Duration::from_secs(5);
 /// delivery, and SAM forks and starts health checking.
 const ALLOWED_WAIT: Duration = Duration::from_secs(30);
 
-/// What the probe printed for `check` run as `uid`:`gid` on `node`, within
+/// A client's ids: effective uid and gid, and supplementary groups.
+#[derive(Debug, Clone, Copy)]
+struct User {
+    uid: u32,
+    gid: u32,
+    groups: &'static [u32],
+}
+
+impl User {
+    const fn new(uid: u32, gid: u32) -> User {
+        User {
+            uid,
+            gid,
+            groups: &[],
+        }
+    }
+}
+
+impl std::fmt::Display for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{} groups {:?}", self.uid, self.gid, self.groups)
+    }
+}
+
+/// What the probe printed for `check` run as `user` on `node`, within
 /// `limit`. A probe that could not drop its privileges fails the test.
-fn probe(node: &Node, uid: u32, gid: u32, check: &str, limit: Duration) -> Vec<String> {
+fn probe(node: &Node, user: User, check: &str, limit: Duration) -> Vec<String> {
     let mut cmd = node
         .command(env!("CARGO_BIN_EXE_access-probe"))
         .expect("probe command");
-    cmd.args([uid.to_string(), gid.to_string(), check.to_string()]);
+    cmd.args([
+        user.uid.to_string(),
+        user.gid.to_string(),
+        check.to_string(),
+    ])
+    .args(user.groups.iter().map(u32::to_string));
     let out = bounded::output(&mut cmd, limit)
-        .unwrap_or_else(|e| panic!("access-probe {uid} {gid} {check}: {e}"));
+        .unwrap_or_else(|e| panic!("access-probe as {user}, {check}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "access-probe {uid} {gid} {check}: {}; stdout {stdout:?}, stderr {:?}",
+        "access-probe as {user}, {check}: {}; stdout {stdout:?}, stderr {:?}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -84,45 +114,36 @@ fn expected_call(cluster: &Cluster, check: &str) -> String {
     format!("{check} call Ok {saw}")
 }
 
-/// Runs every check as `uid`:`gid` and asserts each connects and its call
-/// works.
-fn assert_allowed(cluster: &Cluster, uid: u32, gid: u32) {
+/// Runs every check as `user` and asserts each connects and its call works.
+fn assert_allowed(cluster: &Cluster, user: User) {
     for check in CHECKS {
-        let lines = probe(cluster.node(0), uid, gid, check, ALLOWED_WAIT);
-        assert_eq!(lines.len(), 2, "{uid}:{gid} {check}: {lines:?}");
+        let lines = probe(cluster.node(0), user, check, ALLOWED_WAIT);
+        assert_eq!(lines.len(), 2, "{user}, {check}: {lines:?}");
         assert!(
             lines[0].starts_with(&format!("{check} connect Ok ")),
-            "{uid}:{gid} {check}: {lines:?}\n{}",
+            "{user}, {check}: {lines:?}\n{}",
             cluster.logs()
         );
-        assert_eq!(lines[1], expected_call(cluster, check), "{uid}:{gid}");
-        eprintln!(
-            "{uid}:{gid} {check}: connected in {}",
-            connect_time(&lines[0])
-        );
+        assert_eq!(lines[1], expected_call(cluster, check), "{user}");
+        eprintln!("{user}, {check}: connected in {}", connect_time(&lines[0]));
     }
 }
 
-/// Runs every check as `uid`:`gid` and asserts each connect is refused
-/// with `Error::Access`, within [`REFUSAL_WAIT`], and nothing more happens.
-fn assert_refused(cluster: &Cluster, uid: u32, gid: u32) {
+/// Runs every check as `user` and asserts each connect is refused with
+/// `Error::Access`, within [`REFUSAL_WAIT`], and nothing more happens.
+fn assert_refused(cluster: &Cluster, user: User) {
     for check in CHECKS {
-        let lines = probe(cluster.node(0), uid, gid, check, REFUSAL_WAIT);
-        assert_eq!(lines.len(), 1, "{uid}:{gid} {check}: {lines:?}");
+        let lines = probe(cluster.node(0), user, check, REFUSAL_WAIT);
+        assert_eq!(lines.len(), 1, "{user}, {check}: {lines:?}");
         assert!(
             lines[0].starts_with(&format!("{check} connect Err(Access) ")),
-            "{uid}:{gid} {check}: {lines:?}"
+            "{user}, {check}: {lines:?}"
         );
-        eprintln!(
-            "{uid}:{gid} {check}: refused in {}",
-            connect_time(&lines[0])
-        );
+        eprintln!("{user}, {check}: refused in {}", connect_time(&lines[0]));
     }
+    let denied = format!("Denied connection attempt from {}:{}", user.uid, user.gid);
     assert!(
-        cluster
-            .node(0)
-            .log()
-            .contains(&format!("Denied connection attempt from {uid}:{gid}")),
+        cluster.node(0).log().contains(&denied),
         "the daemon logs the refusal\n{}",
         cluster.logs()
     );
@@ -140,24 +161,61 @@ fn cluster_with_uidgid() -> Cluster {
 #[test]
 fn a_listed_uid_connects_to_every_service_and_its_calls_work() {
     let cluster = cluster_with_uidgid();
-    assert_allowed(&cluster, LISTED_UID, UNLISTED_GID);
+    assert_allowed(&cluster, User::new(LISTED_UID, UNLISTED_GID));
 }
 
 #[test]
 fn a_listed_gid_lets_an_unlisted_uid_connect_to_every_service() {
     let cluster = cluster_with_uidgid();
-    assert_allowed(&cluster, UNLISTED_UID, LISTED_GID);
+    assert_allowed(&cluster, User::new(UNLISTED_UID, LISTED_GID));
+}
+
+#[test]
+fn a_listed_gid_counts_only_as_the_effective_gid_not_as_a_supplementary_group() {
+    let cluster = cluster_with_uidgid();
+    let user = User {
+        groups: &[LISTED_GID],
+        ..User::new(UNLISTED_UID, UNLISTED_GID)
+    };
+    assert_refused(&cluster, user);
 }
 
 #[test]
 fn an_unlisted_user_gets_access_from_every_service_fast() {
     let cluster = cluster_with_uidgid();
-    assert_refused(&cluster, NOBODY, NOBODY);
-    assert_refused(&cluster, UNLISTED_UID, UNLISTED_GID);
+    assert_refused(&cluster, User::new(NOBODY, NOBODY));
+    assert_refused(&cluster, User::new(UNLISTED_UID, UNLISTED_GID));
 }
 
 #[test]
 fn without_a_uidgid_section_a_non_root_user_gets_access() {
     let cluster = Cluster::single().expect("cluster");
-    assert_refused(&cluster, LISTED_UID, LISTED_GID);
+    assert_refused(&cluster, User::new(LISTED_UID, LISTED_GID));
+}
+
+#[test]
+fn ids_added_in_uidgid_d_connect_after_a_configuration_reload() {
+    let cluster = Cluster::single().expect("cluster");
+    let by_uid = User::new(LISTED_UID, UNLISTED_GID);
+    // `nogroup`, named in the file: corosync looks names up.
+    let by_group_name = User::new(UNLISTED_UID, NOBODY);
+    assert_refused(&cluster, by_uid);
+    assert_refused(&cluster, by_group_name);
+    // corosync reads `uidgid.d` from the folder of its corosync.conf.
+    let node = cluster.node(0);
+    let dir = node
+        .config_path()
+        .parent()
+        .expect("the config's folder")
+        .join("uidgid.d");
+    std::fs::create_dir_all(&dir).expect("create uidgid.d");
+    std::fs::write(
+        dir.join("access-test"),
+        format!("uidgid {{\n  uid: {LISTED_UID}\n}}\nuidgid {{\n  gid: nogroup\n}}\n"),
+    )
+    .expect("write uidgid.d/access-test");
+    corosync_tests::on_node(node, || Cfg::new().and_then(|cfg| cfg.reload_config()))
+        .expect("reload the configuration as root");
+    assert_allowed(&cluster, by_uid);
+    assert_allowed(&cluster, by_group_name);
 }

@@ -1,14 +1,15 @@
 //! Connects to one corosync service as another user, for the access tests
 //! (`tests/access.rs`): started as root inside a node's namespace, it drops
-//! to the uid and gid it is given (no supplementary groups), connects, and
+//! to the uid, gid and supplementary groups it is given, connects, and
 //! when that works makes a real call through the connection. Dropping
 //! privileges is done in a process of its own because `setuid` applies to
 //! every thread of a process.
 //!
-//! Usage: `access-probe <uid> <gid> <check>`, where check is `cpg`,
-//! `quorum`, `votequorum`, `cmap`, `cfg`, `sam-quorum` (`Sam::initialize`
-//! with a quorum policy: libsam's quorum connection) or `sam-cmap`
-//! (`Sam::register` with a cmap policy: libsam's cmap connection). Prints
+//! Usage: `access-probe <uid> <gid> <check> [<supplementary gid>...]`,
+//! where check is `cpg`, `quorum`, `votequorum`, `cmap`, `cfg`,
+//! `sam-quorum` (`Sam::initialize` with a quorum policy: libsam's quorum
+//! connection) or `sam-cmap` (`Sam::register` with a cmap policy: libsam's
+//! cmap connection). Prints
 //!
 //! ```text
 //! <check> connect <Ok|Err(Variant)> <microseconds>us
@@ -40,12 +41,13 @@ fn fail(message: &str) -> ! {
     std::process::exit(2);
 }
 
-/// Makes this process run as `uid`:`gid` with no supplementary groups.
-fn become_user(uid: u32, gid: u32) {
-    // SAFETY: plain system calls on values; the process has one thread, so
-    // the ids change for all of it at once.
+/// Makes this process run as `uid`:`gid` with the supplementary `groups`.
+fn become_user(uid: u32, gid: u32, groups: &[libc::gid_t]) {
+    // SAFETY: `groups` is readable for its length; plain system calls
+    // otherwise. The process has one thread, so the ids change for all of
+    // it at once.
     let rc = unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 || libc::setgid(gid) != 0 {
             -1
         } else {
             libc::setuid(uid)
@@ -61,6 +63,13 @@ fn become_user(uid: u32, gid: u32) {
     let now = unsafe { (libc::geteuid(), libc::getegid()) };
     if now != (uid, gid) {
         fail(&format!("runs as {now:?} after dropping to {uid}:{gid}"));
+    }
+    let mut have = vec![0; groups.len() + 1];
+    // SAFETY: `have` has room for the count passed.
+    let n = unsafe { libc::getgroups(have.len() as libc::c_int, have.as_mut_ptr()) };
+    have.truncate(usize::try_from(n).unwrap_or(0));
+    if have != groups {
+        fail(&format!("has the groups {have:?}, not {groups:?}"));
     }
 }
 
@@ -174,15 +183,16 @@ fn sam(check: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [uid, gid, check] = &args[..] else {
-        fail("usage: access-probe <uid> <gid> <check>");
+    let [uid, gid, check, groups @ ..] = &args[..] else {
+        fail("usage: access-probe <uid> <gid> <check> [<supplementary gid>...]");
     };
     let id = |s: &str| {
         s.parse::<u32>()
             .unwrap_or_else(|_| fail(&format!("not an id: {s}")))
     };
+    let groups: Vec<libc::gid_t> = groups.iter().map(|g| id(g)).collect();
     let (uid, gid) = (id(uid), id(gid));
-    become_user(uid, gid);
+    become_user(uid, gid, &groups);
 
     let check = check.as_str();
     let start = Instant::now();
