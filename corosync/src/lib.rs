@@ -168,6 +168,18 @@
 //!
 //! The `tokio` feature adds async adapters that follow these rules for
 //! tokio's (edge-triggered) reactor.
+//!
+//! # Running as a non-root user
+//!
+//! corosync accepts connections from root (uid or gid 0) and from the users
+//! and groups it lists: `uidgid { uid: <user> }` or `uidgid { gid: <group> }`
+//! sections in `corosync.conf`, or in files of the `uidgid.d` folder next
+//! to it (`/etc/corosync/uidgid.d/`), by name or number, read at start and
+//! on a configuration reload. Only the client's effective uid and gid count,
+//! not its supplementary groups. Anyone else gets [`Error::Access`] at once
+//! from every service's connect; libsam connects only in
+//! [`sam::Sam::initialize`] with a quorum policy and in
+//! [`sam::Sam::register`] with a cmap policy, so that is where SAM says it.
 
 // docs.rs (nightly, `--cfg docsrs`): every item gated by a cargo feature or
 // a `corosync_has_*` flag shows what it needs (`doc_cfg` derives the

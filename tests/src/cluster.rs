@@ -63,6 +63,8 @@ pub struct ClusterBuilder {
     /// `None`: the default limit; `Some(None)`: no watchdog.
     time_limit: Option<Option<Duration>>,
     abort_grace: Duration,
+    allowed_uids: Vec<u32>,
+    allowed_gids: Vec<u32>,
 }
 
 impl ClusterBuilder {
@@ -107,6 +109,26 @@ impl ClusterBuilder {
     /// the process (default [`watchdog::DEFAULT_GRACE`]).
     pub fn abort_grace(mut self, grace: Duration) -> Self {
         self.abort_grace = grace;
+        self
+    }
+
+    /// Lets clients whose effective uid is `uid` connect to every node's
+    /// daemon: a `uidgid { uid: <uid> }` section in each corosync.conf.
+    /// corosync takes the number as it is (no `/etc/passwd` entry needed).
+    /// Root always may connect; anyone else needs their effective uid or
+    /// gid listed, or connecting fails with `Error::Access`. (A node reads
+    /// `uidgid.d` from the folder of its own corosync.conf, not from
+    /// `/etc/corosync`.)
+    pub fn allow_uid(mut self, uid: u32) -> Self {
+        self.allowed_uids.push(uid);
+        self
+    }
+
+    /// Lets clients whose effective gid is `gid` connect, whatever their
+    /// uid: a `uidgid { gid: <gid> }` section in each corosync.conf (only
+    /// the effective gid counts, not supplementary groups).
+    pub fn allow_gid(mut self, gid: u32) -> Self {
+        self.allowed_gids.push(gid);
         self
     }
 
@@ -159,6 +181,8 @@ impl Cluster {
             start_timeout: DEFAULT_START_TIMEOUT,
             time_limit: None,
             abort_grace: watchdog::DEFAULT_GRACE,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
         }
     }
 
@@ -828,6 +852,13 @@ fn config(cluster: &str, opts: &ClusterBuilder, node: &Node, multi: bool) -> Str
             "  node {{\n    ring0_addr: {addr}\n    nodeid: {id}\n    name: node{id}\n  }}\n"
         );
     }
+    let mut uidgid = String::new();
+    for uid in &opts.allowed_uids {
+        let _ = write!(uidgid, "uidgid {{\n  uid: {uid}\n}}\n");
+    }
+    for gid in &opts.allowed_gids {
+        let _ = write!(uidgid, "uidgid {{\n  gid: {gid}\n}}\n");
+    }
     format!(
         "# Written by the corosync-rs test harness.
 totem {{
@@ -854,7 +885,7 @@ logging {{
 system {{
   state_dir: {state}
 }}
-",
+{uidgid}",
         token = opts.token_ms,
         quorum_extra = opts.quorum_extra,
         log = node.dir.join("corosync.log").display(),

@@ -27,6 +27,13 @@
 //! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
 //! callbacks see. Against a test that hangs all the same, every cluster has
 //! a time limit, past which a [`watchdog`] kills its daemons.
+//!
+//! Clients run as root unless a test says otherwise. For a non-root client,
+//! list its uid or gid with [`ClusterBuilder::allow_uid`] or
+//! [`ClusterBuilder::allow_gid`] (or not, to see it refused) and run it
+//! with [`Node::command`] as a program that drops to those ids itself, as
+//! `access-probe` does: `setuid` changes every thread of a process, so a
+//! test's thread cannot do it alone.
 
 use std::fmt;
 
