@@ -16,8 +16,9 @@
 //! `tests/tests/concurrent_handles.rs`); and the last `qb_hdb_handle_put`
 //! of a destroyed handle clears its slot with a plain `memset`, which a
 //! create on another thread may be filling in. `qb_hdb_handle_get` and a
-//! put that is not the last only count references atomically: the
-//! requests, sends and dispatches made on a live handle need no lock. So
+//! put that is not the last only count references atomically (and libqb's
+//! array locks its own growth): the requests, sends and dispatches made on
+//! a live handle need no lock. So
 //! every call that creates or destroys an entry of one of these databases
 //! runs under a mutex of its library, one per database:
 //!
