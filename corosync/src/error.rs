@@ -188,6 +188,12 @@ pub enum Error {
     /// (corosync would accept it and leave the connection stuck).
     #[error("the handle is in another group than the one named")]
     WrongGroup,
+    /// A CPG join on a connection that has left a group before. corosync
+    /// (3.1.7 and earlier releases alike) never forgets that the connection
+    /// left, and libcpg repeats the join for as long as the daemon answers
+    /// `CS_ERR_BUSY`, so it would never return; connect a new handle.
+    #[error("the connection left a group before; corosync cannot join it again: connect anew")]
+    RejoinAfterLeave,
     /// A cmap track id that is not a live registration of this handle.
     #[error("no such cmap track registration on this handle")]
     UnknownTrack,
@@ -334,6 +340,7 @@ impl Error {
             | Error::DispatchInProgress
             | Error::NotJoined
             | Error::WrongGroup
+            | Error::RejoinAfterLeave
             | Error::UnknownTrack
             | Error::ValueChanging
             | Error::AlreadyInitialized
@@ -386,6 +393,7 @@ impl Error {
             Error::DispatchInProgress => "DispatchInProgress",
             Error::NotJoined => "NotJoined",
             Error::WrongGroup => "WrongGroup",
+            Error::RejoinAfterLeave => "RejoinAfterLeave",
             Error::UnknownTrack => "UnknownTrack",
             Error::ValueChanging => "ValueChanging",
             Error::AlreadyInitialized => "AlreadyInitialized",
@@ -602,6 +610,7 @@ mod tests {
             Error::DispatchInProgress,
             Error::NotJoined,
             Error::WrongGroup,
+            Error::RejoinAfterLeave,
             Error::UnknownTrack,
             Error::ValueChanging,
             Error::AlreadyInitialized,

@@ -143,8 +143,9 @@
 //! - **Threads**: handles may be made and dropped on many threads at once.
 //!   The C libraries keep their handles in process-wide libqb tables that
 //!   take a free slot without a lock, so these bindings serialize the calls
-//!   that create and destroy handles, per library (not calls that other C
-//!   code in the process makes).
+//!   that create and destroy handles, per library and table (not calls
+//!   that other C code in the process makes); see
+//!   [when the daemon stops answering](#when-the-daemon-stops-answering).
 //!
 //! # Event loops
 //!
@@ -168,6 +169,51 @@
 //!
 //! The `tokio` feature adds async adapters that follow these rules for
 //! tokio's (edge-triggered) reactor.
+//!
+//! # When the daemon stops answering
+//!
+//! A daemon that dies closes its connections: every call then fails at once,
+//! usually with [`Error::Library`]. A daemon that hangs without dying
+//! (stopped with `SIGSTOP`, or stuck) keeps them open, and the client
+//! libraries wait for its answers without a time limit:
+//!
+//! - Calls that ask the daemon and wait for its answer wait for as long as
+//!   it hangs: connecting, cmap `get`/`set`/`delete` and track calls, CPG
+//!   `join`/`leave`/`membership`/`local_nodeid`, group iterations,
+//!   `is_quorate`, votequorum and cfg requests, and a CPG message larger
+//!   than [`cpg::Cpg::max_atomic_msgsize`] (a round trip per fragment). They
+//!   return once it goes on.
+//! - Sends that fit in one message, dispatching and waiting on the
+//!   descriptor do not wait for the daemon's answer (a send that finds
+//!   corosync's queue full answers [`Error::TryAgain`]); no events come
+//!   meanwhile.
+//! - Creating and destroying a handle takes its library's lock for that
+//!   handle table (see **Threads** above). The C calls that create an entry
+//!   and then wait for the daemon (every connect, cmap track calls, CPG
+//!   group iterations) or wait and then destroy one (dropping a CPG handle:
+//!   libcpg tells the daemon) hold it for as long as the daemon hangs, and
+//!   meanwhile the same library's calls under that lock wait on other
+//!   threads too, whichever daemon they talk to. Other services are not
+//!   held up, nor are CPG connects and drops by a group iteration (libcpg's
+//!   iterations have a table and a lock of their own). Dropping a cmap,
+//!   quorum, votequorum or cfg handle does not wait for the daemon itself.
+//! - The async adapters wait on tokio's blocking pool, never on a runtime
+//!   worker, when connected with `spawn_connect` and asked through
+//!   `request` (bound the wait with `tokio::time::timeout`); dropping an
+//!   adapter finalizes on the pool too. Their streams and CPG sends never
+//!   wait for the daemon. The shorthands (`join`, `is_quorate`, ...) and
+//!   `connect` wait on the calling thread: see the `tokio` module's
+//!   "Requests".
+//!
+//! Nothing here gives up on its own; a program that must not hang runs such
+//! calls on a thread (or the blocking pool) it can stop waiting for.
+//!
+//! One more trap of corosync's own: a CPG connection that has left its group
+//! cannot join again (corosync 3.1.7 never forgets the leave, and libcpg
+//! repeats the refused join without end); these bindings refuse that join
+//! with [`Error::RejoinAfterLeave`], see [`cpg::Cpg::join`]. EVS is not
+//! affected: it keeps its one CPG group joined and joins and leaves its
+//! own groups without telling corosync.
 //!
 //! # Running as a non-root user
 //!

@@ -52,7 +52,7 @@ impl<'a> GroupIter<'a> {
         let group_ptr = group.map_or(std::ptr::null(), |g| g.as_raw() as *const sys::cpg_name);
         let mut raw = 0;
         let rc = {
-            let _hdb = crate::handle::hdb_lock::<super::CpgLib>();
+            let _hdb = crate::handle::side_hdb_lock::<super::CpgLib>();
             // SAFETY: live handle; the name, when given, is valid; the
             // handle is written on success.
             unsafe { sys::cpg_iteration_initialize(cpg.raw(), kind, group_ptr, &mut raw) }
@@ -72,7 +72,7 @@ impl<'a> GroupIter<'a> {
     pub fn finalize(mut self) -> Result<()> {
         self.done = true;
         let raw = std::mem::replace(&mut self.raw, 0);
-        let _hdb = crate::handle::hdb_lock::<super::CpgLib>();
+        let _hdb = crate::handle::side_hdb_lock::<super::CpgLib>();
         // SAFETY: live iteration handle, finalized once (Drop sees 0).
         check(unsafe { sys::cpg_iteration_finalize(raw) })
     }
@@ -111,7 +111,7 @@ impl std::iter::FusedIterator for GroupIter<'_> {}
 impl Drop for GroupIter<'_> {
     fn drop(&mut self) {
         if self.raw != 0 {
-            let _hdb = crate::handle::hdb_lock::<super::CpgLib>();
+            let _hdb = crate::handle::side_hdb_lock::<super::CpgLib>();
             // SAFETY: live iteration handle, finalized once.
             unsafe { sys::cpg_iteration_finalize(self.raw) };
         }

@@ -180,6 +180,8 @@ pub struct Cpg {
     /// Whether `joined` is set (read on every send, without copying the
     /// name).
     in_group: Cell<bool>,
+    /// Whether this connection has left a group (it cannot join again).
+    has_left: Cell<bool>,
     /// The largest message libcpg sends without fragmenting it (fixed by
     /// libcpg at initialize).
     max_atomic: usize,
@@ -297,6 +299,7 @@ impl CpgBuilder {
             }),
             joined: Cell::new(None),
             in_group: Cell::new(false),
+            has_left: Cell::new(false),
             max_atomic: max_atomic as usize,
         })
     }
@@ -332,7 +335,17 @@ impl Cpg {
     /// A connection is in at most one group: joining while in a group is
     /// [`Error::Exist`], and so is joining a group another handle of the same
     /// process is in (corosync tells members apart by node and pid).
+    ///
+    /// A connection joins once: after a [`Cpg::leave`] that succeeded, a
+    /// join is [`Error::RejoinAfterLeave`], refused without asking the
+    /// daemon. corosync keeps such a connection marked as leaving for good
+    /// and answers its joins `CS_ERR_BUSY` (`CS_ERR_EXIST` for the group it
+    /// left), and libcpg repeats a busy join without end. To be in a group
+    /// again, connect a new handle.
     pub fn join(&self, group: &GroupName) -> Result<()> {
+        if self.has_left.get() {
+            return Err(Error::RejoinAfterLeave);
+        }
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_join(self.raw(), group.as_raw()) })?;
         self.joined.set(Some(*group));
@@ -347,6 +360,9 @@ impl Cpg {
     /// process is not in, and leave the connection stuck half-way out of
     /// the group it is in.) When the handle knows of no group (a join that
     /// failed, or after a leave) the call goes to the daemon as it is.
+    ///
+    /// Once a leave has succeeded, this connection cannot join again (see
+    /// [`Cpg::join`]): to move to another group, connect a new handle.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
         let joined = self.joined.get();
         if joined.is_some_and(|j| j != *group) {
@@ -354,6 +370,7 @@ impl Cpg {
         }
         // SAFETY: live handle, valid name.
         check(unsafe { sys::cpg_leave(self.raw(), group.as_raw()) })?;
+        self.has_left.set(true);
         self.joined.set(None);
         self.in_group.set(false);
         Ok(())

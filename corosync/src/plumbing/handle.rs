@@ -13,16 +13,38 @@
 //! databases, and `qb_hdb_handle_create` takes a free slot without a lock
 //! (libqb's `lib/hdb.c`): two threads creating at once can get the same
 //! slot, and one of them a handle that answers BAD_HANDLE (reproduced by
-//! `tests/tests/concurrent_handles.rs`). So every `*_initialize`,
-//! `*_finalize`, `cmap_track_add`/`cmap_track_delete` and
-//! `cpg_iteration_initialize`/`cpg_iteration_finalize` made by these
-//! bindings (and libsam's own libquorum connection) runs under its
-//! library's mutex ([`hdb_lock`]). None of them runs callbacks, and no lock
-//! is held while callbacks run. Not covered: calls other code in the
-//! process makes on the same libraries, or through a handle's `as_raw()`;
-//! the lock is held across these calls' daemon round trips, which have no
-//! time-out, so a hung daemon stalls other threads' connects and drops for
-//! that library too.
+//! `tests/tests/concurrent_handles.rs`); and the last `qb_hdb_handle_put`
+//! of a destroyed handle clears its slot with a plain `memset`, which a
+//! create on another thread may be filling in. `qb_hdb_handle_get` and a
+//! put that is not the last only count references atomically (and libqb's
+//! array locks its own growth): the requests, sends and dispatches made on
+//! a live handle need no lock. So
+//! every call that creates or destroys an entry of one of these databases
+//! runs under a mutex of its library, one per database:
+//!
+//! - [`hdb_lock`], a library's connections: every `*_initialize` and
+//!   `*_finalize` (and libsam's own libquorum connection), and libcmap's
+//!   `cmap_track_add`/`cmap_track_delete` (`cmap_finalize` walks the track
+//!   registrations and destroys the connection's, so they share this
+//!   lock);
+//! - [`side_hdb_lock`], libcpg's iterations: `cpg_iteration_initialize`
+//!   and `cpg_iteration_finalize` (`cpg_finalize` destroys only iterations
+//!   still open, and these bindings close a connection's iterations before
+//!   it: they borrow it).
+//!
+//! None of them runs callbacks, and no lock is held while callbacks run.
+//!
+//! A C function that creates an entry and then waits for the daemon, or
+//! waits for the daemon and then destroys one, does both in one call, so
+//! its lock is held across that round trip, which has no time-out: a
+//! stopped daemon holds the lock for as long as it is stopped, and other
+//! threads' calls under the same lock (for any daemon) wait meanwhile.
+//! These are every `*_initialize` (libqb's connect waits for the daemon's
+//! answer), `cpg_finalize` (it asks the daemon before it lets go), libcmap's
+//! track calls and `cpg_iteration_initialize`. The other finalize calls
+//! only close the connection's sockets. Not covered: calls other code in
+//! the process makes on the same libraries, or through a handle's
+//! `as_raw()`.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -43,8 +65,13 @@ pub(crate) trait Library: 'static {
     /// The handle type's name, for `Debug`.
     const NAME: &'static str;
 
-    /// The mutex that serializes this library's handle-database calls.
+    /// The mutex that serializes the calls that create or destroy entries
+    /// of this library's database of connections.
     fn hdb() -> &'static Mutex<()>;
+
+    /// The mutex of this library's second handle database (libcpg's
+    /// iterations).
+    fn side_hdb() -> &'static Mutex<()>;
 
     /// `*_fd_get`.
     ///
@@ -84,6 +111,11 @@ macro_rules! library {
                 &HDB
             }
 
+            fn side_hdb() -> &'static ::std::sync::Mutex<()> {
+                static SIDE_HDB: ::std::sync::Mutex<()> = ::std::sync::Mutex::new(());
+                &SIDE_HDB
+            }
+
             #[inline]
             unsafe fn fd_get(raw: u64, fd: *mut ::std::ffi::c_int) -> $crate::sys::cs_error_t {
                 // SAFETY: the caller's promise.
@@ -109,9 +141,17 @@ macro_rules! library {
 }
 pub(crate) use library;
 
-/// Locks library `L`'s handle-database mutex (see the module docs).
+/// Locks the mutex of library `L`'s connections (see the module docs).
 pub(crate) fn hdb_lock<L: Library>() -> MutexGuard<'static, ()> {
     L::hdb().lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks the mutex of library `L`'s second handle database (see the module
+/// docs).
+// (Only libcpg has one these bindings use.)
+#[cfg_attr(not(feature = "cpg"), allow(dead_code))]
+pub(crate) fn side_hdb_lock<L: Library>() -> MutexGuard<'static, ()> {
+    L::side_hdb().lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An open connection of library `L`: the C handle and its descriptor.

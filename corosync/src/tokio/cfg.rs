@@ -2,7 +2,7 @@
 
 use ::tokio::sync::mpsc;
 
-use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::cfg::{Cfg, ShutdownMode};
 use crate::{Result, TrackFlags};
 
@@ -49,10 +49,27 @@ impl AsyncCfg {
         Ok((AsyncCfg { cfg }, events))
     }
 
+    /// As [`AsyncCfg::connect`], with the connect's requests made on tokio's
+    /// blocking pool: the runtime's worker awaits while the daemon answers.
+    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
+        on_pool(move || AsyncCfg::connect(flags)).await
+    }
+
     /// Runs `f` with the blocking handle, on the calling thread, once no
     /// other thread uses it (see "Requests" in the [module](super) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cfg) -> R) -> R {
         f(&lock(&self.cfg))
+    }
+
+    /// Runs `f` with the blocking handle on tokio's blocking pool, once no
+    /// other thread uses it, and returns what it returns: the runtime's
+    /// worker awaits while the daemon answers (see "Requests" in the
+    /// [module](super) docs). A panic in `f` resumes here.
+    pub async fn request<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Cfg) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        request(&self.cfg, f).await
     }
 
     /// Answers a shutdown request.

@@ -2,7 +2,7 @@
 
 use ::tokio::sync::mpsc;
 
-use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
 use crate::Result;
 
@@ -46,10 +46,27 @@ impl AsyncCmap {
         Ok((AsyncCmap { cmap, tx }, events))
     }
 
+    /// As [`AsyncCmap::connect`], with the connect's requests made on tokio's
+    /// blocking pool: the runtime's worker awaits while the daemon answers.
+    pub async fn spawn_connect(map: Map) -> Result<(AsyncCmap, CmapEvents)> {
+        on_pool(move || AsyncCmap::connect(map)).await
+    }
+
     /// Runs `f` with the blocking handle, on the calling thread, once no
     /// other thread uses it (see "Requests" in the [module](super) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cmap) -> R) -> R {
         f(&lock(&self.cmap))
+    }
+
+    /// Runs `f` with the blocking handle on tokio's blocking pool, once no
+    /// other thread uses it, and returns what it returns: the runtime's
+    /// worker awaits while the daemon answers (see "Requests" in the
+    /// [module](super) docs). A panic in `f` resumes here.
+    pub async fn request<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Cmap) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        request(&self.cmap, f).await
     }
 
     /// Tracks `key` (or a prefix, with [`TrackType::PREFIX`]); its changes

@@ -73,18 +73,26 @@
 //! # Requests
 //!
 //! Streams and CPG sends never make a thread wait for another: when the
-//! handle is busy on another thread they yield and come back. The other
-//! methods (`join`, `leave`, `membership`, `is_quorate`, `track`,
-//! `reply_to_shutdown`, `with`, …) are plain calls: each asks the daemon
-//! and waits for its answer on the calling thread, usually for well under
-//! a millisecond, and holds the handle meanwhile. A daemon that has died
-//! answers at once with an error; one that hangs without dying (stopped
-//! with `SIGSTOP`, say) is waited for as long as it hangs, as libcorosync
-//! sets no time limit. Where that must not hold up a runtime worker, make
-//! the call on the blocking pool: `tokio::task::spawn_blocking(move ||
-//! cpg.join(&group))`. Finalizing the connection is such a call too.
+//! handle is busy on another thread they yield and come back. Every other
+//! call asks the daemon and waits for its answer, usually for well under a
+//! millisecond; a daemon that has died answers at once with an error, one
+//! that hangs without dying (stopped with `SIGSTOP`, say) is waited for as
+//! long as it hangs, as libcorosync sets no time limit (see
+//! [when the daemon stops answering](crate#when-the-daemon-stops-answering)).
+//! Where each call waits:
 //!
-//! One exception: a CPG stream whose send window is past the event ring
+//! - `spawn_connect().await` and `request(f).await` wait on tokio's
+//!   blocking pool: the runtime's worker awaits and runs other tasks. Bound
+//!   the wait with `tokio::time::timeout`; the call itself goes on in the
+//!   pool, holding the handle, until the daemon answers.
+//! - `connect`, `with` and the shorthands `join`, `leave`, `membership`,
+//!   `local_nodeid`, `is_quorate`, `track`, `untrack` and
+//!   `reply_to_shutdown` wait on the calling thread, holding the handle:
+//!   from a runtime worker, only where the daemon is known to answer.
+//! - Dropping the last clone of an adapter and its stream inside a runtime
+//!   finalizes the connection on the blocking pool.
+//!
+//! A CPG stream or send whose send window is past the event ring
 //! (`AsyncCpg::set_send_window`) makes a request of its own now and then,
 //! from tokio's blocking pool. While one is on its way it holds the
 //! handle (the last reference to it, if the adapter and stream are

@@ -2,7 +2,7 @@
 
 use ::tokio::sync::mpsc;
 
-use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::quorum::Quorum;
 use crate::{NodeId, Result, RingId, TrackFlags};
 
@@ -75,10 +75,27 @@ impl AsyncQuorum {
         Ok((AsyncQuorum { quorum }, events))
     }
 
+    /// As [`AsyncQuorum::connect`], with the connect's requests made on tokio's
+    /// blocking pool: the runtime's worker awaits while the daemon answers.
+    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
+        on_pool(move || AsyncQuorum::connect(flags)).await
+    }
+
     /// Runs `f` with the blocking handle, on the calling thread, once no
     /// other thread uses it (see "Requests" in the [module](super) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Quorum) -> R) -> R {
         f(&lock(&self.quorum))
+    }
+
+    /// Runs `f` with the blocking handle on tokio's blocking pool, once no
+    /// other thread uses it, and returns what it returns: the runtime's
+    /// worker awaits while the daemon answers (see "Requests" in the
+    /// [module](super) docs). A panic in `f` resumes here.
+    pub async fn request<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Quorum) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        request(&self.quorum, f).await
     }
 
     /// Whether the partition is quorate now.

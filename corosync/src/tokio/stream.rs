@@ -3,9 +3,10 @@
 //! that dispatches the handle and yields what its callbacks queued.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,18 +54,66 @@ pub(super) use impl_dispatch;
 /// A handle shared by an adapter and its event stream, and a signal the
 /// stream raises after each dispatch (CPG's senders waiting out flow
 /// control retry then, rather than only when their back-off timer fires).
+///
+/// The handle is dropped (finalized) on tokio's blocking pool when the
+/// last reference goes inside a runtime: finalizing may wait for the daemon
+/// (libcpg asks it) or for another thread's connect (see [`crate::handle`]).
 pub(super) struct Inner<H> {
-    handle: Mutex<H>,
+    handle: ManuallyDrop<Mutex<H>>,
     pub(super) dispatched: Notify,
+    /// Drops the handle ([`drop_off_runtime`] for `H`).
+    drop_handle: fn(H),
 }
 
 pub(super) type Shared<H> = Arc<Inner<H>>;
 
-pub(super) fn shared<H>(handle: H) -> Shared<H> {
+pub(super) fn shared<H: Send + 'static>(handle: H) -> Shared<H> {
     Arc::new(Inner {
-        handle: Mutex::new(handle),
+        handle: ManuallyDrop::new(Mutex::new(handle)),
         dispatched: Notify::new(),
+        drop_handle: drop_off_runtime::<H>,
     })
+}
+
+/// Drops `handle` on the blocking pool of the runtime this thread is in,
+/// or here when it is in none (or the runtime no longer runs tasks).
+fn drop_off_runtime<H: Send + 'static>(handle: H) {
+    match ::tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(handle))),
+        Err(_) => drop(handle),
+    }
+}
+
+impl<H> Drop for Inner<H> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and `self.handle` is not used again.
+        let handle = unsafe { ManuallyDrop::take(&mut self.handle) };
+        (self.drop_handle)(handle.into_inner().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+/// Runs `f` on the runtime's blocking pool and returns what it returns;
+/// a panic in `f` resumes here. [`Error::NoRuntime`] outside a runtime, or
+/// when the runtime shuts down before `f` runs.
+pub(super) async fn on_pool<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let runtime = ::tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+    match runtime.spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => Err(Error::NoRuntime),
+    }
+}
+
+/// Runs `f` with the handle, once no other thread uses it, on the
+/// runtime's blocking pool (see [`on_pool`]).
+pub(super) async fn request<H: Send + 'static, R: Send + 'static>(
+    shared: &Shared<H>,
+    f: impl FnOnce(&H) -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let shared = shared.clone();
+    on_pool(move || f(&lock(&shared))).await
 }
 
 /// The handle's lock, waiting for it (a plain call: see "Requests" in the

@@ -2,7 +2,7 @@
 
 use ::tokio::sync::mpsc;
 
-use super::stream::{impl_dispatch, in_runtime, lock, shared, Events, Shared};
+use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::votequorum::{NodeState, Votequorum};
 use crate::{NodeId, Result, RingId, TrackFlags};
 
@@ -93,9 +93,26 @@ impl AsyncVotequorum {
         Ok((AsyncVotequorum { vq }, events))
     }
 
+    /// As [`AsyncVotequorum::connect`], with the connect's requests made on tokio's
+    /// blocking pool: the runtime's worker awaits while the daemon answers.
+    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
+        on_pool(move || AsyncVotequorum::connect(flags)).await
+    }
+
     /// Runs `f` with the blocking handle, on the calling thread, once no
     /// other thread uses it (see "Requests" in the [module](super) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Votequorum) -> R) -> R {
         f(&lock(&self.vq))
+    }
+
+    /// Runs `f` with the blocking handle on tokio's blocking pool, once no
+    /// other thread uses it, and returns what it returns: the runtime's
+    /// worker awaits while the daemon answers (see "Requests" in the
+    /// [module](super) docs). A panic in `f` resumes here.
+    pub async fn request<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Votequorum) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        request(&self.vq, f).await
     }
 }

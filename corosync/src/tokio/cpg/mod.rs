@@ -23,7 +23,9 @@ pub use send::send_policy;
 use payload::Recycler;
 use window::SendWindow;
 
-use super::stream::{impl_dispatch, in_runtime, lock, shared, try_lock, Events, Shared};
+use super::stream::{
+    impl_dispatch, in_runtime, lock, on_pool, request, shared, try_lock, Events, Shared,
+};
 use crate::cpg::{event_size, Address, Cpg, GroupName};
 use crate::{NodeId, Result, RingId};
 
@@ -168,15 +170,14 @@ fn nudge(cpg: &Cpg) {
     let _ = cpg.local_nodeid();
 }
 
-/// After a stream's dispatch that read the ring dry (`result`), wakes
-/// corosync if it may hold more of this handle's own messages in its
-/// out-queue, as a waiting send does (see `AsyncCpg::reserve`): with a
-/// window past the ring, a sender that has finished leaves them there, and
-/// nothing else may wake corosync for 50 ms. The request goes to the
-/// blocking pool, as streams make no requests on a runtime thread (a
-/// daemon that does not answer would hold it up; the stream then finds
-/// the handle taken and waits for it as for any request, where a send,
-/// which makes requests anyway, nudges inline); one at a time.
+/// After a dispatch that read the ring dry (`result`), by the stream or by
+/// a send waiting for its window, wakes corosync if it may hold more of
+/// this handle's own messages in its out-queue: with a window past the
+/// ring, a sender that has finished leaves them there, and nothing else
+/// may wake corosync for 50 ms. The request goes to the blocking pool, as
+/// the adapters make no requests on a runtime thread (a daemon that does
+/// not answer would hold it up; a stream or send then finds the handle
+/// taken and waits for it as for any request); one at a time.
 fn nudge_if_owed(window: &Arc<SendWindow>, cpg: &Shared<Cpg>, result: &Result<usize>) {
     if !window.may_hold_ours(result) {
         return;
@@ -308,18 +309,38 @@ impl AsyncCpg {
         ))
     }
 
+    /// As [`AsyncCpg::connect`], with the connect's requests made on tokio's
+    /// blocking pool: the runtime's worker awaits while the daemon answers.
+    pub async fn spawn_connect() -> Result<(AsyncCpg, CpgEvents)> {
+        on_pool(AsyncCpg::connect).await
+    }
+
     /// Runs `f` with the blocking handle, on the calling thread, once no
     /// other thread uses it (see "Requests" in the [module](super) docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cpg) -> R) -> R {
         f(&lock(&self.cpg))
     }
 
-    /// Joins `group`.
+    /// Runs `f` with the blocking handle on tokio's blocking pool, once no
+    /// other thread uses it, and returns what it returns: the runtime's
+    /// worker awaits while the daemon answers (see "Requests" in the
+    /// [module](super) docs). A panic in `f` resumes here.
+    pub async fn request<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Cpg) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        request(&self.cpg, f).await
+    }
+
+    /// Joins `group` ([`Cpg::join`]): a connection that has left a group
+    /// cannot join again ([`Error::RejoinAfterLeave`](crate::Error::RejoinAfterLeave),
+    /// refused at once); connect a new one.
     pub fn join(&self, group: &GroupName) -> Result<()> {
         self.with(|c| c.join(group))
     }
 
-    /// Leaves `group`.
+    /// Leaves `group` ([`Cpg::leave`]): this connection cannot join a group
+    /// again afterwards.
     pub fn leave(&self, group: &GroupName) -> Result<()> {
         self.with(|c| c.leave(group))?;
         self.window.reset();
@@ -373,9 +394,9 @@ impl AsyncCpg {
     /// corosync keeps up to `bytes` minus the ring of this connection's
     /// messages in its out-queue, the stream may hold up to `bytes` of
     /// events its reader has yet to take, and the adapter makes a request
-    /// to wake corosync (up to one per dispatch; the stream's from tokio's
-    /// blocking pool) whenever the ring runs dry while some of its
-    /// messages are still in corosync.
+    /// to wake corosync (one at a time, from tokio's blocking pool)
+    /// whenever the ring runs dry while some of its messages are still in
+    /// corosync.
     ///
     /// `0` sends one message at a time (a message always goes out when
     /// nothing else is on the way). `usize::MAX` means no window: only

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::window::{sub, SendWindow};
-use super::{nudge, AsyncCpg};
+use super::{nudge_if_owed, AsyncCpg};
 use crate::cpg::{event_size, message_len, Guarantee};
 use crate::tokio::stream::{lock, lock_async, Shared, BATCH};
 use crate::{Error, Result, Retry};
@@ -194,12 +194,10 @@ impl AsyncCpg {
             let result = if window.may_read() {
                 let cpg = lock_async(&self.cpg).await;
                 let result = cpg.dispatch_some(BATCH);
-                // Not when the stream has a nudge on its way: as this holds
-                // the lock, that one goes out after this read.
-                if window.may_hold_ours(&result) && !window.nudging.load(Ordering::Relaxed) {
-                    nudge(&cpg);
-                }
                 drop(cpg);
+                // A request: from the blocking pool, as the stream's, so
+                // that a daemon that does not answer holds up no worker.
+                nudge_if_owed(&self.window, &self.cpg, &result);
                 self.cpg.dispatched.notify_waiters();
                 result
             } else {
