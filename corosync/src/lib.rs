@@ -199,6 +199,8 @@ pub(crate) use plumbing::{c_args, cell, current, handle};
 mod dispatch;
 mod error;
 mod node;
+#[cfg_attr(not(all(feature = "cpg", feature = "quorum")), allow(dead_code))]
+mod reconnect;
 mod retry;
 mod track;
 
@@ -222,6 +224,7 @@ pub mod votequorum;
 pub use dispatch::DispatchMode;
 pub use error::{Error, Result};
 pub use node::{NodeId, RingId};
+pub use reconnect::{Disconnected, Reconnect};
 pub use retry::{retry, Retry};
 pub use track::TrackFlags;
 
