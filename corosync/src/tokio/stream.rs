@@ -53,6 +53,15 @@ pub trait Dispatch: sealed::Sealed + AsRawFd + Send + 'static {
 
 /// Implements [`Dispatch`] for a service's handle.
 macro_rules! impl_dispatch {
+    (@dispatch $t:ty) => {
+
+        impl $crate::tokio::stream::Dispatch for $t {
+            #[inline]
+            fn dispatch_some(&self, max: usize) -> $crate::Result<usize> {
+                <$t>::dispatch_some(self, max)
+            }
+        }
+    };
     ($t:ty, reconnects) => {
         impl $crate::tokio::stream::sealed::Sealed for $t {
             fn reconnect_policy(&self) -> Option<$crate::Reconnect> {
@@ -72,15 +81,6 @@ macro_rules! impl_dispatch {
     ($t:ty) => {
         impl $crate::tokio::stream::sealed::Sealed for $t {}
         $crate::tokio::stream::impl_dispatch!(@dispatch $t);
-    };
-    (@dispatch $t:ty) => {
-
-        impl $crate::tokio::stream::Dispatch for $t {
-            #[inline]
-            fn dispatch_some(&self, max: usize) -> $crate::Result<usize> {
-                <$t>::dispatch_some(self, max)
-            }
-        }
     };
 }
 pub(super) use impl_dispatch;
