@@ -196,7 +196,8 @@
 //! descriptor (`AsFd`) stays the same: a handle with a policy shows an
 //! epoll descriptor that watches whichever connection is current, so a
 //! poll loop keeps working across a restart. A reconnection happens only
-//! inside `dispatch`, never inside a callback.
+//! inside `dispatch`, never inside a callback; `dispatch(Blocking)`
+//! returns `Ok` after one.
 //!
 //! In async code, `AsyncCpg::reconnecting` and
 //! `AsyncQuorum::reconnecting` do the same from their streams (waiting on
