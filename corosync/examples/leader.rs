@@ -6,6 +6,13 @@
 //! half second) only while the partition is quorate; everyone reports
 //! leader changes as nodes die and come back.
 //!
+//! It rides through a restart of its own corosync: both connections
+//! reconnect by themselves (`reconnecting`), the group is joined again and
+//! tracking starts again. While its daemon is gone, the leader's fresh
+//! quorum check before each tick fails, so it holds its work; the new
+//! connections' first events (the membership, the quorum state) decide
+//! again.
+//!
 //! ```text
 //! leader [seconds]      (runs until Ctrl-C without a duration)
 //! ```
@@ -14,7 +21,7 @@ use std::time::Duration;
 
 use corosync::cpg::{Address, GroupName};
 use corosync::tokio::{AsyncCpg, AsyncQuorum, CpgEvent, QuorumEvent};
-use corosync::TrackFlags;
+use corosync::{Reconnect, TrackFlags};
 
 /// Prints a line; a closed stdout (the reader went away) is not an error
 /// worth dying for.
@@ -40,9 +47,11 @@ fn describe(leader: Option<Address>, me: (u32, u32)) -> String {
 }
 
 async fn run(duration: Option<Duration>) -> corosync::Result<()> {
-    let (cpg, mut cpg_events) = AsyncCpg::connect()?;
+    // Keep trying for up to a minute after a daemon restart.
+    let policy = Reconnect::new().patience(Duration::from_secs(60));
+    let (cpg, mut cpg_events) = AsyncCpg::reconnecting(policy)?;
     let (quorum, mut quorum_events) =
-        AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
+        AsyncQuorum::reconnecting(TrackFlags::CURRENT | TrackFlags::CHANGES, policy)?;
     cpg.join(&GroupName::new("leader-election")?)?;
     let me = (cpg.local_nodeid()?.get(), std::process::id());
     say!("node {} pid {} started", me.0, me.1);
@@ -71,6 +80,11 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
                         leader = new;
                         say!("members: nodes {}; {change}: {}", ids.join(" "), describe(leader, me));
                     }
+                    Some(Ok(CpgEvent::Reconnected(d))) => {
+                        // The membership of the new connection comes next.
+                        leader = None;
+                        say!("cpg: reconnected after {} tries; changes may be missing", d.attempts);
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e),
                     None => return Ok(()),
@@ -82,6 +96,10 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
                         quorate = q;
                         say!("{}", if quorate { "quorate: work resumes" } else { "not quorate: holding work" });
                     }
+                    Some(Ok(QuorumEvent::Reconnected(d))) => {
+                        // The quorum state of the new connection comes next.
+                        say!("quorum: reconnected after {} tries", d.attempts);
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e),
                     None => return Ok(()),
@@ -89,6 +107,12 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
             }
             _ = tick.tick() => {
                 let leading = leader.is_some_and(|a| (a.nodeid().get(), a.pid()) == me);
+                // A fresh check: the events say nothing while the daemon
+                // is gone, and a call then fails at once.
+                if leading && quorate && !quorum.is_quorate().unwrap_or(false) {
+                    quorate = false;
+                    say!("not quorate: holding work");
+                }
                 if leading && quorate {
                     work += 1;
                     say!("leader at work: tick {work}");

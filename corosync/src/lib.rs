@@ -226,6 +226,44 @@
 //! from every service's connect; libsam connects only in
 //! [`sam::Sam::initialize`] with a quorum policy and in
 //! [`sam::Sam::register`] with a cmap policy, so that is where SAM says it.
+//!
+//! # Riding through a daemon restart
+//!
+//! When the local corosync dies, every call on a connection to it answers
+//! [`Error::Library`], for good: the connection does not come back by
+//! itself. A handle built with a [`Reconnect`] policy
+//! ([`CpgBuilder::reconnect`](cpg::CpgBuilder::reconnect),
+//! [`QuorumBuilder::reconnect`](quorum::QuorumBuilder::reconnect)) rides
+//! through a restart instead:
+//!
+//! - a `dispatch` that finds the daemon gone connects again, trying with
+//!   the policy's back-off for up to its patience (then it returns the
+//!   error, and the next `dispatch` tries again); calls made meanwhile
+//!   answer `Library`;
+//! - on the new connection it sets up again what the handle had set up:
+//!   the CPG group it was in is joined again, quorum tracking is started
+//!   again (with [`TrackFlags::CURRENT`] added, so the state now is
+//!   reported);
+//! - then the `on_reconnect` closure runs once, with a [`Disconnected`]:
+//!   messages and membership or quorum changes of the time between may be
+//!   missing, and the events of the new connection (the group's
+//!   membership, the quorum state) follow.
+//!
+//! The handle, its closures and the `&Cpg` they get stay the same; only
+//! the connection underneath is new (and with it `as_raw()`). Its
+//! descriptor (`AsFd`) stays the same: a handle with a policy shows an
+//! epoll descriptor that watches whichever connection is current, so a
+//! poll loop keeps working across a restart. A reconnection happens only
+//! inside `dispatch`, never inside a callback; `dispatch(Blocking)`
+//! returns `Ok` after one.
+//!
+//! In async code, `AsyncCpg::reconnecting` and
+//! `AsyncQuorum::reconnecting` do the same from their streams (waiting on
+//! the runtime's timer, not on a thread) and yield a `Reconnected` event;
+//! when the patience runs out the stream yields the error and ends.
+//!
+//! Not ridden through (yet): votequorum, cmap and cfg handles, and EVS;
+//! rebuild those after `Library`.
 
 // docs.rs (nightly, `--cfg docsrs`): every item gated by a cargo feature or
 // a `corosync_has_*` flag shows what it needs (`doc_cfg` derives the
@@ -257,6 +295,8 @@ pub(crate) use plumbing::{c_args, cell, current, handle};
 mod dispatch;
 mod error;
 mod node;
+#[cfg_attr(not(all(feature = "cpg", feature = "quorum")), allow(dead_code))]
+mod reconnect;
 mod retry;
 mod track;
 
@@ -280,6 +320,7 @@ pub mod votequorum;
 pub use dispatch::DispatchMode;
 pub use error::{Error, Result};
 pub use node::{NodeId, RingId};
+pub use reconnect::{Disconnected, Reconnect};
 pub use retry::{retry, Retry};
 pub use track::TrackFlags;
 

@@ -17,6 +17,8 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
+use std::cell::Cell;
+
 use corosync_sys as sys;
 
 use crate::c_args::slice_arg;
@@ -24,7 +26,8 @@ use crate::cell::CallbackCell;
 use crate::current::{Kind, Registered};
 use crate::error::check;
 use crate::handle::{callback, Connection, Dispatch};
-use crate::{NodeId, Result, RingId, TrackFlags};
+use crate::reconnect::{Rider, Slot};
+use crate::{Disconnected, NodeId, Reconnect, Result, RingId, TrackFlags};
 
 /// Which quorum provider the daemon runs (the `quorum_type` corosync reports
 /// at initialize).
@@ -76,12 +79,14 @@ const MAX_LIST: usize = 384;
 
 type QuorumFn = Box<dyn FnMut(&Quorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
+type ReconnectFn = Box<dyn FnMut(&Quorum, &Disconnected) + Send>;
 
 pub(crate) struct Callbacks {
     quorum: Option<QuorumFn>,
     // (Only libquorum's model-v1 API, corosync 3.1 and later, calls it.)
     #[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
     nodelist: Option<NodeListFn>,
+    reconnect: Option<ReconnectFn>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -98,6 +103,7 @@ pub(crate) enum Held {
         joined: Vec<NodeId>,
         left: Vec<NodeId>,
     },
+    Reconnected(Disconnected),
 }
 
 crate::handle::library!(
@@ -113,9 +119,15 @@ crate::handle::library!(
 /// (`AsFd`) are the same for every service (see [Conventions](crate#conventions)).
 pub struct Quorum {
     // (First: the connection is finalized before the closures are dropped.)
-    conn: Connection<QuorumLib>,
+    conn: Slot<QuorumLib>,
     cell: CallbackCell<Callbacks, Held>,
     quorum_type: u32,
+    /// How the connection was made, to make it again.
+    legacy: bool,
+    /// The flags of the tracking started, until it is stopped.
+    tracking: Cell<Option<TrackFlags>>,
+    /// Whether and how it reconnects.
+    rider: Rider,
 }
 
 /// Builds a [`Quorum`] connection with its callbacks.
@@ -125,6 +137,10 @@ pub struct QuorumBuilder {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
     legacy: bool,
+    reconnect: Option<Reconnect>,
+    on_reconnect: Option<ReconnectFn>,
+    /// Whether an async stream, not `dispatch`, reconnects.
+    stream_driven: bool,
 }
 
 impl QuorumBuilder {
@@ -164,51 +180,88 @@ impl QuorumBuilder {
         self
     }
 
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, starts tracking again if it was (with
+    /// [`TrackFlags::CURRENT`] added, so the state now is reported), and
+    /// reports it to [`QuorumBuilder::on_reconnect`] before it returns.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Called once per reconnection (see [`QuorumBuilder::reconnect`]),
+    /// before the events of the new connection: changes of the time
+    /// between may be missing.
+    pub fn on_reconnect(mut self, f: impl FnMut(&Quorum, &Disconnected) + Send + 'static) -> Self {
+        self.on_reconnect = Some(Box::new(f));
+        self
+    }
+
+    /// Reconnects from an async stream, not from `dispatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream_driven(mut self) -> Self {
+        self.stream_driven = true;
+        self
+    }
+
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Quorum> {
         let legacy = self.legacy || !cfg!(corosync_has_quorum_model_initialize);
         if legacy && self.nodelist.is_some() {
             return Err(crate::Error::NotSupported);
         }
-        let mut quorum_type = 0;
-        let conn = Connection::<QuorumLib>::open(|raw| {
-            #[cfg(corosync_has_quorum_model_initialize)]
-            if !legacy {
-                let mut model = sys::quorum_model_v1_data_t {
-                    model: sys::QUORUM_MODEL_V1,
-                    quorum_notify_fn: Some(quorum_v1_trampoline),
-                    nodelist_notify_fn: Some(nodelist_trampoline),
-                };
-                // SAFETY: the out-pointers are valid; the model struct is a
-                // quorum_model_v1_data_t whose first field is the model, as
-                // quorum_model_initialize expects (it copies it). The
-                // trampolines find the handle through the registry, so the
-                // C context stays null.
-                return unsafe {
-                    sys::quorum_model_initialize(
-                        raw,
-                        sys::QUORUM_MODEL_V1,
-                        std::ptr::addr_of_mut!(model).cast(),
-                        &mut quorum_type,
-                        std::ptr::null_mut(),
-                    )
-                };
-            }
-            let mut callbacks = sys::quorum_callbacks_t {
-                quorum_notify_fn: Some(quorum_v0_trampoline),
-            };
-            // SAFETY: valid out-pointers; libquorum copies the callbacks.
-            unsafe { sys::quorum_initialize(raw, &mut callbacks, &mut quorum_type) }
-        })?;
+        let (conn, quorum_type) = open(legacy)?;
         Ok(Quorum {
-            conn,
+            conn: Slot::new(conn, self.reconnect.is_some())?,
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
                 nodelist: self.nodelist,
+                reconnect: self.on_reconnect,
             }),
             quorum_type,
+            legacy,
+            tracking: Cell::new(None),
+            rider: Rider::new(self.reconnect, !self.stream_driven),
         })
     }
+}
+
+/// Makes a libquorum connection; with it the quorum type the daemon
+/// reported.
+fn open(legacy: bool) -> Result<(Connection<QuorumLib>, u32)> {
+    let mut quorum_type = 0;
+    let conn = Connection::<QuorumLib>::open(|raw| {
+        #[cfg(corosync_has_quorum_model_initialize)]
+        if !legacy {
+            let mut model = sys::quorum_model_v1_data_t {
+                model: sys::QUORUM_MODEL_V1,
+                quorum_notify_fn: Some(quorum_v1_trampoline),
+                nodelist_notify_fn: Some(nodelist_trampoline),
+            };
+            // SAFETY: the out-pointers are valid; the model struct is a
+            // quorum_model_v1_data_t whose first field is the model, as
+            // quorum_model_initialize expects (it copies it). The
+            // trampolines find the handle through the registry, so the
+            // C context stays null.
+            return unsafe {
+                sys::quorum_model_initialize(
+                    raw,
+                    sys::QUORUM_MODEL_V1,
+                    std::ptr::addr_of_mut!(model).cast(),
+                    &mut quorum_type,
+                    std::ptr::null_mut(),
+                )
+            };
+        }
+        let mut callbacks = sys::quorum_callbacks_t {
+            quorum_notify_fn: Some(quorum_v0_trampoline),
+        };
+        // SAFETY: valid out-pointers; libquorum copies the callbacks.
+        unsafe { sys::quorum_initialize(raw, &mut callbacks, &mut quorum_type) }
+    })?;
+    Ok((conn, quorum_type))
 }
 
 impl Quorum {
@@ -254,13 +307,71 @@ impl Quorum {
     pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
         flags.check_reports()?;
         // SAFETY: live handle.
-        check(unsafe { sys::quorum_trackstart(self.raw(), flags.as_raw().into()) })
+        check(unsafe { sys::quorum_trackstart(self.raw(), flags.as_raw().into()) })?;
+        self.tracking.set(Some(flags));
+        Ok(())
     }
 
     /// Stops tracking.
     pub fn track_stop(&self) -> Result<()> {
         // SAFETY: live handle.
-        check(unsafe { sys::quorum_trackstop(self.raw()) })
+        check(unsafe { sys::quorum_trackstop(self.raw()) })?;
+        self.tracking.set(None);
+        Ok(())
+    }
+
+    /// Makes a new connection, starts tracking on it if this handle
+    /// tracked, and puts it in place of the old one (finalized). Only
+    /// inside the dispatch guard, outside callbacks.
+    fn reopen(&self) -> Result<()> {
+        let (conn, _) = open(self.legacy)?;
+        if let Some(flags) = self.tracking.get() {
+            let flags = flags | TrackFlags::CURRENT;
+            // SAFETY: live handle. (On failure `conn` is finalized when
+            // dropped.)
+            check(unsafe { sys::quorum_trackstart(conn.raw(), flags.as_raw().into()) })?;
+        }
+        // SAFETY: inside the dispatch guard (the callers), outside any
+        // callback or C call on this handle: no reference to the old
+        // connection is alive.
+        drop(unsafe { self.conn.replace(conn) }?);
+        Ok(())
+    }
+
+    /// Runs the reconnect closure. Inside the dispatch guard, outside
+    /// callbacks.
+    fn notify(&self, d: Disconnected) {
+        // SAFETY: inside the cell's dispatch on this thread (the callers),
+        // not nested in another of its callbacks.
+        unsafe {
+            self.cell.invoke(
+                |cb| on_reconnect(self, cb, &d),
+                || Some(Held::Reconnected(d)),
+            )
+        }
+    }
+
+    /// Whether the daemon's end of the connection is gone.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn connection_gone(&self) -> bool {
+        crate::handle::hung_up(self.conn.get().fd())
+    }
+
+    /// The reconnect policy, if any.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reconnect_policy(&self) -> Option<Reconnect> {
+        self.rider.policy()
+    }
+
+    /// One reconnect try, for an async stream (no waiting): the
+    /// notification has run when it worked. Refused during a dispatch.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reconnect_once(&self) -> Result<()> {
+        self.cell.dispatch(|| {
+            let d = self.rider.try_once(|| self.reopen())?;
+            self.notify(d);
+            Ok(())
+        })?
     }
 
     /// The pointer-sized handle the C library uses, for calls the safe API
@@ -280,7 +391,20 @@ impl Dispatch for Quorum {
     type Held = Held;
 
     fn connection(&self) -> &Connection<QuorumLib> {
-        &self.conn
+        self.conn.get()
+    }
+
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        if !self.rider.should_recover(rc, self.conn.get().fd()) {
+            return rc;
+        }
+        match self.rider.blocking(|| self.reopen()) {
+            Ok(d) => {
+                self.notify(d);
+                sys::CS_OK
+            }
+            Err(_) => rc,
+        }
     }
 
     fn cell(&self) -> &CallbackCell<Callbacks, Held> {
@@ -317,6 +441,7 @@ impl Dispatch for Quorum {
                     left: &left,
                 },
             ),
+            Held::Reconnected(d) => on_reconnect(self, cb, &d),
         }
     }
 }
@@ -326,6 +451,12 @@ crate::handle::impl_handle!(Quorum;);
 fn on_quorum(q: &Quorum, cb: &mut Callbacks, n: &QuorumNotification<'_>) {
     if let Some(f) = cb.quorum.as_mut() {
         f(q, n);
+    }
+}
+
+fn on_reconnect(q: &Quorum, cb: &mut Callbacks, d: &Disconnected) {
+    if let Some(f) = cb.reconnect.as_mut() {
+        f(q, d);
     }
 }
 

@@ -260,6 +260,108 @@ fn the_leader_example_follows_failures_and_quorum() {
     }
 }
 
+/// The leader-election example rides through a restart of the leader's
+/// own daemon: while it is gone the leader holds its work and the others
+/// elect node 2; once it is back, its connections reconnect (each told
+/// once), it leads again and works only once quorate.
+#[test]
+fn the_leader_example_rides_through_a_restart_of_its_daemon() {
+    let mut cluster = Cluster::new(3).expect("cluster");
+    let program = corosync_tests::example_binary("leader").unwrap();
+    let start = |i: usize| {
+        let mut child = cluster
+            .node(i)
+            .command(program.to_str().unwrap())
+            .unwrap()
+            .arg("90")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
+        (child, rx)
+    };
+    // The first line with `text`, and the lines before it.
+    let lines_to = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return (line, seen),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no line with {text:?}; saw {seen:?}");
+    };
+    let mut nodes: Vec<_> = (0..3).map(start).collect();
+    for (i, (_, rx)) in nodes.iter().enumerate() {
+        let (line, _) = lines_to(rx, "members: nodes 1 2 3; ");
+        assert!(line.contains("leader: node 1 pid"), "{line}");
+        if i == 0 {
+            lines_to(rx, "leader at work");
+        }
+    }
+    // Node 1's daemon dies: its leader holds its work, the others elect
+    // node 2.
+    cluster.kill(0).unwrap();
+    lines_to(&nodes[0].1, "not quorate: holding work");
+    lines_to(&nodes[1].1, "new leader: node 2");
+    lines_to(&nodes[2].1, "new leader: node 2");
+    // It comes back: both connections reconnect, node 1 leads again, and
+    // works only once quorate.
+    cluster.restart(0).unwrap();
+    // Its lines until it works with both connections back.
+    let mut after: Vec<String> = Vec::new();
+    let told = |after: &[String], what: &str| after.iter().filter(|l| l.starts_with(what)).count();
+    while !(told(&after, "cpg: reconnected") == 1
+        && told(&after, "quorum: reconnected") == 1
+        && after.last().is_some_and(|l| l.contains("leader at work")))
+    {
+        let (line, seen) = lines_to(&nodes[0].1, "");
+        after.extend(seen);
+        after.push(line);
+    }
+    let resumed = after
+        .iter()
+        .position(|l| l.contains("quorate: work resumes"))
+        .unwrap_or_else(|| panic!("worked without quorum coming back: {after:?}"));
+    assert!(
+        !after[..resumed]
+            .iter()
+            .any(|l| l.contains("leader at work")),
+        "worked before quorum came back: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.contains("members: nodes 1 2 3; ") && l.contains("(me)")),
+        "{after:?}"
+    );
+    for rx in [&nodes[1].1, &nodes[2].1] {
+        let (line, _) = lines_to(rx, "members: nodes 1 2 3; new leader: node 1");
+        assert!(!line.contains("(me)"), "{line}");
+    }
+    // Still running, and told once per connection.
+    let (child, rx) = &mut nodes[0];
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the example on node 1 exited"
+    );
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        !rest.iter().any(|l| l.contains("reconnected")),
+        "told again: {rest:?}"
+    );
+    for (i, (child, _)) in nodes.iter_mut().enumerate() {
+        child.kill().unwrap();
+        wait_child(
+            child,
+            NO_HANG,
+            &format!("the leader example on node {} after SIGKILL", i + 1),
+        );
+    }
+}
+
 /// Votequorum and CFG streams: an expected-votes change and a shutdown
 /// request arrive as events, and the async answer lets the shutdown go on.
 #[test]

@@ -13,11 +13,12 @@ use crate::c_args::slice_arg;
 use crate::cell::CallbackCell;
 use crate::current::{innermost, Kind, Registered};
 use crate::handle::{callback, Connection, Dispatch};
-use crate::{NodeId, RingId};
+use crate::{Disconnected, NodeId, RingId};
 
 pub(super) type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
 pub(super) type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
 pub(super) type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
+pub(super) type ReconnectFn = Box<dyn FnMut(&Cpg, &Disconnected) + Send>;
 
 pub(crate) struct Callbacks {
     /// (A closure that does nothing when none was given: one check less
@@ -25,6 +26,7 @@ pub(crate) struct Callbacks {
     pub(super) deliver: DeliverFn,
     pub(super) confchg: Option<ConfchgFn>,
     pub(super) totem: Option<TotemFn>,
+    pub(super) reconnect: Option<ReconnectFn>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -45,6 +47,7 @@ pub(crate) enum Held {
         ring_id: RingId,
         members: Vec<NodeId>,
     },
+    Reconnected(Disconnected),
 }
 
 impl Registered for Cpg {
@@ -58,7 +61,7 @@ impl Dispatch for Cpg {
 
     #[inline]
     fn connection(&self) -> &Connection<CpgLib> {
-        &self.conn
+        self.conn.get()
     }
 
     #[inline]
@@ -106,7 +109,17 @@ impl Dispatch for Cpg {
                     members: &members,
                 },
             ),
+            Held::Reconnected(d) => {
+                if let Some(f) = cb.reconnect.as_mut() {
+                    f(self, &d)
+                }
+            }
         }
+    }
+
+    #[inline]
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        self.recover_from(rc)
     }
 }
 

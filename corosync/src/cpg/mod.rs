@@ -80,7 +80,8 @@ use corosync_sys as sys;
 use crate::cell::CallbackCell;
 use crate::error::check;
 use crate::handle::{hung_up, Connection};
-use crate::{Error, NodeId, Result};
+use crate::reconnect::{Rider, Slot};
+use crate::{Disconnected, Error, NodeId, Reconnect, Result};
 
 mod callbacks;
 mod events;
@@ -90,7 +91,7 @@ mod zerocopy;
 
 use callbacks::{
     confchg_trampoline, deliver_trampoline, totem_trampoline, Callbacks, ConfchgFn, DeliverFn,
-    Held, TotemFn,
+    Held, ReconnectFn, TotemFn,
 };
 pub use events::{Address, ConfChange, Guarantee, Message, Reason, TotemConfChange};
 pub use iteration::{GroupIter, IterEntry, Iteration};
@@ -173,7 +174,7 @@ crate::handle::library!(
 /// (see [Conventions](crate#conventions)).
 pub struct Cpg {
     // (First: the connection is finalized before the closures are dropped.)
-    conn: Connection<CpgLib>,
+    conn: Slot<CpgLib>,
     cell: CallbackCell<Callbacks, Held>,
     /// The group this connection joined, as far as this handle knows.
     joined: Cell<Option<GroupName>>,
@@ -185,6 +186,11 @@ pub struct Cpg {
     /// The largest message libcpg sends without fragmenting it (fixed by
     /// libcpg at initialize).
     max_atomic: usize,
+    /// How the connection was made, to make it again.
+    legacy: bool,
+    flags: u32,
+    /// Whether and how it reconnects.
+    rider: Rider,
 }
 
 crate::handle::impl_handle!(Cpg;
@@ -203,6 +209,10 @@ pub struct CpgBuilder {
     totem: Option<TotemFn>,
     initial_totem_conf: bool,
     legacy: bool,
+    reconnect: Option<Reconnect>,
+    on_reconnect: Option<ReconnectFn>,
+    /// Whether an async stream, not `dispatch`, reconnects.
+    stream_driven: bool,
 }
 
 impl CpgBuilder {
@@ -243,6 +253,33 @@ impl CpgBuilder {
         self
     }
 
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, joins the group the handle was in, and reports it to
+    /// [`CpgBuilder::on_reconnect`] before it returns.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
+    /// Called once per reconnection (see [`CpgBuilder::reconnect`]), after
+    /// the group was joined again and before the events of the new
+    /// connection: messages and membership changes of the time between
+    /// may be missing.
+    pub fn on_reconnect(mut self, f: impl FnMut(&Cpg, &Disconnected) + Send + 'static) -> Self {
+        self.on_reconnect = Some(Box::new(f));
+        self
+    }
+
+    /// Reconnects from an async stream ([`Cpg::reconnect_once`]), not from
+    /// `dispatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream_driven(mut self) -> Self {
+        self.stream_driven = true;
+        self
+    }
+
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Cpg> {
         if self.legacy && (self.totem.is_some() || self.initial_totem_conf) {
@@ -257,52 +294,63 @@ impl CpgBuilder {
         } else {
             0
         };
-        let conn = Connection::<CpgLib>::open(|raw| {
-            if legacy {
-                let mut callbacks = sys::cpg_callbacks_t {
-                    cpg_deliver_fn: Some(deliver_trampoline),
-                    cpg_confchg_fn: Some(confchg_trampoline),
-                };
-                // SAFETY: valid pointers; libcpg copies the callbacks.
-                unsafe { sys::cpg_initialize(raw, &mut callbacks) }
-            } else {
-                let mut model = sys::cpg_model_v1_data_t {
-                    model: sys::CPG_MODEL_V1,
-                    cpg_deliver_fn: Some(deliver_trampoline),
-                    cpg_confchg_fn: Some(confchg_trampoline),
-                    cpg_totem_confchg_fn: Some(totem_trampoline),
-                    flags,
-                };
-                // SAFETY: `model` is a cpg_model_v1_data_t, whose first field
-                // is the model as cpg_model_initialize expects; libcpg copies
-                // it. The trampolines find the handle through the registry,
-                // so the C context stays null.
-                unsafe {
-                    sys::cpg_model_initialize(
-                        raw,
-                        sys::CPG_MODEL_V1,
-                        std::ptr::addr_of_mut!(model).cast(),
-                        std::ptr::null_mut(),
-                    )
-                }
-            }
-        })?;
-        let mut max_atomic = 0;
-        // SAFETY: live handle, valid out-pointer.
-        check(unsafe { sys::cpg_max_atomic_msgsize_get(conn.raw(), &mut max_atomic) })?;
+        let (conn, max_atomic) = open(legacy, flags)?;
         Ok(Cpg {
-            conn,
+            conn: Slot::new(conn, self.reconnect.is_some())?,
             cell: CallbackCell::new(Callbacks {
                 deliver: self.deliver.unwrap_or_else(|| Box::new(|_, _| {})),
                 confchg: self.confchg,
                 totem: self.totem,
+                reconnect: self.on_reconnect,
             }),
             joined: Cell::new(None),
             in_group: Cell::new(false),
             has_left: Cell::new(false),
-            max_atomic: max_atomic as usize,
+            max_atomic,
+            legacy,
+            flags,
+            rider: Rider::new(self.reconnect, !self.stream_driven),
         })
     }
+}
+
+/// Makes a libcpg connection; with it the largest message it sends
+/// whole.
+fn open(legacy: bool, flags: u32) -> Result<(Connection<CpgLib>, usize)> {
+    let conn = Connection::<CpgLib>::open(|raw| {
+        if legacy {
+            let mut callbacks = sys::cpg_callbacks_t {
+                cpg_deliver_fn: Some(deliver_trampoline),
+                cpg_confchg_fn: Some(confchg_trampoline),
+            };
+            // SAFETY: valid pointers; libcpg copies the callbacks.
+            unsafe { sys::cpg_initialize(raw, &mut callbacks) }
+        } else {
+            let mut model = sys::cpg_model_v1_data_t {
+                model: sys::CPG_MODEL_V1,
+                cpg_deliver_fn: Some(deliver_trampoline),
+                cpg_confchg_fn: Some(confchg_trampoline),
+                cpg_totem_confchg_fn: Some(totem_trampoline),
+                flags,
+            };
+            // SAFETY: `model` is a cpg_model_v1_data_t, whose first field
+            // is the model as cpg_model_initialize expects; libcpg copies
+            // it. The trampolines find the handle through the registry,
+            // so the C context stays null.
+            unsafe {
+                sys::cpg_model_initialize(
+                    raw,
+                    sys::CPG_MODEL_V1,
+                    std::ptr::addr_of_mut!(model).cast(),
+                    std::ptr::null_mut(),
+                )
+            }
+        }
+    })?;
+    let mut max_atomic = 0;
+    // SAFETY: live handle, valid out-pointer.
+    check(unsafe { sys::cpg_max_atomic_msgsize_get(conn.raw(), &mut max_atomic) })?;
+    Ok((conn, max_atomic as usize))
 }
 
 impl Cpg {
@@ -421,7 +469,7 @@ impl Cpg {
         // NO_MEMORY, TRY_AGAIN or an uninitialised value after up to a
         // second of retries. A hung-up descriptor is the daemon's answer.
         let fragmented = len >= self.max_atomic;
-        if fragmented && hung_up(self.conn.fd()) {
+        if fragmented && hung_up(self.conn.get().fd()) {
             return Err(Error::Library);
         }
         // SAFETY: IoSlice is ABI-compatible with struct iovec on Unix; the
@@ -435,7 +483,7 @@ impl Cpg {
                 bufs.len() as u32,
             )
         };
-        if rc != sys::CS_OK && fragmented && hung_up(self.conn.fd()) {
+        if rc != sys::CS_OK && fragmented && hung_up(self.conn.get().fd()) {
             return Err(Error::Library);
         }
         check(rc)
@@ -508,6 +556,85 @@ impl Cpg {
     /// (`cpg_zcb_alloc`). Freed on drop.
     pub fn zcb_alloc(&self, size: usize) -> Result<ZcBuffer<'_>> {
         ZcBuffer::new(self, size)
+    }
+
+    /// Makes a new connection, joins the group this handle was in, and
+    /// puts it in place of the old one (finalized). Only inside the
+    /// dispatch guard, outside callbacks.
+    fn reopen(&self) -> Result<()> {
+        let (conn, max_atomic) = open(self.legacy, self.flags)?;
+        if max_atomic != self.max_atomic {
+            // (libcpg's size is fixed at build time; a library swapped
+            // under a running program is not ridden through.)
+            return Err(Error::Library);
+        }
+        if let Some(group) = self.joined.get() {
+            // SAFETY: live handle, valid name. (On failure `conn` is
+            // finalized when dropped.)
+            check(unsafe { sys::cpg_join(conn.raw(), group.as_raw()) })?;
+        }
+        // SAFETY: inside the dispatch guard (the callers), outside any
+        // callback or C call on this handle: no reference to the old
+        // connection is alive.
+        drop(unsafe { self.conn.replace(conn) }?);
+        // A new connection: corosync's memory of a leave went with the old.
+        self.has_left.set(false);
+        Ok(())
+    }
+
+    /// Runs the reconnect closure. Inside the dispatch guard, outside
+    /// callbacks.
+    fn notify(&self, d: Disconnected) {
+        // SAFETY: inside the cell's dispatch on this thread (the callers),
+        // not nested in another of its callbacks.
+        unsafe {
+            self.cell.invoke(
+                |cb| {
+                    if let Some(f) = cb.reconnect.as_mut() {
+                        f(self, &d)
+                    }
+                },
+                || Some(Held::Reconnected(d)),
+            )
+        }
+    }
+
+    /// Inside `dispatch`, after the C dispatch answered `rc`: reconnects
+    /// if the daemon is gone and the handle rides through restarts.
+    pub(crate) fn recover_from(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        if !self.rider.should_recover(rc, self.conn.get().fd()) {
+            return rc;
+        }
+        match self.rider.blocking(|| self.reopen()) {
+            Ok(d) => {
+                self.notify(d);
+                sys::CS_OK
+            }
+            Err(_) => rc,
+        }
+    }
+
+    /// Whether the daemon's end of the connection is gone.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn connection_gone(&self) -> bool {
+        hung_up(self.conn.get().fd())
+    }
+
+    /// The reconnect policy, if any.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reconnect_policy(&self) -> Option<Reconnect> {
+        self.rider.policy()
+    }
+
+    /// One reconnect try, for an async stream (no waiting): the
+    /// notification has run when it worked. Refused during a dispatch.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reconnect_once(&self) -> Result<()> {
+        self.cell.dispatch(|| {
+            let d = self.rider.try_once(|| self.reopen())?;
+            self.notify(d);
+            Ok(())
+        })?
     }
 }
 

@@ -240,6 +240,14 @@ pub(crate) trait Dispatch: Registered + Sized {
     /// Runs after every dispatch, once no dispatch runs on the handle.
     #[inline]
     fn after_dispatch(&self) {}
+
+    /// Runs inside the dispatch when the C dispatch answered `rc` (not
+    /// OK): a handle that reconnects does so here and answers `CS_OK` when
+    /// it did. Not from a callback.
+    #[inline]
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        rc
+    }
 }
 
 /// What a trampoline does: runs `f` with the handle of type `H` and C
@@ -328,10 +336,14 @@ pub(crate) fn dispatch<H: Dispatch>(handle: &H, mode: DispatchMode) -> Result<()
         if (one && replayed > 0) || unsafe { cell.panicked() } {
             return sys::CS_OK;
         }
-        match mode {
+        let rc = match mode {
             DispatchMode::Blocking => one_at_a_time(handle, usize::MAX, sys::CS_DISPATCH_ONE).0,
             _ => c_dispatch(handle, mode.as_raw()),
+        };
+        if rc == sys::CS_OK || rc == sys::CS_ERR_TRY_AGAIN {
+            return rc;
         }
+        handle.recover(rc)
     });
     handle.after_dispatch();
     check(rc?)
@@ -343,7 +355,10 @@ pub(crate) fn dispatch_some<H: Dispatch>(handle: &H, max: usize) -> Result<usize
     let result = handle.cell().dispatch(|| {
         let replayed = replay(handle, max);
         let (rc, done) = one_at_a_time(handle, max - replayed, sys::CS_DISPATCH_ONE_NONBLOCKING);
-        (rc, replayed + done)
+        if rc == sys::CS_OK || rc == sys::CS_ERR_TRY_AGAIN {
+            return (rc, replayed + done);
+        }
+        (handle.recover(rc), replayed + done)
     });
     handle.after_dispatch();
     match result? {

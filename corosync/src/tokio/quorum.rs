@@ -4,9 +4,9 @@ use ::tokio::sync::mpsc;
 
 use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::quorum::Quorum;
-use crate::{NodeId, Result, RingId, TrackFlags};
+use crate::{Disconnected, NodeId, Reconnect, Result, RingId, TrackFlags};
 
-impl_dispatch!(Quorum);
+impl_dispatch!(Quorum, reconnects);
 
 /// An owned quorum event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub enum QuorumEvent {
         /// Who left.
         left: Vec<NodeId>,
     },
+    /// The connection was lost and made again, and tracking started again
+    /// (only with [`AsyncQuorum::reconnecting`]): changes of the time
+    /// between may be missing. The current state follows.
+    Reconnected(Disconnected),
 }
 
 /// A quorum connection for async code; cheap to clone, all clones share
@@ -48,10 +52,41 @@ impl AsyncQuorum {
     /// and starts tracking with `flags` ([`Quorum::track_start`]: flags
     /// that report nothing are refused).
     pub fn connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
+        AsyncQuorum::connect_with(flags, None)
+    }
+
+    /// Connects as [`AsyncQuorum::connect`] does, and rides through
+    /// restarts of the local daemon: when the connection is lost, the
+    /// stream connects again as `policy` says (waiting on the runtime's
+    /// timer, never on a thread), starts tracking again (with
+    /// [`TrackFlags::CURRENT`] added) and yields
+    /// [`QuorumEvent::Reconnected`], then the current state. When
+    /// `policy`'s patience runs out, the stream yields the error and ends.
+    pub fn reconnecting(
+        flags: TrackFlags,
+        policy: Reconnect,
+    ) -> Result<(AsyncQuorum, QuorumEvents)> {
+        AsyncQuorum::connect_with(flags, Some(policy))
+    }
+
+    fn connect_with(
+        flags: TrackFlags,
+        policy: Option<Reconnect>,
+    ) -> Result<(AsyncQuorum, QuorumEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let t1 = tx.clone();
-        let mut builder = Quorum::builder().on_quorum(move |_, n| {
+        let mut builder = Quorum::builder();
+        if let Some(policy) = policy {
+            let t0 = tx.clone();
+            builder = builder
+                .reconnect(policy)
+                .stream_driven()
+                .on_reconnect(move |_, d| {
+                    let _ = t0.send(QuorumEvent::Reconnected(*d));
+                });
+        }
+        let mut builder = builder.on_quorum(move |_, n| {
             let _ = t1.send(QuorumEvent::Quorum {
                 quorate: n.quorate,
                 ring_id: n.ring_id,

@@ -25,7 +25,23 @@ pub(super) fn in_runtime() -> Result<()> {
 
 pub(super) mod sealed {
     /// Only this crate's handles are dispatched by a stream.
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// How the handle reconnects, if it does (the stream then makes
+        /// the tries, between its polls).
+        fn reconnect_policy(&self) -> Option<crate::Reconnect> {
+            None
+        }
+
+        /// Whether the daemon's end of the connection is gone.
+        fn connection_gone(&self) -> bool {
+            false
+        }
+
+        /// One reconnect try (see [`crate::Reconnect`]).
+        fn reconnect_once(&self) -> crate::Result<()> {
+            Err(crate::Error::Library)
+        }
+    }
 }
 
 /// A handle an [`Events`] stream can dispatch (implemented by the
@@ -38,8 +54,7 @@ pub trait Dispatch: sealed::Sealed + AsRawFd + Send + 'static {
 
 /// Implements [`Dispatch`] for a service's handle.
 macro_rules! impl_dispatch {
-    ($t:ty) => {
-        impl $crate::tokio::stream::sealed::Sealed for $t {}
+    (@dispatch $t:ty) => {
 
         impl $crate::tokio::stream::Dispatch for $t {
             #[inline]
@@ -47,6 +62,26 @@ macro_rules! impl_dispatch {
                 <$t>::dispatch_some(self, max)
             }
         }
+    };
+    ($t:ty, reconnects) => {
+        impl $crate::tokio::stream::sealed::Sealed for $t {
+            fn reconnect_policy(&self) -> Option<$crate::Reconnect> {
+                <$t>::reconnect_policy(self)
+            }
+
+            fn connection_gone(&self) -> bool {
+                <$t>::connection_gone(self)
+            }
+
+            fn reconnect_once(&self) -> $crate::Result<()> {
+                <$t>::reconnect_once(self)
+            }
+        }
+        $crate::tokio::stream::impl_dispatch!(@dispatch $t);
+    };
+    ($t:ty) => {
+        impl $crate::tokio::stream::sealed::Sealed for $t {}
+        $crate::tokio::stream::impl_dispatch!(@dispatch $t);
     };
 }
 pub(super) use impl_dispatch;
@@ -216,6 +251,17 @@ pub struct Events<H, E> {
     /// time.
     retry: Pin<Box<::tokio::time::Sleep>>,
     retry_armed: bool,
+    /// Set while a handle that reconnects has lost its connection.
+    down: Option<Down>,
+}
+
+/// A lost connection the stream is reconnecting.
+struct Down {
+    since: ::tokio::time::Instant,
+    /// The wait before the last try.
+    delay: Option<Duration>,
+    /// What the dispatch answered, yielded if the stream gives up.
+    error: Error,
 }
 
 impl<H: Dispatch, E> Events<H, E> {
@@ -240,6 +286,7 @@ impl<H: Dispatch, E> Events<H, E> {
             // (Made here, so that a runtime without timers fails at once.)
             retry: Box::pin(::tokio::time::sleep(LOCK_RETRY)),
             retry_armed: false,
+            down: None,
         })
     }
 
@@ -289,6 +336,17 @@ impl<H: Dispatch, E> Events<H, E> {
             if self.done {
                 // The failure comes after the events queued before it.
                 return Poll::Ready(self.failure.take().map(Err));
+            }
+            if self.down.is_some() {
+                if dispatched {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                dispatched = true;
+                match self.poll_reconnect(cx) {
+                    Poll::Ready(()) => continue,
+                    Poll::Pending => return Poll::Pending,
+                }
             }
             // The reactor is edge-triggered: a readiness is kept until a
             // dispatch has drained the handle (below).
@@ -345,6 +403,13 @@ impl<H: Dispatch, E> Events<H, E> {
                     _ => break,
                 }
             }
+            let reconnects = match &result {
+                Err(err) => {
+                    handle.reconnect_policy().is_some()
+                        && (*err == Error::Library || handle.connection_gone())
+                }
+                Ok(_) => false,
+            };
             drop(handle);
             after_dispatch(&self.handle, &result);
             // A full batch may have left events behind: dispatch again as
@@ -362,10 +427,68 @@ impl<H: Dispatch, E> Events<H, E> {
             }
             self.handle.dispatched.notify_waiters();
             if let Err(err) = result {
-                self.done = true;
-                self.failure = Some(err);
+                if reconnects {
+                    self.down = Some(Down {
+                        since: ::tokio::time::Instant::now(),
+                        delay: None,
+                        error: err,
+                    });
+                    self.retry_armed = false;
+                    self.more = false;
+                } else {
+                    self.done = true;
+                    self.failure = Some(err);
+                }
             }
         }
+    }
+
+    /// One step of reconnecting: waits out the back-off, then makes one
+    /// try. `Ready` when the stream has a connection again, or has given
+    /// up (then it yields the error that lost the connection and ends).
+    fn poll_reconnect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.retry_armed {
+            if self.retry.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.retry_armed = false;
+        }
+        let Some(handle) = try_lock(&self.handle) else {
+            self.retry
+                .as_mut()
+                .reset(::tokio::time::Instant::now() + LOCK_RETRY);
+            self.retry_armed = true;
+            // (Registers the wake-up; it cannot have fired yet.)
+            let _ = self.retry.as_mut().poll(cx);
+            return Poll::Pending;
+        };
+        let tried = handle.reconnect_once();
+        let policy = handle.reconnect_policy().unwrap_or_default();
+        drop(handle);
+        // (A reconnection queued its notification; the next dispatch
+        // comes without waiting for readiness.)
+        let Some(mut down) = self.down.take() else {
+            return Poll::Ready(());
+        };
+        if tried.is_ok() {
+            self.more = true;
+            return Poll::Ready(());
+        }
+        let next = policy.next_delay(down.delay);
+        if down.since.elapsed().saturating_add(next) > policy.patience_limit() {
+            self.done = true;
+            self.failure = Some(down.error);
+            return Poll::Ready(());
+        }
+        down.delay = Some(next);
+        self.down = Some(down);
+        self.retry
+            .as_mut()
+            .reset(::tokio::time::Instant::now() + next);
+        self.retry_armed = true;
+        // (Registers the wake-up; it cannot have fired yet.)
+        let _ = self.retry.as_mut().poll(cx);
+        Poll::Pending
     }
 }
 

@@ -27,9 +27,9 @@ use super::stream::{
     impl_dispatch, in_runtime, lock, on_pool, request, shared, try_lock, Events, Shared,
 };
 use crate::cpg::{event_size, Address, Cpg, GroupName};
-use crate::{NodeId, Result, RingId};
+use crate::{Disconnected, NodeId, Reconnect, Result, RingId};
 
-impl_dispatch!(Cpg);
+impl_dispatch!(Cpg, reconnects);
 
 /// An owned CPG event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,11 @@ pub enum CpgEvent {
         /// The nodes.
         members: Vec<NodeId>,
     },
+    /// The connection was lost and made again, and the group joined again
+    /// (only with [`AsyncCpg::reconnecting`]): messages and membership
+    /// changes of the time between may be missing. The events of the new
+    /// connection follow, starting with the group's membership.
+    Reconnected(Disconnected),
 }
 
 impl CpgEvent {
@@ -238,16 +243,47 @@ impl AsyncCpg {
     /// # Ok(()) }
     /// ```
     pub fn connect() -> Result<(AsyncCpg, CpgEvents)> {
+        AsyncCpg::connect_with(None)
+    }
+
+    /// Connects as [`AsyncCpg::connect`] does, and rides through restarts
+    /// of the local daemon: when the connection is lost, the stream
+    /// connects again as `policy` says (a try, then waits on the runtime's
+    /// timer, never on a thread), joins the group again and yields
+    /// [`CpgEvent::Reconnected`]; calls made while it is down answer
+    /// [`Error::Library`](crate::Error::Library). When `policy`'s patience
+    /// runs out, the stream yields the error and ends.
+    pub fn reconnecting(policy: Reconnect) -> Result<(AsyncCpg, CpgEvents)> {
+        AsyncCpg::connect_with(Some(policy))
+    }
+
+    fn connect_with(policy: Option<Reconnect>) -> Result<(AsyncCpg, CpgEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (t1, t2, t3) = (tx.clone(), tx.clone(), tx);
+        let (t1, t2, t3, t4) = (tx.clone(), tx.clone(), tx.clone(), tx);
         let window = Arc::new(SendWindow::new(std::process::id()));
-        let (w1, w2, w3) = (window.clone(), window.clone(), window.clone());
+        let (w1, w2, w3, w4) = (
+            window.clone(),
+            window.clone(),
+            window.clone(),
+            window.clone(),
+        );
         let mut recycler = Recycler::new();
         // A connection is in one group at a time: its messages share the
         // name, allocated when it changes.
         let mut msg_group: Option<Arc<GroupName>> = None;
-        let cpg = Cpg::builder()
+        let mut builder = Cpg::builder();
+        if let Some(policy) = policy {
+            builder = builder
+                .reconnect(policy)
+                .stream_driven()
+                .on_reconnect(move |_, d| {
+                    // What was on its way back is lost with the connection.
+                    w4.reset();
+                    let _ = t4.send(CpgEvent::Reconnected(*d));
+                });
+        }
+        let cpg = builder
             .deliver_initial_totem_conf(true)
             .on_deliver(move |_, m| {
                 let bytes = event_size(m.data.len());
