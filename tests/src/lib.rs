@@ -32,6 +32,7 @@ use std::fmt;
 
 pub mod asynctest;
 pub mod bounded;
+pub mod chaos;
 mod cluster;
 pub mod cpg_record;
 pub mod events;
