@@ -1,7 +1,9 @@
 //! The checks of corosync's promises over the records of every member
 //! incarnation of a run. A configuration (view) is what a CPG
 //! configuration change installs: its members, tagged with the totem ring
-//! it came in (the last `ring` before it in the same record).
+//! it came in (the last `ring` before it in the same record; before the
+//! first, the first: corosync can deliver the initial totem configuration
+//! after the member's own join).
 //!
 //! 1. Agreed order: two members deliver their common messages in the same
 //!    relative order.
@@ -17,7 +19,8 @@
 //!    other install the same sequence of views from the first view they
 //!    share on (before it, while the joins of a merge are applied, each
 //!    starts from its own side's view), and two members that both saw a
-//!    ring to its end share at least one view in it.
+//!    ring to its end (both installed a view in a later ring) share at
+//!    least one view in it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -74,7 +77,13 @@ struct Views {
 }
 
 fn views_of(inc: &Incarnation) -> Views {
-    let mut ring = None;
+    // The initial totem configuration can come after the member's first
+    // configuration change (its own join): views before any ring event
+    // are in the first ring it reports.
+    let mut ring = inc.events.iter().find_map(|e| match e {
+        Event::Ring(seq, rep) => Some((*seq, *rep)),
+        _ => None,
+    });
     let mut views = Vec::new();
     let mut segments: Vec<Vec<MsgId>> = Vec::new();
     for e in &inc.events {
@@ -327,11 +336,12 @@ fn check_views(
                 }
             }
             None => {
-                let ended = |v: &Views, inc: &Incarnation, last: usize| {
-                    inc.clean_end || v.views[last + 1..].iter().any(|w| w.0 != ring)
-                };
-                if ended(va, a, *ia.last().expect("a view"))
-                    && ended(vb, b, *ib.last().expect("a view"))
+                // Seen to its end: a later view in another ring (a member
+                // that left, or was killed, may have stopped short of
+                // what the other saw).
+                let ended =
+                    |v: &Views, last: usize| v.views[last + 1..].iter().any(|w| w.0 != ring);
+                if ended(va, *ia.last().expect("a view")) && ended(vb, *ib.last().expect("a view"))
                 {
                     out.push(Violation {
                         kind: Kind::Membership,

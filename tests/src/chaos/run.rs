@@ -88,6 +88,7 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Rust,
+    Tokio,
     C,
 }
 
@@ -124,6 +125,7 @@ struct Driver {
     rng: Rng,
     dir: PathBuf,
     rust_member: PathBuf,
+    tokio_member: PathBuf,
     c_member: PathBuf,
     log: Vec<String>,
 }
@@ -132,6 +134,7 @@ impl Driver {
     fn program(&self, kind: Kind) -> &Path {
         match kind {
             Kind::Rust => &self.rust_member,
+            Kind::Tokio => &self.tokio_member,
             Kind::C => &self.c_member,
         }
     }
@@ -149,6 +152,7 @@ impl Driver {
             node + 1,
             match slot.kind {
                 Kind::Rust => "rust",
+                Kind::Tokio => "tokio",
                 Kind::C => "c",
             },
             slot.index,
@@ -358,7 +362,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         .start()?;
     let mut slots = Vec::new();
     for node in 0..opts.nodes {
-        for (index, kind) in [Kind::Rust, Kind::Rust, Kind::C].into_iter().enumerate() {
+        for (index, kind) in [Kind::Rust, Kind::Tokio, Kind::C].into_iter().enumerate() {
             slots.push(Slot {
                 node,
                 kind,
@@ -374,6 +378,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         rng: Rng::new(opts.seed),
         dir: dir.clone(),
         rust_member: harness_binary("chaos-member")?,
+        tokio_member: harness_binary("chaos-member-tokio")?,
         c_member: PathBuf::from(env!("C_CHAOS_MEMBER")),
         log: Vec::new(),
     };
