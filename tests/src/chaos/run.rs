@@ -107,6 +107,7 @@ struct Slot {
 struct MemberProcess {
     child: Child,
     stdin: ChildStdin,
+    name: String,
 }
 
 /// How long a member may take to say it has joined.
@@ -128,6 +129,8 @@ struct Driver {
     tokio_member: PathBuf,
     c_member: PathBuf,
     log: Vec<String>,
+    started: Instant,
+    last_sample: Instant,
 }
 
 impl Driver {
@@ -183,7 +186,7 @@ impl Driver {
         self.slots[s].incarnations += 1;
         match lines.recv_timeout(READY_WAIT) {
             Ok(line) if line.starts_with("ready ") => {
-                self.slots[s].running = Some(MemberProcess { child, stdin });
+                self.slots[s].running = Some(MemberProcess { child, stdin, name });
                 Ok(true)
             }
             other => {
@@ -222,9 +225,48 @@ impl Driver {
         let until = Instant::now() + Duration::from_millis(ms);
         while Instant::now() < until {
             self.respawn()?;
+            self.sample();
             std::thread::sleep(Duration::from_millis(200));
         }
         Ok(())
+    }
+
+    /// Every 10 s, appends the resident memory and open descriptors of
+    /// each running Rust member to `resources.tsv` (seconds since the
+    /// start, member, pid, VmRSS in kB, fds).
+    fn sample(&mut self) {
+        if self.last_sample.elapsed() < Duration::from_secs(10) {
+            return;
+        }
+        self.last_sample = Instant::now();
+        let t = self.started.elapsed().as_secs();
+        let mut lines = String::new();
+        for slot in &self.slots {
+            let (Some(p), Kind::Rust | Kind::Tokio) = (&slot.running, slot.kind) else {
+                continue;
+            };
+            let pid = p.child.id();
+            let rss = fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                });
+            let fds = fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| d.count())
+                .ok();
+            if let (Some(rss), Some(fds)) = (rss, fds) {
+                let _ = writeln!(lines, "{t}\t{}\t{pid}\t{rss}\t{fds}", p.name);
+            }
+        }
+        use std::io::Write as _;
+        // (Best effort: the samples are for reading, not checked.)
+        let _ = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("resources.tsv"))
+            .and_then(|mut f| f.write_all(lines.as_bytes()));
     }
 
     fn all_nodes(&self) -> Vec<usize> {
@@ -381,6 +423,8 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         tokio_member: harness_binary("chaos-member-tokio")?,
         c_member: PathBuf::from(env!("C_CHAOS_MEMBER")),
         log: Vec::new(),
+        started: Instant::now(),
+        last_sample: Instant::now(),
     };
     let mut faults = Vec::new();
     let result = (|| -> Result<(), HarnessError> {
