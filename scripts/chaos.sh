@@ -14,5 +14,5 @@ if [[ $(id -u) -ne 0 ]]; then
     echo "chaos: must run as root (it starts corosync in network namespaces); try: sudo $0" >&2
     exit 1
 fi
-cargo build --quiet -p corosync-tests --bin chaos --bin chaos-member --bin chaos-member-tokio
+cargo build --quiet -p corosync-tests --bin chaos --bin chaos-member --bin chaos-member-tokio --bin chaos-member-evs
 exec target/debug/chaos "$@"

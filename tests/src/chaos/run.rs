@@ -89,6 +89,7 @@ impl Outcome {
 enum Kind {
     Rust,
     Tokio,
+    Evs,
     C,
 }
 
@@ -127,6 +128,7 @@ struct Driver {
     dir: PathBuf,
     rust_member: PathBuf,
     tokio_member: PathBuf,
+    evs_member: PathBuf,
     c_member: PathBuf,
     log: Vec<String>,
     started: Instant,
@@ -138,6 +140,7 @@ impl Driver {
         match kind {
             Kind::Rust => &self.rust_member,
             Kind::Tokio => &self.tokio_member,
+            Kind::Evs => &self.evs_member,
             Kind::C => &self.c_member,
         }
     }
@@ -156,6 +159,7 @@ impl Driver {
             match slot.kind {
                 Kind::Rust => "rust",
                 Kind::Tokio => "tokio",
+                Kind::Evs => "evs",
                 Kind::C => "c",
             },
             slot.index,
@@ -242,7 +246,7 @@ impl Driver {
         let t = self.started.elapsed().as_secs();
         let mut lines = String::new();
         for slot in &self.slots {
-            let (Some(p), Kind::Rust | Kind::Tokio) = (&slot.running, slot.kind) else {
+            let (Some(p), Kind::Rust | Kind::Tokio | Kind::Evs) = (&slot.running, slot.kind) else {
                 continue;
             };
             let pid = p.child.id();
@@ -404,7 +408,10 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         .start()?;
     let mut slots = Vec::new();
     for node in 0..opts.nodes {
-        for (index, kind) in [Kind::Rust, Kind::Tokio, Kind::C].into_iter().enumerate() {
+        for (index, kind) in [Kind::Rust, Kind::Tokio, Kind::C, Kind::Evs]
+            .into_iter()
+            .enumerate()
+        {
             slots.push(Slot {
                 node,
                 kind,
@@ -421,6 +428,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         dir: dir.clone(),
         rust_member: harness_binary("chaos-member")?,
         tokio_member: harness_binary("chaos-member-tokio")?,
+        evs_member: harness_binary("chaos-member-evs")?,
         c_member: PathBuf::from(env!("C_CHAOS_MEMBER")),
         log: Vec::new(),
         started: Instant::now(),
