@@ -118,6 +118,12 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 /// its own messages).
 const END_WAIT: Duration = Duration::from_secs(120);
 
+/// The first slots (node 1's blocking and tokio members) are steady:
+/// never killed nor told to re-join, and their daemon is never killed
+/// (it is stopped and isolated like the others), so that their memory
+/// and descriptors can be followed over a whole run.
+const STEADY: usize = 2;
+
 /// The group every member joins.
 const GROUP: &[u8] = b"chaos";
 
@@ -284,6 +290,12 @@ impl Driver {
         let pause = self.rng.range(500, 4000);
         let what = match self.rng.range(0, 9) {
             0..=1 => {
+                // Node 1's daemon is never killed (its steady members).
+                let node = if node == 0 {
+                    self.rng.range(1, self.cluster.len() as u64 - 1) as usize
+                } else {
+                    node
+                };
                 self.cluster.kill(node)?;
                 self.calm(pause)?;
                 self.cluster.restart(node)?;
@@ -303,7 +315,7 @@ impl Driver {
                 format!("daemon-stop node {} for {pause} ms", node + 1)
             }
             6..=7 => {
-                let s = self.rng.range(0, self.slots.len() as u64 - 1) as usize;
+                let s = self.rng.range(STEADY as u64, self.slots.len() as u64 - 1) as usize;
                 match self.slots[s].running.as_mut() {
                     Some(p) => {
                         // (A member that exited on its own meanwhile is
@@ -317,7 +329,7 @@ impl Driver {
                 }
             }
             _ => {
-                let s = self.rng.range(0, self.slots.len() as u64 - 1) as usize;
+                let s = self.rng.range(STEADY as u64, self.slots.len() as u64 - 1) as usize;
                 match self.end_member(s, Duration::from_secs(70)) {
                     Some(status) => format!(
                         "rejoin slot {s} on node {}: left ({status}), joins again as a new process",
