@@ -1,8 +1,13 @@
-//! The seeded fault checker (`scripts/chaos.sh`): CPG members in processes
-//! of their own (Rust and plain C) multicast self-checking messages while
-//! the driver kills, stops, isolates and restarts daemons and members; each
-//! member incarnation writes what it saw to a record file of its own, and
+//! The seeded fault checker (`scripts/chaos.sh`): members in processes of
+//! their own multicast self-checking messages while the driver kills,
+//! stops, isolates and restarts daemons and members; each member
+//! incarnation writes what it saw to a record file of its own, and
 //! [`check`] reads those files afterwards and tests corosync's promises.
+//! The members: `chaos-member` (blocking `Cpg`), `chaos-member-tokio`
+//! (`AsyncCpg`), `tests/c/chaos_member.c` (plain libcpg) in one CPG group,
+//! and `chaos-member-evs` (`Evs` in two of three overlapping groups, whose
+//! node-level configuration changes give no member views: checks 5 and 6
+//! do not apply to it). RELIABILITY.md has the results.
 //!
 //! - [`payload`]: the message format every member sends (sender, sequence
 //!   number, length, checksum) and its validation.

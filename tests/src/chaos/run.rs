@@ -131,6 +131,7 @@ struct Driver {
     cluster: Cluster,
     slots: Vec<Slot>,
     rng: Rng,
+    seed: u64,
     dir: PathBuf,
     rust_member: PathBuf,
     tokio_member: PathBuf,
@@ -175,7 +176,11 @@ impl Driver {
         // libqb's complaints about a stalled daemon, and any panic.
         let stderr = fs::File::create(self.dir.join(format!("{name}.err")))
             .map_err(|e| HarnessError::new(format!("create {name}.err: {e}")))?;
-        let seed = self.rng.next_u64().to_string();
+        // Its own stream, so that restarts (which depend on timing) leave
+        // the sequence of faults a function of the seed alone.
+        let seed = Rng::new(self.seed ^ ((s as u64) << 40) ^ (slot.incarnations as u64))
+            .next_u64()
+            .to_string();
         let program = self.program(slot.kind).to_path_buf();
         let mut cmd = self
             .cluster
@@ -437,6 +442,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         cluster,
         slots,
         rng: Rng::new(opts.seed),
+        seed: opts.seed,
         dir: dir.clone(),
         rust_member: harness_binary("chaos-member")?,
         tokio_member: harness_binary("chaos-member-tokio")?,
