@@ -12,7 +12,9 @@
 //!    of their sequence numbers.
 //! 4. Self-delivery: a message a member sent comes back to it, unless it
 //!    lost its daemon first. Checked for every message sent before the
-//!    last own one it delivered, and for all of them after a clean end.
+//!    last own one it delivered, and for all of them after a clean end; a
+//!    member that, told to end, waited for its own messages in vain breaks
+//!    it too.
 //! 5. Virtual synchrony: two members that install the same two
 //!    consecutive views delivered the same messages between them.
 //! 6. Agreed membership: within one ring, two members that list each
@@ -26,6 +28,10 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::record::{members_text, Event, Incarnation, Member, MsgId};
+
+/// How a member's record ends when, told to end, it waited in vain for
+/// its own messages.
+pub const STUCK: &str = "own messages did not come back";
 
 /// Which promise a violation breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,6 +223,12 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
             }
             _ => {}
         }
+    }
+    if let Some(e) = inc.error.as_deref().filter(|e| e.starts_with(STUCK)) {
+        out.push(Violation {
+            kind: Kind::SelfDelivery,
+            trace: format!("{} stopped: {e}", who(inc)),
+        });
     }
     let bound = if inc.clean_end {
         u64::MAX
@@ -518,6 +530,9 @@ sent 3
         assert_eq!(kinds(&lose(A), &lose(B)), [Kind::SelfDelivery]);
         // B's #3 was sent in its last ring and B was killed: no promise.
         assert_eq!(kinds(A, B), []);
+        // B, told to end, waited for its #3 in vain.
+        let b = format!("{B}error own messages did not come back within 60 s\n");
+        assert_eq!(kinds(A, &b), [Kind::SelfDelivery]);
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// How much they compared.
     pub coverage: Coverage,
+    /// Members that exited by themselves other than on a corosync error
+    /// (see `driver.log` and their `.err` files), or did not join.
+    pub unexpected_exits: usize,
 }
 
 impl Outcome {
@@ -61,8 +64,8 @@ impl Outcome {
         format!(
             "chaos: seed={} nodes={} seconds={} faults={} (daemon-kill={} isolate={} daemon-stop={} \
              member-kill={} rejoin={}) incarnations={} clean-ends={} sent={sent} delivered={delivered} \
-             confchgs={confs} compared: order-pairs={} transitions={} views={} records={} \
-             unreadable={} violations={}",
+             confchgs={confs} compared: order-pairs={} transitions={} views={} \
+             unexpected-member-exits={} records={} unreadable={} violations={}",
             opts.seed,
             opts.nodes,
             opts.seconds,
@@ -77,6 +80,7 @@ impl Outcome {
             self.coverage.order_pairs,
             self.coverage.transitions,
             self.coverage.views,
+            self.unexpected_exits,
             opts.dir.display(),
             self.unreadable.len(),
             self.violations.len() + self.unreadable.len()
@@ -111,6 +115,17 @@ struct MemberProcess {
     name: String,
 }
 
+impl Drop for MemberProcess {
+    /// Kills a member still running, when a failed run unwinds.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // (Best effort: the run's error is the report.)
+            let _ = self.child.kill();
+            let _ = bounded::try_wait_child(&mut self.child, bounded::NO_HANG);
+        }
+    }
+}
+
 /// How long a member may take to say it has joined.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
@@ -140,6 +155,9 @@ struct Driver {
     log: Vec<String>,
     started: Instant,
     last_sample: Instant,
+    /// Members that exited by themselves other than on a corosync error,
+    /// or that did not join.
+    unexpected_exits: usize,
 }
 
 impl Driver {
@@ -207,6 +225,7 @@ impl Driver {
             other => {
                 self.log
                     .push(format!("member {name} did not join: {other:?}"));
+                self.unexpected_exits += 1;
                 // (Best effort: it is not counted as running either way.)
                 let _ = child.kill();
                 let _ = bounded::try_wait_child(&mut child, bounded::NO_HANG);
@@ -221,6 +240,11 @@ impl Driver {
         for s in 0..self.slots.len() {
             if let Some(p) = self.slots[s].running.as_mut() {
                 if let Ok(Some(status)) = p.child.try_wait() {
+                    // 3: stopped on an error from corosync (its daemon was
+                    // killed); anything else is unexpected.
+                    if status.code() != Some(3) {
+                        self.unexpected_exits += 1;
+                    }
                     self.log.push(format!(
                         "slot {s} (node {}) exited: {status}",
                         self.slots[s].node + 1
@@ -451,6 +475,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         log: Vec::new(),
         started: Instant::now(),
         last_sample: Instant::now(),
+        unexpected_exits: 0,
     };
     let mut faults = Vec::new();
     let result = (|| -> Result<(), HarnessError> {
@@ -482,6 +507,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
             dir.display()
         )));
     }
+    let unexpected_exits = driver.unexpected_exits;
     drop(driver);
     let (incarnations, unreadable) = read_records(&dir)?;
     let (violations, coverage) = check::check_counted(&incarnations);
@@ -491,6 +517,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         unreadable,
         violations,
         coverage,
+        unexpected_exits,
     })
 }
 
