@@ -25,7 +25,8 @@ pub struct Options {
     /// Cluster size, 3 to 5 (with one node faulted at a time, the others
     /// stay quorate).
     pub nodes: usize,
-    /// Where the record files go (emptied first).
+    /// Where the record files go (created if missing; the files of an
+    /// earlier run there are removed first).
     pub dir: PathBuf,
 }
 
@@ -435,9 +436,22 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         return Err(HarnessError::new("--nodes must be 3, 4 or 5"));
     }
     crate::preflight()?;
-    if opts.dir.exists() {
-        fs::remove_dir_all(&opts.dir)
-            .map_err(|e| HarnessError::new(format!("empty {}: {e}", opts.dir.display())))?;
+    fs::create_dir_all(&opts.dir)
+        .map_err(|e| HarnessError::new(format!("create {}: {e}", opts.dir.display())))?;
+    // Only what an earlier run wrote there goes.
+    for entry in fs::read_dir(&opts.dir)
+        .map_err(|e| HarnessError::new(format!("read {}: {e}", opts.dir.display())))?
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        let ours = path.extension().is_some_and(|x| x == "rec" || x == "err")
+            || path
+                .file_name()
+                .is_some_and(|n| n == "driver.log" || n == "resources.tsv");
+        if ours {
+            fs::remove_file(&path)
+                .map_err(|e| HarnessError::new(format!("remove {}: {e}", path.display())))?;
+        }
     }
     fs::create_dir_all(&opts.dir)
         .map_err(|e| HarnessError::new(format!("create {}: {e}", opts.dir.display())))?;
