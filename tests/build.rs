@@ -9,6 +9,7 @@ use std::process::Command;
 const PROGRAMS: &[(&str, &str, &[&str])] = &[
     ("c/cpg_peer.c", "cpg_peer", &["libcpg"]),
     ("c/cpg_bench.c", "cpg_bench", &["libcpg"]),
+    ("c/chaos_member.c", "chaos_member", &["libcpg"]),
 ];
 
 fn main() {

@@ -26,7 +26,8 @@
 //! runs helper programs on a node and reads what they print ([`CpgMember`]
 //! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
 //! callbacks see. Against a test that hangs all the same, every cluster has
-//! a time limit, past which a [`watchdog`] kills its daemons.
+//! a time limit, past which a [`watchdog`] kills its daemons. [`chaos`] is
+//! the seeded fault checker that `scripts/chaos.sh` runs.
 //!
 //! Clients run as root unless a test says otherwise. For a non-root client,
 //! list its uid or gid with [`ClusterBuilder::allow_uid`] or
@@ -39,6 +40,7 @@ use std::fmt;
 
 pub mod asynctest;
 pub mod bounded;
+pub mod chaos;
 mod cluster;
 pub mod cpg_record;
 pub mod events;

@@ -1,0 +1,586 @@
+//! The checks of corosync's promises over the records of every member
+//! incarnation of a run. A configuration (view) is what a CPG
+//! configuration change installs: its members, tagged with the totem ring
+//! it came in (the last `ring` before it in the same record; before the
+//! first, the first: corosync can deliver the initial totem configuration
+//! after the member's own join).
+//!
+//! 1. Agreed order: two members deliver their common messages in the same
+//!    relative order.
+//! 2. No duplicates (per incarnation) and no corrupted payloads.
+//! 3. FIFO per sender: a member delivers a sender's messages in the order
+//!    of their sequence numbers.
+//! 4. Self-delivery: a message a member sent comes back to it, unless it
+//!    lost its daemon first. Checked for every message sent before the
+//!    last own one it delivered, and for all of them after a clean end; a
+//!    member that, told to end, waited for its own messages in vain breaks
+//!    it too.
+//! 5. Virtual synchrony: two members that install the same two
+//!    consecutive views delivered the same messages between them.
+//! 6. Agreed membership: within one ring, two members that list each
+//!    other install the same sequence of views from the first view they
+//!    share on (before it, while the joins of a merge are applied, each
+//!    starts from its own side's view), and two members that both saw a
+//!    ring to its end (both installed a view in a later ring) share at
+//!    least one view in it.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use super::record::{members_text, Event, Incarnation, Member, MsgId};
+
+/// How a member's record ends when, told to end, it waited in vain for
+/// its own messages.
+pub const STUCK: &str = "own messages did not come back";
+
+/// Which promise a violation breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// 1: two members delivered common messages in different orders.
+    Order,
+    /// 2: a member delivered one message twice.
+    Duplicate,
+    /// 2: a delivered payload did not verify.
+    Corrupt,
+    /// 3: a sender's messages came out of order.
+    Fifo,
+    /// 4: a member's own message did not come back.
+    SelfDelivery,
+    /// 5: members that moved together delivered different sets.
+    VirtualSynchrony,
+    /// 6: members of one configuration disagree on it.
+    Membership,
+}
+
+/// One broken promise, with the smallest trace that shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which promise.
+    pub kind: Kind,
+    /// The records' lines that show it, one per line.
+    pub trace: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "violation {:?}:", self.kind)?;
+        for line in self.trace.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A view: the members after a configuration change and the ring it came
+/// in (`None` before the member's first ring event).
+type ViewKey = (Option<(u64, u32)>, Vec<Member>);
+
+/// One incarnation's views, each with what was delivered until the next.
+struct Views {
+    views: Vec<ViewKey>,
+    /// Deliveries after view `i` until view `i + 1` (or the record's end).
+    segments: Vec<Vec<MsgId>>,
+}
+
+fn views_of(inc: &Incarnation) -> Views {
+    // The initial totem configuration can come after the member's first
+    // configuration change (its own join): views before any ring event
+    // are in the first ring it reports.
+    let mut ring = inc.events.iter().find_map(|e| match e {
+        Event::Ring(seq, rep) => Some((*seq, *rep)),
+        _ => None,
+    });
+    let mut views = Vec::new();
+    let mut segments: Vec<Vec<MsgId>> = Vec::new();
+    for e in &inc.events {
+        match e {
+            Event::Ring(seq, rep) => ring = Some((*seq, *rep)),
+            Event::Conf(members) => {
+                views.push((ring, members.clone()));
+                segments.push(Vec::new());
+            }
+            Event::Deliver { id, .. } => {
+                if let Some(seg) = segments.last_mut() {
+                    seg.push(*id);
+                }
+            }
+            Event::Sent(_) => {}
+        }
+    }
+    Views { views, segments }
+}
+
+fn deliveries(inc: &Incarnation) -> Vec<MsgId> {
+    inc.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deliver { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn who(inc: &Incarnation) -> String {
+    format!(
+        "{} ({} {}:{})",
+        inc.name, inc.kind, inc.member.0, inc.member.1
+    )
+}
+
+fn show_view(v: &ViewKey) -> String {
+    match v.0 {
+        Some((seq, rep)) => format!("ring {seq}/{rep} [{}]", members_text(&v.1)),
+        None => format!("ring ? [{}]", members_text(&v.1)),
+    }
+}
+
+/// How much the checks compared, so that a clean result is seen not to be
+/// an empty one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    /// Pairs of incarnations with messages in common (check 1).
+    pub order_pairs: usize,
+    /// Pairs of matched consecutive views whose sets were compared (check 5).
+    pub transitions: usize,
+    /// Views compared between two members (check 6).
+    pub views: usize,
+}
+
+/// Checks every promise over `incs`, the records of one run; the
+/// violations found, at most one per kind and pair (or member).
+pub fn check(incs: &[Incarnation]) -> Vec<Violation> {
+    check_counted(incs).0
+}
+
+/// [`check`], and how much it compared.
+pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
+    let mut cov = Coverage::default();
+    let mut out = Vec::new();
+    for inc in incs {
+        check_one(inc, &mut out);
+    }
+    let all: Vec<(Vec<MsgId>, Views)> = incs.iter().map(|i| (deliveries(i), views_of(i))).collect();
+    // Most pairs of a long run never met: no sender in common, and neither
+    // in the other's views. These sets let such pairs go at once.
+    let senders: Vec<HashSet<Member>> = all
+        .iter()
+        .map(|(d, _)| d.iter().map(|m| (m.nodeid, m.pid)).collect())
+        .collect();
+    let seen: Vec<HashSet<Member>> = all
+        .iter()
+        .map(|(_, v)| {
+            v.views
+                .iter()
+                .flat_map(|(_, m)| m.iter().copied())
+                .collect()
+        })
+        .collect();
+    for a in 0..incs.len() {
+        for b in a + 1..incs.len() {
+            if !senders[a].is_disjoint(&senders[b]) {
+                check_order(&incs[a], &all[a].0, &incs[b], &all[b].0, &mut out, &mut cov);
+            }
+            if seen[a].contains(&incs[b].member) || seen[b].contains(&incs[a].member) {
+                check_views(&incs[a], &all[a].1, &incs[b], &all[b].1, &mut out, &mut cov);
+            }
+        }
+    }
+    (out, cov)
+}
+
+/// Checks 2, 3 and 4 within one incarnation.
+fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
+    let mut seen = HashSet::new();
+    let mut last: HashMap<Member, u64> = HashMap::new();
+    let mut sent = Vec::new();
+    let mut own = HashSet::new();
+    let mut flagged = HashSet::new();
+    for e in &inc.events {
+        match e {
+            Event::Sent(seq) => sent.push(*seq),
+            Event::Deliver { id, len, intact } => {
+                if !intact && flagged.insert(Kind::Corrupt) {
+                    out.push(Violation {
+                        kind: Kind::Corrupt,
+                        trace: format!(
+                            "{} delivered a {len}-byte message from {}:{} that does not verify \
+                             (its header says seq {})",
+                            who(inc),
+                            id.nodeid,
+                            id.pid,
+                            id.seq
+                        ),
+                    });
+                }
+                if !intact {
+                    continue;
+                }
+                if !seen.insert(*id) && flagged.insert(Kind::Duplicate) {
+                    out.push(Violation {
+                        kind: Kind::Duplicate,
+                        trace: format!("{} delivered {id} twice", who(inc)),
+                    });
+                }
+                let sender = (id.nodeid, id.pid);
+                if let Some(&prev) = last.get(&sender) {
+                    if id.seq <= prev && flagged.insert(Kind::Fifo) {
+                        out.push(Violation {
+                            kind: Kind::Fifo,
+                            trace: format!(
+                                "{} delivered {}:{}#{prev} and then {id}",
+                                who(inc),
+                                id.nodeid,
+                                id.pid
+                            ),
+                        });
+                    }
+                }
+                last.insert(sender, id.seq);
+                if sender == inc.member {
+                    own.insert(id.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(e) = inc.error.as_deref().filter(|e| e.starts_with(STUCK)) {
+        out.push(Violation {
+            kind: Kind::SelfDelivery,
+            trace: format!("{} stopped: {e}", who(inc)),
+        });
+    }
+    let bound = if inc.clean_end {
+        u64::MAX
+    } else {
+        own.iter().copied().max().unwrap_or(0)
+    };
+    if let Some(seq) = sent.iter().find(|&&s| s <= bound && !own.contains(&s)) {
+        out.push(Violation {
+            kind: Kind::SelfDelivery,
+            trace: format!(
+                "{} sent #{seq} and never delivered it{}",
+                who(inc),
+                if inc.clean_end {
+                    " before its clean end".to_string()
+                } else {
+                    format!(", though it delivered its own #{bound} sent later")
+                }
+            ),
+        });
+    }
+}
+
+/// Check 1 between two incarnations.
+fn check_order(
+    a: &Incarnation,
+    da: &[MsgId],
+    b: &Incarnation,
+    db: &[MsgId],
+    out: &mut Vec<Violation>,
+    cov: &mut Coverage,
+) {
+    let pos_b: HashMap<MsgId, usize> = db.iter().enumerate().map(|(i, m)| (*m, i)).collect();
+    // The common message with the highest position at b so far.
+    let mut max: Option<(MsgId, usize)> = None;
+    let mut common = false;
+    for m in da {
+        let Some(&pb) = pos_b.get(m) else { continue };
+        if !common {
+            common = true;
+            cov.order_pairs += 1;
+        }
+        match max {
+            Some((prev, pprev)) if pb < pprev => {
+                out.push(Violation {
+                    kind: Kind::Order,
+                    trace: format!(
+                        "{} delivered {prev} before {m}\n{} delivered {m} before {prev}",
+                        who(a),
+                        who(b)
+                    ),
+                });
+                return;
+            }
+            _ => max = Some((*m, pb)),
+        }
+    }
+}
+
+/// Checks 5 and 6 between two incarnations.
+fn check_views(
+    a: &Incarnation,
+    va: &Views,
+    b: &Incarnation,
+    vb: &Views,
+    out: &mut Vec<Violation>,
+    cov: &mut Coverage,
+) {
+    // Check 6, ring by ring.
+    let with = |v: &Views, other: Member| -> Vec<(Option<(u64, u32)>, usize)> {
+        v.views
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, m))| m.contains(&other))
+            .map(|(i, (r, _))| (*r, i))
+            .collect()
+    };
+    let sa = with(va, b.member);
+    let sb = with(vb, a.member);
+    let rings: Vec<Option<(u64, u32)>> = {
+        let mut r: Vec<_> = sa
+            .iter()
+            .map(|x| x.0)
+            .filter(|r| sb.iter().any(|y| y.0 == *r))
+            .collect();
+        r.dedup();
+        r
+    };
+    for ring in rings {
+        let ia: Vec<usize> = sa.iter().filter(|x| x.0 == ring).map(|x| x.1).collect();
+        let ib: Vec<usize> = sb.iter().filter(|x| x.0 == ring).map(|x| x.1).collect();
+        let first = ia.iter().enumerate().find_map(|(ka, &i)| {
+            ib.iter()
+                .position(|&j| va.views[i] == vb.views[j])
+                .map(|kb| (ka, kb))
+        });
+        match first {
+            Some((ka, kb)) => {
+                cov.views += ia.len().saturating_sub(ka).min(ib.len().saturating_sub(kb));
+                let diff = ia[ka..]
+                    .iter()
+                    .zip(&ib[kb..])
+                    .find(|(&i, &j)| va.views[i] != vb.views[j]);
+                if let Some((&i, &j)) = diff {
+                    out.push(Violation {
+                        kind: Kind::Membership,
+                        trace: format!(
+                            "{} installed {} then {}\n{} installed {} then {}",
+                            who(a),
+                            show_view(&va.views[ia[ka]]),
+                            show_view(&va.views[i]),
+                            who(b),
+                            show_view(&vb.views[ib[kb]]),
+                            show_view(&vb.views[j]),
+                        ),
+                    });
+                    return;
+                }
+            }
+            None => {
+                // Seen to its end: a later view in another ring (a member
+                // that left, or was killed, may have stopped short of
+                // what the other saw).
+                let ended =
+                    |v: &Views, last: usize| v.views[last + 1..].iter().any(|w| w.0 != ring);
+                if ended(va, *ia.last().expect("a view")) && ended(vb, *ib.last().expect("a view"))
+                {
+                    out.push(Violation {
+                        kind: Kind::Membership,
+                        trace: format!(
+                            "in ring {ring:?} {} installed {} and {} installed {}: no view in common",
+                            who(a),
+                            show_view(&va.views[*ia.last().expect("a view")]),
+                            who(b),
+                            show_view(&vb.views[*ib.last().expect("a view")]),
+                        ),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+    // Check 5: the same two consecutive views, matched by occurrence.
+    let pairs = |v: &Views| -> HashMap<(ViewKey, ViewKey, usize), usize> {
+        let mut count: HashMap<(ViewKey, ViewKey), usize> = HashMap::new();
+        let mut map = HashMap::new();
+        for i in 0..v.views.len().saturating_sub(1) {
+            let key = (v.views[i].clone(), v.views[i + 1].clone());
+            let n = count.entry(key.clone()).or_default();
+            map.insert((key.0, key.1, *n), i);
+            *n += 1;
+        }
+        map
+    };
+    let pb = pairs(vb);
+    for (key, i) in pairs(va) {
+        let both = |v: &ViewKey| v.1.contains(&a.member) && v.1.contains(&b.member);
+        if !both(&key.0) || !both(&key.1) {
+            continue;
+        }
+        let Some(&j) = pb.get(&key) else { continue };
+        cov.transitions += 1;
+        let set_a: HashSet<MsgId> = va.segments[i].iter().copied().collect();
+        let set_b: HashSet<MsgId> = vb.segments[j].iter().copied().collect();
+        if set_a != set_b {
+            let only_a: Vec<String> = set_a
+                .difference(&set_b)
+                .take(3)
+                .map(|m| m.to_string())
+                .collect();
+            let only_b: Vec<String> = set_b
+                .difference(&set_a)
+                .take(3)
+                .map(|m| m.to_string())
+                .collect();
+            out.push(Violation {
+                kind: Kind::VirtualSynchrony,
+                trace: format!(
+                    "both moved from {} to {}\n{} delivered {} messages in it, {} that the other did not: {}\n\
+                     {} delivered {} messages in it, {} that the other did not: {}",
+                    show_view(&key.0),
+                    show_view(&key.1),
+                    who(a),
+                    set_a.len(),
+                    set_a.difference(&set_b).count(),
+                    only_a.join(" "),
+                    who(b),
+                    set_b.len(),
+                    set_b.difference(&set_a).count(),
+                    only_b.join(" "),
+                ),
+            });
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::record::parse;
+
+    /// Two members, A (1:10) and B (2:20), that see a third join and then
+    /// split into rings of their own; B is killed at the end.
+    const A: &str = "member a rust 1 10
+ring 4 1
+conf 1:10,2:20
+sent 1
+dlv 1 10 1 40 ok
+dlv 2 20 1 40 ok
+conf 1:10,2:20,3:30
+dlv 2 20 2 40 ok
+sent 2
+dlv 1 10 2 40 ok
+ring 5 1
+conf 1:10
+end
+";
+    const B: &str = "member b c 2 20
+ring 4 1
+conf 1:10,2:20
+sent 1
+dlv 1 10 1 40 ok
+dlv 2 20 1 40 ok
+sent 2
+conf 1:10,2:20,3:30
+dlv 2 20 2 40 ok
+dlv 1 10 2 40 ok
+ring 5 2
+conf 2:20
+sent 3
+";
+
+    fn kinds(a: &str, b: &str) -> Vec<Kind> {
+        let incs = [parse("a", a).unwrap(), parse("b", b).unwrap()];
+        let mut k: Vec<Kind> = check(&incs).into_iter().map(|v| v.kind).collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    #[test]
+    fn consistent_records_have_no_violation_and_are_compared() {
+        let incs = [parse("a", A).unwrap(), parse("b", B).unwrap()];
+        let (violations, cov) = check_counted(&incs);
+        assert_eq!(violations, []);
+        assert_eq!(
+            cov,
+            Coverage {
+                order_pairs: 1,
+                transitions: 1,
+                views: 2
+            }
+        );
+    }
+
+    #[test]
+    fn two_members_delivering_common_messages_in_different_orders_is_an_order_violation() {
+        let b = B.replace(
+            "dlv 1 10 1 40 ok\ndlv 2 20 1 40 ok",
+            "dlv 2 20 1 40 ok\ndlv 1 10 1 40 ok",
+        );
+        assert_eq!(kinds(A, &b), [Kind::Order]);
+    }
+
+    #[test]
+    fn a_message_delivered_twice_is_a_duplicate() {
+        let a = A.replace("dlv 2 20 2 40 ok", "dlv 2 20 1 40 ok\ndlv 2 20 2 40 ok");
+        // (Delivering #1 again is also a step back in B's sequence.)
+        assert_eq!(kinds(&a, B), [Kind::Duplicate, Kind::Fifo]);
+    }
+
+    #[test]
+    fn a_payload_that_does_not_verify_is_corruption() {
+        let a = A.replace(
+            "conf 1:10,2:20,3:30\n",
+            "conf 1:10,2:20,3:30\ndlv 3 30 0 12 corrupt\n",
+        );
+        assert_eq!(kinds(&a, B), [Kind::Corrupt]);
+    }
+
+    #[test]
+    fn a_senders_messages_out_of_sequence_break_fifo() {
+        // Both deliver B's #2 before its #1: the same order, but not FIFO.
+        let swap = |s: &str| {
+            s.replace("dlv 2 20 1 40 ok", "dlv 2 20 X 40 ok")
+                .replace("dlv 2 20 2 40 ok", "dlv 2 20 1 40 ok")
+                .replace("dlv 2 20 X 40 ok", "dlv 2 20 2 40 ok")
+        };
+        assert_eq!(kinds(&swap(A), &swap(B)), [Kind::Fifo]);
+    }
+
+    #[test]
+    fn an_own_message_missing_before_a_clean_end_or_a_later_own_one_breaks_self_delivery() {
+        // A ends cleanly without its #3.
+        let a = A.replace("ring 5 1\nconf 1:10\n", "ring 5 1\nconf 1:10\nsent 3\n");
+        assert_eq!(kinds(&a, B), [Kind::SelfDelivery]);
+        // B's #1 reaches no one, though its #2 does.
+        let lose = |s: &str| s.replace("dlv 2 20 1 40 ok\n", "");
+        assert_eq!(kinds(&lose(A), &lose(B)), [Kind::SelfDelivery]);
+        // B's #3 was sent in its last ring and B was killed: no promise.
+        assert_eq!(kinds(A, B), []);
+        // B, told to end, waited for its #3 in vain.
+        let b = format!("{B}error own messages did not come back within 60 s\n");
+        assert_eq!(kinds(A, &b), [Kind::SelfDelivery]);
+    }
+
+    #[test]
+    fn members_moving_together_with_different_sets_break_virtual_synchrony() {
+        // A alone delivers a message of the third member in the first view.
+        let a = A.replace("dlv 2 20 1 40 ok\n", "dlv 2 20 1 40 ok\ndlv 3 30 1 40 ok\n");
+        assert_eq!(kinds(&a, B), [Kind::VirtualSynchrony]);
+    }
+
+    #[test]
+    fn members_of_one_ring_installing_different_views_disagree_on_membership() {
+        let b = B.replace("conf 1:10,2:20,3:30", "conf 1:10,2:20,3:31");
+        assert_eq!(kinds(A, &b), [Kind::Membership]);
+        // Two members that saw the same ring to its end without a view in
+        // common.
+        let a = A
+            .replace("conf 1:10,2:20,3:30", "conf 1:10,2:20,3:31")
+            .replace("conf 1:10,2:20\n", "conf 1:10,2:20,4:40\n");
+        let b = B.replace("dlv 1 10 1 40 ok\ndlv 2 20 1 40 ok", "dlv 2 20 1 40 ok");
+        assert!(kinds(&a, &b).contains(&Kind::Membership));
+    }
+
+    #[test]
+    fn the_differing_views_of_a_merge_before_the_first_shared_one_are_no_violation() {
+        // A's side had A and C, B's side B alone; the joins of the merge
+        // reach the two sides from different starting views.
+        let a =
+            "member a rust 1 10\nring 7 1\nconf 1:10,3:30\nconf 1:10,2:20,3:30\nconf 1:10,2:20\n";
+        let b = "member b rust 2 20\nring 7 1\nconf 2:20\nconf 1:10,2:20\nconf 1:10,2:20,3:30\nconf 1:10,2:20\n";
+        assert_eq!(kinds(a, b), []);
+    }
+}
