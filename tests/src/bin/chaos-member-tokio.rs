@@ -71,6 +71,9 @@ async fn main() {
                     Ok(CpgEvent::TotemConfChange { ring_id, .. }) => {
                         r.ring(ring_id.seq, ring_id.nodeid.get())
                     }
+                    Ok(CpgEvent::Reconnected(_)) => {
+                        unreachable!("the adapter was made without a reconnect policy")
+                    }
                     Err(e) => {
                         drop(r);
                         fail(&rec, &e)
