@@ -19,6 +19,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$SECONDS
 status=0
+# Without isolation: one test reads /proc/self/status, as the code it
+# tests does (Miri warns that /proc is outside its machine).
+export MIRIFLAGS="-Zmiri-disable-isolation ${MIRIFLAGS:-}"
 cargo +nightly miri test -p corosync --all-features --lib 2>&1 | tee "$log" || status=$?
 ignored=$(grep -E '^test .* \.\.\. ignored' "$log" || true)
 others=$(grep -v 'ignored, calls C (' <<<"$ignored" | grep . || true)
@@ -30,5 +33,6 @@ if [[ -n $others ]]; then
     echo "$others" >&2
     status=1
 fi
-echo "miri: $(grep -E '^test result:' "$log" | tail -1) ($((SECONDS - start)) s)"
+summary=$(grep -E '^test result:' "$log" | tail -1 || true)
+echo "miri: ${summary:-no test summary: Miri stopped the run (see above)} ($((SECONDS - start)) s)"
 exit "$status"
