@@ -13,6 +13,8 @@
 fn main() {
     println!("cargo::rerun-if-env-changed=DEP_COROSYNC_OPTIONAL_FUNCTIONS");
     println!("cargo::rerun-if-env-changed=COROSYNC_RS_ONLY_3_0_API");
+    // Set by cargo-fuzz: exposes the decoders to the targets in fuzz/.
+    println!("cargo::rustc-check-cfg=cfg(fuzzing)");
     let only_3_0 = std::env::var_os("COROSYNC_RS_ONLY_3_0_API").is_some();
     let names = std::env::var("DEP_COROSYNC_OPTIONAL_FUNCTIONS")
         .expect("corosync-sys lists its optional functions (links = \"corosync\")");

@@ -427,7 +427,7 @@ impl Cfg {
     }
 }
 
-fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
+pub(crate) fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<IpAddr> {
     let bytes: Vec<u8> = addr.address.iter().map(|&c| c as u8).collect();
     let family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
     if family == libc::AF_INET {

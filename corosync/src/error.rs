@@ -513,6 +513,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "calls C (cs_strerror), which Miri cannot run")]
     fn the_messages_agree_with_cs_strerror_on_the_code() {
         for &code in ALL_CODES {
             // SAFETY: cs_strerror returns a pointer to a static string for

@@ -317,6 +317,11 @@ pub mod tokio;
 #[cfg(feature = "votequorum")]
 pub mod votequorum;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzz_entry.rs"]
+pub mod __fuzz;
+
 pub use dispatch::DispatchMode;
 pub use error::{Error, Result};
 pub use node::{NodeId, RingId};

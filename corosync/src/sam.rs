@@ -286,6 +286,7 @@ mod tests {
     // The only test of this binary that initializes SAM (it is once per
     // process); libsam's initialization without a quorum policy is local.
     #[test]
+    #[cfg_attr(miri, ignore = "calls C (sam_initialize), which Miri cannot run")]
     fn bad_intervals_and_signals_are_refused_and_a_refused_callback_is_not_installed() {
         let too_long = Duration::from_millis(i32::MAX as u64 + 1);
         for bad in [

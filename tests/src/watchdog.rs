@@ -74,14 +74,32 @@ fn limit_from(value: Option<&str>) -> Result<Duration, HarnessError> {
 pub(crate) struct Daemon(Mutex<Option<OwnedFd>>);
 
 impl Daemon {
-    /// Records the daemon `pid`, a child not yet reaped.
+    /// Records the daemon `pid`, a child not yet reaped. Where the kernel
+    /// has pidfds but the process runs under a tool that does not know the
+    /// call (valgrind 3.19 answers ENOSYS), the watchdog cannot kill this
+    /// daemon: it says so once and still aborts the process after the
+    /// grace time.
     pub(crate) fn set(&self, pid: u32) -> Result<(), HarnessError> {
-        let fd = pidfd_open(pid).map_err(|e| {
-            HarnessError::new(format!(
-                "pidfd_open({pid}): {e} (the harness's watchdog needs Linux 5.3 or later)"
-            ))
-        })?;
-        *lock(&self.0) = Some(fd);
+        let fd = match pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && kernel_has_pidfd() => {
+                static WARN: Once = Once::new();
+                WARN.call_once(|| {
+                    eprintln!(
+                        "watchdog: pidfd_open is not available to this process (a tool such as \
+                         valgrind intercepts it): it cannot kill a stuck cluster's daemons, \
+                         and aborts the process after the grace time instead"
+                    )
+                });
+                None
+            }
+            Err(e) => {
+                return Err(HarnessError::new(format!(
+                    "pidfd_open({pid}): {e} (the harness's watchdog needs Linux 5.3 or later)"
+                )))
+            }
+        };
+        *lock(&self.0) = fd;
         Ok(())
     }
 
@@ -101,6 +119,19 @@ impl Daemon {
             };
         }
     }
+}
+
+/// Whether the running kernel has pidfds (5.3 and later), read from
+/// `/proc/sys/kernel/osrelease`, not through a system call a tool could
+/// intercept.
+fn kernel_has_pidfd() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 3)
 }
 
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {

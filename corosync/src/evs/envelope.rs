@@ -247,7 +247,9 @@ mod tests {
         };
         let valid = encode(&[g("one"), g("two")], b"some payload");
         let mut decoded = 0;
-        for round in 0..200_000 {
+        // Miri runs the same rounds some thousand times slower: fewer.
+        let rounds = if cfg!(miri) { 300 } else { 200_000 };
+        for round in 0..rounds {
             let len = (next() % 200) as usize;
             let mut msg: Vec<u8> = if round % 2 == 0 {
                 (0..len).map(|_| next() as u8).collect()
@@ -272,7 +274,7 @@ mod tests {
             }
         }
         assert!(
-            decoded > 100,
+            decoded > rounds / 2_000,
             "the fuzzer reached valid envelopes {decoded} times"
         );
     }

@@ -74,7 +74,7 @@ use crate::cpg::{message_len, Cpg, GroupName, Guarantee, MAX_BUFFERS, MAX_MESSAG
 use crate::current::{enclosing, with_registered, Kind, Registered};
 use crate::{DispatchMode, Error, NodeId, Result, RingId};
 
-mod envelope;
+pub(crate) mod envelope;
 
 pub use envelope::MAX_GROUPS;
 

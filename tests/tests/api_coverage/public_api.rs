@@ -296,6 +296,13 @@ fn load_module(root: &Path, ctx: ModCtx, items: Vec<Item>, out: &mut Vec<(ModCtx
             out.push((ctx.clone(), Item::Mod(m)));
             continue;
         }
+        // Compiled only for the fuzz targets (`--cfg fuzzing`): not API.
+        if m.attrs.iter().any(|a| {
+            a.path().is_ident("cfg")
+                && matches!(&a.meta, syn::Meta::List(l) if idents_of(l.tokens.clone()).contains("fuzzing"))
+        }) {
+            continue;
+        }
         let name = m.ident.to_string();
         let mut child = ModCtx {
             path: ctx.path.iter().cloned().chain([name.clone()]).collect(),
