@@ -231,6 +231,9 @@ impl QuorumBuilder {
 /// Makes a libquorum connection; with it the quorum type the daemon
 /// reported.
 fn open(legacy: bool) -> Result<(Connection<QuorumLib>, u32)> {
+    // Without quorum_model_initialize every connection is a legacy one.
+    #[cfg(not(corosync_has_quorum_model_initialize))]
+    let _ = legacy;
     let mut quorum_type = 0;
     let conn = Connection::<QuorumLib>::open(|raw| {
         #[cfg(corosync_has_quorum_model_initialize)]
