@@ -190,37 +190,46 @@ fn adapters_refuse_to_start_outside_a_runtime() {
     }
 }
 
+/// Starts the `leader` example on `node` for `seconds`, with a channel of
+/// the lines it prints.
+fn start_leader(
+    node: &corosync_tests::Node,
+    program: &std::path::Path,
+    seconds: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = node
+        .command(program.to_str().unwrap())
+        .unwrap()
+        .arg(seconds)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
+    (child, rx)
+}
+
+/// The first line with `text` the leader example printed within [`WAIT`],
+/// and the lines before it.
+fn lines_to(rx: &std::sync::mpsc::Receiver<String>, text: &str) -> (String, Vec<String>) {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return (line, seen),
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {text:?}; saw {seen:?}");
+}
+
 /// The leader-election example: leadership follows node failures, and the
 /// leader holds its work while its node is not quorate.
 #[test]
 fn the_leader_example_follows_failures_and_quorum() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let program = corosync_tests::example_binary("leader").unwrap();
-    let start = |i: usize| {
-        let mut child = cluster
-            .node(i)
-            .command(program.to_str().unwrap())
-            .unwrap()
-            .arg("60")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
-        (child, rx)
-    };
-    // The first line with `text`, and the lines before it.
-    let lines_to = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return (line, seen),
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {text:?}; saw {seen:?}");
-    };
+    let start = |i: usize| start_leader(cluster.node(i), &program, "60");
     let wait_for = |rx: &std::sync::mpsc::Receiver<String>, text: &str| lines_to(rx, text).0;
     let mut nodes: Vec<_> = (0..3).map(start).collect();
     // Everyone agrees node 1 leads once all three joined; node 1 works.
@@ -268,31 +277,7 @@ fn the_leader_example_follows_failures_and_quorum() {
 fn the_leader_example_rides_through_a_restart_of_its_daemon() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let program = corosync_tests::example_binary("leader").unwrap();
-    let start = |i: usize| {
-        let mut child = cluster
-            .node(i)
-            .command(program.to_str().unwrap())
-            .unwrap()
-            .arg("90")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let rx = corosync_tests::lines_of(child.stdout.take().unwrap());
-        (child, rx)
-    };
-    // The first line with `text`, and the lines before it.
-    let lines_to = |rx: &std::sync::mpsc::Receiver<String>, text: &str| {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return (line, seen),
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {text:?}; saw {seen:?}");
-    };
+    let start = |i: usize| start_leader(cluster.node(i), &program, "90");
     let mut nodes: Vec<_> = (0..3).map(start).collect();
     for (i, (_, rx)) in nodes.iter().enumerate() {
         let (line, _) = lines_to(rx, "members: nodes 1 2 3; ");
