@@ -25,11 +25,12 @@ mod bench;
 use bench::{cpu_seconds, is_message, report_throughput, stamp};
 
 async fn run(size: usize, count: u64, window: Option<usize>) -> corosync::Result<()> {
-    let (cpg, mut events) = AsyncCpg::connect()?;
+    let (cpg, mut events) = AsyncCpg::connect().await?;
     if let Some(bytes) = window {
         cpg.set_send_window(bytes);
     }
-    cpg.join(&GroupName::new(format!("bench-{}", std::process::id()))?)?;
+    cpg.join(&GroupName::new(format!("bench-{}", std::process::id()))?)
+        .await?;
     // Wait for our own join.
     while let Some(event) = events.next().await {
         if let CpgEvent::ConfChange { joined, .. } = event? {

@@ -49,14 +49,14 @@ fn describe(leader: Option<Address>, me: (u32, u32)) -> String {
 async fn run(duration: Option<Duration>) -> corosync::Result<()> {
     // Keep trying for up to a minute after a daemon restart.
     let policy = Reconnect::new().patience(Duration::from_secs(60));
-    let (cpg, mut cpg_events) = AsyncCpg::reconnecting(policy)?;
+    let (cpg, mut cpg_events) = AsyncCpg::reconnecting(policy).await?;
     let (quorum, mut quorum_events) =
-        AsyncQuorum::reconnecting(TrackFlags::CURRENT | TrackFlags::CHANGES, policy)?;
-    cpg.join(&GroupName::new("leader-election")?)?;
-    let me = (cpg.local_nodeid()?.get(), std::process::id());
+        AsyncQuorum::reconnecting(TrackFlags::CURRENT | TrackFlags::CHANGES, policy).await?;
+    cpg.join(&GroupName::new("leader-election")?).await?;
+    let me = (cpg.local_nodeid().await?.get(), std::process::id());
     say!("node {} pid {} started", me.0, me.1);
 
-    let mut quorate = quorum.is_quorate()?;
+    let mut quorate = quorum.is_quorate().await?;
     let mut leader: Option<Address> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut work = 0u64;
@@ -109,7 +109,7 @@ async fn run(duration: Option<Duration>) -> corosync::Result<()> {
                 let leading = leader.is_some_and(|a| (a.nodeid().get(), a.pid()) == me);
                 // A fresh check: the events say nothing while the daemon
                 // is gone, and a call then fails at once.
-                if leading && quorate && !quorum.is_quorate().unwrap_or(false) {
+                if leading && quorate && !quorum.is_quorate().await.unwrap_or(false) {
                     quorate = false;
                     say!("not quorate: holding work");
                 }

@@ -197,13 +197,13 @@
 //!   held up, nor are CPG connects and drops by a group iteration (libcpg's
 //!   iterations have a table and a lock of their own). Dropping a cmap,
 //!   quorum, votequorum or cfg handle does not wait for the daemon itself.
-//! - The async adapters wait on tokio's blocking pool, never on a runtime
-//!   worker, when connected with `spawn_connect` and asked through
-//!   `request` (bound the wait with `tokio::time::timeout`); dropping an
-//!   adapter finalizes on the pool too. Their streams and CPG sends never
-//!   wait for the daemon. The shorthands (`join`, `is_quorate`, ...) and
-//!   `connect` wait on the calling thread: see the `tokio` module's
-//!   "Requests".
+//! - The async adapters never wait on a runtime worker: every adapter
+//!   method that asks the daemon (`connect`, `request`, and shorthands such
+//!   as `join` or `is_quorate`) is an `async fn` that waits on tokio's
+//!   blocking pool, so `tokio::time::timeout` bounds the wait (the call
+//!   goes on in the pool until the daemon answers); dropping an adapter
+//!   finalizes on the pool too. Their streams and CPG sends never wait for
+//!   the daemon. See the `tokio` module's "Requests".
 //!
 //! Nothing here gives up on its own; a program that must not hang runs such
 //! calls on a thread (or the blocking pool) it can stop waiting for.

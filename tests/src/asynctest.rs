@@ -5,9 +5,10 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corosync::cpg::GroupName;
@@ -42,6 +43,53 @@ pub fn on_node_in_runtime<T: Send>(node: &Node, f: impl FnOnce() -> T + Send) ->
         let _guard = rt.enter();
         f()
     })
+}
+
+/// Runs the future `f` makes (connecting adapters, say) on a runtime whose
+/// threads, its blocking pool's included, are inside `node`'s network
+/// namespace, so that the connections it makes talk to that node's daemon
+/// (an adapter connects on the blocking pool of the runtime it is awaited
+/// in); returns its output, and resumes its panic here. The adapters then
+/// serve any runtime: their requests and drops go to the pool of the
+/// runtime they are called in, while their descriptors stay registered
+/// with the node's runtime, which lives as long as the test process (one
+/// per namespace, a worker thread that waits on its reactor).
+pub async fn on_node_async<T, F>(node: &Node, f: impl FnOnce() -> F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    match node_runtime(node).spawn(f()).await {
+        Ok(output) => output,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("the task on node {}'s runtime: {err}", node.index()),
+    }
+}
+
+/// The runtime of `node`'s namespace (see [`on_node_async`]), made the
+/// first time it is asked for.
+fn node_runtime(node: &Node) -> tokio::runtime::Handle {
+    static RUNTIMES: Mutex<Vec<((u64, u64), tokio::runtime::Runtime)>> = Mutex::new(Vec::new());
+    // (A namespace is known by its inode: a name may come back for another
+    // one.)
+    let meta = std::fs::metadata(node.netns().path()).expect("the node's namespace file");
+    let key = (meta.dev(), meta.ino());
+    let mut runtimes = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, runtime)) = runtimes.iter().find(|(k, _)| *k == key) {
+        return runtime.handle().clone();
+    }
+    // Built on a thread of the namespace: the threads it starts, and those
+    // its own threads start, are in it too.
+    let runtime = crate::on_node(node, || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    let handle = runtime.handle().clone();
+    runtimes.push((key, runtime));
+    handle
 }
 
 /// A stream of the tokio adapters, read through its inherent `next`.
@@ -231,7 +279,7 @@ impl Drop for Stopped {
 
 /// Joins `group` and reads `events` up to the join's configuration change.
 pub async fn join(cpg: &AsyncCpg, events: &mut CpgEvents, group: &str) {
-    cpg.join(&GroupName::new(group).unwrap()).unwrap();
+    cpg.join(&GroupName::new(group).unwrap()).await.unwrap();
     until(
         events,
         WAIT,

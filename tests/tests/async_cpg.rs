@@ -11,7 +11,7 @@ use std::sync::Arc;
 use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
 use corosync_tests::asynctest::{
-    current_thread, join, next, on_node_in_runtime, read_stamped, runtime, until,
+    current_thread, join, next, on_node_async, read_stamped, runtime, until,
 };
 use corosync_tests::events::WAIT;
 use corosync_tests::Cluster;
@@ -23,10 +23,14 @@ fn many_tasks_multicast_through_one_handle_in_one_order() {
     let rt = runtime();
     rt.block_on(async {
         let group = GroupName::new("async-many").unwrap();
-        let (a, mut a_events) = on_node_in_runtime(cluster.node(0), AsyncCpg::connect).unwrap();
-        let (b, b_events) = on_node_in_runtime(cluster.node(1), AsyncCpg::connect).unwrap();
-        a.join(&group).unwrap();
-        b.join(&group).unwrap();
+        let (a, mut a_events) = on_node_async(cluster.node(0), AsyncCpg::connect)
+            .await
+            .unwrap();
+        let (b, b_events) = on_node_async(cluster.node(1), AsyncCpg::connect)
+            .await
+            .unwrap();
+        a.join(&group).await.unwrap();
+        b.join(&group).await.unwrap();
         until(
             &mut a_events,
             WAIT,
@@ -106,7 +110,7 @@ fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
         .node(0)
         .run(|| {
             current_thread().block_on(async {
-                let (cpg, mut events) = AsyncCpg::connect().unwrap();
+                let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
                 // Before a join a send is refused, and takes nothing from
                 // the window (filled to the last message below).
                 assert_eq!(
@@ -161,7 +165,7 @@ fn vectored_sends_arrive_whole_and_bad_ones_are_refused_before_any_wait() {
                     IoSlice::new(b"tail"),
                 ];
                 cpg.mcast_vectored(Guarantee::Agreed, &parts).await.unwrap();
-                let local = cpg.local_nodeid().unwrap();
+                let local = cpg.local_nodeid().await.unwrap();
                 match until(&mut events, WAIT, message).await {
                     CpgEvent::Message {
                         nodeid, pid, data, ..
@@ -188,7 +192,7 @@ fn a_backlog_in_corosync_is_read_a_little_at_a_time() {
     let before = corosync_tests::out_queue_episodes(&node.log()).len();
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "async-backlog").await;
 
             // Another process floods the group while this task does not

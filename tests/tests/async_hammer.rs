@@ -69,9 +69,9 @@ fn many_tasks_use_one_cpg_connection_and_others_at_once() {
         .node(0)
         .run(|| {
             runtime().block_on(async {
-                let (cpg, mut events) = AsyncCpg::connect().unwrap();
+                let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
                 join(&cpg, &mut events, "hammer").await;
-                let me = cpg.local_nodeid().unwrap();
+                let me = cpg.local_nodeid().await.unwrap();
 
                 // One task polls the stream from here on: every message of
                 // the main group, and the side groups' changes.
@@ -86,7 +86,7 @@ fn many_tasks_use_one_cpg_connection_and_others_at_once() {
                                 .await
                                 .unwrap();
                             if seq % 10 == 0 {
-                                let members = cpg.membership(&group).unwrap();
+                                let members = cpg.membership(&group).await.unwrap();
                                 assert!(
                                     members.iter().any(|a| a.nodeid() == me && a.pid() == pid),
                                     "the main group's members {members:?} include this process"
@@ -95,7 +95,7 @@ fn many_tasks_use_one_cpg_connection_and_others_at_once() {
                             if seq % 25 == 0 {
                                 // A clone made and dropped on this worker.
                                 let clone = cpg.clone();
-                                assert_eq!(clone.local_nodeid().unwrap(), me);
+                                assert_eq!(clone.local_nodeid().await.unwrap(), me);
                             }
                         }
                     }));
@@ -107,7 +107,7 @@ fn many_tasks_use_one_cpg_connection_and_others_at_once() {
                     let cpg = cpg.clone();
                     tasks.push(tokio::spawn(async move {
                         let other = GroupName::new(format!("hammer-not-{i}")).unwrap();
-                        assert_eq!(cpg.join(&other), Err(Error::Exist), "a second join");
+                        assert_eq!(cpg.join(&other).await, Err(Error::Exist), "a second join");
                     }));
                 }
                 for v in 0..VISITORS {
@@ -134,7 +134,7 @@ fn many_tasks_use_one_cpg_connection_and_others_at_once() {
                     );
                 }
                 // The connection still works after all of that.
-                cpg.leave(&main_group).unwrap();
+                cpg.leave(&main_group).await.unwrap();
                 drop(cpg);
             })
         })
@@ -168,7 +168,7 @@ async fn read_all(mut events: CpgEvents) -> HashMap<u8, Vec<u32>> {
 /// different tasks.
 async fn side_group(i: u8, nodeid: NodeId, pid: u32) {
     let group = GroupName::new(format!("hammer-side-{i}")).unwrap();
-    let (cpg, mut events) = AsyncCpg::connect().unwrap();
+    let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
     let poller = tokio::spawn(async move {
         until(&mut events, WAIT, |e| {
             matches!(e, CpgEvent::ConfChange { group: g, joined, .. }
@@ -177,9 +177,9 @@ async fn side_group(i: u8, nodeid: NodeId, pid: u32) {
         .await;
         events
     });
-    cpg.join(&group).unwrap();
+    cpg.join(&group).await.unwrap();
     let events = poller.await.unwrap();
-    let members = cpg.membership(&group).unwrap();
+    let members = cpg.membership(&group).await.unwrap();
     assert_eq!(
         members
             .iter()
@@ -188,7 +188,7 @@ async fn side_group(i: u8, nodeid: NodeId, pid: u32) {
         [(nodeid, pid)],
         "the members of {group} once this connection's join has come"
     );
-    cpg.leave(&group).unwrap();
+    cpg.leave(&group).await.unwrap();
     let dropper = tokio::spawn(async move { drop(events) });
     drop(cpg);
     dropper.await.unwrap();
@@ -198,7 +198,7 @@ async fn side_group(i: u8, nodeid: NodeId, pid: u32) {
 /// member of a group once), sends its messages from another task, reads
 /// them back, and is dropped (handle and stream).
 async fn visit(tag: u8) {
-    let (cpg, mut events) = AsyncCpg::connect().unwrap();
+    let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
     join(&cpg, &mut events, &format!("hammer-visit-{tag}")).await;
     let cpg = Arc::new(cpg);
     let sender = {

@@ -16,7 +16,7 @@ use corosync::tokio::{
     QuorumEvent,
 };
 use corosync::{Error, NodeId, Retry, TrackFlags};
-use corosync_tests::asynctest::{current_thread, join, next, on_node_in_runtime, runtime, until};
+use corosync_tests::asynctest::{current_thread, join, next, on_node_async, runtime, until};
 use corosync_tests::events::WAIT;
 use corosync_tests::{pump_for, Cluster};
 
@@ -27,10 +27,12 @@ fn leaving_a_group_is_seen_by_the_others_and_ends_the_senders_sends() {
     let rt = runtime();
     rt.block_on(async {
         let group = GroupName::new("async-leave").unwrap();
-        let (leaver, mut leaver_events) =
-            on_node_in_runtime(cluster.node(0), AsyncCpg::connect).unwrap();
-        let (stayer, mut stayer_events) =
-            on_node_in_runtime(cluster.node(1), AsyncCpg::connect).unwrap();
+        let (leaver, mut leaver_events) = on_node_async(cluster.node(0), AsyncCpg::connect)
+            .await
+            .unwrap();
+        let (stayer, mut stayer_events) = on_node_async(cluster.node(1), AsyncCpg::connect)
+            .await
+            .unwrap();
         join(&leaver, &mut leaver_events, "async-leave").await;
         join(&stayer, &mut stayer_events, "async-leave").await;
         let both =
@@ -44,7 +46,7 @@ fn leaving_a_group_is_seen_by_the_others_and_ends_the_senders_sends() {
         // Another group's name is refused, and changes nothing: a message
         // still reaches both members.
         let other = GroupName::new("async-leave-other").unwrap();
-        assert_eq!(leaver.leave(&other), Err(Error::WrongGroup));
+        assert_eq!(leaver.leave(&other).await, Err(Error::WrongGroup));
         leaver
             .mcast(Guarantee::Agreed, b"still here")
             .await
@@ -58,7 +60,7 @@ fn leaving_a_group_is_seen_by_the_others_and_ends_the_senders_sends() {
             );
         }
 
-        leaver.leave(&group).unwrap();
+        leaver.leave(&group).await.unwrap();
         // The other member sees it leave, for that reason.
         let change = until(
             &mut stayer_events,
@@ -80,7 +82,7 @@ fn leaving_a_group_is_seen_by_the_others_and_ends_the_senders_sends() {
         assert_eq!(left[0].reason(), Reason::Leave);
         assert!(joined.is_empty());
         assert_eq!(
-            ids(&stayer.membership(&group).unwrap()),
+            ids(&stayer.membership(&group).await.unwrap()),
             [(NodeId::new(2), pid)]
         );
         // The leaver is in no group: its sends are refused, and it no
@@ -98,9 +100,9 @@ fn the_quorum_adapter_answers_whether_the_partition_is_quorate() {
     let mut cluster = Cluster::new(2).expect("cluster");
     let rt = runtime();
     rt.block_on(async {
-        let (quorum, mut events) = on_node_in_runtime(cluster.node(0), || {
+        let (quorum, mut events) = on_node_async(cluster.node(0), || {
             AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
-        })
+        }).await
         .unwrap();
         until(
             &mut events,
@@ -108,7 +110,7 @@ fn the_quorum_adapter_answers_whether_the_partition_is_quorate() {
             |e| matches!(e, QuorumEvent::Quorum { quorate: true, members, .. } if members.len() == 2),
         )
         .await;
-        assert_eq!(quorum.is_quorate(), Ok(true));
+        assert_eq!(quorum.is_quorate().await, Ok(true));
         // `with` lends the blocking handle and gives back what the
         // closure returns.
         assert_eq!(quorum.with(Quorum::is_quorate), Ok(true));
@@ -121,7 +123,7 @@ fn the_quorum_adapter_answers_whether_the_partition_is_quorate() {
                 if *members == [NodeId::new(1)])
         })
         .await;
-        assert_eq!(quorum.is_quorate(), Ok(false));
+        assert_eq!(quorum.is_quorate().await, Ok(false));
         assert_eq!(quorum.with(Quorum::is_quorate), Ok(false));
     });
 }
@@ -133,16 +135,17 @@ fn cmap_registrations_end_with_untrack_and_the_stream_holds_what_it_read() {
         .node(0)
         .run(|| {
             current_thread().block_on(async {
-                let (cmap, mut events) = AsyncCmap::connect(Map::Icmap).unwrap();
+                let (cmap, mut events) = AsyncCmap::connect(Map::Icmap).await.unwrap();
                 let changes = TrackType::ADD | TrackType::MODIFY | TrackType::DELETE;
                 let prefix = cmap
                     .track("test.async.", changes | TrackType::PREFIX)
+                    .await
                     .unwrap();
-                let key = cmap.track("test.async.key", changes).unwrap();
+                let key = cmap.track("test.async.key", changes).await.unwrap();
                 // Outside the prefix, so that only its own registration
                 // reports it: once its change with value `n` comes, so
                 // have those of every set before.
-                let fence = cmap.track("test.fence", changes).unwrap();
+                let fence = cmap.track("test.fence", changes).await.unwrap();
                 // Reads every event up to the fence's, whose value is `n`.
                 async fn up_to_fence(
                     events: &mut corosync::tokio::CmapEvents,
@@ -193,8 +196,8 @@ fn cmap_registrations_end_with_untrack_and_the_stream_holds_what_it_read() {
                 assert_eq!(summary(&seen), want);
 
                 // Untracked, the prefix reports nothing more; the others do.
-                cmap.untrack(prefix).unwrap();
-                assert_eq!(cmap.untrack(prefix), Err(Error::UnknownTrack));
+                cmap.untrack(prefix).await.unwrap();
+                assert_eq!(cmap.untrack(prefix).await, Err(Error::UnknownTrack));
                 cmap.with(|c| c.set_u32("test.async.key", 2)).unwrap();
                 cmap.with(|c| c.set_u32("test.fence", 2)).unwrap();
                 let modify = TrackEventKind::Modify;
@@ -208,6 +211,7 @@ fn cmap_registrations_end_with_untrack_and_the_stream_holds_what_it_read() {
                 // set: after ten sets, the stream's first read takes all
                 // ten, yields one and holds the rest.
                 cmap.track("test.async.many.", TrackType::ADD | TrackType::PREFIX)
+                    .await
                     .unwrap();
                 for i in 0..10u32 {
                     cmap.with(|c| c.set_u32(format!("test.async.many.{i}"), i))
@@ -345,7 +349,7 @@ fn a_payload_is_the_message_bytes() {
         .node(0)
         .run(|| {
             current_thread().block_on(async {
-                let (cpg, mut events) = AsyncCpg::connect().unwrap();
+                let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
                 join(&cpg, &mut events, "async-payload").await;
                 let sent: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
                 cpg.mcast(Guarantee::Agreed, &sent).await.unwrap();

@@ -27,7 +27,7 @@ fn a_hung_daemon_holds_up_neither_the_runtime_nor_its_sends_and_streams() {
     let pid = node.pid().unwrap() as i32;
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "hung-daemon").await;
             // The stream holds nothing, and its own message waits in the
             // connection's event ring: the stream's next event needs a
@@ -107,7 +107,7 @@ fn a_fragmented_send_leaves_the_runtime_thread_free() {
     let pid = node.pid().unwrap() as i32;
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "fragmented").await;
             let atomic = cpg.with(|c| c.max_atomic_msgsize()).unwrap();
             // 64 MiB: hundreds of fragments.

@@ -13,7 +13,7 @@ use corosync::tokio::{
 };
 use corosync::{Error, NodeId, TrackFlags};
 use corosync_tests::asynctest::{
-    current_thread, ends_with_error, on_node_in_runtime, runtime, until,
+    current_thread, ends_with_error, on_node_async, on_node_in_runtime, runtime, until,
 };
 use corosync_tests::bounded::{join_within, wait_child, NO_HANG};
 use corosync_tests::events::WAIT;
@@ -25,24 +25,33 @@ fn one_runtime_sees_a_node_die_on_three_streams_and_a_stopped_daemon_ends_them()
     let rt = runtime();
     rt.block_on(async {
         let group = GroupName::new("async-watch").unwrap();
-        let (cpg, mut cpg_events) = on_node_in_runtime(cluster.node(0), AsyncCpg::connect).unwrap();
-        let (_peer, mut peer_events) = on_node_in_runtime(cluster.node(2), || {
-            let (p, e) = AsyncCpg::connect().unwrap();
-            p.join(&GroupName::new("async-watch").unwrap()).unwrap();
+        let (cpg, mut cpg_events) = on_node_async(cluster.node(0), AsyncCpg::connect)
+            .await
+            .unwrap();
+        let (_peer, mut peer_events) = on_node_async(cluster.node(2), || async {
+            let (p, e) = AsyncCpg::connect().await.unwrap();
+            p.join(&GroupName::new("async-watch").unwrap())
+                .await
+                .unwrap();
             (p, e)
-        });
-        let (_quorum, mut quorum_events) = on_node_in_runtime(cluster.node(0), || {
+        })
+        .await;
+        let (_quorum, mut quorum_events) = on_node_async(cluster.node(0), || {
             AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
         })
+        .await
         .unwrap();
         let (cmap, mut cmap_events) =
-            on_node_in_runtime(cluster.node(0), || AsyncCmap::connect(Map::Icmap)).unwrap();
+            on_node_async(cluster.node(0), || AsyncCmap::connect(Map::Icmap))
+                .await
+                .unwrap();
         cmap.track(
             "runtime.members.",
             TrackType::ADD | TrackType::MODIFY | TrackType::DELETE | TrackType::PREFIX,
         )
+        .await
         .unwrap();
-        cpg.join(&group).unwrap();
+        cpg.join(&group).await.unwrap();
         let long = Duration::from_secs(30);
         until(
             &mut cpg_events,
@@ -125,39 +134,43 @@ fn adapters_refuse_to_start_outside_a_runtime() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::NoRuntime));
-    assert!(refused(node.run(|| AsyncCpg::connect().map(drop)).unwrap()));
+    // (Polled by no runtime, each refuses at its first poll.)
+    assert!(refused(
+        node.run(|| outside_runtime(AsyncCpg::connect()).map(drop))
+            .unwrap()
+    ));
     let changes = TrackFlags::CHANGES;
     assert!(refused(
-        node.run(|| AsyncQuorum::connect(changes).map(drop))
+        node.run(|| outside_runtime(AsyncQuorum::connect(changes)).map(drop))
             .unwrap()
     ));
     assert!(refused(
-        node.run(|| AsyncVotequorum::connect(changes).map(drop))
+        node.run(|| outside_runtime(AsyncVotequorum::connect(changes)).map(drop))
             .unwrap()
     ));
     assert!(refused(
-        node.run(|| AsyncCmap::connect(Map::Icmap).map(drop))
+        node.run(|| outside_runtime(AsyncCmap::connect(Map::Icmap)).map(drop))
             .unwrap()
     ));
     assert!(refused(
-        node.run(|| AsyncCfg::connect(changes).map(drop)).unwrap()
+        node.run(|| outside_runtime(AsyncCfg::connect(changes)).map(drop))
+            .unwrap()
     ));
     // Inside one, tracking flags that would report nothing are refused
     // (the stream would never yield).
     let refused = |r: corosync::Result<()>| matches!(r, Err(corosync::Error::InvalidInput { .. }));
-    let rt = current_thread();
     let empty = TrackFlags::empty();
-    let in_rt = |f: fn(TrackFlags) -> corosync::Result<()>| {
-        let handle = rt.handle().clone();
-        node.run(move || {
-            let _guard = handle.enter();
-            f(empty)
-        })
-        .unwrap()
-    };
-    assert!(refused(in_rt(|f| AsyncQuorum::connect(f).map(drop))));
-    assert!(refused(in_rt(|f| AsyncVotequorum::connect(f).map(drop))));
-    assert!(refused(in_rt(|f| AsyncCfg::connect(f).map(drop))));
+    let in_rt =
+        |connect: fn(TrackFlags) -> corosync::Result<()>| node.run(move || connect(empty)).unwrap();
+    assert!(refused(in_rt(|f| current_thread()
+        .block_on(AsyncQuorum::connect(f))
+        .map(drop))));
+    assert!(refused(in_rt(|f| current_thread()
+        .block_on(AsyncVotequorum::connect(f))
+        .map(drop))));
+    assert!(refused(in_rt(|f| current_thread()
+        .block_on(AsyncCfg::connect(f))
+        .map(drop))));
 
     // A runtime without its IO or time driver fails at once, as tokio's
     // own types do, not at the first poll.
@@ -173,8 +186,7 @@ fn adapters_refuse_to_start_outside_a_runtime() {
                     builder.enable_time();
                 }
                 let rt = builder.build().unwrap();
-                let _guard = rt.enter();
-                let panic = std::panic::catch_unwind(AsyncCpg::connect)
+                let panic = std::panic::catch_unwind(|| rt.block_on(AsyncCpg::connect()))
                     .map(drop)
                     .unwrap_err();
                 panic
@@ -187,6 +199,21 @@ fn adapters_refuse_to_start_outside_a_runtime() {
             message.as_deref().is_some_and(|m| m.contains(says)),
             "io {io}, time {time}: {message:?}"
         );
+    }
+}
+
+/// Polls `future` once, with no runtime around it, and returns its output;
+/// panics if it is not ready then.
+fn outside_runtime<F: std::future::Future>(future: F) -> F::Output {
+    struct Unused;
+    impl std::task::Wake for Unused {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unused));
+    let mut cx = std::task::Context::from_waker(&waker);
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("waited outside a runtime"),
     }
 }
 
@@ -356,9 +383,10 @@ fn votequorum_and_cfg_streams() {
     let mut cluster = Cluster::new(2).expect("cluster");
     let rt = runtime();
     rt.block_on(async {
-        let (vq, mut vq_events) = on_node_in_runtime(cluster.node(0), || {
+        let (vq, mut vq_events) = on_node_async(cluster.node(0), || {
             AsyncVotequorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)
         })
+        .await
         .unwrap();
         // Quorate with both nodes, and the node list with the ring id it
         // belongs to (in either order).
@@ -389,13 +417,15 @@ fn votequorum_and_cfg_streams() {
 
         // Connecting tracks: corosync asks this connection.
         let (cfg, mut cfg_events) =
-            on_node_in_runtime(cluster.node(1), || AsyncCfg::connect(TrackFlags::CHANGES)).unwrap();
+            on_node_async(cluster.node(1), || AsyncCfg::connect(TrackFlags::CHANGES))
+                .await
+                .unwrap();
         let asker = on_node_in_runtime(cluster.node(1), || corosync::cfg::Cfg::new().unwrap());
         // try_shutdown blocks until the votes are in: run it on a thread.
         let request = std::thread::spawn(move || asker.try_shutdown(ShutdownMode::Request));
         let event = until(&mut cfg_events, Duration::from_secs(20), |_| true).await;
         assert_eq!(event, CfgEvent::Shutdown(ShutdownMode::Request));
-        cfg.reply_to_shutdown(true).unwrap();
+        cfg.reply_to_shutdown(true).await.unwrap();
         assert_eq!(
             join_within(request, WAIT, "the shutdown request, let through"),
             Ok(())

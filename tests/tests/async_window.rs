@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use corosync::cpg::{GroupName, Guarantee};
 use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
 use corosync_tests::asynctest::{
-    current_thread, join, next, on_node_in_runtime, read_stamped, runtime, stamp_of, stamped,
+    current_thread, join, next, read_stamped, runtime, stamp_of, stamped,
 };
 use corosync_tests::events::WAIT;
 use corosync_tests::{pump, Cluster, Node};
@@ -95,7 +95,7 @@ fn burst_without_reading(node: &Node, group: &str, n: u64) {
 fn async_flood(node: &Node, group: &str, window: Option<usize>) {
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, group).await;
             if let Some(bytes) = window {
                 cpg.set_send_window(bytes);
@@ -159,7 +159,10 @@ fn the_send_window_is_the_event_ring() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let window = node
-        .run(|| runtime().block_on(async { AsyncCpg::connect().map(|(cpg, _)| cpg.send_window()) }))
+        .run(|| {
+            runtime()
+                .block_on(async { AsyncCpg::connect().await.map(|(cpg, _)| cpg.send_window()) })
+        })
         .unwrap()
         .unwrap();
     // Corosync's usual build: a 1 MiB ring.
@@ -196,45 +199,48 @@ fn concurrent_senders_share_the_window() {
     let cluster = Cluster::single().expect("cluster");
     let node = cluster.node(0);
     let before = out_queue_episodes(node);
-    let rt = runtime();
-    rt.block_on(async {
-        let (cpg, mut events) = on_node_in_runtime(node, AsyncCpg::connect).unwrap();
-        assert_eq!(cpg.send_window() / event_size(SIZE), 5);
-        join(&cpg, &mut events, "async-shared-window").await;
-        let reader = tokio::spawn(async move {
-            let mut last = [None::<u64>; TASKS as usize];
-            let mut got = 0;
-            while got < TASKS * EACH {
-                match next(&mut events, WAIT, "the next message").await {
-                    Some(Ok(CpgEvent::Message { data, .. })) => {
-                        let (task, seq) = (data[0] as usize, stamp_of(&data[8..]));
-                        assert_eq!(seq, last[task].map_or(0, |s| s + 1), "task {task}");
-                        last[task] = Some(seq);
-                        got += 1;
+    // (The runtime's threads are in the node's namespace.)
+    node.run(|| {
+        runtime().block_on(async {
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
+            assert_eq!(cpg.send_window() / event_size(SIZE), 5);
+            join(&cpg, &mut events, "async-shared-window").await;
+            let reader = tokio::spawn(async move {
+                let mut last = [None::<u64>; TASKS as usize];
+                let mut got = 0;
+                while got < TASKS * EACH {
+                    match next(&mut events, WAIT, "the next message").await {
+                        Some(Ok(CpgEvent::Message { data, .. })) => {
+                            let (task, seq) = (data[0] as usize, stamp_of(&data[8..]));
+                            assert_eq!(seq, last[task].map_or(0, |s| s + 1), "task {task}");
+                            last[task] = Some(seq);
+                            got += 1;
+                        }
+                        Some(Ok(_)) => {}
+                        other => panic!("after {got} messages: {other:?}"),
                     }
-                    Some(Ok(_)) => {}
-                    other => panic!("after {got} messages: {other:?}"),
                 }
-            }
-        });
-        let cpg = Arc::new(cpg);
-        let senders: Vec<_> = (0..TASKS)
-            .map(|t| {
-                let cpg = cpg.clone();
-                tokio::spawn(async move {
-                    let mut msg = vec![t as u8; SIZE];
-                    for seq in 0..EACH {
-                        msg[8..16].copy_from_slice(&seq.to_le_bytes());
-                        cpg.mcast(Guarantee::Agreed, &msg).await.unwrap();
-                    }
+            });
+            let cpg = Arc::new(cpg);
+            let senders: Vec<_> = (0..TASKS)
+                .map(|t| {
+                    let cpg = cpg.clone();
+                    tokio::spawn(async move {
+                        let mut msg = vec![t as u8; SIZE];
+                        for seq in 0..EACH {
+                            msg[8..16].copy_from_slice(&seq.to_le_bytes());
+                            cpg.mcast(Guarantee::Agreed, &msg).await.unwrap();
+                        }
+                    })
                 })
-            })
-            .collect();
-        for s in senders {
-            s.await.unwrap();
-        }
-        reader.await.unwrap();
-    });
+                .collect();
+            for s in senders {
+                s.await.unwrap();
+            }
+            reader.await.unwrap();
+        })
+    })
+    .unwrap();
     let episodes = out_queue_episodes(node) - before;
     assert_eq!(
         episodes, 0,
@@ -300,37 +306,41 @@ const PACED_COUNT: u64 = 4000;
 #[test]
 fn a_sender_is_paced_by_the_task_reading_its_stream() {
     let cluster = Cluster::single().expect("cluster");
-    let rt = runtime();
-    rt.block_on(async {
-        let (cpg, mut events) = on_node_in_runtime(cluster.node(0), AsyncCpg::connect).unwrap();
-        join(&cpg, &mut events, "async-paced").await;
-        let (ahead, bound, events) = ahead_of_a_slow_reader(&cpg, events, None).await;
-        assert!(
-            ahead <= bound,
-            "the sender got {ahead} messages ahead of its reader (window: {bound})"
-        );
-        // The window was what held the sender back, not its own speed.
-        assert!(
-            ahead > bound / 2,
-            "the sender was only {ahead} messages ahead"
-        );
+    cluster
+        .node(0)
+        .run(|| {
+            runtime().block_on(async {
+                let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
+                join(&cpg, &mut events, "async-paced").await;
+                let (ahead, bound, events) = ahead_of_a_slow_reader(&cpg, events, None).await;
+                assert!(
+                    ahead <= bound,
+                    "the sender got {ahead} messages ahead of its reader (window: {bound})"
+                );
+                // The window was what held the sender back, not its own speed.
+                assert!(
+                    ahead > bound / 2,
+                    "the sender was only {ahead} messages ahead"
+                );
 
-        // Without a stream, nothing waits for a reader: a long batch goes
-        // out at full speed.
-        drop(events);
-        let batch = async {
-            let mut buf = vec![0u8; PACED_SIZE];
-            for seq in 0..PACED_COUNT {
-                buf[..8].copy_from_slice(&seq.to_le_bytes());
-                cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
-            }
-        };
-        tokio::time::timeout(SENDS_ALONE, batch)
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{PACED_COUNT} sends without a stream took over {SENDS_ALONE:?}")
-            });
-    });
+                // Without a stream, nothing waits for a reader: a long batch goes
+                // out at full speed.
+                drop(events);
+                let batch = async {
+                    let mut buf = vec![0u8; PACED_SIZE];
+                    for seq in 0..PACED_COUNT {
+                        buf[..8].copy_from_slice(&seq.to_le_bytes());
+                        cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
+                    }
+                };
+                tokio::time::timeout(SENDS_ALONE, batch)
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("{PACED_COUNT} sends without a stream took over {SENDS_ALONE:?}")
+                    });
+            })
+        })
+        .unwrap();
 }
 
 #[test]
@@ -341,24 +351,27 @@ fn a_smaller_send_window_paces_closer_and_a_bigger_one_lets_corosync_queue() {
     // while the sender runs on (which after about 20 ms would make the
     // window stop counting what waits in the stream), so the bounds below
     // are exact.
-    let rt = current_thread();
-    rt.block_on(async {
-        let (cpg, mut events) = on_node_in_runtime(node, AsyncCpg::connect).unwrap();
-        join(&cpg, &mut events, "async-window").await;
-        // 256 KiB: a quarter of the messages the ring would allow.
-        let (ahead, bound, events) = ahead_of_a_slow_reader(&cpg, events, Some(256 << 10)).await;
-        assert!(
-            ahead <= bound && ahead > bound / 2,
-            "a 256 KiB window let the sender get {ahead} messages ahead (at most {bound})"
-        );
-        // A zero window: one message on the way at a time.
-        let (ahead, bound, _events) = ahead_of_a_slow_reader(&cpg, events, Some(0)).await;
-        assert_eq!(bound, 1);
-        assert!(
-            ahead <= 1,
-            "with a zero window the sender got {ahead} messages ahead (at most 1)"
-        );
-    });
+    node.run(|| {
+        current_thread().block_on(async {
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
+            join(&cpg, &mut events, "async-window").await;
+            // 256 KiB: a quarter of the messages the ring would allow.
+            let (ahead, bound, events) =
+                ahead_of_a_slow_reader(&cpg, events, Some(256 << 10)).await;
+            assert!(
+                ahead <= bound && ahead > bound / 2,
+                "a 256 KiB window let the sender get {ahead} messages ahead (at most {bound})"
+            );
+            // A zero window: one message on the way at a time.
+            let (ahead, bound, _events) = ahead_of_a_slow_reader(&cpg, events, Some(0)).await;
+            assert_eq!(bound, 1);
+            assert!(
+                ahead <= 1,
+                "with a zero window the sender got {ahead} messages ahead (at most 1)"
+            );
+        })
+    })
+    .unwrap();
 
     // Past the ring, corosync holds the rest in its out-queue: the flood
     // the default window keeps out of it (see
@@ -422,7 +435,7 @@ fn a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue() {
     let ((gaps, longest), (after_gaps, after_longest)) = node
         .run(|| {
             current_thread().block_on(async {
-                let (cpg, mut events) = AsyncCpg::connect().unwrap();
+                let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
                 join(&cpg, &mut events, "async-outq-idle").await;
                 ring = cpg.send_window();
                 cpg.set_send_window(WINDOW);
@@ -495,7 +508,7 @@ fn a_send_waiting_for_its_window_leaves_a_flood_in_corosync() {
     let mut flooder = None;
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             // A window's worth of events (a waiting send reads no further
             // once the stream holds that much; it reads 64 at a time), and
             // room for a few membership events, which weigh less. (Without

@@ -12,6 +12,7 @@ use corosync::cmap::{Cmap, TrackType};
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::tokio::AsyncCpg;
 use corosync::{Error, Retry};
+use corosync_tests::asynctest::on_node_async;
 use corosync_tests::bounded::join_within;
 use corosync_tests::events::WAIT;
 use corosync_tests::Cluster;
@@ -110,16 +111,12 @@ fn an_async_fragmented_send_gets_library_when_the_daemon_is_gone() {
         .build()
         .unwrap();
     let node = cluster.node(0);
-    let rt = runtime.handle().clone();
-    // (An adapter starts inside a runtime: enter it on the node's thread.)
-    let (cpg, _events) = node
-        .run(move || {
-            let _guard = rt.enter();
-            AsyncCpg::connect()
-        })
-        .unwrap()
+    let (cpg, _events) = runtime
+        .block_on(on_node_async(node, AsyncCpg::connect))
         .unwrap();
-    cpg.join(&GroupName::new("fragments").unwrap()).unwrap();
+    runtime
+        .block_on(cpg.join(&GroupName::new("fragments").unwrap()))
+        .unwrap();
     let big = vec![7u8; cpg.with(|c| c.max_atomic_msgsize()).unwrap() * 2 + 1];
     runtime
         .block_on(cpg.mcast(Guarantee::Agreed, &big))

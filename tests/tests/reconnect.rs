@@ -269,8 +269,8 @@ fn async_member(node: &Node, group: &str, policy: Reconnect) -> Member {
     let thread = node
         .spawn_thread(move || {
             current_thread().block_on(async move {
-                let (cpg, mut stream) = AsyncCpg::reconnecting(policy).unwrap();
-                cpg.join(&group).unwrap();
+                let (cpg, mut stream) = AsyncCpg::reconnecting(policy).await.unwrap();
+                cpg.join(&group).await.unwrap();
                 let mut reconnections = 0;
                 let mut seq = 0;
                 let mut ticks = tokio::time::interval(Duration::from_millis(50));
@@ -383,6 +383,7 @@ fn quorum_tracking_rides_through_a_restart_of_its_daemon() {
             current_thread().block_on(async move {
                 let (_quorum, mut events) =
                     AsyncQuorum::reconnecting(TrackFlags::CURRENT | TrackFlags::CHANGES, policy)
+                        .await
                         .unwrap();
                 let mut poll = tokio::time::interval(Duration::from_millis(50));
                 while stopped.try_recv().is_err() {

@@ -96,17 +96,17 @@ fn the_async_adapter_refuses_a_join_after_a_leave_and_a_new_one_joins() {
     let node = cluster.node(0);
     node.run(|| {
         current_thread().block_on(async {
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "rejoin-async").await;
             let group = GroupName::new("rejoin-async").unwrap();
-            cpg.leave(&group).unwrap();
+            cpg.leave(&group).await.unwrap();
             until(
                 &mut events,
                 WAIT,
                 |e| matches!(e, CpgEvent::ConfChange { left, .. } if !left.is_empty()),
             )
             .await;
-            assert_eq!(cpg.join(&group), Err(Error::RejoinAfterLeave));
+            assert_eq!(cpg.join(&group).await, Err(Error::RejoinAfterLeave));
             let other = GroupName::new("rejoin-async-other").unwrap();
             // Through the blocking pool too.
             assert_eq!(
@@ -115,7 +115,7 @@ fn the_async_adapter_refuses_a_join_after_a_leave_and_a_new_one_joins() {
             );
             drop((cpg, events));
 
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "rejoin-async").await;
             cpg.mcast(Guarantee::Agreed, b"back").await.unwrap();
             let message = until(&mut events, WAIT, |e| matches!(e, CpgEvent::Message { .. })).await;

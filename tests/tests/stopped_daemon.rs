@@ -4,8 +4,8 @@
 //! threads' calls that do not need it go on meanwhile, also when they take
 //! a library's handle-table lock, unless that very lock is held across the
 //! waiting call (see the crate docs, "When the daemon stops answering").
-//! The async adapters' `request`, `spawn_connect` and drops wait on
-//! tokio's blocking pool, so the runtime's only thread stays free
+//! The async adapters' connects, requests and drops wait on tokio's
+//! blocking pool, so the runtime's only thread stays free
 //! ([`Stopped::answer_pings`]).
 //!
 //! A stopped daemon makes "waiting" certain: the waiting calls cannot
@@ -171,14 +171,14 @@ fn async_requests_connects_and_drops_wait_on_the_blocking_pool_not_the_runtime()
     node.run(|| {
         current_thread().block_on(async {
             let changes = TrackFlags::CHANGES;
-            let (cpg, mut events) = AsyncCpg::connect().unwrap();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
             join(&cpg, &mut events, "pooled").await;
-            let (dropped, mut dropped_events) = AsyncCpg::connect().unwrap();
+            let (dropped, mut dropped_events) = AsyncCpg::connect().await.unwrap();
             join(&dropped, &mut dropped_events, "dropped").await;
-            let (quorum, _q) = AsyncQuorum::connect(changes).unwrap();
-            let (vq, _v) = AsyncVotequorum::connect(changes).unwrap();
-            let (cmap, _c) = AsyncCmap::connect(Map::Icmap).unwrap();
-            let (cfg, _f) = AsyncCfg::connect(changes).unwrap();
+            let (quorum, _q) = AsyncQuorum::connect(changes).await.unwrap();
+            let (vq, _v) = AsyncVotequorum::connect(changes).await.unwrap();
+            let (cmap, _c) = AsyncCmap::connect(Map::Icmap).await.unwrap();
+            let (cfg, _f) = AsyncCfg::connect(changes).await.unwrap();
 
             let stopped = Stopped::new(pid);
             let group = GroupName::new("pooled").unwrap();
@@ -205,11 +205,11 @@ fn async_requests_connects_and_drops_wait_on_the_blocking_pool_not_the_runtime()
                 let cfg = cfg.clone();
                 async move { cfg.request(Cfg::local_nodeid).await }
             });
-            let new_cpg = tokio::spawn(AsyncCpg::spawn_connect());
-            let new_quorum = tokio::spawn(AsyncQuorum::spawn_connect(changes));
-            let new_vq = tokio::spawn(AsyncVotequorum::spawn_connect(changes));
-            let new_cmap = tokio::spawn(AsyncCmap::spawn_connect(Map::Icmap));
-            let new_cfg = tokio::spawn(AsyncCfg::spawn_connect(changes));
+            let new_cpg = tokio::spawn(AsyncCpg::connect());
+            let new_quorum = tokio::spawn(AsyncQuorum::connect(changes));
+            let new_vq = tokio::spawn(AsyncVotequorum::connect(changes));
+            let new_cmap = tokio::spawn(AsyncCmap::connect(Map::Icmap));
+            let new_cfg = tokio::spawn(AsyncCfg::connect(changes));
             // A request bounded by a time-out: it runs out (the daemon
             // cannot answer before SIGCONT), and the request goes on in
             // the pool.

@@ -30,12 +30,17 @@ pub struct AsyncCfg {
 pub type CfgEvents = Events<Cfg, CfgEvent>;
 
 impl AsyncCfg {
-    /// Connects (inside a tokio runtime, else
+    /// Connects (awaited in a tokio runtime, else
     /// [`Error::NoRuntime`](crate::Error::NoRuntime)) and starts tracking
     /// with `flags` ([`Cfg::track_start`]), as `AsyncQuorum::connect` and
     /// `AsyncVotequorum::connect` do: corosync asks only the connections
-    /// that track about a shutdown.
-    pub fn connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
+    /// that track about a shutdown. The requests are made on tokio's
+    /// blocking pool (see "Requests" in the [module](super) docs).
+    pub async fn connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
+        on_pool(move || AsyncCfg::connect_blocking(flags)).await
+    }
+
+    fn connect_blocking(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let cfg = Cfg::builder()
@@ -49,14 +54,10 @@ impl AsyncCfg {
         Ok((AsyncCfg { cfg }, events))
     }
 
-    /// As [`AsyncCfg::connect`], with the connect's requests made on tokio's
-    /// blocking pool: the runtime's worker awaits while the daemon answers.
-    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
-        on_pool(move || AsyncCfg::connect(flags)).await
-    }
-
-    /// Runs `f` with the blocking handle, on the calling thread, once no
-    /// other thread uses it (see "Requests" in the [module](super) docs).
+    /// Runs `f` with the blocking handle on the calling thread, once no
+    /// other thread uses it (a request in progress included): for calls
+    /// that ask the daemon nothing (see "Requests" in the [module](super)
+    /// docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cfg) -> R) -> R {
         f(&lock(&self.cfg))
     }
@@ -72,8 +73,9 @@ impl AsyncCfg {
         request(&self.cfg, f).await
     }
 
-    /// Answers a shutdown request.
-    pub fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
-        self.with(|c| c.reply_to_shutdown(allow))
+    /// Answers a shutdown request ([`Cfg::reply_to_shutdown`], a request
+    /// made on tokio's blocking pool).
+    pub async fn reply_to_shutdown(&self, allow: bool) -> Result<()> {
+        self.request(move |c| c.reply_to_shutdown(allow)).await
     }
 }

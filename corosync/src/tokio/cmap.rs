@@ -35,10 +35,15 @@ pub struct AsyncCmap {
 pub type CmapEvents = Events<Cmap, CmapEvent>;
 
 impl AsyncCmap {
-    /// Connects to `map` (inside a tokio runtime, else
+    /// Connects to `map` (awaited in a tokio runtime, else
     /// [`Error::NoRuntime`](crate::Error::NoRuntime)). Nothing is tracked
-    /// until [`AsyncCmap::track`] says which keys.
-    pub fn connect(map: Map) -> Result<(AsyncCmap, CmapEvents)> {
+    /// until [`AsyncCmap::track`] says which keys. The request is made on
+    /// tokio's blocking pool (see "Requests" in the [module](super) docs).
+    pub async fn connect(map: Map) -> Result<(AsyncCmap, CmapEvents)> {
+        on_pool(move || AsyncCmap::connect_blocking(map)).await
+    }
+
+    fn connect_blocking(map: Map) -> Result<(AsyncCmap, CmapEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let cmap = shared(Cmap::with_map(map)?);
@@ -46,14 +51,10 @@ impl AsyncCmap {
         Ok((AsyncCmap { cmap, tx }, events))
     }
 
-    /// As [`AsyncCmap::connect`], with the connect's requests made on tokio's
-    /// blocking pool: the runtime's worker awaits while the daemon answers.
-    pub async fn spawn_connect(map: Map) -> Result<(AsyncCmap, CmapEvents)> {
-        on_pool(move || AsyncCmap::connect(map)).await
-    }
-
-    /// Runs `f` with the blocking handle, on the calling thread, once no
-    /// other thread uses it (see "Requests" in the [module](super) docs).
+    /// Runs `f` with the blocking handle on the calling thread, once no
+    /// other thread uses it (a request in progress included): for calls
+    /// that ask the daemon nothing (see "Requests" in the [module](super)
+    /// docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cmap) -> R) -> R {
         f(&lock(&self.cmap))
     }
@@ -70,11 +71,15 @@ impl AsyncCmap {
     }
 
     /// Tracks `key` (or a prefix, with [`TrackType::PREFIX`]); its changes
-    /// come out of the stream until [`AsyncCmap::untrack`].
-    pub fn track(&self, key: &str, flags: TrackType) -> Result<TrackId> {
+    /// come out of the stream until [`AsyncCmap::untrack`]. A request made
+    /// on tokio's blocking pool: if this future is dropped before it
+    /// returns, the registration may still be made, and then lasts as long
+    /// as the connection.
+    pub async fn track(&self, key: &str, flags: TrackType) -> Result<TrackId> {
         let tx = self.tx.clone();
-        self.with(|c| {
-            c.track_add(key, flags, move |_, ev| {
+        let key = key.to_owned();
+        self.request(move |c| {
+            c.track_add(&key, flags, move |_, ev| {
                 let _ = tx.send(CmapEvent {
                     track: ev.track,
                     kind: ev.kind,
@@ -85,10 +90,12 @@ impl AsyncCmap {
             })
             .map(|t| t.detach())
         })
+        .await
     }
 
-    /// Ends a registration made by [`AsyncCmap::track`].
-    pub fn untrack(&self, id: TrackId) -> Result<()> {
-        self.with(|c| c.track_delete(id))
+    /// Ends a registration made by [`AsyncCmap::track`]. A request made on
+    /// tokio's blocking pool.
+    pub async fn untrack(&self, id: TrackId) -> Result<()> {
+        self.request(move |c| c.track_delete(id)).await
     }
 }

@@ -24,7 +24,8 @@
 //! use corosync::tokio::{AsyncQuorum, QuorumEvent};
 //! use corosync::TrackFlags;
 //!
-//! let (_quorum, mut events) = AsyncQuorum::connect(TrackFlags::CURRENT | TrackFlags::CHANGES)?;
+//! let flags = TrackFlags::CURRENT | TrackFlags::CHANGES;
+//! let (_quorum, mut events) = AsyncQuorum::connect(flags).await?;
 //! while let Some(event) = events.next().await {
 //!     if let QuorumEvent::Quorum { quorate, .. } = event? {
 //!         println!("quorate: {quorate}");
@@ -64,31 +65,37 @@
 //!
 //! # Runtime
 //!
-//! An adapter made outside a tokio runtime is refused with
-//! [`Error::NoRuntime`](crate::Error::NoRuntime). The runtime needs its IO
-//! and time drivers (`enable_all`): adapters register with its reactor and
-//! use its timers, and, as with tokio's own types, a runtime without them
-//! panics when an adapter is created.
+//! The adapters' `async fn`s (`connect` among them) awaited outside a
+//! tokio runtime answer [`Error::NoRuntime`](crate::Error::NoRuntime). The
+//! runtime needs its IO and time drivers (`enable_all`): adapters register
+//! with its reactor and use its timers, and, as with tokio's own types, a
+//! connect awaited in a runtime without them panics.
 //!
 //! # Requests
 //!
 //! Streams and CPG sends never make a thread wait for another: when the
 //! handle is busy on another thread they yield and come back. Every other
-//! call asks the daemon and waits for its answer, usually for well under a
+//! call that asks the daemon waits for its answer, usually for well under a
 //! millisecond; a daemon that has died answers at once with an error, one
 //! that hangs without dying (stopped with `SIGSTOP`, say) is waited for as
 //! long as it hangs, as libcorosync sets no time limit (see
 //! [when the daemon stops answering](crate#when-the-daemon-stops-answering)).
 //! Where each call waits:
 //!
-//! - `spawn_connect().await` and `request(f).await` wait on tokio's
-//!   blocking pool: the runtime's worker awaits and runs other tasks. Bound
-//!   the wait with `tokio::time::timeout`; the call itself goes on in the
-//!   pool, holding the handle, until the daemon answers.
-//! - `connect`, `with` and the shorthands `join`, `leave`, `membership`,
-//!   `local_nodeid`, `is_quorate`, `track`, `untrack` and
-//!   `reply_to_shutdown` wait on the calling thread, holding the handle:
-//!   from a runtime worker, only where the daemon is known to answer.
+//! - Every adapter method that asks the daemon is an `async fn` that asks
+//!   it from tokio's blocking pool, holding the handle there: `connect`
+//!   and `reconnecting`, `request(f)`, and the shorthands (`join`,
+//!   `leave`, `membership`, `local_nodeid`, `is_quorate`, `track`,
+//!   `untrack`, `reply_to_shutdown`). The runtime's worker awaits and runs
+//!   other tasks. Bound the wait with `tokio::time::timeout`; the call
+//!   itself goes on in the pool until the daemon answers, also when its
+//!   future is dropped.
+//! - Plain (not `async`) methods ask the daemon nothing: `send_window`,
+//!   `set_send_window`, the streams' `buffered`, and `with(f)`, which runs
+//!   `f` on the calling thread once the handle is free. A `with` that
+//!   finds a request holding the handle waits for it on that thread, so
+//!   keep it for calls that ask the daemon nothing, where no request is
+//!   stuck.
 //! - Dropping the last clone of an adapter and its stream inside a runtime
 //!   finalizes the connection on the blocking pool.
 //!

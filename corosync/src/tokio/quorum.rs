@@ -48,11 +48,12 @@ pub struct AsyncQuorum {
 pub type QuorumEvents = Events<Quorum, QuorumEvent>;
 
 impl AsyncQuorum {
-    /// Connects (inside a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
+    /// Connects (awaited in a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
     /// and starts tracking with `flags` ([`Quorum::track_start`]: flags
-    /// that report nothing are refused).
-    pub fn connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
-        AsyncQuorum::connect_with(flags, None)
+    /// that report nothing are refused). The requests are made on tokio's
+    /// blocking pool (see "Requests" in the [module](super) docs).
+    pub async fn connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
+        on_pool(move || AsyncQuorum::connect_with(flags, None)).await
     }
 
     /// Connects as [`AsyncQuorum::connect`] does, and rides through
@@ -62,11 +63,11 @@ impl AsyncQuorum {
     /// [`TrackFlags::CURRENT`] added) and yields
     /// [`QuorumEvent::Reconnected`], then the current state. When
     /// `policy`'s patience runs out, the stream yields the error and ends.
-    pub fn reconnecting(
+    pub async fn reconnecting(
         flags: TrackFlags,
         policy: Reconnect,
     ) -> Result<(AsyncQuorum, QuorumEvents)> {
-        AsyncQuorum::connect_with(flags, Some(policy))
+        on_pool(move || AsyncQuorum::connect_with(flags, Some(policy))).await
     }
 
     fn connect_with(
@@ -110,14 +111,10 @@ impl AsyncQuorum {
         Ok((AsyncQuorum { quorum }, events))
     }
 
-    /// As [`AsyncQuorum::connect`], with the connect's requests made on tokio's
-    /// blocking pool: the runtime's worker awaits while the daemon answers.
-    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncQuorum, QuorumEvents)> {
-        on_pool(move || AsyncQuorum::connect(flags)).await
-    }
-
-    /// Runs `f` with the blocking handle, on the calling thread, once no
-    /// other thread uses it (see "Requests" in the [module](super) docs).
+    /// Runs `f` with the blocking handle on the calling thread, once no
+    /// other thread uses it (a request in progress included): for calls
+    /// that ask the daemon nothing (see "Requests" in the [module](super)
+    /// docs).
     pub fn with<R>(&self, f: impl FnOnce(&Quorum) -> R) -> R {
         f(&lock(&self.quorum))
     }
@@ -133,8 +130,9 @@ impl AsyncQuorum {
         request(&self.quorum, f).await
     }
 
-    /// Whether the partition is quorate now.
-    pub fn is_quorate(&self) -> Result<bool> {
-        self.with(Quorum::is_quorate)
+    /// Whether the partition is quorate now ([`Quorum::is_quorate`], a
+    /// request made on tokio's blocking pool).
+    pub async fn is_quorate(&self) -> Result<bool> {
+        self.request(Quorum::is_quorate).await
     }
 }

@@ -300,7 +300,7 @@ impl<H: Dispatch, E> Events<H, E> {
 
     /// How many events the stream holds: read from corosync, not yet
     /// yielded. A stream reads at most 64 at a time, and only when it
-    /// holds none.
+    /// holds none. (A plain read, no request.)
     pub fn buffered(&self) -> usize {
         self.rx.len()
     }

@@ -53,12 +53,18 @@ pub struct AsyncVotequorum {
 pub type VotequorumEvents = Events<Votequorum, VotequorumEvent>;
 
 impl AsyncVotequorum {
-    /// Connects (inside a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
+    /// Connects (awaited in a tokio runtime, else [`Error::NoRuntime`](crate::Error::NoRuntime))
     /// and starts tracking with `flags` ([`Votequorum::track_start`]:
     /// flags that report nothing are refused). Every event of the blocking
     /// builder's closures comes, the quorum-device extra info too where
-    /// the crate has it (then with `votequorum_model_initialize`).
-    pub fn connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
+    /// the crate has it (then with `votequorum_model_initialize`). The
+    /// requests are made on tokio's blocking pool (see "Requests" in the
+    /// [module](super) docs).
+    pub async fn connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
+        on_pool(move || AsyncVotequorum::connect_blocking(flags)).await
+    }
+
+    fn connect_blocking(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx.clone());
@@ -93,14 +99,10 @@ impl AsyncVotequorum {
         Ok((AsyncVotequorum { vq }, events))
     }
 
-    /// As [`AsyncVotequorum::connect`], with the connect's requests made on tokio's
-    /// blocking pool: the runtime's worker awaits while the daemon answers.
-    pub async fn spawn_connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
-        on_pool(move || AsyncVotequorum::connect(flags)).await
-    }
-
-    /// Runs `f` with the blocking handle, on the calling thread, once no
-    /// other thread uses it (see "Requests" in the [module](super) docs).
+    /// Runs `f` with the blocking handle on the calling thread, once no
+    /// other thread uses it (a request in progress included): for calls
+    /// that ask the daemon nothing (see "Requests" in the [module](super)
+    /// docs).
     pub fn with<R>(&self, f: impl FnOnce(&Votequorum) -> R) -> R {
         f(&lock(&self.vq))
     }

@@ -35,8 +35,8 @@ async fn main() {
     let group = GroupName::new(unhex(group).expect("group hex")).expect("group name");
     let mut rng = Rng::new(seed.parse().expect("seed"));
     let pid = std::process::id();
-    let (cpg, mut events) = AsyncCpg::connect().expect("cpg connect");
-    let nodeid = cpg.local_nodeid().expect("local node id").get();
+    let (cpg, mut events) = AsyncCpg::connect().await.expect("cpg connect");
+    let nodeid = cpg.local_nodeid().await.expect("local node id").get();
     let atomic = cpg
         .with(|c| c.max_atomic_msgsize())
         .expect("max atomic message size");
@@ -83,7 +83,7 @@ async fn main() {
             }
         })
     };
-    cpg.join(&group).expect("join");
+    cpg.join(&group).await.expect("join");
     println!("ready {nodeid} {pid}");
     std::io::stdout().flush().unwrap();
 
@@ -135,5 +135,5 @@ async fn main() {
     rec.lock().unwrap().end().expect("write the record");
     reader.abort();
     // (Leaving is best effort: the record is complete.)
-    let _ = cpg.leave(&group);
+    let _ = cpg.leave(&group).await;
 }

@@ -125,7 +125,8 @@ impl CpgEvents {
     /// yielded. A stream reads at most 64 at a time when it holds none,
     /// and a send waiting for its window stops reading while the stream
     /// holds a window's worth, so this stays within about a window's worth
-    /// of events unless nobody reads the stream.
+    /// of events unless nobody reads the stream. (A plain read, no
+    /// request.)
     pub fn buffered(&self) -> usize {
         self.events.buffered()
     }
@@ -216,9 +217,11 @@ fn nudge_if_owed(window: &Arc<SendWindow>, cpg: &Shared<Cpg>, result: &Result<us
 }
 
 impl AsyncCpg {
-    /// Connects (inside a tokio runtime, else
+    /// Connects (awaited in a tokio runtime, else
     /// [`Error::NoRuntime`](crate::Error::NoRuntime)), with the initial
-    /// totem configuration reported after the first join.
+    /// totem configuration reported after the first join. The requests are
+    /// made on tokio's blocking pool (see "Requests" in the
+    /// [module](super) docs).
     ///
     /// Saying hello and printing what the group says until the hello
     /// comes back:
@@ -229,8 +232,8 @@ impl AsyncCpg {
     /// use corosync::cpg::{GroupName, Guarantee};
     /// use corosync::tokio::{AsyncCpg, CpgEvent};
     ///
-    /// let (cpg, mut events) = AsyncCpg::connect()?;
-    /// cpg.join(&GroupName::new("my-service")?)?;
+    /// let (cpg, mut events) = AsyncCpg::connect().await?;
+    /// cpg.join(&GroupName::new("my-service")?).await?;
     /// cpg.mcast(Guarantee::Agreed, b"hello").await?;
     /// while let Some(event) = events.next().await {
     ///     if let CpgEvent::Message { nodeid, pid, data, .. } = event? {
@@ -242,8 +245,8 @@ impl AsyncCpg {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn connect() -> Result<(AsyncCpg, CpgEvents)> {
-        AsyncCpg::connect_with(None)
+    pub async fn connect() -> Result<(AsyncCpg, CpgEvents)> {
+        on_pool(|| AsyncCpg::connect_with(None)).await
     }
 
     /// Connects as [`AsyncCpg::connect`] does, and rides through restarts
@@ -253,8 +256,8 @@ impl AsyncCpg {
     /// [`CpgEvent::Reconnected`]; calls made while it is down answer
     /// [`Error::Library`](crate::Error::Library). When `policy`'s patience
     /// runs out, the stream yields the error and ends.
-    pub fn reconnecting(policy: Reconnect) -> Result<(AsyncCpg, CpgEvents)> {
-        AsyncCpg::connect_with(Some(policy))
+    pub async fn reconnecting(policy: Reconnect) -> Result<(AsyncCpg, CpgEvents)> {
+        on_pool(move || AsyncCpg::connect_with(Some(policy))).await
     }
 
     fn connect_with(policy: Option<Reconnect>) -> Result<(AsyncCpg, CpgEvents)> {
@@ -345,14 +348,10 @@ impl AsyncCpg {
         ))
     }
 
-    /// As [`AsyncCpg::connect`], with the connect's requests made on tokio's
-    /// blocking pool: the runtime's worker awaits while the daemon answers.
-    pub async fn spawn_connect() -> Result<(AsyncCpg, CpgEvents)> {
-        on_pool(AsyncCpg::connect).await
-    }
-
-    /// Runs `f` with the blocking handle, on the calling thread, once no
-    /// other thread uses it (see "Requests" in the [module](super) docs).
+    /// Runs `f` with the blocking handle on the calling thread, once no
+    /// other thread uses it (a request in progress included): for calls
+    /// that ask the daemon nothing (see "Requests" in the [module](super)
+    /// docs).
     pub fn with<R>(&self, f: impl FnOnce(&Cpg) -> R) -> R {
         f(&lock(&self.cpg))
     }
@@ -370,27 +369,37 @@ impl AsyncCpg {
 
     /// Joins `group` ([`Cpg::join`]): a connection that has left a group
     /// cannot join again ([`Error::RejoinAfterLeave`](crate::Error::RejoinAfterLeave),
-    /// refused at once); connect a new one.
-    pub fn join(&self, group: &GroupName) -> Result<()> {
-        self.with(|c| c.join(group))
+    /// refused at once); connect a new one. A request made on tokio's
+    /// blocking pool.
+    pub async fn join(&self, group: &GroupName) -> Result<()> {
+        let group = *group;
+        self.request(move |c| c.join(&group)).await
     }
 
     /// Leaves `group` ([`Cpg::leave`]): this connection cannot join a group
-    /// again afterwards.
-    pub fn leave(&self, group: &GroupName) -> Result<()> {
-        self.with(|c| c.leave(group))?;
-        self.window.reset();
-        Ok(())
+    /// again afterwards. A request made on tokio's blocking pool.
+    pub async fn leave(&self, group: &GroupName) -> Result<()> {
+        let group = *group;
+        let window = self.window.clone();
+        self.request(move |c| {
+            c.leave(&group)?;
+            window.reset();
+            Ok(())
+        })
+        .await
     }
 
-    /// The members of `group`.
-    pub fn membership(&self, group: &GroupName) -> Result<Vec<Address>> {
-        self.with(|c| c.membership(group))
+    /// The members of `group` ([`Cpg::membership`], a request made on
+    /// tokio's blocking pool).
+    pub async fn membership(&self, group: &GroupName) -> Result<Vec<Address>> {
+        let group = *group;
+        self.request(move |c| c.membership(&group)).await
     }
 
-    /// The local node id.
-    pub fn local_nodeid(&self) -> Result<NodeId> {
-        self.with(Cpg::local_nodeid)
+    /// The local node id ([`Cpg::local_nodeid`], a request made on tokio's
+    /// blocking pool).
+    pub async fn local_nodeid(&self) -> Result<NodeId> {
+        self.request(Cpg::local_nodeid).await
     }
 
     /// How many bytes of this handle's own multicasts may be on their way
@@ -398,7 +407,7 @@ impl AsyncCpg {
     /// waits. Each message counts what its event takes in the event ring:
     /// its length rounded up to 4 bytes, plus 192 bytes of libcpg's and
     /// libqb's headers. Other members' messages and membership events do
-    /// not count. All clones share the window.
+    /// not count. All clones share the window. (A plain read, no request.)
     ///
     /// By default it is the size of the event ring between corosync and
     /// this connection ([`Cpg::max_atomic_msgsize`] plus 1 KiB, so 1 MiB
@@ -421,7 +430,7 @@ impl AsyncCpg {
     /// Sets the [send window](Self::send_window) of this connection (all
     /// its clones), in bytes counted as `send_window` says, for sends from
     /// now on (sends already waiting go out once the window has drained and
-    /// they fit in the new one).
+    /// they fit in the new one). A plain store, no request.
     ///
     /// Keep the default unless a measurement of your cluster says
     /// otherwise: a larger window can raise or lower throughput depending
