@@ -4,29 +4,31 @@
 //! threads' calls that do not need it go on meanwhile, also when they take
 //! a library's handle-table lock, unless that very lock is held across the
 //! waiting call (see the crate docs, "When the daemon stops answering").
-//! The async adapters' connects, requests and drops wait on tokio's
-//! blocking pool, so the runtime's only thread stays free
-//! ([`Stopped::answer_pings`]).
+//! The async adapters' connects, requests, shorthands and drops wait on
+//! tokio's blocking pool, so the runtime's only thread stays free
+//! ([`Stopped::answer_pings`]) and `tokio::time::timeout` bounds them.
 //!
 //! A stopped daemon makes "waiting" certain: the waiting calls cannot
 //! return before SIGCONT, so whatever completes meanwhile did so while
 //! they waited.
 
+use std::future::Future;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use corosync::cfg::Cfg;
-use corosync::cmap::{Cmap, Map, Value};
+use corosync::cmap::{Cmap, Map, TrackType, Value};
 use corosync::cpg::{Cpg, GroupName, Iteration};
 use corosync::quorum::Quorum;
-use corosync::tokio::{AsyncCfg, AsyncCmap, AsyncCpg, AsyncQuorum, AsyncVotequorum};
+use corosync::tokio::{AsyncCfg, AsyncCmap, AsyncCpg, AsyncQuorum, AsyncVotequorum, CpgEvent};
 use corosync::votequorum::{InfoFlags, Votequorum};
-use corosync::{NodeId, TrackFlags};
-use corosync_tests::asynctest::{current_thread, join, Stopped};
+use corosync::{NodeId, Reconnect, TrackFlags};
+use corosync_tests::asynctest::{current_thread, join, until, Stopped};
 use corosync_tests::bounded::{join_within, NO_HANG};
 use corosync_tests::cpg_record::{recording_cpg, SharedRecord};
 use corosync_tests::events::WAIT;
 use corosync_tests::{on_node, pump, Cluster};
+use tokio::task::JoinHandle;
 
 /// Pings the runtime answers while the daemon is stopped.
 const PINGS: usize = 100;
@@ -265,6 +267,187 @@ fn async_requests_connects_and_drops_wait_on_the_blocking_pool_not_the_runtime()
                 );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        });
+    })
+    .unwrap();
+}
+
+/// How long a call to a stopped daemon is awaited under
+/// `tokio::time::timeout` before it is given up (it cannot return before
+/// SIGCONT, so any time-out runs out).
+const SHORT: Duration = Duration::from_millis(50);
+
+/// Awaits `call` under `tokio::time::timeout` for [`SHORT`]: the time-out
+/// must run out, which it cannot while `call` holds the runtime's thread.
+async fn times_out<T>(what: &str, call: impl Future<Output = corosync::Result<T>>) {
+    let bounded = tokio::time::timeout(SHORT, call).await;
+    if let Ok(result) = bounded {
+        panic!(
+            "{what} returned while the daemon was stopped: {:?}",
+            result.map(drop)
+        );
+    }
+}
+
+/// Spawns `call` and checks, as [`times_out`] does, that awaiting it
+/// times out; the task goes on.
+async fn spawn_waiting<T: Send + 'static>(
+    what: &str,
+    call: impl Future<Output = corosync::Result<T>> + Send + 'static,
+) -> JoinHandle<corosync::Result<T>> {
+    let mut task = tokio::spawn(call);
+    let bounded = tokio::time::timeout(SHORT, &mut task).await;
+    if let Ok(result) = bounded {
+        panic!(
+            "{what} returned while the daemon was stopped: {:?}",
+            result.map(|r| r.map(drop))
+        );
+    }
+    task
+}
+
+#[test]
+fn every_async_connect_and_shorthand_times_out_on_a_stopped_daemon_and_completes_after() {
+    let cluster = Cluster::single().expect("cluster");
+    let node = cluster.node(0);
+    let pid = node.pid().unwrap() as i32;
+    node.run(|| {
+        current_thread().block_on(async {
+            let changes = TrackFlags::CHANGES;
+            let policy = Reconnect::new();
+            let (cpg, mut events) = AsyncCpg::connect().await.unwrap();
+            join(&cpg, &mut events, "stays").await;
+            let (leaver, mut leaver_events) = AsyncCpg::connect().await.unwrap();
+            join(&leaver, &mut leaver_events, "leaving").await;
+            let (joiner, mut joiner_events) = AsyncCpg::connect().await.unwrap();
+            let (quorum, _q) = AsyncQuorum::connect(changes).await.unwrap();
+            let (cmap, mut cmap_events) = AsyncCmap::connect(Map::Icmap).await.unwrap();
+            let track = TrackType::ADD | TrackType::MODIFY;
+            let untracked = cmap.track("test.shorthand.untracked", track).await.unwrap();
+            let (cfg, _f) = AsyncCfg::connect(changes).await.unwrap();
+            let (stays, leaving, fresh) = (
+                GroupName::new("stays").unwrap(),
+                GroupName::new("leaving").unwrap(),
+                GroupName::new("fresh").unwrap(),
+            );
+
+            let stopped = Stopped::new(pid);
+            // Each bounded by a time-out that runs out; the calls go on in
+            // the blocking pool.
+            times_out("AsyncCpg::connect", AsyncCpg::connect()).await;
+            times_out("AsyncCpg::reconnecting", AsyncCpg::reconnecting(policy)).await;
+            times_out("AsyncQuorum::connect", AsyncQuorum::connect(changes)).await;
+            times_out(
+                "AsyncQuorum::reconnecting",
+                AsyncQuorum::reconnecting(changes, policy),
+            )
+            .await;
+            times_out(
+                "AsyncVotequorum::connect",
+                AsyncVotequorum::connect(changes),
+            )
+            .await;
+            times_out("AsyncCmap::connect", AsyncCmap::connect(Map::Icmap)).await;
+            times_out("AsyncCfg::connect", AsyncCfg::connect(changes)).await;
+            times_out("AsyncCpg::membership", cpg.membership(&stays)).await;
+            times_out("AsyncCpg::local_nodeid", cpg.local_nodeid()).await;
+            times_out("AsyncQuorum::is_quorate", quorum.is_quorate()).await;
+            // The same calls, and those that change something, as tasks
+            // whose results are checked after SIGCONT.
+            let connecting = spawn_waiting("AsyncCpg::connect", AsyncCpg::connect()).await;
+            let membership = spawn_waiting("AsyncCpg::membership", {
+                let cpg = cpg.clone();
+                async move { cpg.membership(&stays).await }
+            })
+            .await;
+            let nodeid = spawn_waiting("AsyncCpg::local_nodeid", {
+                let cpg = cpg.clone();
+                async move { cpg.local_nodeid().await }
+            })
+            .await;
+            let quorate = spawn_waiting("AsyncQuorum::is_quorate", {
+                let quorum = quorum.clone();
+                async move { quorum.is_quorate().await }
+            })
+            .await;
+            let joining = spawn_waiting("AsyncCpg::join", {
+                let joiner = joiner.clone();
+                async move { joiner.join(&fresh).await }
+            })
+            .await;
+            let leaving_task = spawn_waiting("AsyncCpg::leave", {
+                let leaver = leaver.clone();
+                async move { leaver.leave(&leaving).await }
+            })
+            .await;
+            let tracking = spawn_waiting("AsyncCmap::track", {
+                let cmap = cmap.clone();
+                async move { cmap.track("test.shorthand.tracked", track).await }
+            })
+            .await;
+            let untracking = spawn_waiting("AsyncCmap::untrack", {
+                let cmap = cmap.clone();
+                async move { cmap.untrack(untracked).await }
+            })
+            .await;
+            let replying = spawn_waiting("AsyncCfg::reply_to_shutdown", {
+                let cfg = cfg.clone();
+                async move { cfg.reply_to_shutdown(true).await }
+            })
+            .await;
+            // Every call above waits for the daemon, while the runtime's
+            // only thread answers pings.
+            stopped.answer_pings(PINGS).await;
+
+            let (new_cpg, _new_events) = connecting.await.unwrap().unwrap();
+            assert_eq!(new_cpg.local_nodeid().await, Ok(NodeId::new(1)));
+            let members = membership.await.unwrap().unwrap();
+            assert_eq!(
+                members
+                    .iter()
+                    .map(|a| (a.nodeid(), a.pid()))
+                    .collect::<Vec<_>>(),
+                [(NodeId::new(1), std::process::id())]
+            );
+            assert_eq!(nodeid.await.unwrap(), Ok(NodeId::new(1)));
+            assert_eq!(quorate.await.unwrap(), Ok(true));
+            assert_eq!(joining.await.unwrap(), Ok(()));
+            let joined_change = until(
+                &mut joiner_events,
+                WAIT,
+                |e| matches!(e, CpgEvent::ConfChange { joined, .. } if !joined.is_empty()),
+            )
+            .await;
+            assert!(
+                matches!(&joined_change, CpgEvent::ConfChange { group, .. } if **group == fresh),
+                "{joined_change:?}"
+            );
+            assert_eq!(leaving_task.await.unwrap(), Ok(()));
+            until(
+                &mut leaver_events,
+                WAIT,
+                |e| matches!(e, CpgEvent::ConfChange { left, .. } if !left.is_empty()),
+            )
+            .await;
+            // (libcfg 3.1.7 reports whether the round trip went through,
+            // not corosync's answer, which refuses a reply it did not ask
+            // for.)
+            assert_eq!(replying.await.unwrap(), Ok(()));
+            // The untracked key changes unseen; the tracked one is seen.
+            let tracked = tracking.await.unwrap().unwrap();
+            assert_eq!(untracking.await.unwrap(), Ok(()));
+            cmap.request(|c| {
+                c.set("test.shorthand.untracked", &Value::U32(1))?;
+                c.set("test.shorthand.tracked", &Value::U32(1))
+            })
+            .await
+            .unwrap();
+            let first = until(&mut cmap_events, WAIT, |_| true).await;
+            assert_eq!(
+                (first.track, &first.key[..]),
+                (tracked, &b"test.shorthand.tracked"[..]),
+                "{first:?}"
+            );
         });
     })
     .unwrap();
