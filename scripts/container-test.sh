@@ -42,11 +42,13 @@ start=$(date +%s)
 phase="start"
 built=()
 work=""
+checker=""
 say() { echo "container-test: $* ($(( $(date +%s) - start ))s)"; }
 
 cleanup() {
     local status=$?
     set +e
+    [[ -n $checker ]] && kill "$checker" 2>/dev/null
     for node in "${nodes[@]}"; do
         podman container exists "$node" 2>/dev/null && podman rm -f -t 0 "$node" >/dev/null
     done
@@ -78,6 +80,7 @@ phase="installing what is missing"
 scripts/setup.sh
 packages=(podman runc netavark aardvark-dns containernetworking-plugins debootstrap)
 missing=()
+updated=0
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
@@ -85,6 +88,7 @@ if ((${#missing[@]})); then
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    updated=1
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -109,8 +113,15 @@ elif timeout 60 podman pull -q debian:bookworm >/dev/null 2>&1; then
     say "base image: $base (pulled)"
 else
     # No registry answers: a minimal Debian 12 from the mirror apt uses.
-    mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Codename: bookworm' 'Label: Debian' |
-        head -n 1)
+    bookworm_mirror() {
+        apt-get indextargets --format '$(REPO_URI)' 'Codename: bookworm' 'Label: Debian' | head -n 1
+    }
+    mirror=$(bookworm_mirror)
+    if [[ -z $mirror ]] && ((!updated)); then
+        # apt has no package lists yet: read them once.
+        apt-get update -qq
+        mirror=$(bookworm_mirror)
+    fi
     if [[ -z $mirror ]]; then
         echo "container-test: apt knows no bookworm repository to debootstrap from (see /etc/apt/sources.list*)" >&2
         exit 1
@@ -186,7 +197,12 @@ run_args=("${ulimits[@]}" "${mount[@]}")
 args=()
 for arg in "${podman_args[@]}"; do args+=(--podman-arg "$arg"); done
 for arg in "${run_args[@]}"; do args+=(--run-arg "$arg"); done
-if ! timeout --kill-after=10 600 target/debug/container-test --image "$node_image" "${args[@]}" "${nodes[@]}"; then
+# In the background, so that a signal to this script ends the checks and
+# the tear-down runs at once.
+timeout --kill-after=10 600 target/debug/container-test --image "$node_image" "${args[@]}" \
+    "${nodes[@]}" &
+checker=$!
+if ! wait "$checker"; then
     for node in "${nodes[@]}"; do
         echo "--- the last lines of $node's log:" >&2
         podman logs --tail 30 "$node" >&2 || true

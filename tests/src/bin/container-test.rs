@@ -309,7 +309,8 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        // After a failure: podman's exec session ends with its client.
+        // After a failure: with its podman exec client gone, the member's stdin
+        // closes and it exits.
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = bounded::try_wait_child(&mut self.child, bounded::NO_HANG);
