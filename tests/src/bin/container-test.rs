@@ -457,3 +457,53 @@ fn cpg_order(podman: &Podman, group: &str) -> Checked {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_quorum;
+
+    /// `quorumtool -s` on node 1 of 2, alone (as printed in a node container).
+    const ALONE: &str = "Quorum information
+------------------
+Date:             Sun Dec  6 12:16:34 2026
+Quorum provider:  corosync_votequorum
+Nodes:            1
+Node ID:          1
+Ring ID:          1.5
+Quorate:          No
+
+Votequorum information
+----------------------
+Expected votes:   2
+Highest expected: 2
+Total votes:      1
+Quorum:           2 Activity blocked
+Flags:            
+
+Membership information
+----------------------
+    Nodeid      Votes Name
+         1          1 node1 (local)
+";
+
+    #[test]
+    fn a_lone_node_reads_not_quorate_with_itself_as_the_only_member() {
+        assert_eq!(parse_quorum(ALONE), Some((false, vec![1])));
+    }
+
+    #[test]
+    fn members_are_read_sorted_and_quorate_from_its_line() {
+        let three = ALONE.replace("Quorate:          No", "Quorate:          Yes").replace(
+            "         1          1 node1 (local)\n",
+            "         3          1 node3\n         1          1 node1 (local)\n         2          1 node2\n",
+        );
+        assert_eq!(parse_quorum(&three), Some((true, vec![1, 2, 3])));
+    }
+
+    #[test]
+    fn output_without_the_quorate_line_or_the_membership_is_no_view() {
+        assert_eq!(parse_quorum("Cannot initialize CMAP service\n"), None);
+        let (head, _) = ALONE.split_once("\nMembership information").unwrap();
+        assert_eq!(parse_quorum(head), None);
+    }
+}
