@@ -6,9 +6,10 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# N defaults to 20; J targets run at the same time (default 1). What the
-# fuzzer finds beyond the seeds goes to fuzz/target/corpus/<target>/ (not
-# in the repository). Installs nightly and cargo-fuzz when missing.
+# N defaults to 20; J targets run at the same time (default 1). A target
+# with a dictionary in fuzz/dict/<target>.dict gets it. What the fuzzer
+# finds beyond the seeds goes to fuzz/target/corpus/<target>/ (not in the
+# repository). Installs nightly and cargo-fuzz when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ while (($#)); do
     case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
     esac
@@ -36,9 +37,12 @@ run() { # target
     mkdir -p "$work"
     local start=$SECONDS
     # New inputs go to the first folder; the seeds stay as they are. Inputs
-# up to 8 KiB: an envelope of 128 groups takes 4 KiB.
+    # up to 8 KiB: a raw envelope of 128 groups takes 4 KiB. A target's
+    # dictionary (fuzz/dict/<target>.dict) when it has one.
+    local dict=()
+    [[ -f dict/$t.dict ]] && dict=(-dict="dict/$t.dict")
     if cargo +nightly fuzz run "$t" "$work" "corpus/$t" -- \
-        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         echo "fuzz: $t clean: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" |
             awk '{print $2}') runs in $((SECONDS - start)) s, corpus $(ls "$work" | wc -l) inputs"
     else

@@ -40,18 +40,41 @@ out=target/memcheck
 mkdir -p "$out"
 # The harness's cluster watchdog, sized for the valgrind slow-down.
 export COROSYNC_TEST_LIMIT=${COROSYNC_TEST_LIMIT:-1800}
+# The tests' deadlines on their own progress, and the work a test does to
+# stay slower than the code it paces (corosync_tests::bounded::slowed).
+export COROSYNC_TEST_SLOWDOWN=${COROSYNC_TEST_SLOWDOWN:-20}
+
+# Tests left out under valgrind, because what they check is something
+# valgrind takes away (their binaries' other tests still run):
+# - watchdog: the watchdog kills a stuck cluster's daemons through a
+#   pidfd, and valgrind 3.19 answers pidfd_open with ENOSYS, so the call
+#   blocked on a stopped daemon is never released (the harness then only
+#   aborts after its grace time). Calls failing when their daemon dies are
+#   checked under valgrind by daemon_gone.
+# - async_window: whether a message came 45 ms late tells corosync's 50 ms
+#   idle wait from scheduling only at native speed; valgrind runs one
+#   thread at a time and delays the reader by up to some 200 ms itself.
+declare -A skip=(
+    [watchdog]=a_call_blocked_on_a_stopped_daemon_fails_once_the_watchdog_kills_it
+    [async_window]=a_window_past_the_ring_keeps_corosync_sending_from_its_out_queue
+)
 start=$SECONDS
 failed=()
 while read -r name exe; do
     t0=$SECONDS
     rm -f "$out/$name".*
+    left_out=()
+    if [[ -n ${skip[$name]:-} ]]; then
+        left_out=(--skip "${skip[$name]}" --exact)
+        echo "memcheck: $name: ${skip[$name]} left out (see the script)"
+    fi
     set +e
     valgrind --tool=memcheck --error-exitcode=99 --exit-on-first-error=no \
         --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         --suppressions=scripts/valgrind.supp --gen-suppressions=all \
         --trace-children=no --child-silent-after-fork=yes \
         --log-file="$out/$name.log" \
-        "$exe" >"$out/$name.out" 2>&1
+        "$exe" "${left_out[@]}" >"$out/$name.out" 2>&1
     rc=$?
     set -e
     errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$out/$name.log" | tail -1)

@@ -25,6 +25,23 @@ pub const NO_HANG: Duration = Duration::from_secs(10);
 /// the tools) may run: far longer than it needs on a loaded machine.
 pub const COMMAND_WAIT: Duration = Duration::from_secs(60);
 
+/// The variable that a tool slowing the test process down sets (as
+/// `scripts/memcheck.sh` does for valgrind): a whole factor for [`slowed`].
+pub const SLOWDOWN_VAR: &str = "COROSYNC_TEST_SLOWDOWN";
+
+/// `bound` times the factor in `COROSYNC_TEST_SLOWDOWN` (1 when unset),
+/// for a deadline on the test process's own progress, which such a tool
+/// slows down; never for a time that is itself the behaviour tested.
+pub fn slowed(bound: Duration) -> Duration {
+    match std::env::var(SLOWDOWN_VAR) {
+        Err(_) => bound,
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(factor) if factor >= 1 => bound * factor,
+            _ => panic!("{SLOWDOWN_VAR}={v:?} is not a whole factor of 1 or more"),
+        },
+    }
+}
+
 /// How often the polling waits here look again.
 const POLL: Duration = Duration::from_millis(10);
 

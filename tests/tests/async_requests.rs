@@ -17,6 +17,7 @@ use corosync::tokio::{
 };
 use corosync::{Error, NodeId, Retry, TrackFlags};
 use corosync_tests::asynctest::{current_thread, join, next, on_node_async, runtime, until};
+use corosync_tests::bounded::slowed;
 use corosync_tests::events::WAIT;
 use corosync_tests::{pump_for, Cluster};
 
@@ -328,7 +329,9 @@ fn retry_async_with_send_policy_carries_a_blocking_flood_through_flow_control() 
                 }
                 assert!(try_again > 0, "corosync never answered TryAgain");
                 assert!(
-                    pump_for(&cpg, Duration::from_secs(60), || delivered
+                    // (A bound on this process's own reading: scaled
+                    // under valgrind.)
+                    pump_for(&cpg, slowed(Duration::from_secs(60)), || delivered
                         .load(Ordering::Relaxed)
                         == COUNT),
                     "{} of {COUNT} delivered",

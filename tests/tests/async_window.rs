@@ -12,6 +12,7 @@ use corosync::tokio::{AsyncCpg, CpgEvent, CpgEvents};
 use corosync_tests::asynctest::{
     current_thread, join, next, read_stamped, runtime, stamp_of, stamped,
 };
+use corosync_tests::bounded::slowed;
 use corosync_tests::events::WAIT;
 use corosync_tests::{pump, Cluster, Node};
 
@@ -269,8 +270,10 @@ async fn ahead_of_a_slow_reader(
     let bound = ((cpg.send_window() / event_size(PACED_SIZE)) as u64).max(1);
     let sent = Arc::new(AtomicU64::new(0));
     let s = sent.clone();
-    // A reader slower than the sender (a few µs of work per message)
-    // but never idle for long.
+    // A reader slower than the sender (a few µs of work per message,
+    // more in a process slowed down as a whole, such as under valgrind,
+    // so that it stays slower) but never idle for long.
+    let work = slowed(Duration::from_micros(20));
     let reader = tokio::spawn(async move {
         let (mut seq, mut ahead) = (0u64, 0u64);
         while seq < PACED_COUNT {
@@ -280,7 +283,7 @@ async fn ahead_of_a_slow_reader(
                     seq += 1;
                     ahead = ahead.max(s.load(Ordering::Relaxed).saturating_sub(seq));
                     let spin = Instant::now();
-                    while spin.elapsed() < Duration::from_micros(20) {
+                    while spin.elapsed() < work {
                         std::hint::spin_loop();
                     }
                 }
@@ -556,9 +559,10 @@ fn a_send_waiting_for_its_window_leaves_a_flood_in_corosync() {
                 buf[..8].copy_from_slice(&seq.to_le_bytes());
                 cpg.mcast(Guarantee::Agreed, &buf).await.unwrap();
             }
-            let most = tokio::time::timeout(Duration::from_secs(120), reader)
+            // (A bound on this process's own reading: scaled under valgrind.)
+            let most = tokio::time::timeout(slowed(Duration::from_secs(120)), reader)
                 .await
-                .expect("everything read within 2 minutes")
+                .expect("everything read within 2 minutes (times the slowdown)")
                 .unwrap();
             // The sends' waits moved events into the stream only up to a
             // window's worth; the rest of the flood waited in corosync.

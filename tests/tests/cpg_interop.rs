@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::{NodeId, Retry};
+use corosync_tests::bounded::slowed;
 use corosync_tests::events::WAIT;
 use corosync_tests::process::Process;
 use corosync_tests::{hex, pump_for, Cluster, Node};
@@ -93,7 +94,8 @@ fn exchange(cluster: &Cluster, group: GroupName, other_group: GroupName) {
         c.send(&payload(b'C', i));
     }
     stranger.send(b"not for you");
-    let done = pump_for(&rust, Duration::from_secs(60), || {
+    // (A bound on this process's own reading: scaled under valgrind.)
+    let done = pump_for(&rust, slowed(Duration::from_secs(60)), || {
         seen.lock().unwrap().len() >= 200
     });
     assert!(
