@@ -91,8 +91,8 @@ impl Reconnect {
 
 /// A handle lost its connection to the daemon and has a new one: events of
 /// the time in between (messages, membership and quorum changes) may be
-/// missing. What the handle had set up (a joined CPG group, quorum
-/// tracking) is set up again when this is reported; the descriptor is new.
+/// missing. What the handle had set up (a joined group, tracking, cmap
+/// tracks) is set up again when this is reported; the connection is new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Disconnected {

@@ -790,6 +790,7 @@ fn cmap_tracks_ride_through_a_restart_of_their_daemon() {
         let count = Count::default();
         let (t0, c0) = (tx.clone(), count.clone());
         let cmap = Cmap::builder()
+            .map(Map::Icmap)
             .reconnect(policy())
             .on_reconnect(move |_, d| {
                 c0.bump();

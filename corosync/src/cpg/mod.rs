@@ -254,7 +254,9 @@ impl CpgBuilder {
     /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
     /// a dispatch that finds the daemon gone connects again as `policy`
     /// says, joins the group the handle was in, and reports it to
-    /// [`CpgBuilder::on_reconnect`] before it returns.
+    /// [`CpgBuilder::on_reconnect`] before it returns. A multicast under
+    /// way when the daemon dies, or made while it is down, answers
+    /// [`Error::Library`] and is not sent again on the new connection.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.ride.policy(policy);
         self

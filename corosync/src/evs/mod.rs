@@ -226,7 +226,9 @@ impl EvsBuilder {
     /// a dispatch that finds the daemon gone connects again as `policy`
     /// says, joins the carrier group again (the EVS groups joined stay
     /// joined), and reports it to [`EvsBuilder::on_reconnect`] before it
-    /// returns; the configuration of the new connection follows.
+    /// returns; the configuration of the new connection follows. A
+    /// multicast under way when the daemon dies, or made while it is down,
+    /// answers [`Error::Library`] and is not sent again.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.policy = Some(policy);
         self
