@@ -56,6 +56,8 @@ enum Ev {
     Shutdown,
     /// What a call the test asked for ([`Cmd`]) answered.
     Answer(String),
+    /// The client has set up what it tracks.
+    Ready,
     /// A call failed with this error.
     Failed(String),
 }
@@ -408,29 +410,36 @@ fn handles_without_a_policy_still_fail_for_good() {
         })
         .unwrap()
         .unwrap();
-    let (cpg, quorum, vq, cfg, cmap, evs) = handles;
     cluster.kill(0).unwrap();
     cluster.restart(0).unwrap();
-    let all = corosync::DispatchMode::All;
-    for (what, answer) in [
-        ("cpg dispatch", cpg.dispatch(all)),
-        ("quorum dispatch", quorum.dispatch(all)),
-        ("votequorum dispatch", vq.dispatch(all)),
-        ("cfg dispatch", cfg.dispatch(all)),
-        ("cmap dispatch", cmap.dispatch(all)),
-        ("evs dispatch", evs.dispatch(all)),
-        ("cpg call", cpg.local_nodeid().map(drop)),
-        ("quorum call", quorum.is_quorate().map(drop)),
-        ("votequorum call", vq.local_info().map(drop)),
-        ("cfg call", cfg.local_nodeid().map(drop)),
-        ("cmap call", cmap.get("totem.cluster_name").map(drop)),
-        ("evs call", evs.membership().map(drop)),
-    ] {
-        assert_eq!(answer, Err(Error::Library), "{what}");
-    }
-    // (Again: nothing reconnected meanwhile.)
-    assert_eq!(cpg.dispatch(all), Err(Error::Library));
-    assert_eq!(cmap.dispatch(all), Err(Error::Library));
+    // (In the node's namespace, where a reconnection could reach the new
+    // daemon.)
+    cluster
+        .node(0)
+        .run(move || {
+            let (cpg, quorum, vq, cfg, cmap, evs) = handles;
+            let all = corosync::DispatchMode::All;
+            for (what, answer) in [
+                ("cpg dispatch", cpg.dispatch(all)),
+                ("quorum dispatch", quorum.dispatch(all)),
+                ("votequorum dispatch", vq.dispatch(all)),
+                ("cfg dispatch", cfg.dispatch(all)),
+                ("cmap dispatch", cmap.dispatch(all)),
+                ("evs dispatch", evs.dispatch(all)),
+                ("cpg call", cpg.local_nodeid().map(drop)),
+                ("quorum call", quorum.is_quorate().map(drop)),
+                ("votequorum call", vq.local_info().map(drop)),
+                ("cfg call", cfg.local_nodeid().map(drop)),
+                ("cmap call", cmap.get("totem.cluster_name").map(drop)),
+                ("evs call", evs.membership().map(drop)),
+            ] {
+                assert_eq!(answer, Err(Error::Library), "{what}");
+            }
+            // (Again: nothing reconnected meanwhile.)
+            assert_eq!(cpg.dispatch(all), Err(Error::Library));
+            assert_eq!(cmap.dispatch(all), Err(Error::Library));
+        })
+        .unwrap();
 }
 
 /// A tokio member: [`AsyncCpg::reconnecting`] on `node`, sending a tick
@@ -704,6 +713,7 @@ fn cfg_tracking_rides_through_a_restart_of_its_daemon() {
             .connect()
             .unwrap();
         cfg.track_start(TrackFlags::CHANGES).unwrap();
+        let _ = tx.send(Ev::Ready);
         pump(
             &tx,
             &cmds,
@@ -716,6 +726,7 @@ fn cfg_tracking_rides_through_a_restart_of_its_daemon() {
     });
     let tokio = tokio_client(cluster.node(0), move |tx, cmds| async move {
         let (cfg, mut events) = AsyncCfg::reconnecting(TrackFlags::CHANGES, policy()).unwrap();
+        let _ = tx.send(Ev::Ready);
         let mut count = 0;
         let mut poll = tokio::time::interval(Duration::from_millis(50));
         while let Some(cmds) = commands(&cmds) {
@@ -742,6 +753,9 @@ fn cfg_tracking_rides_through_a_restart_of_its_daemon() {
         count
     });
     let clients = [(&blocking, "blocking"), (&tokio, "tokio")];
+    for (c, what) in clients {
+        c.wait_for(&format!("{what}: tracking"), |ev| *ev == Ev::Ready);
+    }
     assert_eq!(ask_shutdown(&cluster), Err(Error::Busy), "refused before");
     for (c, what) in clients {
         c.wait_for(&format!("{what}: the request"), |ev| *ev == Ev::Shutdown);
@@ -813,6 +827,7 @@ fn cmap_tracks_ride_through_a_restart_of_their_daemon() {
             .unwrap()
             .detach();
         assert_ne!(a, b);
+        let _ = tx.send(Ev::Ready);
         pump(
             &tx,
             &cmds,
@@ -832,6 +847,7 @@ fn cmap_tracks_ride_through_a_restart_of_their_daemon() {
         let both = TrackType::ADD | TrackType::MODIFY;
         cmap.track("ride.a.", both | TrackType::PREFIX).unwrap();
         let b = cmap.track("ride.b", both).unwrap();
+        let _ = tx.send(Ev::Ready);
         let mut count = 0;
         let mut poll = tokio::time::interval(Duration::from_millis(50));
         while let Some(cmds) = commands(&cmds) {
@@ -864,6 +880,9 @@ fn cmap_tracks_ride_through_a_restart_of_their_daemon() {
     });
     let clients = [(&blocking, "blocking"), (&tokio, "tokio")];
     let (a, b) = (key(b"ride.a.x"), key(b"ride.b"));
+    for (c, what) in clients {
+        c.wait_for(&format!("{what}: tracking"), |ev| *ev == Ev::Ready);
+    }
     set_key(&cluster, "ride.a.x", 1);
     set_key(&cluster, "ride.b", 1);
     for (c, what) in clients {
