@@ -25,7 +25,7 @@ use corosync::tokio::{
     ReconnectingCmapEvent, VotequorumEvent,
 };
 use corosync::votequorum::{NodeState, Votequorum};
-use corosync::{Error, NodeId, Reconnect, TrackFlags};
+use corosync::{Error, NodeId, Reconnect, Retry, TrackFlags};
 use corosync_tests::asynctest::current_thread;
 use corosync_tests::bounded::join_within;
 use corosync_tests::events::WAIT;
@@ -1012,17 +1012,68 @@ fn an_evs_member_rides_through_a_restart_of_its_daemon() {
     assert_eq!(peer.finish("the EVS peer"), 0);
 }
 
+/// How a failed send is reported: `Library`, or the error in full.
+fn failure(e: Error) -> Ev {
+    if e == Error::Library {
+        Ev::Failed("Library".into())
+    } else {
+        Ev::Failed(format!("{e:?}"))
+    }
+}
+
+/// A blocking CPG member on `node` in `group` that sends 64 KiB messages
+/// without pause, each through [`Retry`] (waiting out flow control), and
+/// dispatches between them; it rides through daemon restarts.
+fn blocking_flooder(node: &Node, group: &str) -> Client {
+    let group = GroupName::new(group).unwrap();
+    client(node, move |tx, cmds| {
+        let count = Count::default();
+        let (t0, c0) = (tx.clone(), count.clone());
+        let cpg = Cpg::builder()
+            .reconnect(policy())
+            .on_reconnect(move |_, d| {
+                c0.bump();
+                let _ = t0.send(Ev::Reconnected(d.attempts));
+            })
+            .connect()
+            .unwrap();
+        cpg.join(&group).unwrap();
+        let retry = Retry::new(1000).delays(Duration::from_millis(1), Duration::from_millis(5));
+        let mut seq = 0;
+        while !matches!(cmds.try_recv(), Ok(Cmd::Stop)) {
+            if let Err(e) = cpg.dispatch_some(64) {
+                let _ = tx.send(Ev::Failed(format!("dispatch: {e:?}")));
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let data = tick(count.get(), seq, 64 * 1024);
+            match retry.run(|| cpg.mcast(Guarantee::Agreed, &data)) {
+                Ok(()) => seq += 1,
+                Err(e) => {
+                    let _ = tx.send(failure(e));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        count.get()
+    })
+}
+
 /// Sends under way when the daemon dies: two tasks of a tokio member send
 /// 64 KiB messages without pause, so that sends are always under way,
-/// most of them waiting for the send window or out flow control. When the
-/// daemon dies every send ends, those that fail with `Library` (none
-/// hangs, none answers another error), and after the reconnection sends
+/// most of them waiting for the send window or out flow control, and a
+/// blocking member does the same through [`Retry`]. When the daemon dies
+/// every send ends, those that fail with `Library` (none hangs, none
+/// answers another error; the tokio member, whose sends do not wait for
+/// its stream to reconnect, sees some), and after the reconnection sends
 /// go through again and reach a peer.
 #[test]
 fn sends_waiting_when_the_daemon_dies_fail_with_library_and_go_on_after() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let n1 = cluster.node(0).nodeid();
     let peer = blocking_member(cluster.node(1), "flood", None, false);
+    let blocking_peer = blocking_member(cluster.node(1), "flood-blocking", None, false);
+    let blocking = blocking_flooder(cluster.node(0), "flood-blocking");
     let group = GroupName::new("flood").unwrap();
     let member = tokio_client(cluster.node(0), move |tx, cmds| async move {
         let (cpg, mut stream) = AsyncCpg::reconnecting(policy()).unwrap();
@@ -1042,12 +1093,7 @@ fn sends_waiting_when_the_daemon_dies_fail_with_library_and_go_on_after() {
                         match sent {
                             Ok(()) => seq += 1,
                             Err(e) => {
-                                let e = if e == Error::Library {
-                                    "Library".to_string()
-                                } else {
-                                    format!("{e:?}")
-                                };
-                                let _ = tx.send(Ev::Failed(e));
+                                let _ = tx.send(failure(e));
                                 // (Not a busy loop while the daemon is gone.)
                                 tokio::time::sleep(Duration::from_millis(20)).await;
                             }
@@ -1077,26 +1123,40 @@ fn sends_waiting_when_the_daemon_dies_fail_with_library_and_go_on_after() {
         }
         epoch.load(Ordering::SeqCst)
     });
-    peer.wait_for(
-        "a message of the member",
-        |ev| matches!(ev, Ev::Tick(n, _, 0, _) if *n == n1),
-    );
+    let flooders = [
+        (&member, &peer, "tokio"),
+        (&blocking, &blocking_peer, "blocking"),
+    ];
+    for (_, peer, what) in flooders {
+        peer.wait_for(
+            &format!("a message of the {what} member"),
+            |ev| matches!(ev, Ev::Tick(n, _, 0, _) if *n == n1),
+        );
+    }
     cluster.kill(0).unwrap();
     cluster.restart(0).unwrap();
-    let seen = member.wait_for("the reconnection", |ev| matches!(ev, Ev::Reconnected(_)));
-    let failed: Vec<&Ev> = seen
-        .iter()
-        .filter(|ev| matches!(ev, Ev::Failed(_)))
-        .collect();
-    assert!(!failed.is_empty(), "no send failed: {seen:?}");
-    assert!(
-        failed.iter().all(|ev| **ev == Ev::Failed("Library".into())),
-        "{failed:?}"
-    );
-    peer.wait_for(
-        "a message sent after the reconnection",
-        |ev| matches!(ev, Ev::Tick(n, _, 1, _) if *n == n1),
-    );
+    for (member, peer, what) in flooders {
+        let seen = member.wait_for(&format!("the {what} reconnection"), |ev| {
+            matches!(ev, Ev::Reconnected(_))
+        });
+        let failed: Vec<&Ev> = seen
+            .iter()
+            .filter(|ev| matches!(ev, Ev::Failed(_)))
+            .collect();
+        if what == "tokio" {
+            assert!(!failed.is_empty(), "no send failed: {seen:?}");
+        }
+        assert!(
+            failed.iter().all(|ev| **ev == Ev::Failed("Library".into())),
+            "{what}: {failed:?}"
+        );
+        peer.wait_for(
+            &format!("a message the {what} member sent after the reconnection"),
+            |ev| matches!(ev, Ev::Tick(n, _, 1, _) if *n == n1),
+        );
+    }
+    assert_eq!(blocking.finish("the blocking flooder"), 1, "reconnections");
+    blocking_peer.finish("the blocking flooder's peer");
     assert_eq!(member.finish("the flooding member"), 1, "reconnections");
     peer.finish("the peer");
 }
