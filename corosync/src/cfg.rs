@@ -12,6 +12,7 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
+use std::cell::Cell;
 use std::ffi::{c_char, CStr, CString};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,7 +22,8 @@ use crate::cell::CallbackCell;
 use crate::current::{Kind, Registered};
 use crate::error::check;
 use crate::handle::{callback, Connection, Dispatch};
-use crate::{Error, NodeId, Result};
+use crate::reconnect::{ReconnectFn, RideOptions, Rider, Rides, Slot};
+use crate::{Disconnected, Error, NodeId, Reconnect, Result, TrackFlags};
 
 /// The most link addresses corosync reports for a node (knet's links).
 // (`CFG_MAX_LINKS` in cfg.h from corosync 3.1.1; knet's link count, 8.)
@@ -128,6 +130,13 @@ type ShutdownFn = Box<dyn FnMut(&Cfg, ShutdownMode) + Send>;
 
 pub(crate) struct Callbacks {
     shutdown: Option<ShutdownFn>,
+    reconnect: Option<ReconnectFn<Cfg>>,
+}
+
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Shutdown(ShutdownMode),
+    Reconnected(Disconnected),
 }
 
 crate::handle::library!(
@@ -147,8 +156,16 @@ crate::handle::library!(
 /// (see [Conventions](crate#conventions)).
 pub struct Cfg {
     // (First: the connection is finalized before the closures are dropped.)
-    conn: Connection<CfgLib>,
-    cell: CallbackCell<Callbacks, ShutdownMode>,
+    conn: Slot<CfgLib>,
+    cell: CallbackCell<Callbacks, Held>,
+    /// Whether the shutdown callback is registered, to connect again the
+    /// same way.
+    with_shutdown: bool,
+    /// The flags of the tracking started, until it is stopped.
+    #[cfg_attr(not(corosync_has_corosync_cfg_trackstart), allow(dead_code))]
+    tracking: Cell<Option<TrackFlags>>,
+    /// Whether and how it reconnects.
+    rider: Rider,
 }
 
 /// Builds a [`Cfg`] connection.
@@ -156,6 +173,7 @@ pub struct Cfg {
 #[must_use = "a builder does nothing until connect() is called"]
 pub struct CfgBuilder {
     shutdown: Option<ShutdownFn>,
+    ride: RideOptions<Cfg>,
 }
 
 impl CfgBuilder {
@@ -171,26 +189,55 @@ impl CfgBuilder {
         self
     }
 
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, starts tracking again if it was, and reports it to
+    /// [`CfgBuilder::on_reconnect`] before it returns.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.ride.policy(policy);
+        self
+    }
+
+    /// Called once per reconnection (see [`CfgBuilder::reconnect`]): a
+    /// shutdown request of the time between went unanswered.
+    pub fn on_reconnect(mut self, f: impl FnMut(&Cfg, &Disconnected) + Send + 'static) -> Self {
+        self.ride.on_reconnect(Box::new(f));
+        self
+    }
+
+    /// Reconnects from an async stream, not from `dispatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream_driven(mut self) -> Self {
+        self.ride.stream_driven();
+        self
+    }
+
     /// Connects to the local corosync daemon.
     pub fn connect(self) -> Result<Cfg> {
-        let callbacks = sys::corosync_cfg_callbacks_t {
-            corosync_cfg_shutdown_callback: if self.shutdown.is_some() {
-                Some(shutdown_trampoline)
-            } else {
-                None
-            },
-        };
-        // SAFETY: valid pointers; libcfg copies the callbacks.
-        let conn = Connection::<CfgLib>::open(|raw| unsafe {
-            sys::corosync_cfg_initialize(raw, &callbacks)
-        })?;
+        let with_shutdown = self.shutdown.is_some();
+        let conn = Slot::new(open(with_shutdown)?, self.ride.reconnects())?;
+        let (rider, reconnect) = self.ride.into_parts();
         Ok(Cfg {
             conn,
             cell: CallbackCell::new(Callbacks {
                 shutdown: self.shutdown,
+                reconnect,
             }),
+            with_shutdown,
+            tracking: Cell::new(None),
+            rider,
         })
     }
+}
+
+/// Makes a libcfg connection, with the shutdown callback or without.
+fn open(with_shutdown: bool) -> Result<Connection<CfgLib>> {
+    let callbacks = sys::corosync_cfg_callbacks_t {
+        corosync_cfg_shutdown_callback: with_shutdown.then_some(shutdown_trampoline as _),
+    };
+    // SAFETY: valid pointers; libcfg copies the callbacks.
+    Connection::<CfgLib>::open(|raw| unsafe { sys::corosync_cfg_initialize(raw, &callbacks) })
 }
 
 impl Cfg {
@@ -365,10 +412,12 @@ impl Cfg {
     /// declares `corosync_cfg_trackstart` (see [supported
     /// versions](crate#supported-corosync-versions)).
     #[cfg(corosync_has_corosync_cfg_trackstart)]
-    pub fn track_start(&self, flags: crate::TrackFlags) -> Result<()> {
+    pub fn track_start(&self, flags: TrackFlags) -> Result<()> {
         flags.check_reports()?;
         // SAFETY: live handle.
-        check(unsafe { sys::corosync_cfg_trackstart(self.raw(), flags.as_raw()) })
+        check(unsafe { sys::corosync_cfg_trackstart(self.raw(), flags.as_raw()) })?;
+        self.tracking.set(Some(flags));
+        Ok(())
     }
 
     /// Stops tracking.
@@ -379,7 +428,9 @@ impl Cfg {
     #[cfg(corosync_has_corosync_cfg_trackstop)]
     pub fn track_stop(&self) -> Result<()> {
         // SAFETY: live handle.
-        check(unsafe { sys::corosync_cfg_trackstop(self.raw()) })
+        check(unsafe { sys::corosync_cfg_trackstop(self.raw()) })?;
+        self.tracking.set(None);
+        Ok(())
     }
 
     /// Asks corosync to shut down. With [`ShutdownMode::Request`] it returns
@@ -444,6 +495,40 @@ pub(crate) fn sockaddr_to_ip(addr: &sys::corosync_cfg_node_address_t) -> Option<
     }
 }
 
+impl Rides for Cfg {
+    fn slot(&self) -> &Slot<CfgLib> {
+        &self.conn
+    }
+
+    fn rider(&self) -> &Rider {
+        &self.rider
+    }
+
+    /// Starts tracking on the new connection if this handle tracked.
+    fn reopen(&self) -> Result<()> {
+        let conn = open(self.with_shutdown)?;
+        #[cfg(corosync_has_corosync_cfg_trackstart)]
+        if let Some(flags) = self.tracking.get() {
+            // SAFETY: live handle. (On failure `conn` is finalized when
+            // dropped.)
+            check(unsafe { sys::corosync_cfg_trackstart(conn.raw(), flags.as_raw()) })?;
+        }
+        // SAFETY: inside the dispatch guard (the callers), outside any
+        // callback or C call on this handle: no reference to the old
+        // connection is alive.
+        drop(unsafe { self.conn.replace(conn) }?);
+        Ok(())
+    }
+
+    fn reconnect_fn(cb: &mut Callbacks) -> Option<&mut ReconnectFn<Cfg>> {
+        cb.reconnect.as_mut()
+    }
+
+    fn held(d: Disconnected) -> Held {
+        Held::Reconnected(d)
+    }
+}
+
 impl Registered for Cfg {
     const KIND: Kind = Kind::Cfg;
 }
@@ -451,18 +536,25 @@ impl Registered for Cfg {
 impl Dispatch for Cfg {
     type Lib = CfgLib;
     type Callbacks = Callbacks;
-    type Held = ShutdownMode;
+    type Held = Held;
 
     fn connection(&self) -> &Connection<CfgLib> {
-        &self.conn
+        self.conn.get()
     }
 
-    fn cell(&self) -> &CallbackCell<Callbacks, ShutdownMode> {
+    fn cell(&self) -> &CallbackCell<Callbacks, Held> {
         &self.cell
     }
 
-    fn deliver_held(&self, cb: &mut Callbacks, mode: ShutdownMode) {
-        on_shutdown(self, cb, mode);
+    fn deliver_held(&self, cb: &mut Callbacks, event: Held) {
+        match event {
+            Held::Shutdown(mode) => on_shutdown(self, cb, mode),
+            Held::Reconnected(d) => self.tell(cb, &d),
+        }
+    }
+
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        self.recover_from(rc)
     }
 }
 
@@ -479,7 +571,13 @@ fn on_shutdown(cfg: &Cfg, cb: &mut Callbacks, mode: ShutdownMode) {
 unsafe extern "C" fn shutdown_trampoline(handle: sys::corosync_cfg_handle_t, flags: u32) {
     let mode = ShutdownMode::from_raw(flags);
     // SAFETY: a libcfg callback.
-    unsafe { callback::<Cfg>(handle, |cfg, cb| on_shutdown(cfg, cb, mode), || Some(mode)) }
+    unsafe {
+        callback::<Cfg>(
+            handle,
+            |cfg, cb| on_shutdown(cfg, cb, mode),
+            || Some(Held::Shutdown(mode)),
+        )
+    }
 }
 
 #[cfg(test)]

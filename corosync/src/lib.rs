@@ -231,39 +231,54 @@
 //!
 //! When the local corosync dies, every call on a connection to it answers
 //! [`Error::Library`], for good: the connection does not come back by
-//! itself. A handle built with a [`Reconnect`] policy
-//! ([`CpgBuilder::reconnect`](cpg::CpgBuilder::reconnect),
-//! [`QuorumBuilder::reconnect`](quorum::QuorumBuilder::reconnect)) rides
-//! through a restart instead:
+//! itself. A handle built with a [`Reconnect`] policy (`reconnect` on
+//! [`CpgBuilder`](cpg::CpgBuilder::reconnect),
+//! [`QuorumBuilder`](quorum::QuorumBuilder::reconnect),
+//! [`VotequorumBuilder`](votequorum::VotequorumBuilder::reconnect),
+//! [`CfgBuilder`](cfg::CfgBuilder::reconnect),
+//! [`CmapBuilder`](cmap::CmapBuilder::reconnect) and
+//! [`EvsBuilder`](evs::EvsBuilder::reconnect)) rides through a restart
+//! instead:
 //!
 //! - a `dispatch` that finds the daemon gone connects again, trying with
 //!   the policy's back-off for up to its patience (then it returns the
 //!   error, and the next `dispatch` tries again); calls made meanwhile
 //!   answer `Library`;
 //! - on the new connection it sets up again what the handle had set up:
-//!   the CPG group it was in is joined again, quorum tracking is started
-//!   again (with [`TrackFlags::CURRENT`] added, so the state now is
-//!   reported);
+//!   the CPG group it was in is joined again; quorum, votequorum and cfg
+//!   tracking is started again (quorum and votequorum with
+//!   [`TrackFlags::CURRENT`] added, so the state now is reported), and
+//!   votequorum connects with the same callbacks, so the same initialize;
+//!   every live cmap track is registered again with its key or prefix,
+//!   flags and closure, under the [`TrackId`](cmap::TrackId) the program
+//!   holds; an EVS handle joins its carrier group again and keeps the EVS
+//!   groups it joined. A quorum device registration is not made again;
 //! - then the `on_reconnect` closure runs once, with a [`Disconnected`]:
-//!   messages and membership or quorum changes of the time between may be
-//!   missing, and the events of the new connection (the group's
+//!   messages and membership, quorum or key changes of the time between
+//!   may be missing, and the events of the new connection (the group's
 //!   membership, the quorum state) follow.
 //!
-//! The handle, its closures and the `&Cpg` they get stay the same; only
-//! the connection underneath is new (and with it `as_raw()`). Its
-//! descriptor (`AsFd`) stays the same: a handle with a policy shows an
-//! epoll descriptor that watches whichever connection is current, so a
-//! poll loop keeps working across a restart. A reconnection happens only
-//! inside `dispatch`, never inside a callback; `dispatch(Blocking)`
-//! returns `Ok` after one.
+//! A send under way when the daemon dies (a CPG or EVS multicast waiting
+//! out flow control, retried by [`Retry`], or an async send waiting for
+//! its window) ends with [`Error::Library`], as does any send made while
+//! the connection is down; it is not sent again on the new connection.
+//! Whether corosync delivered a message it accepted just before it died
+//! cannot be known, so what to send again is the program's choice, made
+//! when it is told of the reconnection.
 //!
-//! In async code, `AsyncCpg::reconnecting` and
-//! `AsyncQuorum::reconnecting` do the same from their streams (waiting on
-//! the runtime's timer, not on a thread) and yield a `Reconnected` event;
-//! when the patience runs out the stream yields the error and ends.
+//! The handle, its closures and the `&Cpg` (or other handle) they get stay
+//! the same; only the connection underneath is new (and with it
+//! `as_raw()`). Its descriptor (`AsFd`) stays the same: a handle with a
+//! policy shows an epoll descriptor that watches whichever connection is
+//! current, so a poll loop keeps working across a restart. A reconnection
+//! happens only inside `dispatch`, never inside a callback;
+//! `dispatch(Blocking)` returns `Ok` after one.
 //!
-//! Not ridden through (yet): votequorum, cmap and cfg handles, and EVS;
-//! rebuild those after `Library`.
+//! In async code, `reconnecting` on `AsyncCpg`, `AsyncQuorum`,
+//! `AsyncVotequorum`, `AsyncCfg` and `AsyncCmap` does the same from the
+//! stream (waiting on the runtime's timer, not on a thread), which yields
+//! a `Reconnected` event; when the patience runs out the stream yields the
+//! error and ends.
 
 // docs.rs (nightly, `--cfg docsrs`): every item gated by a cargo feature or
 // a `corosync_has_*` flag shows what it needs (`doc_cfg` derives the

@@ -26,7 +26,7 @@ use crate::cell::CallbackCell;
 use crate::current::{Kind, Registered};
 use crate::error::check;
 use crate::handle::{callback, Connection, Dispatch};
-use crate::reconnect::{Rider, Slot};
+use crate::reconnect::{ReconnectFn, RideOptions, Rider, Rides, Slot};
 use crate::{Disconnected, NodeId, Reconnect, Result, RingId, TrackFlags};
 
 /// Which quorum provider the daemon runs (the `quorum_type` corosync reports
@@ -79,14 +79,13 @@ const MAX_LIST: usize = 384;
 
 type QuorumFn = Box<dyn FnMut(&Quorum, &QuorumNotification<'_>) + Send>;
 type NodeListFn = Box<dyn FnMut(&Quorum, &NodeListNotification<'_>) + Send>;
-type ReconnectFn = Box<dyn FnMut(&Quorum, &Disconnected) + Send>;
 
 pub(crate) struct Callbacks {
     quorum: Option<QuorumFn>,
     // (Only libquorum's model-v1 API, corosync 3.1 and later, calls it.)
     #[cfg_attr(not(corosync_has_quorum_model_initialize), allow(dead_code))]
     nodelist: Option<NodeListFn>,
-    reconnect: Option<ReconnectFn>,
+    reconnect: Option<ReconnectFn<Quorum>>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -137,10 +136,7 @@ pub struct QuorumBuilder {
     quorum: Option<QuorumFn>,
     nodelist: Option<NodeListFn>,
     legacy: bool,
-    reconnect: Option<Reconnect>,
-    on_reconnect: Option<ReconnectFn>,
-    /// Whether an async stream, not `dispatch`, reconnects.
-    stream_driven: bool,
+    ride: RideOptions<Quorum>,
 }
 
 impl QuorumBuilder {
@@ -187,7 +183,7 @@ impl QuorumBuilder {
     /// [`TrackFlags::CURRENT`] added, so the state now is reported), and
     /// reports it to [`QuorumBuilder::on_reconnect`] before it returns.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.reconnect = Some(policy);
+        self.ride.policy(policy);
         self
     }
 
@@ -195,14 +191,14 @@ impl QuorumBuilder {
     /// before the events of the new connection: changes of the time
     /// between may be missing.
     pub fn on_reconnect(mut self, f: impl FnMut(&Quorum, &Disconnected) + Send + 'static) -> Self {
-        self.on_reconnect = Some(Box::new(f));
+        self.ride.on_reconnect(Box::new(f));
         self
     }
 
     /// Reconnects from an async stream, not from `dispatch`.
     #[cfg(feature = "tokio")]
     pub(crate) fn stream_driven(mut self) -> Self {
-        self.stream_driven = true;
+        self.ride.stream_driven();
         self
     }
 
@@ -213,17 +209,19 @@ impl QuorumBuilder {
             return Err(crate::Error::NotSupported);
         }
         let (conn, quorum_type) = open(legacy)?;
+        let conn = Slot::new(conn, self.ride.reconnects())?;
+        let (rider, reconnect) = self.ride.into_parts();
         Ok(Quorum {
-            conn: Slot::new(conn, self.reconnect.is_some())?,
+            conn,
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
                 nodelist: self.nodelist,
-                reconnect: self.on_reconnect,
+                reconnect,
             }),
             quorum_type,
             legacy,
             tracking: Cell::new(None),
-            rider: Rider::new(self.reconnect, !self.stream_driven),
+            rider,
         })
     }
 }
@@ -323,9 +321,23 @@ impl Quorum {
         Ok(())
     }
 
-    /// Makes a new connection, starts tracking on it if this handle
-    /// tracked, and puts it in place of the old one (finalized). Only
-    /// inside the dispatch guard, outside callbacks.
+    /// The pointer-sized handle the C library uses, for calls the safe API
+    /// does not cover. It stays owned by `self`.
+    pub fn as_raw(&self) -> sys::quorum_handle_t {
+        self.raw()
+    }
+}
+
+impl Rides for Quorum {
+    fn slot(&self) -> &Slot<QuorumLib> {
+        &self.conn
+    }
+
+    fn rider(&self) -> &Rider {
+        &self.rider
+    }
+
+    /// Starts tracking on the new connection if this handle tracked.
     fn reopen(&self) -> Result<()> {
         let (conn, _) = open(self.legacy)?;
         if let Some(flags) = self.tracking.get() {
@@ -341,46 +353,12 @@ impl Quorum {
         Ok(())
     }
 
-    /// Runs the reconnect closure. Inside the dispatch guard, outside
-    /// callbacks.
-    fn notify(&self, d: Disconnected) {
-        // SAFETY: inside the cell's dispatch on this thread (the callers),
-        // not nested in another of its callbacks.
-        unsafe {
-            self.cell.invoke(
-                |cb| on_reconnect(self, cb, &d),
-                || Some(Held::Reconnected(d)),
-            )
-        }
+    fn reconnect_fn(cb: &mut Callbacks) -> Option<&mut ReconnectFn<Quorum>> {
+        cb.reconnect.as_mut()
     }
 
-    /// Whether the daemon's end of the connection is gone.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn connection_gone(&self) -> bool {
-        crate::handle::hung_up(self.conn.get().fd())
-    }
-
-    /// The reconnect policy, if any.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn reconnect_policy(&self) -> Option<Reconnect> {
-        self.rider.policy()
-    }
-
-    /// One reconnect try, for an async stream (no waiting): the
-    /// notification has run when it worked. Refused during a dispatch.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn reconnect_once(&self) -> Result<()> {
-        self.cell.dispatch(|| {
-            let d = self.rider.try_once(|| self.reopen())?;
-            self.notify(d);
-            Ok(())
-        })?
-    }
-
-    /// The pointer-sized handle the C library uses, for calls the safe API
-    /// does not cover. It stays owned by `self`.
-    pub fn as_raw(&self) -> sys::quorum_handle_t {
-        self.raw()
+    fn held(d: Disconnected) -> Held {
+        Held::Reconnected(d)
     }
 }
 
@@ -398,16 +376,7 @@ impl Dispatch for Quorum {
     }
 
     fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
-        if !self.rider.should_recover(rc, self.conn.get().fd()) {
-            return rc;
-        }
-        match self.rider.blocking(|| self.reopen()) {
-            Ok(d) => {
-                self.notify(d);
-                sys::CS_OK
-            }
-            Err(_) => rc,
-        }
+        self.recover_from(rc)
     }
 
     fn cell(&self) -> &CallbackCell<Callbacks, Held> {
@@ -444,7 +413,7 @@ impl Dispatch for Quorum {
                     left: &left,
                 },
             ),
-            Held::Reconnected(d) => on_reconnect(self, cb, &d),
+            Held::Reconnected(d) => self.tell(cb, &d),
         }
     }
 }
@@ -454,12 +423,6 @@ crate::handle::impl_handle!(Quorum;);
 fn on_quorum(q: &Quorum, cb: &mut Callbacks, n: &QuorumNotification<'_>) {
     if let Some(f) = cb.quorum.as_mut() {
         f(q, n);
-    }
-}
-
-fn on_reconnect(q: &Quorum, cb: &mut Callbacks, d: &Disconnected) {
-    if let Some(f) = cb.reconnect.as_mut() {
-        f(q, d);
     }
 }
 

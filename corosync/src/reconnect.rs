@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use corosync_sys as sys;
 
-use crate::handle::{hung_up, Connection, Library};
+use crate::handle::{hung_up, Connection, Dispatch, Library};
 use crate::Result;
 
 /// How a handle reconnects after its daemon went away: tries with a
@@ -76,6 +76,7 @@ impl Reconnect {
     }
 
     /// How long to keep trying.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn patience_limit(&self) -> Duration {
         self.patience
     }
@@ -90,8 +91,8 @@ impl Reconnect {
 
 /// A handle lost its connection to the daemon and has a new one: events of
 /// the time in between (messages, membership and quorum changes) may be
-/// missing. What the handle had set up (a joined CPG group, quorum
-/// tracking) is set up again when this is reported; the descriptor is new.
+/// missing. What the handle had set up (a joined group, tracking, cmap
+/// tracks) is set up again when this is reported; the connection is new.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Disconnected {
@@ -169,6 +170,142 @@ impl Rider {
             std::thread::sleep(next);
             delay = Some(next);
         }
+    }
+}
+
+/// A handle's closure for its reconnections.
+pub(crate) type ReconnectFn<H> = Box<dyn FnMut(&H, &Disconnected) + Send>;
+
+/// What a service's builder keeps for riding through restarts: the
+/// policy, the closure to tell, and who reconnects.
+pub(crate) struct RideOptions<H> {
+    policy: Option<Reconnect>,
+    on_reconnect: Option<ReconnectFn<H>>,
+    /// Whether an async stream, not `dispatch`, reconnects.
+    stream_driven: bool,
+}
+
+impl<H> Default for RideOptions<H> {
+    fn default() -> Self {
+        RideOptions {
+            policy: None,
+            on_reconnect: None,
+            stream_driven: false,
+        }
+    }
+}
+
+impl<H> RideOptions<H> {
+    /// Reconnects as `policy` says.
+    pub(crate) fn policy(&mut self, policy: Reconnect) {
+        self.policy = Some(policy);
+    }
+
+    /// Tells `f` of each reconnection.
+    pub(crate) fn on_reconnect(&mut self, f: ReconnectFn<H>) {
+        self.on_reconnect = Some(f);
+    }
+
+    /// Reconnects from an async stream, not from `dispatch`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn stream_driven(&mut self) {
+        self.stream_driven = true;
+    }
+
+    /// Whether the handle will reconnect (it then needs a stable
+    /// descriptor, see [`Slot::new`]).
+    pub(crate) fn reconnects(&self) -> bool {
+        self.policy.is_some()
+    }
+
+    /// At connect: the handle's rider, and the closure for its callbacks.
+    pub(crate) fn into_parts(self) -> (Rider, Option<ReconnectFn<H>>) {
+        (
+            Rider::new(self.policy, !self.stream_driven),
+            self.on_reconnect,
+        )
+    }
+}
+
+/// A handle that rides through restarts of its daemon. A service gives
+/// how a connection is made and set up again; the rest (when to
+/// reconnect, the back-off, telling the closure once) is the same for
+/// every service and comes with the trait.
+pub(crate) trait Rides: Dispatch {
+    /// Its connection.
+    fn slot(&self) -> &Slot<Self::Lib>;
+
+    /// Its policy and reconnection state.
+    fn rider(&self) -> &Rider;
+
+    /// Makes a new connection, sets up on it what the handle had set up
+    /// (a group joined, tracking started, registrations), and puts it in
+    /// place of the old one (with [`Slot::replace`]). Only inside the
+    /// dispatch guard, outside callbacks; on failure the handle stays as
+    /// it was.
+    fn reopen(&self) -> Result<()>;
+
+    /// The reconnect closure among the handle's closures.
+    fn reconnect_fn(cb: &mut Self::Callbacks) -> Option<&mut ReconnectFn<Self>>;
+
+    /// The notification, held back after a panic for the next dispatch.
+    fn held(d: Disconnected) -> Self::Held;
+
+    /// Runs the reconnect closure with `d` (from `deliver_held` too).
+    fn tell(&self, cb: &mut Self::Callbacks, d: &Disconnected) {
+        if let Some(f) = Self::reconnect_fn(cb) {
+            f(self, d);
+        }
+    }
+
+    /// Runs the reconnect closure. Inside the dispatch guard, outside
+    /// callbacks.
+    fn notify(&self, d: Disconnected) {
+        // SAFETY: inside the cell's dispatch on this thread (the callers),
+        // not nested in another of its callbacks.
+        unsafe {
+            self.cell()
+                .invoke(|cb| self.tell(cb, &d), || Some(Self::held(d)))
+        }
+    }
+
+    /// [`Dispatch::recover`]: after the C dispatch answered `rc`,
+    /// reconnects (waiting on this thread) if the daemon is gone and the
+    /// handle reconnects from `dispatch`.
+    fn recover_from(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        if !self.rider().should_recover(rc, self.slot().get().fd()) {
+            return rc;
+        }
+        match self.rider().blocking(|| self.reopen()) {
+            Ok(d) => {
+                self.notify(d);
+                sys::CS_OK
+            }
+            Err(_) => rc,
+        }
+    }
+
+    /// Whether the daemon's end of the connection is gone.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    fn connection_gone(&self) -> bool {
+        hung_up(self.slot().get().fd())
+    }
+
+    /// The reconnect policy, if any.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    fn reconnect_policy(&self) -> Option<Reconnect> {
+        self.rider().policy()
+    }
+
+    /// One reconnect try, for an async stream (no waiting): the
+    /// notification has run when it worked. Refused during a dispatch.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    fn reconnect_once(&self) -> Result<()> {
+        self.cell().dispatch(|| {
+            let d = self.rider().try_once(|| self.reopen())?;
+            self.notify(d);
+            Ok(())
+        })?
     }
 }
 

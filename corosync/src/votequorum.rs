@@ -38,6 +38,7 @@
 //! [`InfoFlags::QDEVICE_HAS_EXTRA_INFO`] is always there; only those
 //! releases set it.
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::fmt;
 
@@ -48,7 +49,8 @@ use crate::cell::CallbackCell;
 use crate::current::{Kind, Registered};
 use crate::error::check;
 use crate::handle::{callback, Connection, Dispatch};
-use crate::{Error, NodeId, Result, RingId, TrackFlags};
+use crate::reconnect::{ReconnectFn, RideOptions, Rider, Rides, Slot};
+use crate::{Disconnected, Error, NodeId, Reconnect, Result, RingId, TrackFlags};
 
 /// The longest qdevice name, in bytes (`VOTEQUORUM_QDEVICE_MAX_NAME_LEN` - 1:
 /// corosync keeps it NUL-terminated in 255 bytes).
@@ -264,6 +266,7 @@ pub(crate) struct Callbacks {
     expected: Option<ExpectedFn>,
     #[cfg(corosync_has_votequorum_model_initialize)]
     extra_info: Option<ExtraInfoFn>,
+    reconnect: Option<ReconnectFn<Votequorum>>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -282,6 +285,48 @@ pub(crate) enum Held {
         nodeid: NodeId,
         extra_info: Vec<u8>,
     },
+    Reconnected(Disconnected),
+}
+
+/// Which callbacks a connection registers with libvotequorum, and so which
+/// initialize it uses: kept to make the connection again the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Model {
+    quorum: bool,
+    expected: bool,
+    nodelist: bool,
+    /// `votequorum_model_initialize` with the extra-info callback.
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    extra_info: bool,
+}
+
+/// Makes a libvotequorum connection with the callbacks `model` names.
+fn open(model: Model) -> Result<Connection<VotequorumLib>> {
+    #[cfg(corosync_has_votequorum_model_initialize)]
+    if model.extra_info {
+        let data = sys::votequorum_model_v1_data_t {
+            model: sys::VOTEQUORUM_MODEL_V1,
+            votequorum_quorum_notify_fn: model.quorum.then_some(quorum_trampoline as _),
+            votequorum_expectedvotes_notify_fn: model.expected.then_some(expected_trampoline as _),
+            votequorum_nodelist_notify_fn: model.nodelist.then_some(nodelist_trampoline as _),
+            votequorum_qdevice_extra_info_fn: Some(extra_info_trampoline),
+        };
+        // SAFETY: valid pointers; the model struct is a
+        // votequorum_model_v1_data_t naming model v1, which libvotequorum
+        // copies.
+        return Connection::<VotequorumLib>::open(|raw| unsafe {
+            sys::votequorum_model_initialize(raw, &data)
+        });
+    }
+    let mut callbacks = sys::votequorum_callbacks_t {
+        votequorum_quorum_notify_fn: model.quorum.then_some(quorum_trampoline as _),
+        votequorum_expectedvotes_notify_fn: model.expected.then_some(expected_trampoline as _),
+        votequorum_nodelist_notify_fn: model.nodelist.then_some(nodelist_trampoline as _),
+    };
+    // SAFETY: valid pointers; libvotequorum copies the callbacks.
+    Connection::<VotequorumLib>::open(|raw| unsafe {
+        sys::votequorum_initialize(raw, &mut callbacks)
+    })
 }
 
 crate::handle::library!(
@@ -301,8 +346,14 @@ crate::handle::library!(
 /// for every service (see [Conventions](crate#conventions)).
 pub struct Votequorum {
     // (First: the connection is finalized before the closures are dropped.)
-    conn: Connection<VotequorumLib>,
+    conn: Slot<VotequorumLib>,
     cell: CallbackCell<Callbacks, Held>,
+    /// How the connection was made, to make it again.
+    model: Model,
+    /// The flags of the tracking started, until it is stopped.
+    tracking: Cell<Option<TrackFlags>>,
+    /// Whether and how it reconnects.
+    rider: Rider,
 }
 
 /// Builds a [`Votequorum`] connection with its callbacks.
@@ -314,6 +365,7 @@ pub struct VotequorumBuilder {
     expected: Option<ExpectedFn>,
     #[cfg(corosync_has_votequorum_model_initialize)]
     extra_info: Option<ExtraInfoFn>,
+    ride: RideOptions<Votequorum>,
 }
 
 impl VotequorumBuilder {
@@ -364,48 +416,50 @@ impl VotequorumBuilder {
         self
     }
 
-    /// Connects to the local corosync daemon.
-    pub fn connect(self) -> Result<Votequorum> {
-        #[cfg(corosync_has_votequorum_model_initialize)]
-        if self.extra_info.is_some() {
-            let model = sys::votequorum_model_v1_data_t {
-                model: sys::VOTEQUORUM_MODEL_V1,
-                votequorum_quorum_notify_fn: self.quorum.as_ref().map(|_| quorum_trampoline as _),
-                votequorum_expectedvotes_notify_fn: self
-                    .expected
-                    .as_ref()
-                    .map(|_| expected_trampoline as _),
-                votequorum_nodelist_notify_fn: self
-                    .nodelist
-                    .as_ref()
-                    .map(|_| nodelist_trampoline as _),
-                votequorum_qdevice_extra_info_fn: Some(extra_info_trampoline),
-            };
-            // SAFETY: valid pointers; the model struct is a
-            // votequorum_model_v1_data_t naming model v1, which
-            // libvotequorum copies.
-            let conn = Connection::<VotequorumLib>::open(|raw| unsafe {
-                sys::votequorum_model_initialize(raw, &model)
-            })?;
-            return Ok(self.into_handle(conn));
-        }
-        let mut callbacks = sys::votequorum_callbacks_t {
-            votequorum_quorum_notify_fn: self.quorum.as_ref().map(|_| quorum_trampoline as _),
-            votequorum_expectedvotes_notify_fn: self
-                .expected
-                .as_ref()
-                .map(|_| expected_trampoline as _),
-            votequorum_nodelist_notify_fn: self.nodelist.as_ref().map(|_| nodelist_trampoline as _),
-        };
-        // SAFETY: valid pointers; libvotequorum copies the callbacks.
-        let conn = Connection::<VotequorumLib>::open(|raw| unsafe {
-            sys::votequorum_initialize(raw, &mut callbacks)
-        })?;
-        Ok(self.into_handle(conn))
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, with the same callbacks (and so the same initialize), starts
+    /// tracking again if it was (with [`TrackFlags::CURRENT`] added, so the
+    /// state now is reported), and reports it to
+    /// [`VotequorumBuilder::on_reconnect`] before it returns. A quorum
+    /// device registration is not made again: register it from
+    /// `on_reconnect`.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.ride.policy(policy);
+        self
     }
 
-    fn into_handle(self, conn: Connection<VotequorumLib>) -> Votequorum {
-        Votequorum {
+    /// Called once per reconnection (see [`VotequorumBuilder::reconnect`]),
+    /// before the events of the new connection: changes of the time
+    /// between may be missing.
+    pub fn on_reconnect(
+        mut self,
+        f: impl FnMut(&Votequorum, &Disconnected) + Send + 'static,
+    ) -> Self {
+        self.ride.on_reconnect(Box::new(f));
+        self
+    }
+
+    /// Reconnects from an async stream, not from `dispatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream_driven(mut self) -> Self {
+        self.ride.stream_driven();
+        self
+    }
+
+    /// Connects to the local corosync daemon.
+    pub fn connect(self) -> Result<Votequorum> {
+        let model = Model {
+            quorum: self.quorum.is_some(),
+            expected: self.expected.is_some(),
+            nodelist: self.nodelist.is_some(),
+            #[cfg(corosync_has_votequorum_model_initialize)]
+            extra_info: self.extra_info.is_some(),
+        };
+        let conn = Slot::new(open(model)?, self.ride.reconnects())?;
+        let (rider, reconnect) = self.ride.into_parts();
+        Ok(Votequorum {
             conn,
             cell: CallbackCell::new(Callbacks {
                 quorum: self.quorum,
@@ -413,8 +467,12 @@ impl VotequorumBuilder {
                 expected: self.expected,
                 #[cfg(corosync_has_votequorum_model_initialize)]
                 extra_info: self.extra_info,
+                reconnect,
             }),
-        }
+            model,
+            tracking: Cell::new(None),
+            rider,
+        })
     }
 }
 
@@ -558,13 +616,17 @@ impl Votequorum {
         flags.check_reports()?;
         // SAFETY: live handle. (The C context argument is not used: closures
         // carry state.)
-        check(unsafe { sys::votequorum_trackstart(self.raw(), 0, flags.as_raw().into()) })
+        check(unsafe { sys::votequorum_trackstart(self.raw(), 0, flags.as_raw().into()) })?;
+        self.tracking.set(Some(flags));
+        Ok(())
     }
 
     /// Stops tracking.
     pub fn track_stop(&self) -> Result<()> {
         // SAFETY: live handle.
-        check(unsafe { sys::votequorum_trackstop(self.raw()) })
+        check(unsafe { sys::votequorum_trackstop(self.raw()) })?;
+        self.tracking.set(None);
+        Ok(())
     }
 
     /// Registers this connection as the node's quorum device `name`.
@@ -677,6 +739,40 @@ impl Votequorum {
     }
 }
 
+impl Rides for Votequorum {
+    fn slot(&self) -> &Slot<VotequorumLib> {
+        &self.conn
+    }
+
+    fn rider(&self) -> &Rider {
+        &self.rider
+    }
+
+    /// Starts tracking on the new connection if this handle tracked.
+    fn reopen(&self) -> Result<()> {
+        let conn = open(self.model)?;
+        if let Some(flags) = self.tracking.get() {
+            let flags = flags | TrackFlags::CURRENT;
+            // SAFETY: live handle. (On failure `conn` is finalized when
+            // dropped.)
+            check(unsafe { sys::votequorum_trackstart(conn.raw(), 0, flags.as_raw().into()) })?;
+        }
+        // SAFETY: inside the dispatch guard (the callers), outside any
+        // callback or C call on this handle: no reference to the old
+        // connection is alive.
+        drop(unsafe { self.conn.replace(conn) }?);
+        Ok(())
+    }
+
+    fn reconnect_fn(cb: &mut Callbacks) -> Option<&mut ReconnectFn<Votequorum>> {
+        cb.reconnect.as_mut()
+    }
+
+    fn held(d: Disconnected) -> Held {
+        Held::Reconnected(d)
+    }
+}
+
 impl Registered for Votequorum {
     const KIND: Kind = Kind::Votequorum;
 }
@@ -687,7 +783,11 @@ impl Dispatch for Votequorum {
     type Held = Held;
 
     fn connection(&self) -> &Connection<VotequorumLib> {
-        &self.conn
+        self.conn.get()
+    }
+
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        self.recover_from(rc)
     }
 
     fn cell(&self) -> &CallbackCell<Callbacks, Held> {
@@ -722,6 +822,7 @@ impl Dispatch for Votequorum {
                     extra_info: &extra_info,
                 },
             ),
+            Held::Reconnected(d) => self.tell(cb, &d),
         }
     }
 }

@@ -21,7 +21,7 @@
 //! # Ok::<(), corosync::Error>(())
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
 
@@ -30,7 +30,8 @@ use corosync_sys as sys;
 use crate::cell::CallbackCell;
 use crate::error::check;
 use crate::handle::Connection;
-use crate::{Error, Result};
+use crate::reconnect::{ReconnectFn, RideOptions, Rider, Slot};
+use crate::{Disconnected, Error, Reconnect, Result};
 
 mod iter;
 mod track;
@@ -79,12 +80,18 @@ crate::handle::library!(
 /// (see [Conventions](crate#conventions)).
 pub struct Cmap {
     // (First: the connection is finalized before the closures are dropped.)
-    conn: Connection<CmapLib>,
-    /// The dispatch flag, the panic slot and held-back events; the closures
-    /// live in `tracks`.
-    cell: CallbackCell<(), Held>,
-    /// Live registrations by C track handle.
-    tracks: RefCell<HashMap<sys::cmap_track_handle_t, Box<TrackEntry>>>,
+    conn: Slot<CmapLib>,
+    /// The dispatch flag, the panic slot, held-back events and the
+    /// reconnect closure; the tracking closures live in `tracks`.
+    cell: CallbackCell<Option<ReconnectFn<Cmap>>, Held>,
+    /// Live registrations by [`TrackId`].
+    tracks: RefCell<HashMap<u64, Box<TrackEntry>>>,
+    /// The next [`TrackId`].
+    next_track: Cell<u64>,
+    /// The map the connection reads, to connect again.
+    map: sys::cmap_map_t,
+    /// Whether and how it reconnects.
+    rider: Rider,
     /// Registrations deleted while a dispatch runs (perhaps from inside their
     /// own callback): freed when the dispatch returns. Boxed so that the
     /// entries keep their addresses while a closure may still be running.
@@ -97,6 +104,81 @@ crate::handle::impl_handle!(Cmap;
     /// Tracking closures run from here, each with the [`TrackEvent`] of its
     /// registration.
 );
+
+/// Builds a [`Cmap`] connection.
+#[derive(Default)]
+#[must_use = "a builder does nothing until connect() is called"]
+pub struct CmapBuilder {
+    map: Map,
+    ride: RideOptions<Cmap>,
+}
+
+impl CmapBuilder {
+    /// The map to read ([`Map::Icmap`] unless set).
+    pub fn map(mut self, map: Map) -> Self {
+        self.map = map;
+        self
+    }
+
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, registers every live tracking registration again (same key or
+    /// prefix, same flags, same closure; the [`TrackId`]s stay valid), and
+    /// reports it to [`CmapBuilder::on_reconnect`] before it returns.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.ride.policy(policy);
+        self
+    }
+
+    /// Called once per reconnection (see [`CmapBuilder::reconnect`]),
+    /// before the events of the new connection: changes of the time
+    /// between were not reported.
+    pub fn on_reconnect(mut self, f: impl FnMut(&Cmap, &Disconnected) + Send + 'static) -> Self {
+        self.ride.on_reconnect(Box::new(f));
+        self
+    }
+
+    /// Reconnects from an async stream, not from `dispatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn stream_driven(mut self) -> Self {
+        self.ride.stream_driven();
+        self
+    }
+
+    /// Connects to the local corosync daemon.
+    pub fn connect(self) -> Result<Cmap> {
+        let map = match self.map {
+            Map::Icmap => sys::CMAP_MAP_ICMAP,
+            Map::Stats => sys::CMAP_MAP_STATS,
+        };
+        let conn = Slot::new(open(map)?, self.ride.reconnects())?;
+        let (rider, reconnect) = self.ride.into_parts();
+        Ok(Cmap {
+            conn,
+            cell: CallbackCell::new(reconnect),
+            tracks: RefCell::new(HashMap::new()),
+            next_track: Cell::new(1),
+            map,
+            rider,
+            graveyard: RefCell::new(Vec::new()),
+        })
+    }
+}
+
+/// Makes a libcmap connection to `map`.
+fn open(map: sys::cmap_map_t) -> Result<Connection<CmapLib>> {
+    Connection::<CmapLib>::open(|raw| {
+        // SAFETY: valid out-pointer.
+        unsafe {
+            if map == sys::CMAP_MAP_ICMAP {
+                sys::cmap_initialize(raw)
+            } else {
+                sys::cmap_initialize_map(raw, map)
+            }
+        }
+    })
+}
 
 /// A key name as C wants it: 1 to 255 bytes, no NUL.
 fn c_key(key: &[u8]) -> Result<CString> {
@@ -163,26 +245,13 @@ impl Cmap {
 
     /// Connects to `map` (`cmap_initialize_map`).
     pub fn with_map(map: Map) -> Result<Cmap> {
-        let map = match map {
-            Map::Icmap => sys::CMAP_MAP_ICMAP,
-            Map::Stats => sys::CMAP_MAP_STATS,
-        };
-        let conn = Connection::<CmapLib>::open(|raw| {
-            // SAFETY: valid out-pointer.
-            unsafe {
-                if map == sys::CMAP_MAP_ICMAP {
-                    sys::cmap_initialize(raw)
-                } else {
-                    sys::cmap_initialize_map(raw, map)
-                }
-            }
-        })?;
-        Ok(Cmap {
-            conn,
-            cell: CallbackCell::new(()),
-            tracks: RefCell::new(HashMap::new()),
-            graveyard: RefCell::new(Vec::new()),
-        })
+        Cmap::builder().map(map).connect()
+    }
+
+    /// A builder, to choose the map and how to ride through daemon
+    /// restarts before connecting.
+    pub fn builder() -> CmapBuilder {
+        CmapBuilder::default()
     }
 
     fn raw(&self) -> sys::cmap_handle_t {

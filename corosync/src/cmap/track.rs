@@ -2,7 +2,8 @@
 //! callback reaches a registration's closure (through the [`Cmap`] that
 //! [`Cmap::dispatch`] registered, see [`crate::current`]).
 
-use std::ffi::{c_char, c_void};
+use std::cell::Cell;
+use std::ffi::{c_char, c_void, CString};
 use std::fmt;
 use std::mem::ManuallyDrop;
 
@@ -14,7 +15,8 @@ use crate::cell::CallbackCell;
 use crate::current::{innermost, Kind, Registered};
 use crate::error::check;
 use crate::handle::{hdb_lock, Connection, Dispatch};
-use crate::{Error, Result};
+use crate::reconnect::{ReconnectFn, Rider, Rides, Slot};
+use crate::{Disconnected, Error, Result};
 
 bitflags::bitflags! {
     /// What a tracking registration reports (`CMAP_TRACK_*`). Unknown bits
@@ -59,9 +61,11 @@ impl TrackEventKind {
     }
 }
 
-/// Identifies a tracking registration of one [`Cmap`] handle.
+/// Identifies a tracking registration of one [`Cmap`] handle. It stays the
+/// same when the handle reconnects and registers it again (see
+/// [`CmapBuilder::reconnect`](super::CmapBuilder::reconnect)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TrackId(sys::cmap_track_handle_t);
+pub struct TrackId(u64);
 
 /// A change of a tracked key, borrowed for the callback's duration.
 #[derive(Debug, Clone, Copy)]
@@ -81,13 +85,25 @@ pub struct TrackEvent<'a> {
 
 type TrackFn = Box<dyn FnMut(&Cmap, &TrackEvent<'_>) + Send>;
 
-/// A registration's closure, at a stable address that is the C `user_data`.
+/// A registration: its closure, at a stable address that is the C
+/// `user_data`, and what registers it again on a new connection.
 pub(super) struct TrackEntry {
     pub(super) closure: std::cell::UnsafeCell<TrackFn>,
+    id: TrackId,
+    /// libcmap's handle of the registration on the current connection.
+    c_track: Cell<sys::cmap_track_handle_t>,
+    key: CString,
+    flags: TrackType,
 }
 
-/// A tracking event copied after a closure panicked, for the next dispatch.
-pub(crate) struct Held {
+/// An event copied after a closure panicked, for the next dispatch.
+pub(crate) enum Held {
+    Track(HeldTrack),
+    Reconnected(Disconnected),
+}
+
+/// A tracking event copied after a closure panicked.
+pub(crate) struct HeldTrack {
     track: TrackId,
     kind: TrackEventKind,
     key: Vec<u8>,
@@ -159,32 +175,18 @@ impl Cmap {
         } else {
             c_key(key)?
         };
+        let id = TrackId(self.next_track.get());
         let entry = Box::new(TrackEntry {
             closure: std::cell::UnsafeCell::new(Box::new(f)),
+            id,
+            c_track: Cell::new(0),
+            key,
+            flags,
         });
-        let user_data = std::ptr::addr_of!(*entry).cast_mut().cast::<c_void>();
-        let mut handle = 0;
-        let hdb = hdb_lock::<CmapLib>();
-        // SAFETY: live handle, NUL-terminated key; `user_data` points to the
-        // boxed entry, which stays at that address until the registration
-        // is deleted and the dispatch that might be using it has returned.
-        let rc = unsafe {
-            sys::cmap_track_add(
-                self.raw(),
-                key.as_ptr(),
-                flags.bits(),
-                Some(notify_trampoline),
-                user_data,
-                &mut handle,
-            )
-        };
-        drop(hdb);
-        check(rc)?;
-        self.tracks.borrow_mut().insert(handle, entry);
-        Ok(Track {
-            cmap: self,
-            id: TrackId(handle),
-        })
+        entry.c_track.set(register(self.conn.get(), &entry)?);
+        self.next_track.set(id.0 + 1);
+        self.tracks.borrow_mut().insert(id.0, entry);
+        Ok(Track { cmap: self, id })
     }
 
     /// Deletes a registration by id (also from inside its own callback: no
@@ -199,7 +201,7 @@ impl Cmap {
         let rc = {
             let _hdb = hdb_lock::<CmapLib>();
             // SAFETY: live handle and registration.
-            unsafe { sys::cmap_track_delete(self.raw(), id.0) }
+            unsafe { sys::cmap_track_delete(self.raw(), entry.c_track.get()) }
         };
         if let Err(err) = check(rc) {
             // libcmap keeps the registration and its user_data: so do we.
@@ -220,6 +222,69 @@ impl Cmap {
         if !self.cell.is_dispatching() {
             self.graveyard.borrow_mut().clear();
         }
+    }
+}
+
+/// Registers `entry` with libcmap on `conn`; its C track handle.
+fn register(conn: &Connection<CmapLib>, entry: &TrackEntry) -> Result<sys::cmap_track_handle_t> {
+    let user_data = std::ptr::from_ref(entry).cast_mut().cast::<c_void>();
+    let mut handle = 0;
+    let hdb = hdb_lock::<CmapLib>();
+    // SAFETY: live handle, NUL-terminated key; `user_data` points to the
+    // boxed entry, which stays at that address until the registration is
+    // deleted (or its connection finalized) and the dispatch that might be
+    // using it has returned.
+    let rc = unsafe {
+        sys::cmap_track_add(
+            conn.raw(),
+            entry.key.as_ptr(),
+            entry.flags.bits(),
+            Some(notify_trampoline),
+            user_data,
+            &mut handle,
+        )
+    };
+    drop(hdb);
+    check(rc)?;
+    Ok(handle)
+}
+
+impl Rides for Cmap {
+    fn slot(&self) -> &Slot<CmapLib> {
+        &self.conn
+    }
+
+    fn rider(&self) -> &Rider {
+        &self.rider
+    }
+
+    /// Registers every live registration again on the new connection,
+    /// with its key, flags and closure; each keeps its [`TrackId`].
+    fn reopen(&self) -> Result<()> {
+        let conn = super::open(self.map)?;
+        let tracks = self.tracks.borrow();
+        let mut handles = Vec::with_capacity(tracks.len());
+        for entry in tracks.values() {
+            // (On failure `conn` is finalized when dropped, and with it
+            // the registrations made on it.)
+            handles.push(register(&conn, entry)?);
+        }
+        // SAFETY: inside the dispatch guard (the callers), outside any
+        // callback or C call on this handle: no reference to the old
+        // connection is alive.
+        drop(unsafe { self.conn.replace(conn) }?);
+        for (entry, handle) in tracks.values().zip(handles) {
+            entry.c_track.set(handle);
+        }
+        Ok(())
+    }
+
+    fn reconnect_fn(cb: &mut Option<ReconnectFn<Cmap>>) -> Option<&mut ReconnectFn<Cmap>> {
+        cb.as_mut()
+    }
+
+    fn held(d: Disconnected) -> Held {
+        Held::Reconnected(d)
     }
 }
 
@@ -245,18 +310,26 @@ impl Registered for Cmap {
 
 impl Dispatch for Cmap {
     type Lib = CmapLib;
-    type Callbacks = ();
+    type Callbacks = Option<ReconnectFn<Cmap>>;
     type Held = Held;
 
     fn connection(&self) -> &Connection<CmapLib> {
-        &self.conn
+        self.conn.get()
     }
 
-    fn cell(&self) -> &CallbackCell<(), Held> {
+    fn cell(&self) -> &CallbackCell<Option<ReconnectFn<Cmap>>, Held> {
         &self.cell
     }
 
-    fn deliver_held(&self, _: &mut (), event: Held) {
+    fn recover(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
+        self.recover_from(rc)
+    }
+
+    fn deliver_held(&self, cb: &mut Option<ReconnectFn<Cmap>>, event: Held) {
+        let event = match event {
+            Held::Track(event) => event,
+            Held::Reconnected(d) => return self.tell(cb, &d),
+        };
         // A registration deleted since is not called (as libcmap would not).
         let Some(entry) = self
             .tracks
@@ -305,7 +378,8 @@ unsafe fn call_track(cmap: &Cmap, entry: *const TrackEntry, event: &TrackEvent<'
 
 unsafe extern "C" fn notify_trampoline(
     handle: sys::cmap_handle_t,
-    track: sys::cmap_track_handle_t,
+    // (The registration's TrackId is in its entry.)
+    _track: sys::cmap_track_handle_t,
     event: i32,
     key: *const c_char,
     new_value: sys::cmap_notify_value,
@@ -321,11 +395,14 @@ unsafe extern "C" fn notify_trampoline(
     if entry.is_null() {
         return;
     }
+    // SAFETY: the boxed entry of one of the handle's registrations
+    // (deleted ones are kept until the dispatch returns).
+    let id = unsafe { (*entry).id };
     // SAFETY: libcmap passes a key from a 256-byte name buffer and values
     // of their stated lengths, valid for the call.
     let ev = unsafe {
         TrackEvent {
-            track: TrackId(track),
+            track: id,
             kind: TrackEventKind::from_raw(event),
             key: name_arg(key, sys::CS_MAX_NAME_LENGTH as usize),
             new_value: value_arg(&new_value),
@@ -338,15 +415,15 @@ unsafe extern "C" fn notify_trampoline(
     // registrations (deleted ones are kept until the dispatch returns).
     unsafe {
         cmap.cell.invoke(
-            |()| call_track(cmap, entry, &ev),
+            |_| call_track(cmap, entry, &ev),
             || {
-                Some(Held {
+                Some(Held::Track(HeldTrack {
                     track: ev.track,
                     kind: ev.kind,
                     key: ev.key.to_vec(),
                     new_value: owned(ev.new_value),
                     old_value: owned(ev.old_value),
-                })
+                }))
             },
         )
     }

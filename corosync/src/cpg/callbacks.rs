@@ -13,12 +13,12 @@ use crate::c_args::slice_arg;
 use crate::cell::CallbackCell;
 use crate::current::{innermost, Kind, Registered};
 use crate::handle::{callback, Connection, Dispatch};
+use crate::reconnect::{ReconnectFn, Rides};
 use crate::{Disconnected, NodeId, RingId};
 
 pub(super) type DeliverFn = Box<dyn FnMut(&Cpg, &Message<'_>) + Send>;
 pub(super) type ConfchgFn = Box<dyn FnMut(&Cpg, &ConfChange<'_>) + Send>;
 pub(super) type TotemFn = Box<dyn FnMut(&Cpg, &TotemConfChange<'_>) + Send>;
-pub(super) type ReconnectFn = Box<dyn FnMut(&Cpg, &Disconnected) + Send>;
 
 pub(crate) struct Callbacks {
     /// (A closure that does nothing when none was given: one check less
@@ -26,7 +26,7 @@ pub(crate) struct Callbacks {
     pub(super) deliver: DeliverFn,
     pub(super) confchg: Option<ConfchgFn>,
     pub(super) totem: Option<TotemFn>,
-    pub(super) reconnect: Option<ReconnectFn>,
+    pub(super) reconnect: Option<ReconnectFn<Cpg>>,
 }
 
 /// An event copied after a closure panicked, for the next dispatch.
@@ -109,11 +109,7 @@ impl Dispatch for Cpg {
                     members: &members,
                 },
             ),
-            Held::Reconnected(d) => {
-                if let Some(f) = cb.reconnect.as_mut() {
-                    f(self, &d)
-                }
-            }
+            Held::Reconnected(d) => self.tell(cb, &d),
         }
     }
 

@@ -80,7 +80,7 @@ use corosync_sys as sys;
 use crate::cell::CallbackCell;
 use crate::error::check;
 use crate::handle::{hung_up, Connection};
-use crate::reconnect::{Rider, Slot};
+use crate::reconnect::{RideOptions, Rider, Rides, Slot};
 use crate::{Disconnected, Error, NodeId, Reconnect, Result};
 
 mod callbacks;
@@ -91,7 +91,7 @@ mod zerocopy;
 
 use callbacks::{
     confchg_trampoline, deliver_trampoline, totem_trampoline, Callbacks, ConfchgFn, DeliverFn,
-    Held, ReconnectFn, TotemFn,
+    Held, TotemFn,
 };
 pub use events::{Address, ConfChange, Guarantee, Message, Reason, TotemConfChange};
 pub use iteration::{GroupIter, IterEntry, Iteration};
@@ -209,10 +209,7 @@ pub struct CpgBuilder {
     totem: Option<TotemFn>,
     initial_totem_conf: bool,
     legacy: bool,
-    reconnect: Option<Reconnect>,
-    on_reconnect: Option<ReconnectFn>,
-    /// Whether an async stream, not `dispatch`, reconnects.
-    stream_driven: bool,
+    ride: RideOptions<Cpg>,
 }
 
 impl CpgBuilder {
@@ -257,9 +254,11 @@ impl CpgBuilder {
     /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
     /// a dispatch that finds the daemon gone connects again as `policy`
     /// says, joins the group the handle was in, and reports it to
-    /// [`CpgBuilder::on_reconnect`] before it returns.
+    /// [`CpgBuilder::on_reconnect`] before it returns. A multicast under
+    /// way when the daemon dies, or made while it is down, answers
+    /// [`Error::Library`] and is not sent again on the new connection.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
-        self.reconnect = Some(policy);
+        self.ride.policy(policy);
         self
     }
 
@@ -268,15 +267,15 @@ impl CpgBuilder {
     /// connection: messages and membership changes of the time between
     /// may be missing.
     pub fn on_reconnect(mut self, f: impl FnMut(&Cpg, &Disconnected) + Send + 'static) -> Self {
-        self.on_reconnect = Some(Box::new(f));
+        self.ride.on_reconnect(Box::new(f));
         self
     }
 
-    /// Reconnects from an async stream ([`Cpg::reconnect_once`]), not from
-    /// `dispatch`.
+    /// Reconnects from an async stream ([`Rides::reconnect_once`]), not
+    /// from `dispatch`.
     #[cfg(feature = "tokio")]
     pub(crate) fn stream_driven(mut self) -> Self {
-        self.stream_driven = true;
+        self.ride.stream_driven();
         self
     }
 
@@ -295,13 +294,15 @@ impl CpgBuilder {
             0
         };
         let (conn, max_atomic) = open(legacy, flags)?;
+        let conn = Slot::new(conn, self.ride.reconnects())?;
+        let (rider, reconnect) = self.ride.into_parts();
         Ok(Cpg {
-            conn: Slot::new(conn, self.reconnect.is_some())?,
+            conn,
             cell: CallbackCell::new(Callbacks {
                 deliver: self.deliver.unwrap_or_else(|| Box::new(|_, _| {})),
                 confchg: self.confchg,
                 totem: self.totem,
-                reconnect: self.on_reconnect,
+                reconnect,
             }),
             joined: Cell::new(None),
             in_group: Cell::new(false),
@@ -309,7 +310,7 @@ impl CpgBuilder {
             max_atomic,
             legacy,
             flags,
-            rider: Rider::new(self.reconnect, !self.stream_driven),
+            rider,
         })
     }
 }
@@ -557,10 +558,18 @@ impl Cpg {
     pub fn zcb_alloc(&self, size: usize) -> Result<ZcBuffer<'_>> {
         ZcBuffer::new(self, size)
     }
+}
 
-    /// Makes a new connection, joins the group this handle was in, and
-    /// puts it in place of the old one (finalized). Only inside the
-    /// dispatch guard, outside callbacks.
+impl Rides for Cpg {
+    fn slot(&self) -> &Slot<CpgLib> {
+        &self.conn
+    }
+
+    fn rider(&self) -> &Rider {
+        &self.rider
+    }
+
+    /// Joins the group this handle was in on the new connection.
     fn reopen(&self) -> Result<()> {
         let (conn, max_atomic) = open(self.legacy, self.flags)?;
         if max_atomic != self.max_atomic {
@@ -582,59 +591,12 @@ impl Cpg {
         Ok(())
     }
 
-    /// Runs the reconnect closure. Inside the dispatch guard, outside
-    /// callbacks.
-    fn notify(&self, d: Disconnected) {
-        // SAFETY: inside the cell's dispatch on this thread (the callers),
-        // not nested in another of its callbacks.
-        unsafe {
-            self.cell.invoke(
-                |cb| {
-                    if let Some(f) = cb.reconnect.as_mut() {
-                        f(self, &d)
-                    }
-                },
-                || Some(Held::Reconnected(d)),
-            )
-        }
+    fn reconnect_fn(cb: &mut Callbacks) -> Option<&mut crate::reconnect::ReconnectFn<Cpg>> {
+        cb.reconnect.as_mut()
     }
 
-    /// Inside `dispatch`, after the C dispatch answered `rc`: reconnects
-    /// if the daemon is gone and the handle rides through restarts.
-    pub(crate) fn recover_from(&self, rc: sys::cs_error_t) -> sys::cs_error_t {
-        if !self.rider.should_recover(rc, self.conn.get().fd()) {
-            return rc;
-        }
-        match self.rider.blocking(|| self.reopen()) {
-            Ok(d) => {
-                self.notify(d);
-                sys::CS_OK
-            }
-            Err(_) => rc,
-        }
-    }
-
-    /// Whether the daemon's end of the connection is gone.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn connection_gone(&self) -> bool {
-        hung_up(self.conn.get().fd())
-    }
-
-    /// The reconnect policy, if any.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn reconnect_policy(&self) -> Option<Reconnect> {
-        self.rider.policy()
-    }
-
-    /// One reconnect try, for an async stream (no waiting): the
-    /// notification has run when it worked. Refused during a dispatch.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn reconnect_once(&self) -> Result<()> {
-        self.cell.dispatch(|| {
-            let d = self.rider.try_once(|| self.reopen())?;
-            self.notify(d);
-            Ok(())
-        })?
+    fn held(d: Disconnected) -> Held {
+        Held::Reconnected(d)
     }
 }
 

@@ -72,7 +72,7 @@ use std::time::Duration;
 
 use crate::cpg::{message_len, Cpg, GroupName, Guarantee, MAX_BUFFERS, MAX_MESSAGE_LEN};
 use crate::current::{enclosing, with_registered, Kind, Registered};
-use crate::{DispatchMode, Error, NodeId, Result, RingId};
+use crate::{Disconnected, DispatchMode, Error, NodeId, Reconnect, Result, RingId};
 
 pub(crate) mod envelope;
 
@@ -155,6 +155,7 @@ pub struct EvsConfChange<'a> {
 
 type DeliverFn = Box<dyn FnMut(&Evs, &EvsMessage<'_>) + Send>;
 type ConfchgFn = Box<dyn FnMut(&Evs, &EvsConfChange<'_>) + Send>;
+type ReconnectFn = Box<dyn FnMut(&Evs, &Disconnected) + Send>;
 
 /// An EVS handle. Finalized on drop. `Send`, not `Sync`.
 pub struct Evs {
@@ -165,6 +166,7 @@ pub struct Evs {
     joined: RefCell<Vec<EvsGroup>>,
     deliver: RefCell<Option<DeliverFn>>,
     confchg: RefCell<Option<ConfchgFn>>,
+    reconnect: RefCell<Option<ReconnectFn>>,
     members: RefCell<Vec<NodeId>>,
     ring_id: Cell<RingId>,
     dropped: Cell<u64>,
@@ -181,6 +183,8 @@ pub struct EvsBuilder {
     deliver: Option<DeliverFn>,
     confchg: Option<ConfchgFn>,
     cpg_group: Vec<u8>,
+    policy: Option<Reconnect>,
+    reconnect: Option<ReconnectFn>,
 }
 
 impl Default for EvsBuilder {
@@ -189,6 +193,8 @@ impl Default for EvsBuilder {
             deliver: None,
             confchg: None,
             cpg_group: DEFAULT_CPG_GROUP.to_vec(),
+            policy: None,
+            reconnect: None,
         }
     }
 }
@@ -215,10 +221,37 @@ impl EvsBuilder {
         self
     }
 
+    /// Rides through a restart of the local daemon (see
+    /// [Riding through a daemon restart](crate#riding-through-a-daemon-restart)):
+    /// a dispatch that finds the daemon gone connects again as `policy`
+    /// says, joins the carrier group again (the EVS groups joined stay
+    /// joined), and reports it to [`EvsBuilder::on_reconnect`] before it
+    /// returns; the configuration of the new connection follows. A
+    /// multicast under way when the daemon dies, or made while it is down,
+    /// answers [`Error::Library`] and is not sent again.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Called once per reconnection (see [`EvsBuilder::reconnect`]):
+    /// messages and configuration changes of the time between may be
+    /// missing.
+    pub fn on_reconnect(mut self, f: impl FnMut(&Evs, &Disconnected) + Send + 'static) -> Self {
+        self.reconnect = Some(Box::new(f));
+        self
+    }
+
     /// Connects to the local corosync and joins the EVS carrier group.
     pub fn connect(self) -> Result<Evs> {
         let group = GroupName::new(&self.cpg_group)?;
-        let cpg = Cpg::builder()
+        let mut builder = Cpg::builder();
+        if let Some(policy) = self.policy {
+            builder = builder
+                .reconnect(policy)
+                .on_reconnect(|cpg, d| with_evs(cpg, |evs| evs.reconnected(d)));
+        }
+        let cpg = builder
             .deliver_initial_totem_conf(true)
             .on_deliver(|cpg, m| with_evs(cpg, |evs| evs.deliver(m.nodeid, m.pid, m.data)))
             .on_totem_confchg(|cpg, t| with_evs(cpg, |evs| evs.confchg(t.ring_id, t.members)))
@@ -229,6 +262,7 @@ impl EvsBuilder {
             joined: RefCell::new(Vec::new()),
             deliver: RefCell::new(self.deliver),
             confchg: RefCell::new(self.confchg),
+            reconnect: RefCell::new(self.reconnect),
             members: RefCell::new(Vec::new()),
             ring_id: Cell::new(RingId::default()),
             dropped: Cell::new(0),
@@ -242,9 +276,17 @@ fn with_evs(cpg: &Cpg, f: impl FnOnce(&Evs)) {
     // SAFETY: the reborrow is used only during this callback. The CPG
     // connection of an Evs is private, so it is only dispatched by
     // Evs::dispatch, which registers the Evs around it.
-    if let Some(evs) = unsafe { enclosing::<Evs>(cpg.raw()) } {
+    if let Some(evs) = unsafe { enclosing::<Evs>(frame_key(cpg)) } {
         f(evs);
     }
+}
+
+/// What an [`Evs`] is registered under while it dispatches its CPG
+/// connection: that connection's descriptor, which stays the same when it
+/// reconnects (its C handle does not, and the reconnection is reported
+/// inside the same dispatch).
+fn frame_key(cpg: &Cpg) -> u64 {
+    cpg.as_raw_fd() as u64
 }
 
 impl Evs {
@@ -271,6 +313,15 @@ impl Evs {
                 data: payload,
             };
             f(self, &message);
+        }
+    }
+
+    fn reconnected(&self, d: &Disconnected) {
+        let Ok(mut slot) = self.reconnect.try_borrow_mut() else {
+            return;
+        };
+        if let Some(f) = slot.as_mut() {
+            f(self, d);
         }
     }
 
@@ -443,19 +494,21 @@ impl Evs {
     /// Runs the callbacks of pending events, as `mode` says (see
     /// [`Cpg::dispatch`]).
     pub fn dispatch(&self, mode: DispatchMode) -> Result<()> {
-        with_registered(self, self.cpg.raw(), || self.cpg.dispatch(mode))
+        with_registered(self, frame_key(&self.cpg), || self.cpg.dispatch(mode))
     }
 
     /// Runs the callbacks of at most `max` pending events (see
     /// [`Cpg::dispatch_some`]).
     pub fn dispatch_some(&self, max: usize) -> Result<usize> {
-        with_registered(self, self.cpg.raw(), || self.cpg.dispatch_some(max))
+        with_registered(self, frame_key(&self.cpg), || self.cpg.dispatch_some(max))
     }
 
     /// Waits up to `timeout` for events and runs their callbacks (see
     /// [`Cpg::dispatch_timeout`]).
     pub fn dispatch_timeout(&self, timeout: Duration) -> Result<bool> {
-        with_registered(self, self.cpg.raw(), || self.cpg.dispatch_timeout(timeout))
+        with_registered(self, frame_key(&self.cpg), || {
+            self.cpg.dispatch_timeout(timeout)
+        })
     }
 
     /// Finalizes the handle, returning the library's answer.

@@ -4,9 +4,9 @@ use ::tokio::sync::mpsc;
 
 use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::cfg::{Cfg, ShutdownMode};
-use crate::{Result, TrackFlags};
+use crate::{Disconnected, Reconnect, Result, TrackFlags};
 
-impl_dispatch!(Cfg);
+impl_dispatch!(Cfg, reconnects);
 
 /// An owned CFG event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,10 @@ pub enum CfgEvent {
     /// A shutdown was requested: answer with
     /// [`AsyncCfg::reply_to_shutdown`].
     Shutdown(ShutdownMode),
+    /// The connection was lost and made again, and tracking started again
+    /// (only with [`AsyncCfg::reconnecting`]): a shutdown request of the
+    /// time between went unanswered.
+    Reconnected(Disconnected),
 }
 
 /// A CFG connection for async code; cheap to clone, all clones share it.
@@ -37,13 +41,36 @@ impl AsyncCfg {
     /// that track about a shutdown. The requests are made on tokio's
     /// blocking pool (see "Requests" in the [module](super) docs).
     pub async fn connect(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
-        on_pool(move || AsyncCfg::connect_blocking(flags)).await
+        on_pool(move || AsyncCfg::connect_with(flags, None)).await
     }
 
-    fn connect_blocking(flags: TrackFlags) -> Result<(AsyncCfg, CfgEvents)> {
+    /// Connects as [`AsyncCfg::connect`] does, and rides through restarts
+    /// of the local daemon: when the connection is lost, the stream
+    /// connects again as `policy` says (waiting on the runtime's timer,
+    /// never on a thread), starts tracking again and yields
+    /// [`CfgEvent::Reconnected`]. When `policy`'s patience runs out, the
+    /// stream yields the error and ends.
+    pub async fn reconnecting(
+        flags: TrackFlags,
+        policy: Reconnect,
+    ) -> Result<(AsyncCfg, CfgEvents)> {
+        on_pool(move || AsyncCfg::connect_with(flags, Some(policy))).await
+    }
+
+    fn connect_with(flags: TrackFlags, policy: Option<Reconnect>) -> Result<(AsyncCfg, CfgEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let cfg = Cfg::builder()
+        let mut builder = Cfg::builder();
+        if let Some(policy) = policy {
+            let t0 = tx.clone();
+            builder = builder
+                .reconnect(policy)
+                .stream_driven()
+                .on_reconnect(move |_, d| {
+                    let _ = t0.send(CfgEvent::Reconnected(*d));
+                });
+        }
+        let cfg = builder
             .on_shutdown(move |_, mode| {
                 let _ = tx.send(CfgEvent::Shutdown(mode));
             })

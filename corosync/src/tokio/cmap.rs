@@ -4,9 +4,9 @@ use ::tokio::sync::mpsc;
 
 use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::cmap::{Cmap, Map, TrackEventKind, TrackId, TrackType, Value};
-use crate::Result;
+use crate::{Disconnected, Reconnect, Result};
 
-impl_dispatch!(Cmap);
+impl_dispatch!(Cmap, reconnects);
 
 /// An owned change of a tracked cmap key.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,16 +23,52 @@ pub struct CmapEvent {
     pub old_value: Option<Value>,
 }
 
+/// An event of an [`AsyncCmap`] that rides through daemon restarts
+/// ([`AsyncCmap::reconnecting`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReconnectingCmapEvent {
+    /// A change of a tracked key.
+    Change(CmapEvent),
+    /// The connection was lost and made again, and every registration
+    /// made again (their [`TrackId`]s stay valid): changes of the time
+    /// between were not reported.
+    Reconnected(Disconnected),
+}
+
 /// A cmap connection for async code: tracking registrations report to one
 /// stream. Cheap to clone, all clones share it.
 #[derive(Clone)]
 pub struct AsyncCmap {
     cmap: Shared<Cmap>,
-    tx: mpsc::UnboundedSender<CmapEvent>,
+    tx: Sink,
+}
+
+/// Where the tracking closures put their events: the stream's channel.
+#[derive(Clone)]
+enum Sink {
+    Plain(mpsc::UnboundedSender<CmapEvent>),
+    Reconnecting(mpsc::UnboundedSender<ReconnectingCmapEvent>),
+}
+
+impl Sink {
+    fn send(&self, event: CmapEvent) {
+        // (A stream that is gone takes nothing.)
+        match self {
+            Sink::Plain(tx) => {
+                let _ = tx.send(event);
+            }
+            Sink::Reconnecting(tx) => {
+                let _ = tx.send(ReconnectingCmapEvent::Change(event));
+            }
+        }
+    }
 }
 
 /// The stream of [`CmapEvent`]s of an [`AsyncCmap`].
 pub type CmapEvents = Events<Cmap, CmapEvent>;
+
+/// The stream of an [`AsyncCmap`] made by [`AsyncCmap::reconnecting`].
+pub type ReconnectingCmapEvents = Events<Cmap, ReconnectingCmapEvent>;
 
 impl AsyncCmap {
     /// Connects to `map` (awaited in a tokio runtime, else
@@ -48,6 +84,43 @@ impl AsyncCmap {
         let (tx, rx) = mpsc::unbounded_channel();
         let cmap = shared(Cmap::with_map(map)?);
         let events = Events::new(cmap.clone(), rx)?;
+        let tx = Sink::Plain(tx);
+        Ok((AsyncCmap { cmap, tx }, events))
+    }
+
+    /// Connects as [`AsyncCmap::connect`] does, and rides through restarts
+    /// of the local daemon: when the connection is lost, the stream
+    /// connects again as `policy` says (waiting on the runtime's timer,
+    /// never on a thread), registers every live [`AsyncCmap::track`] again
+    /// (their ids stay valid) and yields
+    /// [`ReconnectingCmapEvent::Reconnected`]. When `policy`'s patience
+    /// runs out, the stream yields the error and ends. The requests are
+    /// made on tokio's blocking pool.
+    pub async fn reconnecting(
+        map: Map,
+        policy: Reconnect,
+    ) -> Result<(AsyncCmap, ReconnectingCmapEvents)> {
+        on_pool(move || AsyncCmap::reconnecting_blocking(map, policy)).await
+    }
+
+    fn reconnecting_blocking(
+        map: Map,
+        policy: Reconnect,
+    ) -> Result<(AsyncCmap, ReconnectingCmapEvents)> {
+        in_runtime()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let t0 = tx.clone();
+        let cmap = Cmap::builder()
+            .map(map)
+            .reconnect(policy)
+            .stream_driven()
+            .on_reconnect(move |_, d| {
+                let _ = t0.send(ReconnectingCmapEvent::Reconnected(*d));
+            })
+            .connect()?;
+        let cmap = shared(cmap);
+        let events = Events::new(cmap.clone(), rx)?;
+        let tx = Sink::Reconnecting(tx);
         Ok((AsyncCmap { cmap, tx }, events))
     }
 
@@ -80,7 +153,7 @@ impl AsyncCmap {
         let key = key.to_owned();
         self.request(move |c| {
             c.track_add(&key, flags, move |_, ev| {
-                let _ = tx.send(CmapEvent {
+                tx.send(CmapEvent {
                     track: ev.track,
                     kind: ev.kind,
                     key: ev.key.to_vec(),

@@ -153,7 +153,7 @@ pub use stream::{Dispatch, Events};
 ))]
 pub use cfg::{AsyncCfg, CfgEvent, CfgEvents};
 #[cfg(all(feature = "tokio", feature = "cmap"))]
-pub use cmap::{AsyncCmap, CmapEvent, CmapEvents};
+pub use cmap::{AsyncCmap, CmapEvent, CmapEvents, ReconnectingCmapEvent, ReconnectingCmapEvents};
 #[cfg(all(feature = "tokio", feature = "cpg"))]
 pub use cpg::{send_policy, AsyncCpg, CpgEvent, CpgEvents, Payload};
 #[cfg(all(feature = "tokio", feature = "quorum"))]

@@ -66,15 +66,15 @@ macro_rules! impl_dispatch {
     ($t:ty, reconnects) => {
         impl $crate::tokio::stream::sealed::Sealed for $t {
             fn reconnect_policy(&self) -> Option<$crate::Reconnect> {
-                <$t>::reconnect_policy(self)
+                $crate::reconnect::Rides::reconnect_policy(self)
             }
 
             fn connection_gone(&self) -> bool {
-                <$t>::connection_gone(self)
+                $crate::reconnect::Rides::connection_gone(self)
             }
 
             fn reconnect_once(&self) -> $crate::Result<()> {
-                <$t>::reconnect_once(self)
+                $crate::reconnect::Rides::reconnect_once(self)
             }
         }
         $crate::tokio::stream::impl_dispatch!(@dispatch $t);

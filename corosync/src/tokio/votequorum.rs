@@ -4,9 +4,9 @@ use ::tokio::sync::mpsc;
 
 use super::stream::{impl_dispatch, in_runtime, lock, on_pool, request, shared, Events, Shared};
 use crate::votequorum::{NodeState, Votequorum};
-use crate::{NodeId, Result, RingId, TrackFlags};
+use crate::{Disconnected, NodeId, Reconnect, Result, RingId, TrackFlags};
 
-impl_dispatch!(Votequorum);
+impl_dispatch!(Votequorum, reconnects);
 
 /// An owned votequorum event. Non-exhaustive: newer corosync releases add
 /// events (`QdeviceExtraInfo`).
@@ -40,6 +40,10 @@ pub enum VotequorumEvent {
         /// The bytes.
         extra_info: Vec<u8>,
     },
+    /// The connection was lost and made again, and tracking started again
+    /// (only with [`AsyncVotequorum::reconnecting`]): changes of the time
+    /// between may be missing. The current state follows.
+    Reconnected(Disconnected),
 }
 
 /// A votequorum connection for async code; cheap to clone, all clones
@@ -61,14 +65,41 @@ impl AsyncVotequorum {
     /// requests are made on tokio's blocking pool (see "Requests" in the
     /// [module](super) docs).
     pub async fn connect(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
-        on_pool(move || AsyncVotequorum::connect_blocking(flags)).await
+        on_pool(move || AsyncVotequorum::connect_with(flags, None)).await
     }
 
-    fn connect_blocking(flags: TrackFlags) -> Result<(AsyncVotequorum, VotequorumEvents)> {
+    /// Connects as [`AsyncVotequorum::connect`] does, and rides through
+    /// restarts of the local daemon: when the connection is lost, the
+    /// stream connects again as `policy` says (waiting on the runtime's
+    /// timer, never on a thread), starts tracking again (with
+    /// [`TrackFlags::CURRENT`] added) and yields
+    /// [`VotequorumEvent::Reconnected`], then the current state. When
+    /// `policy`'s patience runs out, the stream yields the error and ends.
+    pub async fn reconnecting(
+        flags: TrackFlags,
+        policy: Reconnect,
+    ) -> Result<(AsyncVotequorum, VotequorumEvents)> {
+        on_pool(move || AsyncVotequorum::connect_with(flags, Some(policy))).await
+    }
+
+    fn connect_with(
+        flags: TrackFlags,
+        policy: Option<Reconnect>,
+    ) -> Result<(AsyncVotequorum, VotequorumEvents)> {
         in_runtime()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (t1, t2, t3) = (tx.clone(), tx.clone(), tx.clone());
-        let builder = Votequorum::builder()
+        let mut builder = Votequorum::builder();
+        if let Some(policy) = policy {
+            let t0 = tx.clone();
+            builder = builder
+                .reconnect(policy)
+                .stream_driven()
+                .on_reconnect(move |_, d| {
+                    let _ = t0.send(VotequorumEvent::Reconnected(*d));
+                });
+        }
+        let builder = builder
             .on_quorum(move |_, n| {
                 let nodes = n.nodes.iter().map(|s| (s.nodeid(), s.state())).collect();
                 let _ = t1.send(VotequorumEvent::Quorum {

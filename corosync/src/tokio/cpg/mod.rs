@@ -254,8 +254,10 @@ impl AsyncCpg {
     /// connects again as `policy` says (a try, then waits on the runtime's
     /// timer, never on a thread), joins the group again and yields
     /// [`CpgEvent::Reconnected`]; calls made while it is down answer
-    /// [`Error::Library`](crate::Error::Library). When `policy`'s patience
-    /// runs out, the stream yields the error and ends.
+    /// [`Error::Library`](crate::Error::Library), and so do sends under way
+    /// when the daemon died (waiting for the send window or out flow
+    /// control), which are not sent again. When `policy`'s patience runs
+    /// out, the stream yields the error and ends.
     pub async fn reconnecting(policy: Reconnect) -> Result<(AsyncCpg, CpgEvents)> {
         on_pool(move || AsyncCpg::connect_with(Some(policy))).await
     }
