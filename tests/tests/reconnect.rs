@@ -624,7 +624,9 @@ fn votequorum_tracking_rides_through_a_restart_of_its_daemon() {
     });
     let tokio = tokio_client(cluster.node(0), move |tx, cmds| async move {
         let flags = TrackFlags::CURRENT | TrackFlags::CHANGES;
-        let (vq, mut events) = AsyncVotequorum::reconnecting(flags, policy()).await.unwrap();
+        let (vq, mut events) = AsyncVotequorum::reconnecting(flags, policy())
+            .await
+            .unwrap();
         let mut count = 0;
         let mut poll = tokio::time::interval(Duration::from_millis(50));
         while let Some(cmds) = commands(&cmds) {
@@ -725,7 +727,9 @@ fn cfg_tracking_rides_through_a_restart_of_its_daemon() {
         count.get()
     });
     let tokio = tokio_client(cluster.node(0), move |tx, cmds| async move {
-        let (cfg, mut events) = AsyncCfg::reconnecting(TrackFlags::CHANGES, policy()).await.unwrap();
+        let (cfg, mut events) = AsyncCfg::reconnecting(TrackFlags::CHANGES, policy())
+            .await
+            .unwrap();
         let _ = tx.send(Ev::Ready);
         let mut count = 0;
         let mut poll = tokio::time::interval(Duration::from_millis(50));
@@ -845,7 +849,9 @@ fn cmap_tracks_ride_through_a_restart_of_their_daemon() {
     let tokio = tokio_client(cluster.node(0), move |tx, cmds| async move {
         let (cmap, mut events) = AsyncCmap::reconnecting(Map::Icmap, policy()).await.unwrap();
         let both = TrackType::ADD | TrackType::MODIFY;
-        cmap.track("ride.a.", both | TrackType::PREFIX).await.unwrap();
+        cmap.track("ride.a.", both | TrackType::PREFIX)
+            .await
+            .unwrap();
         let b = cmap.track("ride.b", both).await.unwrap();
         let _ = tx.send(Ev::Ready);
         let mut count = 0;
