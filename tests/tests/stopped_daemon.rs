@@ -347,8 +347,23 @@ fn every_async_connect_and_shorthand_times_out_on_a_stopped_daemon_and_completes
                 AsyncVotequorum::connect(changes),
             )
             .await;
+            times_out(
+                "AsyncVotequorum::reconnecting",
+                AsyncVotequorum::reconnecting(changes, policy),
+            )
+            .await;
             times_out("AsyncCmap::connect", AsyncCmap::connect(Map::Icmap)).await;
+            times_out(
+                "AsyncCmap::reconnecting",
+                AsyncCmap::reconnecting(Map::Icmap, policy),
+            )
+            .await;
             times_out("AsyncCfg::connect", AsyncCfg::connect(changes)).await;
+            times_out(
+                "AsyncCfg::reconnecting",
+                AsyncCfg::reconnecting(changes, policy),
+            )
+            .await;
             times_out("AsyncCpg::membership", cpg.membership(&stays)).await;
             times_out("AsyncCpg::local_nodeid", cpg.local_nodeid()).await;
             times_out("AsyncQuorum::is_quorate", quorum.is_quorate()).await;
