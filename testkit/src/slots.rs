@@ -5,7 +5,11 @@
 //! at once starve each other into token timeouts. A cluster takes one of
 //! `COROSYNC_HARNESS_SLOTS` slots (default 3) for its whole life; a slot is
 //! an exclusive `flock` on a file, so the bound holds across processes and
-//! is released even if the process dies.
+//! is released even if the process dies. The slot files
+//! (`$TMPDIR/corosync-rs-harness-slot-<i>.lock`) are shared by every user
+//! of the kit on the machine, whatever their owner mark, on purpose: the
+//! bound is on the machine's load. They hold no state and are never
+//! deleted.
 //!
 //! Waiting for a slot has a deadline, [`SLOT_WAIT`]: past it the cluster
 //! fails to start with an error naming the slot files and the processes
@@ -17,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::HarnessError;
+use crate::Error;
 
 const DEFAULT_SLOTS: usize = 3;
 
@@ -46,12 +50,12 @@ fn slot_count() -> usize {
 
 impl Slot {
     /// Waits up to [`SLOT_WAIT`] for a free slot.
-    pub(crate) fn acquire() -> Result<Slot, HarnessError> {
+    pub(crate) fn acquire() -> Result<Slot, Error> {
         Slot::acquire_in(&std::env::temp_dir(), slot_count(), SLOT_WAIT)
     }
 
     /// Waits up to `limit` for one of the `count` slot files in `dir`.
-    fn acquire_in(dir: &Path, count: usize, limit: Duration) -> Result<Slot, HarnessError> {
+    fn acquire_in(dir: &Path, count: usize, limit: Duration) -> Result<Slot, Error> {
         let paths: Vec<PathBuf> = (0..count)
             .map(|i| dir.join(format!("corosync-rs-harness-slot-{i}.lock")))
             .collect();
@@ -64,7 +68,7 @@ impl Slot {
                     .truncate(false)
                     .write(true)
                     .open(path)
-                    .map_err(|e| HarnessError::new(format!("open {}: {e}", path.display())))?;
+                    .map_err(|e| Error::new(format!("open {}: {e}", path.display())))?;
                 // SAFETY: flock on a descriptor we own.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
                     return Ok(Slot { _file: file });
@@ -72,7 +76,7 @@ impl Slot {
             }
             let waited = start.elapsed();
             if waited >= limit {
-                return Err(HarnessError::new(format!(
+                return Err(Error::new(format!(
                     "no free cluster slot within {limit:?} (COROSYNC_HARNESS_SLOTS={count}); {}",
                     holders(&paths)
                 )));
@@ -80,7 +84,7 @@ impl Slot {
             if !said && waited >= SAY_AFTER {
                 said = true;
                 eprintln!(
-                    "corosync test harness: waiting for a cluster slot since {waited:?}; {}",
+                    "corosync-testkit: waiting for a cluster slot since {waited:?}; {}",
                     holders(&paths)
                 );
             }
