@@ -225,10 +225,10 @@ impl Cluster {
             Some(limit) => limit,
             None => Some(watchdog::default_limit()?),
         };
-        let slot = Slot::acquire()?;
         let pid = std::process::id();
         let seq = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
         let name = owner::cluster_name(&mark, pid, seq);
+        let slot = Slot::acquire(&name)?;
         let dir = owner::kit_dir().join(&name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)
