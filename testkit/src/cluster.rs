@@ -128,7 +128,7 @@ impl ClusterBuilder {
     /// daemon: a `uidgid { uid: <uid> }` section in each corosync.conf.
     /// corosync takes the number as it is (no `/etc/passwd` entry needed).
     /// Root always may connect; anyone else needs their effective uid or
-    /// gid listed, or connecting fails with `Error::Access`. (A node reads
+    /// gid listed, or connecting fails with `corosync::Error::Access`. (A node reads
     /// `uidgid.d` from the folder of its own corosync.conf, not from
     /// `/etc/corosync`.)
     pub fn allow_uid(mut self, uid: u32) -> Self {
