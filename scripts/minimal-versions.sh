@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the declared minimum versions, of the dependencies and of Rust:
-#  1. corosync-sys and corosync, every feature on (tokio, bindgen), resolved
-#     to the lowest version of each dependency that their Cargo.toml allows
+#  1. corosync-sys, corosync and corosync-testkit, every feature on (tokio,
+#     bindgen), resolved to the lowest version of each dependency that their Cargo.toml allows
 #     (nightly cargo, -Z direct-minimal-versions), built and unit-tested with
 #     the minimum supported Rust (the workspace's rust-version);
 #  2. the README's advice for users of that Rust, run as written: a user
@@ -51,26 +51,26 @@ if [[ -z $commands || $commands != "$(advice corosync/README.md)" ]]; then
     exit 1
 fi
 
-echo "--- the two published crates at their dependencies' lowest versions, Rust $msrv"
+echo "--- the three published crates at their dependencies' lowest versions, Rust $msrv"
 # A workspace of only the published crates: the tests crate's and the
 # tools' own dependencies are not part of what users get.
 ws=$work/ws
 rm -rf "$ws"
 mkdir -p "$ws"
-cp -a Cargo.toml Cargo.lock corosync-sys corosync "$ws/"
-sed -i 's/^members = .*/members = ["corosync-sys", "corosync"]/' "$ws/Cargo.toml"
-grep -qx 'members = \["corosync-sys", "corosync"\]' "$ws/Cargo.toml" ||
+cp -a Cargo.toml Cargo.lock corosync-sys corosync testkit "$ws/"
+sed -i 's/^members = .*/members = ["corosync-sys", "corosync", "testkit"]/' "$ws/Cargo.toml"
+grep -qx 'members = \["corosync-sys", "corosync", "testkit"\]' "$ws/Cargo.toml" ||
     { echo "minimal-versions: could not narrow the workspace's members" >&2; exit 1; }
 # Direct dependencies at their lower bounds; the rest at their newest
 # versions that declare support for rust-version.
 (cd "$ws" && cargo +nightly update --quiet -Z direct-minimal-versions \
     --config 'resolver.incompatible-rust-versions="fallback"')
-for crate in corosync-sys corosync; do
+for crate in corosync-sys corosync corosync-testkit; do
     (cd "$ws" && cargo +"$msrv" tree --quiet --locked --all-features --depth 1 \
         -e normal,build,dev -p "$crate")
 done
 (cd "$ws" && cargo +"$msrv" test --quiet --locked --all-features --lib \
-    -p corosync-sys -p corosync --target-dir "$work/target")
+    -p corosync-sys -p corosync -p corosync-testkit --target-dir "$work/target")
 
 echo "--- a user program on Rust $msrv, its lock resolved by that cargo, after the README's advice:"
 echo "$commands"

@@ -7,6 +7,8 @@
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+pub use corosync_testkit::poll::{pending_events, wait_pending, wait_readable};
+
 use corosync::cfg::Cfg;
 use corosync::cmap::Cmap;
 use corosync::cpg::Cpg;
@@ -62,43 +64,4 @@ pub fn pump_for(handle: &impl Handle, timeout: Duration, mut done: impl FnMut() 
             panic!("dispatch failed while waiting for an event: {err:?}");
         }
     }
-}
-
-/// Waits up to `timeout` for the handle's descriptor to become readable.
-pub fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
-}
-
-/// How many events wait on a handle's descriptor: libqb writes one byte to
-/// the client's socket per event and the client reads it with the event,
-/// so this is the count of unread bytes there (`FIONREAD`).
-pub fn pending_events(fd: &impl AsRawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the valid pointer.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
-    if rc < 0 {
-        0
-    } else {
-        n as usize
-    }
-}
-
-/// Waits up to `timeout` until at least `n` events wait on `fd`; says
-/// whether they do.
-pub fn wait_pending(fd: &impl AsRawFd, n: usize, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while pending_events(fd) < n {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }

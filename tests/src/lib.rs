@@ -1,11 +1,12 @@
-//! The corosync-rs test harness: real corosync clusters on one machine.
+//! The live integration tests of corosync-rs, and what they share.
 //!
-//! [`Cluster`] starts 1 to 5 corosync daemons, each in its own network
-//! namespace with a private `/run` and state folder, and tears everything
-//! down on drop. Client code runs "on node i" through [`Node::run`] (a
-//! thread inside the node's network namespace: corosync's IPC sockets are
-//! abstract unix sockets, so a client reaches the daemon of the namespace it
-//! was created in) or [`Node::command`].
+//! The clusters come from [`corosync_testkit`], re-exported here under the
+//! paths the tests use ([`Cluster`], [`Node`], [`bounded`], [`netns`],
+//! [`watchdog`], [`process::Process`], ...): each node is a corosync daemon
+//! in its own network namespace; client code runs "on node i" through
+//! [`Node::run`] or [`Node::command`]. The kit's docs say what it needs
+//! (root, `ip`, corosync), how it bounds parallel clusters and what it
+//! touches.
 //!
 //! (Not run as a doc test: it needs three nodes; `tests/harness.rs` runs
 //! the same and more.)
@@ -18,65 +19,36 @@
 //! cluster.wait_for_membership(&[0, 1]).expect("two nodes stay quorate");
 //! ```
 //!
-//! The harness needs root (namespaces, mounts) and an installed corosync;
-//! without them it fails with a message saying what to do. It never skips.
+//! What only this project's tests need lives here: [`events`] waits for
+//! callbacks ([`pump`]), [`CpgMember`] runs this crate's `cpg-member` in a
+//! CPG group, [`cpg_record`] records what a CPG handle's callbacks see,
+//! [`asynctest`] drives the tokio adapters, [`parity`] compares the tools
+//! with corosync's own, [`example_binary`] and [`tool_binary`] build the
+//! programs the tests run, and [`chaos`] is the seeded fault checker that
+//! `scripts/chaos.sh` runs. The C peers are built by this crate's build
+//! script.
 //!
-//! For the tests themselves: [`events`] waits for callbacks ([`pump`]),
-//! [`bounded`] puts a deadline on calls, threads and commands, [`process`]
-//! runs helper programs on a node and reads what they print ([`CpgMember`]
-//! is one in a CPG group), and [`cpg_record`] records what a CPG handle's
-//! callbacks see. Against a test that hangs all the same, every cluster has
-//! a time limit, past which a [`watchdog`] kills its daemons. [`chaos`] is
-//! the seeded fault checker that `scripts/chaos.sh` runs.
-//!
-//! Clients run as root unless a test says otherwise. For a non-root client,
-//! list its uid or gid with [`ClusterBuilder::allow_uid`] or
-//! [`ClusterBuilder::allow_gid`] (or not, to see it refused) and run it
-//! with [`Node::command`] as a program that drops to those ids itself, as
-//! `access-probe` does: `setuid` changes every thread of a process, so a
-//! test's thread cannot do it alone.
-
-use std::fmt;
+//! Clients run as root unless a test says otherwise; for a non-root client
+//! see [`ClusterBuilder::allow_uid`] and `access-probe`, which drops to
+//! other ids in a process of its own.
 
 pub mod asynctest;
-pub mod bounded;
 pub mod chaos;
-mod cluster;
 pub mod cpg_record;
 pub mod events;
-pub mod netns;
 pub mod parity;
 pub mod process;
-mod slots;
-pub mod watchdog;
 
-pub use cluster::{on_node, shm_files_of, Cluster, ClusterBuilder, Node, MAX_NODES};
+pub use corosync_testkit::{bounded, netns, watchdog};
+pub use corosync_testkit::{
+    corosync_binary, default_mark, lines_of, on_node, preflight, remove_stale, shm_files_of,
+    Cluster, ClusterBuilder, Node, MAX_NODES,
+};
 pub use events::{pending_events, pump, pump_for, wait_pending, wait_readable};
 pub use process::CpgMember;
 
-/// What went wrong in the harness, with the daemons' logs where they help.
-#[derive(Debug, Clone)]
-pub struct HarnessError(String);
-
-impl HarnessError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        HarnessError(message.into())
-    }
-}
-
-impl fmt::Display for HarnessError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HarnessError {}
-
-impl From<corosync::Error> for HarnessError {
-    fn from(err: corosync::Error) -> Self {
-        HarnessError(format!("corosync: {err}"))
-    }
-}
+/// What went wrong in the harness: the kit's error.
+pub use corosync_testkit::Error as HarnessError;
 
 /// The node ids with these numbers.
 pub fn node_ids(ids: &[u32]) -> Vec<corosync::NodeId> {
@@ -102,25 +74,6 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()
-}
-
-/// The lines of `reader`, read on a thread of their own into a channel that
-/// closes at EOF or at the first read error: for following a helper
-/// process's stdout, or a helper's own stdin, while doing other work.
-pub fn lines_of<R: std::io::Read + Send + 'static>(reader: R) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(reader)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// The folder of the running test's build profile (`target/<profile>`),
@@ -211,73 +164,6 @@ fn cargo_build(what: &[&str]) -> Result<std::path::PathBuf, HarnessError> {
             )))
         }
     }
-}
-
-/// Whether process `pid` exists.
-pub(crate) fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// The corosync daemon binary: `$COROSYNC_BINARY` if set, else `corosync`
-/// from `PATH` or the sbin folders.
-pub fn corosync_binary() -> Result<std::path::PathBuf, HarnessError> {
-    if let Some(path) = std::env::var_os("COROSYNC_BINARY") {
-        let path = std::path::PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(HarnessError::new(format!(
-                "the corosync daemon is not installed at COROSYNC_BINARY={}: run scripts/test.sh \
-                 (it installs it), or `apt-get install corosync`",
-                path.display()
-            )))
-        };
-    }
-    let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/local/sbin".into()]);
-    for dir in candidates {
-        let path = dir.join("corosync");
-        if path.is_file() {
-            return Ok(path);
-        }
-    }
-    Err(HarnessError::new(
-        "the corosync daemon is not installed: run scripts/test.sh (it installs it), \
-         or `apt-get install corosync`",
-    ))
-}
-
-/// Checks that the harness can work here: root, corosync and iproute2.
-/// Also removes namespaces left behind by harness runs that were killed.
-pub fn preflight() -> Result<(), HarnessError> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(HarnessError::new(
-            "the corosync test harness must run as root (it creates network namespaces and \
-             mounts): run the README's test command as root, e.g. `sudo scripts/test.sh`",
-        ));
-    }
-    corosync_binary()?;
-    match bounded::output(
-        std::process::Command::new("ip").arg("-V"),
-        bounded::COMMAND_WAIT,
-    ) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(HarnessError::new(
-                "`ip` is missing: install iproute2 (scripts/test.sh does)",
-            ));
-        }
-        Err(e) => return Err(HarnessError::new(e.to_string())),
-    }
-    static CLEANED: std::sync::Once = std::sync::Once::new();
-    CLEANED.call_once(netns::remove_stale);
-    Ok(())
 }
 
 /// corosync's out-queue episodes in a node's log: once a client's event

@@ -1,17 +1,18 @@
 //! No test waits without a deadline in the ways that std makes easy.
 //!
-//! **The rule.** The code of `tests/tests/**/*.rs` and `tests/src/**/*.rs`
+//! **The rule.** The code of `tests/tests/**/*.rs`, `tests/src/**/*.rs`,
+//! `testkit/src/**/*.rs` and `testkit/tests/**/*.rs`
 //! (comments, strings and character literals left out) calls none of the
 //! [`RULES`]' blocking calls: `.output()`, `.status()`,
 //! `.wait_with_output(` and `.wait()` (a child process, a `Barrier`),
 //! `.join()` (a thread), `.recv()` (a channel), `read_line(`,
 //! `.read_to_end(` and `.read_to_string(` (a pipe), `thread::scope` (its
 //! threads are joined at its end). Each has a bounded form in
-//! `corosync_tests::bounded` or the harness, which fails naming what it
+//! `corosync_testkit::bounded` or the kit, which fails naming what it
 //! waited for. A call is found by its tokens, whitespace and line breaks
 //! between them included; the failure names each file:line.
 //!
-//! **Exceptions.** `tests/src/bounded.rs`, which implements the bounded
+//! **Exceptions.** `testkit/src/bounded.rs`, which implements the bounded
 //! forms, and the few calls in [`EXCEPTIONS`], each with its reason. An
 //! exception that matches nothing fails too.
 //!
@@ -78,14 +79,14 @@ const RULES: &[Rule] = &[
 
 /// Files that may wait without a deadline, and why.
 const EXEMPT_FILES: &[(&str, &str)] = &[(
-    "tests/src/bounded.rs",
+    "testkit/src/bounded.rs",
     "the bounded waits themselves; its unit tests make threads and programs that hang",
 )];
 
 /// (file, call, text of the line, why): a call the rule lets through.
 const EXCEPTIONS: &[(&str, &str, &str, &str)] = &[
     (
-        "tests/src/netns.rs",
+        "testkit/src/netns.rs",
         "thread::scope",
         "std::thread::scope(|scope| {",
         "Netns::run (Node::run, on_node): the closure may borrow from the caller, so it runs \
@@ -93,7 +94,7 @@ const EXCEPTIONS: &[(&str, &str, &str, &str)] = &[
          when the cluster outlives its time limit",
     ),
     (
-        "tests/src/netns.rs",
+        "testkit/src/netns.rs",
         ".join()",
         "match handle.join() {",
         "the join of that scoped thread (see the scope above)",
@@ -303,7 +304,7 @@ fn no_test_waits_without_a_deadline() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace");
-    let files: Vec<PathBuf> = ["tests/tests", "tests/src"]
+    let files: Vec<PathBuf> = ["tests/tests", "tests/src", "testkit/src", "testkit/tests"]
         .iter()
         .flat_map(|dir| rust_files(&root.join(dir)))
         .collect();

@@ -239,9 +239,13 @@ fn the_harness_says_what_to_do_without_root_or_corosync() {
         String::from_utf8_lossy(&ok.stderr)
     );
 
-    // `nobody` must be able to run the probe: copy it where it can.
+    // `nobody` must be able to run the probe: copy it where it can. (By
+    // `cp`, in a process of its own: a copy written here would be open for
+    // writing in every child another test's thread forks meanwhile, and
+    // running it would fail with "Text file busy".)
     let copy = std::env::temp_dir().join(format!("harness-preflight-{}", std::process::id()));
-    std::fs::copy(probe, &copy).unwrap();
+    let copied = output(Command::new("cp").arg(probe).arg(&copy), COMMAND_WAIT).unwrap();
+    assert!(copied.status.success(), "cp {probe}: {copied:?}");
     let out = output(
         Command::new("runuser")
             .args(["-u", "nobody", "--"])

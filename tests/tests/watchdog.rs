@@ -118,7 +118,8 @@ fn a_test_stuck_after_its_daemons_were_killed_is_aborted() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let killed = !runs(pid);
-    netns::remove_stale();
+    // (The stuck copy's cluster has this process's mark: same environment.)
+    corosync_tests::remove_stale(&corosync_tests::default_mark());
     let _ = std::fs::remove_dir_all(dir);
     for leftover in shm_files_of(&[pid]) {
         let _ = std::fs::remove_dir_all(&leftover).or_else(|_| std::fs::remove_file(&leftover));

@@ -24,8 +24,8 @@
 //! tests' folders there (not this one);
 //! `#[cfg(test)]` items in `corosync/src`; the doc examples there that
 //! run (fences without `no_run`, `ignore`, `compile_fail` or another
-//! language); functions of the harness (`tests/src`) that counted code
-//! names, as far as that reaches; and harness programs
+//! language); functions of the harness (`tests/src`) and of the test kit
+//! (`testkit/src`) that counted code names, as far as that reaches; and harness programs
 //! (`tests/src/bin/NAME.rs`) whose name counted code spells in a string
 //! (`CARGO_BIN_EXE_NAME`, `harness_binary("NAME")`). Not the examples or
 //! the tools, though some tests run them. Comments and doc comments are

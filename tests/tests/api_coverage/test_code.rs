@@ -74,11 +74,13 @@ impl TestCode {
             split(&toks, file, &mut counted);
         }
 
-        // The harness's functions as counted code calls them, and its
-        // programs as counted code names them.
+        // The harness's and the kit's functions as counted code calls
+        // them, and the harness's programs as counted code names them.
         let mut helpers = Vec::new();
-        for path in rs_files(&root.join("tests/src")) {
-            helpers.extend(scopes_of_file(root, &path));
+        for dir in ["tests/src", "testkit/src"] {
+            for path in rs_files(&root.join(dir)) {
+                helpers.extend(scopes_of_file(root, &path));
+            }
         }
         let mut programs: Vec<PathBuf> = rs_files(&root.join("tests/src/bin"));
         loop {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use crate::HarnessError;
+use crate::Error;
 
 /// How long a cluster may exist unless `COROSYNC_TEST_LIMIT` or its
 /// builder says otherwise: far longer than any test takes (the longest
@@ -49,19 +49,19 @@ const LOG_LINES: usize = 40;
 
 /// The limit for a cluster whose builder sets none: `COROSYNC_TEST_LIMIT`
 /// seconds, or [`DEFAULT_LIMIT`].
-pub(crate) fn default_limit() -> Result<Duration, HarnessError> {
+pub(crate) fn default_limit() -> Result<Duration, Error> {
     let value = std::env::var_os(LIMIT_VAR);
     limit_from(value.as_ref().map(|v| v.to_string_lossy()).as_deref())
 }
 
 /// The limit that `COROSYNC_TEST_LIMIT=value` sets (unset: the default).
-fn limit_from(value: Option<&str>) -> Result<Duration, HarnessError> {
+fn limit_from(value: Option<&str>) -> Result<Duration, Error> {
     let Some(text) = value else {
         return Ok(DEFAULT_LIMIT);
     };
     match text.trim().parse::<u64>() {
         Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
-        _ => Err(HarnessError::new(format!(
+        _ => Err(Error::new(format!(
             "{LIMIT_VAR}={text:?} is not a positive number of seconds"
         ))),
     }
@@ -79,7 +79,7 @@ impl Daemon {
     /// call (valgrind 3.19 answers ENOSYS), the watchdog cannot kill this
     /// daemon: it says so once and still aborts the process after the
     /// grace time.
-    pub(crate) fn set(&self, pid: u32) -> Result<(), HarnessError> {
+    pub(crate) fn set(&self, pid: u32) -> Result<(), Error> {
         let fd = match pidfd_open(pid) {
             Ok(fd) => Some(fd),
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && kernel_has_pidfd() => {
@@ -94,8 +94,8 @@ impl Daemon {
                 None
             }
             Err(e) => {
-                return Err(HarnessError::new(format!(
-                    "pidfd_open({pid}): {e} (the harness's watchdog needs Linux 5.3 or later)"
+                return Err(Error::new(format!(
+                    "pidfd_open({pid}): {e} (the kit's watchdog needs Linux 5.3 or later)"
                 )))
             }
         };
@@ -204,7 +204,7 @@ impl Watch {
             std::thread::Builder::new()
                 .name("corosync-test-watchdog".into())
                 .spawn(watchdog)
-                .expect("start the harness's watchdog thread");
+                .expect("start the kit's watchdog thread");
         });
         Watch { id }
     }

@@ -5,8 +5,7 @@
 //! [`wait_child`] and run to completion with [`output`]. A hang then fails
 //! the test, naming what it waited for, instead of stopping it forever.
 //!
-//! `tests/tests/bounded_waits.rs` fails when the tests or the harness wait
-//! in one of the unbounded ways these replace.
+//! The kit's own waits are all built on these.
 
 use std::io::{self, Read};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

@@ -5,19 +5,25 @@
 //! at once starve each other into token timeouts. A cluster takes one of
 //! `COROSYNC_HARNESS_SLOTS` slots (default 3) for its whole life; a slot is
 //! an exclusive `flock` on a file, so the bound holds across processes and
-//! is released even if the process dies.
+//! is released even if the process dies. The slot files
+//! (`$TMPDIR/corosync-rs-harness-slot-<i>.lock`) are shared by every user
+//! of the kit on the machine, whatever their owner mark, on purpose: the
+//! bound is on the machine's load. A holder writes its cluster's name
+//! (owner mark and pid included) into the file it holds, for the messages
+//! that name the holders; the files are never deleted.
 //!
 //! Waiting for a slot has a deadline, [`SLOT_WAIT`]: past it the cluster
 //! fails to start with an error naming the slot files and the processes
 //! that hold them.
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::HarnessError;
+use crate::Error;
 
 const DEFAULT_SLOTS: usize = 3;
 
@@ -45,13 +51,15 @@ fn slot_count() -> usize {
 }
 
 impl Slot {
-    /// Waits up to [`SLOT_WAIT`] for a free slot.
-    pub(crate) fn acquire() -> Result<Slot, HarnessError> {
-        Slot::acquire_in(&std::env::temp_dir(), slot_count(), SLOT_WAIT)
+    /// Waits up to [`SLOT_WAIT`] for a free slot, for the cluster named
+    /// `holder`.
+    pub(crate) fn acquire(holder: &str) -> Result<Slot, Error> {
+        Slot::acquire_in(&std::env::temp_dir(), slot_count(), SLOT_WAIT, holder)
     }
 
-    /// Waits up to `limit` for one of the `count` slot files in `dir`.
-    fn acquire_in(dir: &Path, count: usize, limit: Duration) -> Result<Slot, HarnessError> {
+    /// Waits up to `limit` for one of the `count` slot files in `dir`, and
+    /// writes `holder` into the one it gets.
+    fn acquire_in(dir: &Path, count: usize, limit: Duration, holder: &str) -> Result<Slot, Error> {
         let paths: Vec<PathBuf> = (0..count)
             .map(|i| dir.join(format!("corosync-rs-harness-slot-{i}.lock")))
             .collect();
@@ -64,15 +72,24 @@ impl Slot {
                     .truncate(false)
                     .write(true)
                     .open(path)
-                    .map_err(|e| HarnessError::new(format!("open {}: {e}", path.display())))?;
+                    .map_err(|e| Error::new(format!("open {}: {e}", path.display())))?;
                 // SAFETY: flock on a descriptor we own.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                    // The label is for messages only: a slot held without
+                    // it is still held.
+                    let labelled = file.set_len(0).and_then(|()| {
+                        let mut writer = &file;
+                        writeln!(writer, "{holder}")
+                    });
+                    if let Err(e) = labelled {
+                        eprintln!("corosync-testkit: write {}: {e}", path.display());
+                    }
                     return Ok(Slot { _file: file });
                 }
             }
             let waited = start.elapsed();
             if waited >= limit {
-                return Err(HarnessError::new(format!(
+                return Err(Error::new(format!(
                     "no free cluster slot within {limit:?} (COROSYNC_HARNESS_SLOTS={count}); {}",
                     holders(&paths)
                 )));
@@ -80,7 +97,7 @@ impl Slot {
             if !said && waited >= SAY_AFTER {
                 said = true;
                 eprintln!(
-                    "corosync test harness: waiting for a cluster slot since {waited:?}; {}",
+                    "corosync-testkit: waiting for a cluster slot since {waited:?}; {}",
                     holders(&paths)
                 );
             }
@@ -112,7 +129,13 @@ fn holders(paths: &[PathBuf]) -> String {
                     format!("pid {pid} {:?}", cmd.trim())
                 })
                 .collect();
-            format!("{} held by {}", path.display(), who.join(", "))
+            let label = std::fs::read_to_string(path).unwrap_or_default();
+            format!(
+                "{} held by {} (cluster {:?})",
+                path.display(),
+                who.join(", "),
+                label.trim()
+            )
         })
         .collect();
     format!("slot files: {}", list.join("; "))
@@ -148,8 +171,8 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("corosync-rs-slot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let held = Slot::acquire_in(&dir, 1, Duration::ZERO).expect("the free slot");
-        let err = Slot::acquire_in(&dir, 1, Duration::from_millis(300)).unwrap_err();
+        let held = Slot::acquire_in(&dir, 1, Duration::ZERO, "ctk.t.1.c0").expect("the free slot");
+        let err = Slot::acquire_in(&dir, 1, Duration::from_millis(300), "ctk.t.1.c1").unwrap_err();
         let text = err.to_string();
         let file = dir.join("corosync-rs-harness-slot-0.lock");
         let want = format!(
@@ -158,9 +181,11 @@ mod tests {
             std::process::id()
         );
         assert!(text.starts_with(&want), "{text}");
+        assert!(text.ends_with(" (cluster \"ctk.t.1.c0\")"), "{text}");
         drop(held);
         // Released on drop: the next one gets it at once.
-        let again = Slot::acquire_in(&dir, 1, Duration::ZERO).expect("the released slot");
+        let again =
+            Slot::acquire_in(&dir, 1, Duration::ZERO, "ctk.t.1.c2").expect("the released slot");
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -2,9 +2,10 @@
 //! them.
 //!
 //! Namespaces are made with iproute2's `ip netns add`, which pins each one at
-//! `/run/netns/<name>`; every name this harness makes starts with
-//! [`PREFIX`] and carries the creating process's pid, so namespaces left by a
-//! crashed run can be found and deleted ([`remove_stale`]).
+//! `/run/netns/<name>`. Every name a [`Cluster`](crate::Cluster) gives its
+//! namespaces carries its owner mark and the creating process's pid, so
+//! namespaces left by a crashed run can be found and deleted
+//! ([`remove_stale`](crate::remove_stale)).
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,29 +15,26 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::bounded::{self, COMMAND_WAIT};
-use crate::HarnessError;
-
-/// The prefix of every namespace name this harness creates.
-pub const PREFIX: &str = "crs";
+use crate::Error;
 
 /// Runs `ip` with `args` (killed after [`COMMAND_WAIT`]); an error carries
 /// its stderr.
-pub(crate) fn ip(args: &[&str]) -> Result<(), HarnessError> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), Error> {
     let out = bounded::output(Command::new("ip").args(args), COMMAND_WAIT).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            HarnessError::new(format!("cannot run `ip` (install iproute2): {e}"))
+            Error::new(format!("cannot run `ip` (install iproute2): {e}"))
         } else {
-            HarnessError::new(e.to_string())
+            Error::new(e.to_string())
         }
     })?;
     check_output("ip", args, &out)
 }
 
-fn check_output(program: &str, args: &[&str], out: &Output) -> Result<(), HarnessError> {
+fn check_output(program: &str, args: &[&str], out: &Output) -> Result<(), Error> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(HarnessError::new(format!(
+        Err(Error::new(format!(
             "`{program} {}` failed ({}): {}",
             args.join(" "),
             out.status,
@@ -54,7 +52,7 @@ pub struct Netns {
 
 impl Netns {
     /// Creates the namespace `name` with its loopback interface up.
-    pub fn create(name: &str) -> Result<Netns, HarnessError> {
+    pub fn create(name: &str) -> Result<Netns, Error> {
         ip(&["netns", "add", name])?;
         let ns = Netns {
             name: name.to_string(),
@@ -75,13 +73,13 @@ impl Netns {
     }
 
     /// Opens the namespace file, for `setns`.
-    pub fn open(&self) -> Result<File, HarnessError> {
+    pub fn open(&self) -> Result<File, Error> {
         File::open(self.path())
-            .map_err(|e| HarnessError::new(format!("open {}: {e}", self.path().display())))
+            .map_err(|e| Error::new(format!("open {}: {e}", self.path().display())))
     }
 
     /// Runs `ip -n <name> args...`.
-    pub fn ip(&self, args: &[&str]) -> Result<(), HarnessError> {
+    pub fn ip(&self, args: &[&str]) -> Result<(), Error> {
         let mut full = vec!["-n", self.name.as_str()];
         full.extend_from_slice(args);
         ip(&full)
@@ -89,7 +87,7 @@ impl Netns {
 
     /// A command that runs inside this namespace (network only; the mount
     /// namespace is the caller's).
-    pub fn command(&self, program: &str) -> Result<Command, HarnessError> {
+    pub fn command(&self, program: &str) -> Result<Command, Error> {
         let file = self.open()?;
         let mut cmd = Command::new(program);
         let fd = file.as_raw_fd();
@@ -110,12 +108,12 @@ impl Netns {
     /// its result; a panic in `f` is resumed here. Sockets created in `f`
     /// (corosync client connections among them) belong to this namespace
     /// for their whole life, whichever thread uses them later.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, HarnessError> {
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
         let file = self.open()?;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
                 enter(file.as_raw_fd())
-                    .map_err(|e| HarnessError::new(format!("setns into {}: {e}", self.name)))?;
+                    .map_err(|e| Error::new(format!("setns into {}: {e}", self.name)))?;
                 Ok(f())
             });
             match handle.join() {
@@ -131,7 +129,7 @@ impl Netns {
     pub fn spawn_thread<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<std::thread::JoinHandle<T>, HarnessError> {
+    ) -> Result<std::thread::JoinHandle<T>, Error> {
         let file = self.open()?;
         let name = self.name.clone();
         Ok(std::thread::spawn(move || {
@@ -148,19 +146,18 @@ impl Netns {
         &self,
         limit: Duration,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<Option<T>, HarnessError> {
+    ) -> Result<Option<T>, Error> {
         let file = self.open()?;
         let name = self.name.clone();
         let entered = bounded::within(limit, move || {
-            enter(file.as_raw_fd())
-                .map_err(|e| HarnessError::new(format!("setns into {name}: {e}")))?;
+            enter(file.as_raw_fd()).map_err(|e| Error::new(format!("setns into {name}: {e}")))?;
             Ok(f())
         });
         entered.transpose()
     }
 
     /// Deletes the namespace.
-    pub fn delete(mut self) -> Result<(), HarnessError> {
+    pub fn delete(mut self) -> Result<(), Error> {
         self.deleted = true;
         ip(&["netns", "delete", &self.name])
     }
@@ -185,20 +182,13 @@ pub(crate) fn enter(fd: RawFd) -> std::io::Result<()> {
     }
 }
 
-/// The pid a harness namespace name was made by, if it is one of ours.
-pub(crate) fn owner_pid(name: &str) -> Option<i32> {
-    let rest = name.strip_prefix(PREFIX)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// The harness namespaces that exist now.
+/// The namespaces made by the kit that exist now, of every owner mark.
 pub fn list() -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|dir| {
             dir.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| owner_pid(n).is_some())
+                .filter(|n| crate::owner::owner_of(n).is_some())
                 .collect()
         })
         .unwrap_or_default()
@@ -217,21 +207,4 @@ pub(crate) fn pids_in(name: &str) -> Vec<i32> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// Deletes harness namespaces whose creating process no longer runs (left
-/// behind by a run that was killed before it could clean up), killing the
-/// daemons still running in them.
-pub fn remove_stale() {
-    for name in list() {
-        if let Some(pid) = owner_pid(&name) {
-            if !crate::process_alive(pid) {
-                for daemon in pids_in(&name) {
-                    // SAFETY: kill only sends a signal.
-                    unsafe { libc::kill(daemon, libc::SIGKILL) };
-                }
-                let _ = ip(&["netns", "delete", &name]);
-            }
-        }
-    }
 }

@@ -30,9 +30,10 @@ use corosync::{DispatchMode, NodeId, TrackFlags};
 
 use crate::bounded::{self, NO_HANG};
 use crate::netns::{self, Netns};
+use crate::owner;
 use crate::slots::Slot;
 use crate::watchdog::{self, Daemon, Watch, WatchedNode};
-use crate::HarnessError;
+use crate::Error;
 
 /// The most nodes a cluster may have.
 pub const MAX_NODES: usize = 5;
@@ -65,9 +66,20 @@ pub struct ClusterBuilder {
     abort_grace: Duration,
     allowed_uids: Vec<u32>,
     allowed_gids: Vec<u32>,
+    /// `None`: [`default_mark`](crate::default_mark).
+    mark: Option<String>,
 }
 
 impl ClusterBuilder {
+    /// The owner mark of this cluster's names (1 to 32 of `A-Z a-z 0-9 _
+    /// -`; default [`default_mark`](crate::default_mark)): starting it
+    /// removes the mark's leftovers of dead processes, and only those (see
+    /// the crate docs, "What it touches").
+    pub fn mark(mut self, mark: &str) -> Self {
+        self.mark = Some(mark.to_string());
+        self
+    }
+
     /// The totem token timeout in milliseconds (default 1000: a killed node
     /// is gone from the others' membership within about 3 s).
     pub fn token_ms(mut self, ms: u32) -> Self {
@@ -98,7 +110,7 @@ impl ClusterBuilder {
     }
 
     /// No time limit: for programs that keep a cluster as long as their
-    /// user wants (the `cluster` and `bench-cpg` programs).
+    /// user wants.
     pub fn no_time_limit(mut self) -> Self {
         self.time_limit = Some(None);
         self
@@ -116,7 +128,7 @@ impl ClusterBuilder {
     /// daemon: a `uidgid { uid: <uid> }` section in each corosync.conf.
     /// corosync takes the number as it is (no `/etc/passwd` entry needed).
     /// Root always may connect; anyone else needs their effective uid or
-    /// gid listed, or connecting fails with `Error::Access`. (A node reads
+    /// gid listed, or connecting fails with `corosync::Error::Access`. (A node reads
     /// `uidgid.d` from the folder of its own corosync.conf, not from
     /// `/etc/corosync`.)
     pub fn allow_uid(mut self, uid: u32) -> Self {
@@ -134,7 +146,7 @@ impl ClusterBuilder {
 
     /// Creates the namespaces and network, starts every node and waits until
     /// each one sees all of them in its membership and is quorate.
-    pub fn start(self) -> Result<Cluster, HarnessError> {
+    pub fn start(self) -> Result<Cluster, Error> {
         Cluster::start_with(self)
     }
 }
@@ -162,6 +174,7 @@ pub struct Node {
 #[derive(Debug)]
 pub struct Cluster {
     name: String,
+    mark: String,
     nodes: Vec<Node>,
     switch: Option<Netns>,
     dir: PathBuf,
@@ -183,42 +196,47 @@ impl Cluster {
             abort_grace: watchdog::DEFAULT_GRACE,
             allowed_uids: Vec::new(),
             allowed_gids: Vec::new(),
+            mark: None,
         }
     }
 
     /// A one-node cluster on 127.0.0.1, started and quorate.
-    pub fn single() -> Result<Cluster, HarnessError> {
+    pub fn single() -> Result<Cluster, Error> {
         Cluster::builder(1).start()
     }
 
     /// A cluster of `nodes` nodes, started, formed and quorate.
-    pub fn new(nodes: usize) -> Result<Cluster, HarnessError> {
+    pub fn new(nodes: usize) -> Result<Cluster, Error> {
         Cluster::builder(nodes).start()
     }
 
-    fn start_with(opts: ClusterBuilder) -> Result<Cluster, HarnessError> {
+    fn start_with(opts: ClusterBuilder) -> Result<Cluster, Error> {
         if opts.nodes == 0 || opts.nodes > MAX_NODES {
-            return Err(HarnessError::new(format!(
+            return Err(Error::new(format!(
                 "a cluster has 1 to {MAX_NODES} nodes, not {}",
                 opts.nodes
             )));
         }
         crate::preflight()?;
+        let mark = opts.mark.clone().unwrap_or_else(crate::default_mark);
+        owner::check_mark(&mark)?;
+        owner::remove_stale_once(&mark);
         let time_limit = match opts.time_limit {
             Some(limit) => limit,
             None => Some(watchdog::default_limit()?),
         };
-        let slot = Slot::acquire()?;
         let pid = std::process::id();
         let seq = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}{pid}c{seq}", netns::PREFIX);
-        let dir = std::env::temp_dir().join("corosync-rs-harness").join(&name);
+        let name = owner::cluster_name(&mark, pid, seq);
+        let slot = Slot::acquire(&name)?;
+        let dir = owner::kit_dir().join(&name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)
-            .map_err(|e| HarnessError::new(format!("create {}: {e}", dir.display())))?;
+            .map_err(|e| Error::new(format!("create {}: {e}", dir.display())))?;
 
         let mut cluster = Cluster {
             name: name.clone(),
+            mark,
             nodes: Vec::new(),
             switch: None,
             dir,
@@ -229,17 +247,17 @@ impl Cluster {
         // From here on, Drop cleans up whatever was made if a step fails.
         let multi = opts.nodes > 1;
         if multi {
-            let switch = Netns::create(&format!("{name}sw"))?;
+            let switch = Netns::create(&format!("{name}.sw"))?;
             switch.ip(&["link", "add", "br0", "type", "bridge"])?;
             switch.ip(&["link", "set", "br0", "up"])?;
             cluster.switch = Some(switch);
         }
         for index in 0..opts.nodes {
             let nodeid = index as u32 + 1;
-            let netns = Netns::create(&format!("{name}n{nodeid}"))?;
+            let netns = Netns::create(&format!("{name}.n{nodeid}"))?;
             let node_dir = cluster.dir.join(format!("node{nodeid}"));
             fs::create_dir_all(node_dir.join("state"))
-                .map_err(|e| HarnessError::new(format!("create {}: {e}", node_dir.display())))?;
+                .map_err(|e| Error::new(format!("create {}: {e}", node_dir.display())))?;
             let uplink = if let Some(switch) = &cluster.switch {
                 let uplink = format!("v{nodeid}");
                 switch.ip(&[
@@ -284,7 +302,7 @@ impl Cluster {
         let conf_text = |node: &Node| config(&name, &opts, node, multi);
         for node in &cluster.nodes {
             fs::write(&node.conf, conf_text(node))
-                .map_err(|e| HarnessError::new(format!("write {}: {e}", node.conf.display())))?;
+                .map_err(|e| Error::new(format!("write {}: {e}", node.conf.display())))?;
         }
         for i in 0..cluster.nodes.len() {
             cluster.nodes[i].spawn()?;
@@ -307,9 +325,15 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The cluster's unique name (also the prefix of its namespaces).
+    /// The cluster's unique name, `ctk.<mark>.<pid>.c<n>`: also the prefix
+    /// of its namespaces and the name of its folder.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The owner mark its names carry.
+    pub fn mark(&self) -> &str {
+        &self.mark
     }
 
     /// The number of nodes.
@@ -347,12 +371,12 @@ impl Cluster {
     }
 
     /// Stops node `index` with SIGTERM and waits for it to exit.
-    pub fn stop(&mut self, index: usize) -> Result<(), HarnessError> {
+    pub fn stop(&mut self, index: usize) -> Result<(), Error> {
         self.nodes[index].terminate(libc::SIGTERM)
     }
 
     /// Kills node `index` with SIGKILL and waits for it to exit.
-    pub fn kill(&mut self, index: usize) -> Result<(), HarnessError> {
+    pub fn kill(&mut self, index: usize) -> Result<(), Error> {
         self.nodes[index].terminate(libc::SIGKILL)
     }
 
@@ -360,7 +384,7 @@ impl Cluster {
     /// [`Cluster::kill`]) with the same configuration and state folder, and
     /// waits until its daemon answers. Use [`Cluster::wait_for_membership`]
     /// to wait for it to rejoin.
-    pub fn restart(&mut self, index: usize) -> Result<(), HarnessError> {
+    pub fn restart(&mut self, index: usize) -> Result<(), Error> {
         if self.nodes[index].is_running() {
             self.stop(index)?;
         }
@@ -373,22 +397,19 @@ impl Cluster {
         &mut self,
         index: usize,
         timeout: Duration,
-    ) -> Result<std::process::ExitStatus, HarnessError> {
+    ) -> Result<std::process::ExitStatus, Error> {
         let node = &mut self.nodes[index];
         let deadline = Instant::now() + timeout;
         loop {
             let Some(child) = node.child.as_mut() else {
-                return Err(HarnessError::new(format!(
-                    "node {} is not running",
-                    node.nodeid
-                )));
+                return Err(Error::new(format!("node {} is not running", node.nodeid)));
             };
             if let Ok(Some(status)) = child.try_wait() {
                 node.child = None;
                 return Ok(status);
             }
             if Instant::now() >= deadline {
-                return Err(HarnessError::new(format!(
+                return Err(Error::new(format!(
                     "corosync on node {} still runs after {timeout:?}\n{}",
                     node.nodeid,
                     tail(&node.log(), 60)
@@ -399,27 +420,25 @@ impl Cluster {
     }
 
     /// Cuts node `index` off from the others (its switch port goes down).
-    pub fn isolate(&self, index: usize) -> Result<(), HarnessError> {
+    pub fn isolate(&self, index: usize) -> Result<(), Error> {
         self.set_uplink(index, "down")
     }
 
     /// Reconnects node `index` after [`Cluster::isolate`].
-    pub fn heal(&self, index: usize) -> Result<(), HarnessError> {
+    pub fn heal(&self, index: usize) -> Result<(), Error> {
         self.set_uplink(index, "up")
     }
 
-    fn set_uplink(&self, index: usize, state: &str) -> Result<(), HarnessError> {
+    fn set_uplink(&self, index: usize, state: &str) -> Result<(), Error> {
         let (Some(switch), Some(uplink)) = (&self.switch, &self.nodes[index].uplink) else {
-            return Err(HarnessError::new(
-                "a one-node cluster has no network to cut",
-            ));
+            return Err(Error::new("a one-node cluster has no network to cut"));
         };
         switch.ip(&["link", "set", uplink, state])
     }
 
     /// Waits until every node in `indexes` runs, is quorate and has exactly
     /// the nodes of `indexes` as its membership.
-    pub fn wait_for_membership(&self, indexes: &[usize]) -> Result<(), HarnessError> {
+    pub fn wait_for_membership(&self, indexes: &[usize]) -> Result<(), Error> {
         let mut want: Vec<NodeId> = indexes
             .iter()
             .map(|&i| NodeId::new(self.nodes[i].nodeid))
@@ -447,8 +466,8 @@ impl Cluster {
         &self,
         what: &str,
         timeout: Duration,
-        mut check: impl FnMut() -> Result<bool, HarnessError>,
-    ) -> Result<(), HarnessError> {
+        mut check: impl FnMut() -> Result<bool, Error>,
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
             let last = match check() {
@@ -457,7 +476,7 @@ impl Cluster {
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
-                return Err(HarnessError::new(format!(
+                return Err(Error::new(format!(
                     "timed out after {timeout:?} waiting for {what} (last: {last})\n{}",
                     self.logs()
                 )));
@@ -545,7 +564,7 @@ impl Node {
 
     /// Runs `f` on a thread inside this node's network namespace: corosync
     /// handles created there talk to this node's daemon.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, HarnessError> {
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
         self.netns.run(f)
     }
 
@@ -556,7 +575,7 @@ impl Node {
     pub fn spawn_thread<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<JoinHandle<T>, HarnessError> {
+    ) -> Result<JoinHandle<T>, Error> {
         self.netns.spawn_thread(f)
     }
 
@@ -567,13 +586,13 @@ impl Node {
         &self,
         limit: Duration,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<Option<T>, HarnessError> {
+    ) -> Result<Option<T>, Error> {
         self.netns.run_within(limit, f)
     }
 
     /// A command that runs inside this node's network namespace (e.g.
     /// `corosync-quorumtool`).
-    pub fn command(&self, program: &str) -> Result<Command, HarnessError> {
+    pub fn command(&self, program: &str) -> Result<Command, Error> {
         self.netns.command(program)
     }
 
@@ -584,75 +603,71 @@ impl Node {
 
     /// Whether the daemon is quorate and which node ids its membership has
     /// (sorted), read through the quorum service.
-    pub fn quorum_view(&self) -> Result<(bool, Vec<NodeId>), HarnessError> {
+    pub fn quorum_view(&self) -> Result<(bool, Vec<NodeId>), Error> {
         if !self.is_running() {
-            return Err(HarnessError::new(format!(
-                "node {} is not running",
-                self.nodeid
-            )));
+            return Err(Error::new(format!("node {} is not running", self.nodeid)));
         }
         // Requests to a stopped (SIGSTOP) daemon block: bounded.
-        let view = self.netns.run_within(
-            QUERY_WAIT,
-            || -> Result<(bool, Vec<NodeId>), HarnessError> {
-                let members = std::sync::Arc::new(std::sync::Mutex::new(None));
-                let sink = members.clone();
-                let quorum = Quorum::builder()
-                    .on_quorum(move |_, n| {
-                        let mut list = n.members.to_vec();
-                        list.sort();
-                        *sink.lock().unwrap() = Some((n.quorate, list));
-                    })
-                    .connect()
-                    .map_err(|e| HarnessError::new(format!("quorum connect: {e}")))?;
-                quorum
-                    .track_start(TrackFlags::CURRENT)
-                    .map_err(|e| HarnessError::new(format!("quorum trackstart: {e}")))?;
-                let deadline = Instant::now() + Duration::from_secs(5);
-                loop {
-                    if let Some(view) = members.lock().unwrap().take() {
-                        return Ok(view);
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(HarnessError::new("no quorum notification within 5 s"));
-                    }
-                    crate::wait_readable(&quorum, Duration::from_millis(200));
+        let view =
+            self.netns
+                .run_within(QUERY_WAIT, || -> Result<(bool, Vec<NodeId>), Error> {
+                    let members = std::sync::Arc::new(std::sync::Mutex::new(None));
+                    let sink = members.clone();
+                    let quorum = Quorum::builder()
+                        .on_quorum(move |_, n| {
+                            let mut list = n.members.to_vec();
+                            list.sort();
+                            *sink.lock().unwrap() = Some((n.quorate, list));
+                        })
+                        .connect()
+                        .map_err(|e| Error::new(format!("quorum connect: {e}")))?;
                     quorum
-                        .dispatch(DispatchMode::All)
-                        .map_err(|e| HarnessError::new(format!("quorum dispatch: {e}")))?;
-                }
-            },
-        )?;
+                        .track_start(TrackFlags::CURRENT)
+                        .map_err(|e| Error::new(format!("quorum trackstart: {e}")))?;
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    loop {
+                        if let Some(view) = members.lock().unwrap().take() {
+                            return Ok(view);
+                        }
+                        if Instant::now() >= deadline {
+                            return Err(Error::new("no quorum notification within 5 s"));
+                        }
+                        crate::poll::wait_readable(&quorum, Duration::from_millis(200));
+                        quorum
+                            .dispatch(DispatchMode::All)
+                            .map_err(|e| Error::new(format!("quorum dispatch: {e}")))?;
+                    }
+                })?;
         view.unwrap_or_else(|| Err(self.no_answer("the quorum view")))
     }
 
     /// Whether the daemon's partition is quorate.
-    pub fn is_quorate(&self) -> Result<bool, HarnessError> {
+    pub fn is_quorate(&self) -> Result<bool, Error> {
         self.netns
             .run_within(QUERY_WAIT, || Quorum::new().and_then(|q| q.is_quorate()))?
             .ok_or_else(|| self.no_answer("whether it is quorate"))?
-            .map_err(|e| HarnessError::new(format!("quorum on node {}: {e}", self.nodeid)))
+            .map_err(|e| Error::new(format!("quorum on node {}: {e}", self.nodeid)))
     }
 
     /// The error for a query that got no answer within [`QUERY_WAIT`].
-    fn no_answer(&self, what: &str) -> HarnessError {
-        HarnessError::new(format!(
+    fn no_answer(&self, what: &str) -> Error {
+        Error::new(format!(
             "no answer from node {} within {QUERY_WAIT:?} (asked for {what}); the daemon hangs\n{}",
             self.nodeid,
             tail(&self.log(), 60)
         ))
     }
 
-    fn spawn(&mut self) -> Result<(), HarnessError> {
+    fn spawn(&mut self) -> Result<(), Error> {
         let stdio_path = self.dir.join("stdio.log");
         let stdio = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&stdio_path)
-            .map_err(|e| HarnessError::new(format!("open {}: {e}", stdio_path.display())))?;
+            .map_err(|e| Error::new(format!("open {}: {e}", stdio_path.display())))?;
         let stderr = stdio
             .try_clone()
-            .map_err(|e| HarnessError::new(format!("dup: {e}")))?;
+            .map_err(|e| Error::new(format!("dup: {e}")))?;
         let netns = self.netns.open()?;
         let netns_fd = netns.as_raw_fd();
         let mut cmd = Command::new(crate::corosync_binary()?);
@@ -697,9 +712,9 @@ impl Node {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
-            HarnessError::new(format!("start corosync for node {}: {e}", self.nodeid))
-        })?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::new(format!("start corosync for node {}: {e}", self.nodeid)))?;
         self.pids.push(child.id());
         let watched = self.daemon.set(child.id());
         self.child = Some(child);
@@ -708,13 +723,13 @@ impl Node {
     }
 
     /// Waits until the daemon answers on its IPC sockets.
-    fn wait_ready(&mut self) -> Result<(), HarnessError> {
+    fn wait_ready(&mut self) -> Result<(), Error> {
         let deadline = Instant::now() + DEFAULT_START_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    return Err(HarnessError::new(format!(
+                    return Err(Error::new(format!(
                         "corosync on node {} exited during start-up ({status})\n{}",
                         self.nodeid,
                         tail(&self.log(), 60)
@@ -733,7 +748,7 @@ impl Node {
             if Instant::now() >= deadline {
                 let log = tail(&self.log(), 60);
                 let _ = self.terminate(libc::SIGKILL);
-                return Err(HarnessError::new(format!(
+                return Err(Error::new(format!(
                     "corosync on node {} did not answer within {DEFAULT_START_TIMEOUT:?}\n{log}",
                     self.nodeid
                 )));
@@ -745,7 +760,7 @@ impl Node {
     /// Sends `signal` and waits for the daemon to exit; after 10 s it is
     /// killed (SIGKILL), and if it is still there 10 s later, that is the
     /// error.
-    fn terminate(&mut self, signal: i32) -> Result<(), HarnessError> {
+    fn terminate(&mut self, signal: i32) -> Result<(), Error> {
         const EXIT_WAIT: Duration = Duration::from_secs(10);
         let Some(mut child) = self.child.take() else {
             return Ok(());
@@ -760,7 +775,7 @@ impl Node {
         let _ = child.kill();
         let killed = matches!(bounded::try_wait_child(&mut child, NO_HANG), Ok(Some(_)));
         if !killed {
-            return Err(HarnessError::new(format!(
+            return Err(Error::new(format!(
                 "corosync on node {} (pid {pid}) still runs {NO_HANG:?} after SIGKILL\n{}",
                 self.nodeid,
                 tail(&self.log(), 60)
@@ -769,7 +784,7 @@ impl Node {
         if signal == libc::SIGKILL {
             Ok(())
         } else {
-            Err(HarnessError::new(format!(
+            Err(Error::new(format!(
                 "corosync on node {} ignored signal {signal} for {EXIT_WAIT:?}; killed\n{}",
                 self.nodeid,
                 tail(&self.log(), 60)
@@ -860,7 +875,7 @@ fn config(cluster: &str, opts: &ClusterBuilder, node: &Node, multi: bool) -> Str
         let _ = write!(uidgid, "uidgid {{\n  gid: {gid}\n}}\n");
     }
     format!(
-        "# Written by the corosync-rs test harness.
+        "# Written by corosync-testkit.
 totem {{
   version: 2
   cluster_name: {cluster}
