@@ -19,7 +19,8 @@ use crate::{bounded, harness_binary, hex, lines_of, Cluster, HarnessError};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// How long to inject faults.
+    /// The planned length of the fault schedule in seconds (calm periods
+    /// and faults; the waits for the cluster to re-form come on top).
     pub seconds: u64,
     /// The seed of every random choice (faults, sizes, pacing).
     pub seed: u64,
@@ -41,9 +42,9 @@ pub struct Options {
 pub enum Scenario {
     /// [`Break::FragmentedAcrossJoin`]: a C member on node 1 sends only
     /// fragmented messages back to back, a C member on node 2 stays, and
-    /// C members on nodes 2 and 3 join and leave over and over (each stay
-    /// 0.3 to 1.2 s, from the seed), no faults. `--seconds` bounds the
-    /// churn.
+    /// of two more C members (nodes 2 and 3) one leaves every 1.3 to
+    /// 4.2 s (from the seed) and joins again as a new process; no faults.
+    /// `--seconds` is the churn's planned length.
     FragmentsAcrossJoin,
 }
 
