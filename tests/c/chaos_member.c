@@ -4,7 +4,9 @@
  * and writes the same record file (tests/src/chaos/record.rs) as the Rust
  * member, so corosync's own behaviour can be told from the bindings'.
  *
- *   chaos_member <name> <group hex> <record file> <seed>
+ *   chaos_member <name> <group hex> <record file> <seed> <pace> <sizes>
+ *           pace "MIN-MAX" ms between sends, sizes "SMALL,MEDIUM,FRAGMENTED"
+ *           percentages (as chaos::Traffic in tests/src/chaos/mod.rs)
  *   stdout  "ready <nodeid> <pid>" once joined
  *   stdin   "exit": stop sending, wait (up to 60 s) for the last own
  *           message to come back, record "end", leave
@@ -29,6 +31,7 @@ static FILE *rec;
 static uint32_t my_nodeid, my_pid;
 static uint64_t own_seq;
 static uint64_t rng_state;
+static uint64_t pace_min, pace_max, pct_medium, pct_fragmented;
 
 static uint64_t rng_next(void)
 {
@@ -180,9 +183,9 @@ static size_t message_size(size_t atomic)
 {
 	uint64_t pick = rng_range(0, 99);
 
-	if (pick <= 1)
+	if (pick < pct_fragmented)
 		return (size_t)rng_range(atomic + 1, atomic * 2);
-	if (pick <= 21)
+	if (pick < pct_fragmented + pct_medium)
 		return (size_t)rng_range(1024, 64 * 1024);
 	return (size_t)rng_range(HEADER, 512);
 }
@@ -205,11 +208,20 @@ int main(int argc, char **argv)
 	unsigned char *msg;
 	int fd, ending = 0;
 	char line[64];
+	unsigned long long low, high, small, medium, fragmented;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: chaos_member <name> <group hex> <record file> <seed>\n");
+	if (argc != 7
+	    || sscanf(argv[5], "%llu-%llu", &low, &high) != 2 || low > high
+	    || sscanf(argv[6], "%llu,%llu,%llu", &small, &medium, &fragmented) != 3
+	    || small + medium + fragmented != 100) {
+		fprintf(stderr, "usage: chaos_member <name> <group hex> <record file> <seed>"
+			" <pace MIN-MAX> <sizes S,M,F>\n");
 		return 2;
 	}
+	pace_min = low;
+	pace_max = high;
+	pct_medium = medium;
+	pct_fragmented = fragmented;
 	rng_state = strtoull(argv[4], NULL, 10);
 	rec = fopen(argv[3], "w");
 	if (!rec) {
@@ -238,7 +250,7 @@ int main(int argc, char **argv)
 	msg = malloc(atomic * 2 + 1);
 	if (!msg)
 		return 2;
-	fprintf(rec, "member %s c %u %u\n", argv[1], my_nodeid, my_pid);
+	fprintf(rec, "member %s c %u %u %zu\n", argv[1], my_nodeid, my_pid, atomic);
 	err = cpg_join(handle, &group);
 	if (err != CS_OK)
 		fail("cpg_join", err);
@@ -299,7 +311,7 @@ int main(int argc, char **argv)
 			} else if (err != CS_ERR_TRY_AGAIN) {
 				fail("cpg_mcast_joined", err);
 			}
-			next_send = now_ms() + rng_range(20, 120);
+			next_send = now_ms() + rng_range(pace_min, pace_max);
 		}
 	}
 	cpg_leave(handle, &group);

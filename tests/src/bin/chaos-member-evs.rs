@@ -6,8 +6,9 @@
 //! recorded as `ring` lines only (no `conf`).
 //!
 //! Usage: `chaos-member-evs <name> <unused group hex> <record file>
-//! <seed>`; output, `exit` and errors as for `chaos-member`. Messages are
-//! at most 128 KiB.
+//! <seed> <pace> <sizes>`; output, `exit` and errors as for
+//! `chaos-member`. Messages are at most 128 KiB (the sizes' "fragmented"
+//! share is 64 to 128 KiB here).
 
 use std::fs::File;
 use std::io::{BufWriter, IoSlice, Write};
@@ -20,7 +21,7 @@ use corosync::evs::{Evs, EvsGroup};
 use corosync::{DispatchMode, Error};
 use corosync_tests::chaos::payload::{self, Verdict};
 use corosync_tests::chaos::record::Recorder;
-use corosync_tests::chaos::{message_size, Rng};
+use corosync_tests::chaos::{Rng, Traffic};
 use corosync_tests::wait_readable;
 
 type Rec = Arc<Mutex<Option<Recorder<BufWriter<File>>>>>;
@@ -33,9 +34,10 @@ fn with(rec: &Rec, f: impl FnOnce(&mut Recorder<BufWriter<File>>) -> std::io::Re
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, name, _group, file, seed] = args.as_slice() else {
-        panic!("usage: chaos-member-evs <name> <group hex> <record file> <seed>");
+    let [_, name, _group, file, seed, pace, sizes] = args.as_slice() else {
+        panic!("usage: chaos-member-evs <name> <group hex> <record file> <seed> <pace> <sizes>");
     };
+    let traffic = Traffic::parse(pace, sizes).expect("traffic");
     let mut rng = Rng::new(seed.parse().expect("seed"));
     let names = ["chaos-a", "chaos-b", "chaos-c"];
     let first = rng.range(0, 2) as usize;
@@ -63,7 +65,7 @@ fn main() {
         .expect("evs connect");
     let nodeid = evs.membership().expect("membership").0.get();
     *rec.lock().unwrap() =
-        Some(Recorder::new(out, name, "evs", nodeid, pid).expect("write the record"));
+        Some(Recorder::new(out, name, "evs", (nodeid, pid), None).expect("write the record"));
     evs.join(&groups).expect("join");
     println!("ready {nodeid} {pid}");
     std::io::stdout().flush().unwrap();
@@ -107,7 +109,7 @@ fn main() {
         }
         if Instant::now() >= next_send {
             let next = seq + 1;
-            let msg = payload::encode(nodeid, pid, next, message_size(&mut rng, 64 * 1024));
+            let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, 64 * 1024));
             let to: &[EvsGroup] = match rng.range(0, 2) {
                 0 => &groups[..1],
                 1 => &groups[1..],
@@ -125,7 +127,7 @@ fn main() {
                 Err(Error::Interrupt) => seq = next,
                 Err(e) => fail(e),
             }
-            next_send = Instant::now() + Duration::from_millis(rng.range(20, 120));
+            next_send = Instant::now() + traffic.pause(&mut rng);
         }
     }
     // (Leaving is best effort: the record is complete.)

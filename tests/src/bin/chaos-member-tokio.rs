@@ -14,7 +14,7 @@ use corosync::tokio::{AsyncCpg, CpgEvent};
 use corosync::Error;
 use corosync_tests::chaos::payload::{self, Verdict};
 use corosync_tests::chaos::record::Recorder;
-use corosync_tests::chaos::{message_size, Rng};
+use corosync_tests::chaos::{Rng, Traffic};
 use corosync_tests::unhex;
 
 type Rec = Arc<Mutex<Recorder<BufWriter<File>>>>;
@@ -29,9 +29,10 @@ fn fail(rec: &Rec, e: &Error) -> ! {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, name, group, file, seed] = args.as_slice() else {
-        panic!("usage: chaos-member-tokio <name> <group hex> <record file> <seed>");
+    let [_, name, group, file, seed, pace, sizes] = args.as_slice() else {
+        panic!("usage: chaos-member-tokio <name> <group hex> <record file> <seed> <pace> <sizes>");
     };
+    let traffic = Traffic::parse(pace, sizes).expect("traffic");
     let group = GroupName::new(unhex(group).expect("group hex")).expect("group name");
     let mut rng = Rng::new(seed.parse().expect("seed"));
     let pid = std::process::id();
@@ -42,7 +43,7 @@ async fn main() {
         .expect("max atomic message size");
     let out = BufWriter::new(File::create(file).expect("create the record file"));
     let rec: Rec = Arc::new(Mutex::new(
-        Recorder::new(out, name, "tokio", nodeid, pid).expect("write the record"),
+        Recorder::new(out, name, "tokio", (nodeid, pid), Some(atomic)).expect("write the record"),
     ));
     let own = Arc::new(AtomicU64::new(0));
     let reader = {
@@ -100,13 +101,13 @@ async fn main() {
     let mut seq = 0;
     let mut last_sent = 0;
     loop {
-        let pause = Duration::from_millis(rng.range(20, 120));
+        let pause = traffic.pause(&mut rng);
         tokio::select! {
             _ = &mut exit_rx => break,
             () = tokio::time::sleep(pause) => {}
         }
         let next = seq + 1;
-        let msg = payload::encode(nodeid, pid, next, message_size(&mut rng, atomic));
+        let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, atomic));
         match cpg.mcast(Guarantee::Agreed, &msg).await {
             Ok(()) => {
                 seq = next;

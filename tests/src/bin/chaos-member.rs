@@ -1,9 +1,10 @@
 //! A member of the fault checker (`scripts/chaos.sh`), written with the
 //! safe API's blocking handle.
 //!
-//! Usage: `chaos-member <name> <group hex> <record file> <seed>`. It joins
+//! Usage: `chaos-member <name> <group hex> <record file> <seed> <pace>
+//! <sizes>` (the last two as `chaos::Traffic::parse` reads them). It joins
 //! the group, prints `ready <nodeid> <pid>`, and multicasts a message of
-//! `chaos::message_size` every 20 to 120 ms (skipping a beat on
+//! `Traffic::message_size` after each `Traffic::pause` (skipping a beat on
 //! `TRY_AGAIN`), recording every event to the file (see `chaos::record`).
 //! On `exit` on stdin it stops sending, waits (up to 60 s) for its own
 //! last message to come back, records `end`, and leaves. `Interrupt` from
@@ -22,14 +23,15 @@ use corosync::cpg::{Cpg, GroupName, Guarantee};
 use corosync::{DispatchMode, Error};
 use corosync_tests::chaos::payload::{self, Verdict};
 use corosync_tests::chaos::record::Recorder;
-use corosync_tests::chaos::{message_size, Rng};
+use corosync_tests::chaos::{Rng, Traffic};
 use corosync_tests::{unhex, wait_readable};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, name, group, file, seed] = args.as_slice() else {
-        panic!("usage: chaos-member <name> <group hex> <record file> <seed>");
+    let [_, name, group, file, seed, pace, sizes] = args.as_slice() else {
+        panic!("usage: chaos-member <name> <group hex> <record file> <seed> <pace> <sizes>");
     };
+    let traffic = Traffic::parse(pace, sizes).expect("traffic");
     let group = GroupName::new(unhex(group).expect("group hex")).expect("group name");
     let mut rng = Rng::new(seed.parse().expect("seed"));
     let pid = std::process::id();
@@ -73,8 +75,9 @@ fn main() {
         .expect("cpg connect");
     let nodeid = cpg.local_nodeid().expect("local node id").get();
     let atomic = cpg.max_atomic_msgsize().expect("max atomic message size");
-    *slot.lock().unwrap() =
-        Some(Recorder::new(out, name, "rust", nodeid, pid).expect("write the record"));
+    *slot.lock().unwrap() = Some(
+        Recorder::new(out, name, "rust", (nodeid, pid), Some(atomic)).expect("write the record"),
+    );
     cpg.join(&group).expect("join");
     println!("ready {nodeid} {pid}");
     std::io::stdout().flush().unwrap();
@@ -119,7 +122,7 @@ fn main() {
         }
         if Instant::now() >= next_send {
             let next = seq.get() + 1;
-            let msg = payload::encode(nodeid, pid, next, message_size(&mut rng, atomic));
+            let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, atomic));
             match cpg.mcast(Guarantee::Agreed, &msg) {
                 Ok(()) => {
                     seq.set(next);
@@ -132,7 +135,7 @@ fn main() {
                 Err(Error::Interrupt) => seq.set(next),
                 Err(e) => fail(e),
             }
-            next_send = Instant::now() + Duration::from_millis(rng.range(20, 120));
+            next_send = Instant::now() + traffic.pause(&mut rng);
         }
     }
     // (Leaving is best effort: the record is complete.)

@@ -1,14 +1,23 @@
 //! The fault checker (see `corosync_tests::chaos`):
-//! `chaos --seconds N --seed S --nodes K [--dir D]` (defaults 60, 1, 3,
-//! `target/chaos`). Prints one summary line ending in `violations=<n>`,
-//! and before it the trace of each violation; exits 1 on any violation,
-//! 2 when the run itself failed. `chaos --recheck D` checks the records a
-//! run left in `D` again, without running anything.
+//! `chaos --seconds N --seed S --nodes K [--pace MIN-MAX] [--sizes S,M,F]
+//! [--dir D]` (defaults 60, 1, 3, 20-120, 78,20,2, `target/chaos`), or
+//! `chaos --scenario NAME ...` for a fixed sequence that shows one
+//! corosync break. Prints every violation's trace, then one summary line
+//! ending in `corosync_breaks=<b> violations=<n>`; exits 1 on any
+//! violation that is not a documented corosync break (see
+//! `run::exit_status`), 2 when the run itself failed; a scenario also
+//! exits 1 when the break it is made for did not show. `chaos --recheck
+//! D` checks the records a run left in `D` again, without running
+//! anything.
 
 use std::path::PathBuf;
 
-use corosync_tests::chaos::check::check_counted;
-use corosync_tests::chaos::run::{read_records, run, Options};
+use corosync_tests::chaos::check::{check_counted, Violation};
+use corosync_tests::chaos::run::{counts_text, exit_status, read_records, run, Options, Scenario};
+use corosync_tests::chaos::Traffic;
+
+const USAGE: &str = "usage: chaos --seconds N --seed S --nodes K(3..5) [--pace MIN-MAX] \
+[--sizes SMALL,MEDIUM,FRAGMENTED] [--scenario fragments-across-join] [--dir D] | chaos --recheck D";
 
 fn main() {
     let mut opts = Options {
@@ -16,7 +25,10 @@ fn main() {
         seed: 1,
         nodes: 3,
         dir: PathBuf::from("target/chaos"),
+        traffic: Traffic::default(),
+        scenario: None,
     };
+    let (mut pace, mut sizes) = (opts.traffic.pace_text(), opts.traffic.sizes_text());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -32,22 +44,44 @@ fn main() {
             "--seed" => opts.seed = number(),
             "--nodes" => opts.nodes = usize::try_from(number()).unwrap_or(0),
             "--dir" => opts.dir = PathBuf::from(&value),
+            "--pace" => pace = value,
+            "--sizes" => sizes = value,
+            "--scenario" => {
+                opts.scenario = Some(
+                    Scenario::from_name(&value)
+                        .unwrap_or_else(|| usage(&format!("no scenario {value}"))),
+                )
+            }
             "--recheck" => recheck(&PathBuf::from(&value)),
             _ => usage(&format!("unknown option {flag}")),
         }
     }
+    opts.traffic = Traffic::parse(&pace, &sizes).unwrap_or_else(|e| usage(&e));
     match run(&opts) {
         Ok(outcome) => {
-            for v in outcome.violations.iter().take(20) {
-                print!("{v}");
-            }
-            for e in &outcome.unreadable {
-                println!("unreadable record: {e}");
-            }
+            print_all(&outcome.violations, &outcome.unreadable);
             println!("{}", outcome.summary(&opts));
-            if !outcome.violations.is_empty() || !outcome.unreadable.is_empty() {
-                std::process::exit(1);
+            let mut status = exit_status(&outcome.violations, outcome.unreadable.len());
+            if let Some(scenario) = opts.scenario {
+                let shown = outcome
+                    .violations
+                    .iter()
+                    .filter(|v| v.corosync == Some(scenario.shows()))
+                    .count();
+                println!(
+                    "scenario {}: {} ({shown} violations with plain-C members only)",
+                    scenario.name(),
+                    if shown > 0 {
+                        format!("corosync break {} shown", scenario.shows())
+                    } else {
+                        format!("corosync break {} did not show", scenario.shows())
+                    }
+                );
+                if shown == 0 {
+                    status = 1;
+                }
             }
+            std::process::exit(status);
         }
         Err(e) => {
             eprintln!("chaos: the run failed: {e}");
@@ -57,25 +91,29 @@ fn main() {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("chaos: {problem}\nusage: chaos --seconds N --seed S --nodes K(3..5) [--dir D]");
+    eprintln!("chaos: {problem}\n{USAGE}");
     std::process::exit(2)
+}
+
+fn print_all(violations: &[Violation], unreadable: &[String]) {
+    for v in violations {
+        print!("{v}");
+    }
+    for e in unreadable {
+        println!("unreadable record: {e}");
+    }
 }
 
 fn recheck(dir: &std::path::Path) -> ! {
     let (incs, unreadable) = read_records(dir).unwrap_or_else(|e| usage(&e.to_string()));
     let (violations, coverage) = check_counted(&incs);
-    for v in violations.iter().take(20) {
-        print!("{v}");
-    }
-    for e in &unreadable {
-        println!("unreadable record: {e}");
-    }
+    print_all(&violations, &unreadable);
     println!(
-        "chaos: recheck of {} incarnations={} compared: {coverage:?} unreadable={} violations={}",
+        "chaos: recheck of {} incarnations={} compared: {coverage:?} unreadable={} {}",
         dir.display(),
         incs.len(),
         unreadable.len(),
-        violations.len() + unreadable.len()
+        counts_text(&violations, unreadable.len())
     );
-    std::process::exit(i32::from(!violations.is_empty() || !unreadable.is_empty()))
+    std::process::exit(exit_status(&violations, unreadable.len()))
 }

@@ -23,6 +23,11 @@
 //!    starts from its own side's view), and two members that both saw a
 //!    ring to its end (both installed a view in a later ring) share at
 //!    least one view in it.
+//!
+//! A violation that matches a break corosync 3.1.7 itself makes
+//! ([`Break`], documented in RELIABILITY.md) and that a plain-C member
+//! shows too is reported as such ([`Violation::corosync`]); it is still
+//! printed, and counted apart from the others.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -52,6 +57,31 @@ pub enum Kind {
     Membership,
 }
 
+/// A break of a promise that corosync 3.1.7 itself makes, whatever the
+/// client (RELIABILITY.md, "Breaks corosync makes", has the mechanism and
+/// the scenario that shows it with plain-C members only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Break {
+    /// libcpg hands a fragmented message over when its last fragment
+    /// arrives and drops fragments it has no start for. A member that
+    /// comes together with the sender (its own join, or a merge of two
+    /// partitions) between the first and the last fragment never gets the
+    /// message, while the members that had the first one deliver it after
+    /// that configuration change: moving from the first view the member
+    /// shares with the sender to the next, it lacks messages of that
+    /// sender that are all fragmented and that it never delivers at all.
+    FragmentedAcrossJoin,
+}
+
+impl fmt::Display for Break {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Break::FragmentedAcrossJoin => f.write_str("fragmented-across-join"),
+        }
+    }
+}
+
 /// One broken promise, with the smallest trace that shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -59,11 +89,41 @@ pub struct Violation {
     pub kind: Kind,
     /// The records' lines that show it, one per line.
     pub trace: String,
+    /// The documented corosync break it is, when it matches one and a
+    /// plain-C member shows the same break in the same transition.
+    pub corosync: Option<Break>,
+    /// The break it matches, before the plain-C condition.
+    pattern: Option<Break>,
+    /// The transition (two views) of a virtual-synchrony violation.
+    transition: Option<String>,
+    /// Whether one of its two members is a plain-C member.
+    with_c: bool,
+}
+
+impl Violation {
+    /// A violation that matches no documented corosync break.
+    fn plain(kind: Kind, trace: String) -> Violation {
+        Violation {
+            kind,
+            trace,
+            corosync: None,
+            pattern: None,
+            transition: None,
+            with_c: false,
+        }
+    }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "violation {:?}:", self.kind)?;
+        match self.corosync {
+            Some(b) => writeln!(
+                f,
+                "violation {:?} (corosync break {b}, see RELIABILITY.md; shown by a C member too):",
+                self.kind
+            )?,
+            None => writeln!(f, "violation {:?}:", self.kind)?,
+        }
         for line in self.trace.lines() {
             writeln!(f, "  {line}")?;
         }
@@ -147,7 +207,8 @@ pub struct Coverage {
 }
 
 /// Checks every promise over `incs`, the records of one run; the
-/// violations found, at most one per kind and pair (or member).
+/// violations found, at most one per kind and pair (or member), those
+/// that are documented corosync breaks marked as such.
 pub fn check(incs: &[Incarnation]) -> Vec<Violation> {
     check_counted(incs).0
 }
@@ -185,6 +246,7 @@ pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
             }
         }
     }
+    classify(&mut out);
     (out, cov)
 }
 
@@ -200,9 +262,9 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
             Event::Sent(seq) => sent.push(*seq),
             Event::Deliver { id, len, intact } => {
                 if !intact && flagged.insert(Kind::Corrupt) {
-                    out.push(Violation {
-                        kind: Kind::Corrupt,
-                        trace: format!(
+                    out.push(Violation::plain(
+                        Kind::Corrupt,
+                        format!(
                             "{} delivered a {len}-byte message from {}:{} that does not verify \
                              (its header says seq {})",
                             who(inc),
@@ -210,29 +272,29 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
                             id.pid,
                             id.seq
                         ),
-                    });
+                    ));
                 }
                 if !intact {
                     continue;
                 }
                 if !seen.insert(*id) && flagged.insert(Kind::Duplicate) {
-                    out.push(Violation {
-                        kind: Kind::Duplicate,
-                        trace: format!("{} delivered {id} twice", who(inc)),
-                    });
+                    out.push(Violation::plain(
+                        Kind::Duplicate,
+                        format!("{} delivered {id} twice", who(inc)),
+                    ));
                 }
                 let sender = (id.nodeid, id.pid);
                 if let Some(&prev) = last.get(&sender) {
                     if id.seq <= prev && flagged.insert(Kind::Fifo) {
-                        out.push(Violation {
-                            kind: Kind::Fifo,
-                            trace: format!(
+                        out.push(Violation::plain(
+                            Kind::Fifo,
+                            format!(
                                 "{} delivered {}:{}#{prev} and then {id}",
                                 who(inc),
                                 id.nodeid,
                                 id.pid
                             ),
-                        });
+                        ));
                     }
                 }
                 last.insert(sender, id.seq);
@@ -244,10 +306,10 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
         }
     }
     if let Some(e) = inc.error.as_deref().filter(|e| e.starts_with(STUCK)) {
-        out.push(Violation {
-            kind: Kind::SelfDelivery,
-            trace: format!("{} stopped: {e}", who(inc)),
-        });
+        out.push(Violation::plain(
+            Kind::SelfDelivery,
+            format!("{} stopped: {e}", who(inc)),
+        ));
     }
     let bound = if inc.clean_end {
         u64::MAX
@@ -255,9 +317,9 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
         own.iter().copied().max().unwrap_or(0)
     };
     if let Some(seq) = sent.iter().find(|&&s| s <= bound && !own.contains(&s)) {
-        out.push(Violation {
-            kind: Kind::SelfDelivery,
-            trace: format!(
+        out.push(Violation::plain(
+            Kind::SelfDelivery,
+            format!(
                 "{} sent #{seq} and never delivered it{}",
                 who(inc),
                 if inc.clean_end {
@@ -266,7 +328,7 @@ fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
                     format!(", though it delivered its own #{bound} sent later")
                 }
             ),
-        });
+        ));
     }
 }
 
@@ -291,14 +353,14 @@ fn check_order(
         }
         match max {
             Some((prev, pprev)) if pb < pprev => {
-                out.push(Violation {
-                    kind: Kind::Order,
-                    trace: format!(
+                out.push(Violation::plain(
+                    Kind::Order,
+                    format!(
                         "{} delivered {prev} before {m}\n{} delivered {m} before {prev}",
                         who(a),
                         who(b)
                     ),
-                });
+                ));
                 return;
             }
             _ => max = Some((*m, pb)),
@@ -351,9 +413,9 @@ fn check_views(
                     .zip(&ib[kb..])
                     .find(|(&i, &j)| va.views[i] != vb.views[j]);
                 if let Some((&i, &j)) = diff {
-                    out.push(Violation {
-                        kind: Kind::Membership,
-                        trace: format!(
+                    out.push(Violation::plain(
+                        Kind::Membership,
+                        format!(
                             "{} installed {} then {}\n{} installed {} then {}",
                             who(a),
                             show_view(&va.views[ia[ka]]),
@@ -362,7 +424,7 @@ fn check_views(
                             show_view(&vb.views[ib[kb]]),
                             show_view(&vb.views[j]),
                         ),
-                    });
+                    ));
                     return;
                 }
             }
@@ -374,16 +436,16 @@ fn check_views(
                     |v: &Views, last: usize| v.views[last + 1..].iter().any(|w| w.0 != ring);
                 if ended(va, *ia.last().expect("a view")) && ended(vb, *ib.last().expect("a view"))
                 {
-                    out.push(Violation {
-                        kind: Kind::Membership,
-                        trace: format!(
+                    out.push(Violation::plain(
+                        Kind::Membership,
+                        format!(
                             "in ring {ring:?} {} installed {} and {} installed {}: no view in common",
                             who(a),
                             show_view(&va.views[*ia.last().expect("a view")]),
                             who(b),
                             show_view(&vb.views[*ib.last().expect("a view")]),
                         ),
-                    });
+                    ));
                     return;
                 }
             }
@@ -422,7 +484,20 @@ fn check_views(
                 .take(3)
                 .map(|m| m.to_string())
                 .collect();
+            let pattern = if set_b.is_subset(&set_a)
+                && fragmented_across_join(b, vb, j, a, set_a.difference(&set_b))
+                || set_a.is_subset(&set_b)
+                    && fragmented_across_join(a, va, i, b, set_b.difference(&set_a))
+            {
+                Some(Break::FragmentedAcrossJoin)
+            } else {
+                None
+            };
             out.push(Violation {
+                corosync: None,
+                pattern,
+                transition: Some(format!("{} to {}", show_view(&key.0), show_view(&key.1))),
+                with_c: a.kind == "c" || b.kind == "c",
                 kind: Kind::VirtualSynchrony,
                 trace: format!(
                     "both moved from {} to {}\n{} delivered {} messages in it, {} that the other did not: {}\n\
@@ -440,6 +515,63 @@ fn check_views(
                 ),
             });
             return;
+        }
+    }
+}
+
+/// Whether member `lacking`, moving from its view `at` to the next one
+/// with member `other`, lacks exactly `missing` as [`Break::FragmentedAcrossJoin`]
+/// has it: every missing message is one it never delivered at all, that
+/// `other` delivered intact and longer than corosync's largest atomic
+/// message, and whose sender is in the view `at` but not in the view
+/// before it (or `at` is its first view, its own join).
+fn fragmented_across_join<'m>(
+    lacking: &Incarnation,
+    views: &Views,
+    at: usize,
+    other: &Incarnation,
+    missing: impl Iterator<Item = &'m MsgId>,
+) -> bool {
+    let Some(atomic) = other.atomic.or(lacking.atomic) else {
+        return false;
+    };
+    let mut any = false;
+    for m in missing {
+        any = true;
+        let sender = (m.nodeid, m.pid);
+        let comes_together = views.views[at].1.contains(&sender)
+            && (at == 0 || !views.views[at - 1].1.contains(&sender));
+        if !comes_together {
+            return false;
+        }
+        let never = !lacking
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Deliver { id, .. } if id == m));
+        let fragmented = other.events.iter().any(
+            |e| matches!(e, Event::Deliver { id, len, intact: true } if id == m && *len > atomic),
+        );
+        if !never || !fragmented {
+            return false;
+        }
+    }
+    any
+}
+
+/// Marks as [`Violation::corosync`] the violations that match a documented
+/// corosync break when, in the same transition, a violation with that
+/// break has a plain-C member on either side.
+fn classify(violations: &mut [Violation]) {
+    let shown: HashSet<(String, Break)> = violations
+        .iter()
+        .filter(|v| v.with_c)
+        .filter_map(|v| Some((v.transition.clone()?, v.pattern?)))
+        .collect();
+    for v in violations.iter_mut() {
+        if let (Some(t), Some(p)) = (&v.transition, v.pattern) {
+            if shown.contains(&(t.clone(), p)) {
+                v.corosync = Some(p);
+            }
         }
     }
 }
@@ -582,5 +714,89 @@ sent 3
             "member a rust 1 10\nring 7 1\nconf 1:10,3:30\nconf 1:10,2:20,3:30\nconf 1:10,2:20\n";
         let b = "member b rust 2 20\nring 7 1\nconf 2:20\nconf 1:10,2:20\nconf 1:10,2:20,3:30\nconf 1:10,2:20\n";
         assert_eq!(kinds(a, b), []);
+    }
+
+    /// A plain-C member D and a sender S (rust); L (rust) joins between
+    /// the first and the last fragment of S's #2 and never gets it, then
+    /// a fourth member joins.
+    const D: &str = "member d c 1 10 1000
+ring 4 1
+conf 1:10,2:20
+dlv 2 20 1 40 ok
+conf 1:10,2:20,3:30
+dlv 2 20 2 1500 ok
+dlv 2 20 3 40 ok
+conf 1:10,2:20,3:30,3:31
+";
+    const L: &str = "member l rust 3 30 1000
+ring 4 1
+conf 1:10,2:20,3:30
+dlv 2 20 3 40 ok
+conf 1:10,2:20,3:30,3:31
+";
+
+    fn classified(d: &str, l: &str) -> Vec<(Kind, Option<Break>)> {
+        let incs = [parse("d", d).unwrap(), parse("l", l).unwrap()];
+        let mut v: Vec<_> = check(&incs)
+            .into_iter()
+            .map(|v| (v.kind, v.corosync))
+            .collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+
+    #[test]
+    fn a_joiner_lacking_a_fragmented_message_begun_before_its_join_is_the_documented_corosync_break(
+    ) {
+        assert_eq!(
+            classified(D, L),
+            [(Kind::VirtualSynchrony, Some(Break::FragmentedAcrossJoin))]
+        );
+        let shown = check(&[parse("d", D).unwrap(), parse("l", L).unwrap()]);
+        assert!(shown[0]
+            .to_string()
+            .contains("corosync break fragmented-across-join"));
+    }
+
+    #[test]
+    fn the_same_break_between_members_of_the_bindings_only_stays_a_violation() {
+        let d = D.replace("member d c", "member d rust");
+        assert_eq!(classified(&d, L), [(Kind::VirtualSynchrony, None)]);
+    }
+
+    #[test]
+    fn a_joiner_lacking_a_message_that_was_not_fragmented_stays_a_violation() {
+        let d = D.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 900 ok");
+        assert_eq!(classified(&d, L), [(Kind::VirtualSynchrony, None)]);
+        // Without the atomic size in the records, nothing is classified.
+        let d = D.replace("member d c 1 10 1000", "member d c 1 10");
+        let l = L.replace("member l rust 3 30 1000", "member l rust 3 30");
+        assert_eq!(classified(&d, &l), [(Kind::VirtualSynchrony, None)]);
+    }
+
+    #[test]
+    fn a_joiner_that_delivers_the_message_later_stays_a_violation() {
+        let l = format!("{L}dlv 2 20 2 1500 ok\n");
+        assert!(classified(D, &l).contains(&(Kind::VirtualSynchrony, None)));
+    }
+
+    #[test]
+    fn a_member_that_meets_the_sender_by_a_merge_mid_message_is_the_same_break() {
+        // L was in the group alone before, in a partition of its own, and
+        // came to D's and S's view by a merge.
+        let l = L.replace("ring 4 1\n", "ring 2 3\nconf 3:30\nring 4 1\n");
+        assert_eq!(
+            classified(D, &l),
+            [(Kind::VirtualSynchrony, Some(Break::FragmentedAcrossJoin))]
+        );
+    }
+
+    #[test]
+    fn a_member_lacking_a_fragmented_message_of_a_sender_it_already_shared_a_view_with_stays_a_violation(
+    ) {
+        // L was in a view with S before: no join or merge between them
+        // can explain the lost message.
+        let l = L.replace("ring 4 1\n", "ring 2 3\nconf 2:20,3:30\nring 4 1\n");
+        assert_eq!(classified(D, &l), [(Kind::VirtualSynchrony, None)]);
     }
 }

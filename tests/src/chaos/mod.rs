@@ -47,15 +47,115 @@ impl Rng {
     }
 }
 
-/// The length of a member's next message: mostly small, some of tens of
-/// kilobytes, and about one in fifty larger than `atomic` (corosync's
-/// largest unfragmented message), so libcpg sends it in fragments.
-pub fn message_size(rng: &mut Rng, atomic: usize) -> usize {
-    let atomic = atomic as u64;
-    let len = match rng.range(0, 99) {
-        0..=1 => rng.range(atomic + 1, atomic * 2),
-        2..=21 => rng.range(1024, 64 * 1024),
-        _ => rng.range(payload::HEADER as u64, 512),
-    };
-    usize::try_from(len).unwrap_or(usize::MAX)
+/// How members send: the pause between two multicasts and the mix of
+/// message sizes. Written on the command line as `--pace MIN-MAX`
+/// (milliseconds) and `--sizes SMALL,MEDIUM,FRAGMENTED` (percentages that
+/// add up to 100), and passed to every member in the same form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// The shortest and the longest pause between two multicasts, in ms.
+    pub pace_ms: (u64, u64),
+    /// Percentages of small messages (28 to 512 bytes), medium ones (1 to
+    /// 64 KiB) and fragmented ones (larger than corosync's largest atomic
+    /// message, up to twice it).
+    pub sizes: [u64; 3],
+}
+
+impl Default for Traffic {
+    /// A multicast every 20 to 120 ms; 78 % small, 20 % medium, 2 %
+    /// fragmented.
+    fn default() -> Self {
+        Traffic {
+            pace_ms: (20, 120),
+            sizes: [78, 20, 2],
+        }
+    }
+}
+
+impl Traffic {
+    /// Reads `pace` (`MIN-MAX`) and `sizes` (`S,M,F`).
+    pub fn parse(pace: &str, sizes: &str) -> Result<Traffic, String> {
+        let bad_pace = || format!("pace {pace:?}: want MIN-MAX in ms, MIN <= MAX");
+        let (low, high) = pace.split_once('-').ok_or_else(bad_pace)?;
+        let pace_ms = (
+            low.parse().map_err(|_| bad_pace())?,
+            high.parse().map_err(|_| bad_pace())?,
+        );
+        if pace_ms.0 > pace_ms.1 {
+            return Err(bad_pace());
+        }
+        let bad_sizes =
+            || format!("sizes {sizes:?}: want SMALL,MEDIUM,FRAGMENTED adding up to 100");
+        let parts: Vec<u64> = sizes
+            .split(',')
+            .map(|p| p.parse().map_err(|_| bad_sizes()))
+            .collect::<Result<_, _>>()?;
+        let [s, m, f] = parts.as_slice() else {
+            return Err(bad_sizes());
+        };
+        if s + m + f != 100 {
+            return Err(bad_sizes());
+        }
+        Ok(Traffic {
+            pace_ms,
+            sizes: [*s, *m, *f],
+        })
+    }
+
+    /// The pace as `parse` reads it.
+    pub fn pace_text(&self) -> String {
+        format!("{}-{}", self.pace_ms.0, self.pace_ms.1)
+    }
+
+    /// The sizes as `parse` reads them.
+    pub fn sizes_text(&self) -> String {
+        format!("{},{},{}", self.sizes[0], self.sizes[1], self.sizes[2])
+    }
+
+    /// The pause before a member's next multicast.
+    pub fn pause(&self, rng: &mut Rng) -> std::time::Duration {
+        std::time::Duration::from_millis(rng.range(self.pace_ms.0, self.pace_ms.1))
+    }
+
+    /// The length of a member's next message; `atomic` is corosync's
+    /// largest unfragmented message, so a fragmented one is sent by
+    /// libcpg in pieces.
+    pub fn message_size(&self, rng: &mut Rng, atomic: usize) -> usize {
+        let atomic = atomic as u64;
+        let [_, medium, fragmented] = self.sizes;
+        let pick = rng.range(0, 99);
+        let len = if pick < fragmented {
+            rng.range(atomic + 1, atomic * 2)
+        } else if pick < fragmented + medium {
+            rng.range(1024, 64 * 1024)
+        } else {
+            rng.range(payload::HEADER as u64, 512)
+        };
+        usize::try_from(len).unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_reads_back_what_it_writes_and_refuses_bad_mixes() {
+        let t = Traffic::parse("0-5", "0,10,90").unwrap();
+        assert_eq!(t.pace_ms, (0, 5));
+        assert_eq!(Traffic::parse(&t.pace_text(), &t.sizes_text()), Ok(t));
+        assert!(Traffic::parse("9-5", "78,20,2").is_err());
+        assert!(Traffic::parse("5", "78,20,2").is_err());
+        assert!(Traffic::parse("20-120", "78,20,3").is_err());
+        assert!(Traffic::parse("20-120", "78,22").is_err());
+    }
+
+    #[test]
+    fn all_fragmented_traffic_sends_only_messages_over_the_atomic_size() {
+        let t = Traffic::parse("20-120", "0,0,100").unwrap();
+        let mut rng = Rng::new(5);
+        assert!((0..1000).all(|_| t.message_size(&mut rng, 1000) > 1000));
+        let small = Traffic::parse("20-120", "100,0,0").unwrap();
+        assert!((0..1000).all(|_| small.message_size(&mut rng, 1000) <= 512));
+    }
 }

@@ -3,7 +3,8 @@
 //! by the Rust members ([`Recorder`]) and by `tests/c/chaos_member.c` alike.
 //!
 //! ```text
-//! member <name> <kind> <nodeid> <pid>      first line
+//! member <name> <kind> <nodeid> <pid> [<atomic>]   first line; atomic:
+//!                                          corosync's largest unfragmented message
 //! ring <seq> <representative nodeid>       a totem configuration change
 //! conf <nodeid>:<pid>,...                  a CPG configuration change: the members after it, sorted
 //! sent <seq>                               a multicast corosync accepted
@@ -70,6 +71,9 @@ pub struct Incarnation {
     pub kind: String,
     /// The member's node id and pid.
     pub member: Member,
+    /// corosync's largest unfragmented message as the member's library
+    /// reported it (longer messages travel in fragments), when recorded.
+    pub atomic: Option<usize>,
     /// The events, in order.
     pub events: Vec<Event>,
     /// Whether it ended cleanly (`end`): every message it sent came back.
@@ -96,13 +100,17 @@ pub fn parse(name: &str, text: &str) -> Result<Incarnation, String> {
     let bad = |i: usize, line: &str| format!("{name}:{}: cannot read {line:?}", i + 1);
     let (_, first) = it.next().ok_or_else(|| format!("{name}: empty record"))?;
     let head: Vec<&str> = first.split(' ').collect();
-    let (kind, member) = match head.as_slice() {
-        ["member", _, kind, n, p] => (
+    let (kind, member, atomic) = match head.as_slice() {
+        ["member", _, kind, n, p, rest @ ..] if rest.len() <= 1 => (
             kind.to_string(),
             (
                 n.parse().map_err(|_| bad(0, first))?,
                 p.parse().map_err(|_| bad(0, first))?,
             ),
+            match rest.first() {
+                Some(a) => Some(a.parse().map_err(|_| bad(0, first))?),
+                None => None,
+            },
         ),
         _ => return Err(bad(0, first)),
     };
@@ -110,6 +118,7 @@ pub fn parse(name: &str, text: &str) -> Result<Incarnation, String> {
         name: name.to_string(),
         kind,
         member,
+        atomic,
         events: Vec::new(),
         clean_end: false,
         error: None,
@@ -176,9 +185,19 @@ pub struct Recorder<W: Write> {
 }
 
 impl<W: Write> Recorder<W> {
-    /// A record for member `name` of `kind` at `nodeid`/`pid`.
-    pub fn new(mut out: W, name: &str, kind: &str, nodeid: u32, pid: u32) -> io::Result<Self> {
-        writeln!(out, "member {name} {kind} {nodeid} {pid}")?;
+    /// A record for member `name` of `kind` at `nodeid`/`pid`, whose
+    /// library sends messages longer than `atomic` in fragments.
+    pub fn new(
+        mut out: W,
+        name: &str,
+        kind: &str,
+        (nodeid, pid): Member,
+        atomic: Option<usize>,
+    ) -> io::Result<Self> {
+        match atomic {
+            Some(a) => writeln!(out, "member {name} {kind} {nodeid} {pid} {a}")?,
+            None => writeln!(out, "member {name} {kind} {nodeid} {pid}")?,
+        }
         Ok(Recorder { out })
     }
 
@@ -234,7 +253,7 @@ mod tests {
     #[test]
     fn what_a_recorder_writes_parses_back_and_a_torn_last_line_is_dropped() {
         let mut out = Vec::new();
-        let mut rec = Recorder::new(&mut out, "n1-rust-0.0", "rust", 1, 50).unwrap();
+        let mut rec = Recorder::new(&mut out, "n1-rust-0.0", "rust", (1, 50), Some(4000)).unwrap();
         rec.ring(8, 1).unwrap();
         rec.conf(&mut [(2, 9), (1, 50)]).unwrap();
         rec.sent(1).unwrap();
@@ -245,6 +264,8 @@ mod tests {
         text.push_str("dlv 1 5");
         let inc = parse("f", &text).unwrap();
         assert_eq!(inc.member, (1, 50));
+        assert_eq!(inc.atomic, Some(4000));
+        assert_eq!(parse("g", "member x c 2 9\n").unwrap().atomic, None);
         assert!(inc.clean_end);
         assert_eq!(
             inc.events,

@@ -1,8 +1,9 @@
 //! The fault checker's driver: starts a cluster and the members, injects
-//! faults chosen by the seed one at a time with calm periods between them,
-//! restarts what died, ends every member cleanly, tears the cluster down
-//! (also when a step fails: [`Cluster`] does on drop) and checks the
-//! records.
+//! faults chosen by the seed (one node or member at a time, or two nodes
+//! at once) with calm periods between them, restarts what died, ends
+//! every member cleanly, tears the cluster down (also when a step fails:
+//! [`Cluster`] does on drop) and checks the records. A [`Scenario`] runs
+//! a fixed sequence instead, made to show one corosync break.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,15 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
-use super::check::{self, Coverage, Violation};
+use super::check::{self, Break, Coverage, Violation};
 use super::record::{self, Event, Incarnation};
-use super::Rng;
+use super::{Rng, Traffic};
 use crate::{bounded, harness_binary, hex, lines_of, Cluster, HarnessError};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// How long to inject faults.
+    /// The planned length of the fault schedule in seconds (calm periods
+    /// and faults; the waits for the cluster to re-form come on top).
     pub seconds: u64,
     /// The seed of every random choice (faults, sizes, pacing).
     pub seed: u64,
@@ -28,6 +30,46 @@ pub struct Options {
     /// Where the record files go (created if missing; the files of an
     /// earlier run there are removed first).
     pub dir: PathBuf,
+    /// How the members send.
+    pub traffic: Traffic,
+    /// A fixed sequence instead of the seed's faults.
+    pub scenario: Option<Scenario>,
+}
+
+/// A fixed sequence that shows one corosync break with plain-C members
+/// only (RELIABILITY.md, "Breaks corosync makes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// [`Break::FragmentedAcrossJoin`]: a C member on node 1 sends only
+    /// fragmented messages back to back, a C member on node 2 stays, and
+    /// of two more C members (nodes 2 and 3) one leaves every 1.3 to
+    /// 4.2 s (from the seed) and joins again as a new process; no faults.
+    /// `--seconds` is the churn's planned length.
+    FragmentsAcrossJoin,
+}
+
+impl Scenario {
+    /// The scenario called `name` on the command line.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        match name {
+            "fragments-across-join" => Some(Scenario::FragmentsAcrossJoin),
+            _ => None,
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::FragmentsAcrossJoin => "fragments-across-join",
+        }
+    }
+
+    /// The break it shows.
+    pub fn shows(self) -> Break {
+        match self {
+            Scenario::FragmentsAcrossJoin => Break::FragmentedAcrossJoin,
+        }
+    }
 }
 
 /// What a run did and found.
@@ -48,6 +90,24 @@ pub struct Outcome {
     pub unexpected_exits: usize,
 }
 
+/// How a run's violations end the `chaos` program: 1 when any violation is
+/// not a documented corosync break (or a record is unreadable), else 0.
+/// Documented corosync breaks are printed and counted
+/// (`corosync_breaks=`) but do not fail the run; RELIABILITY.md says why.
+pub fn exit_status(violations: &[Violation], unreadable: usize) -> i32 {
+    i32::from(unreadable > 0 || violations.iter().any(|v| v.corosync.is_none()))
+}
+
+/// The summary's last two counts: documented corosync breaks, then every
+/// other violation and unreadable record.
+pub fn counts_text(violations: &[Violation], unreadable: usize) -> String {
+    let breaks = violations.iter().filter(|v| v.corosync.is_some()).count();
+    format!(
+        "corosync_breaks={breaks} violations={}",
+        violations.len() - breaks + unreadable
+    )
+}
+
 impl Outcome {
     /// The one summary line, ending in `violations=<n>`.
     pub fn summary(&self, opts: &Options) -> String {
@@ -62,20 +122,36 @@ impl Outcome {
         let confs = count(&|e| matches!(e, Event::Conf(_)));
         let clean = self.incarnations.iter().filter(|i| i.clean_end).count();
         let kinds = |k: &str| self.faults.iter().filter(|f| f.starts_with(k)).count();
+        let parts = |k: &str| {
+            self.faults
+                .iter()
+                .map(|f| f.matches(k).count())
+                .sum::<usize>()
+        };
         format!(
-            "chaos: seed={} nodes={} seconds={} faults={} (daemon-kill={} isolate={} daemon-stop={} \
-             member-kill={} rejoin={}) incarnations={} clean-ends={} sent={sent} delivered={delivered} \
+            "chaos: seed={} nodes={} seconds={} {} faults={} (daemon-kill={} \
+             isolate={} daemon-stop={} member-kill={} rejoin={} two-node={}) incarnations={} \
+             clean-ends={} sent={sent} delivered={delivered} \
              confchgs={confs} compared: order-pairs={} transitions={} views={} \
-             unexpected-member-exits={} records={} unreadable={} violations={}",
+             unexpected-member-exits={} records={} unreadable={} {}",
             opts.seed,
             opts.nodes,
             opts.seconds,
+            match opts.scenario {
+                Some(s) => format!("scenario={}", s.name()),
+                None => format!(
+                    "pace={} sizes={}",
+                    opts.traffic.pace_text(),
+                    opts.traffic.sizes_text()
+                ),
+            },
             self.faults.len(),
-            kinds("daemon-kill"),
-            kinds("isolate"),
-            kinds("daemon-stop"),
+            parts("daemon-kill"),
+            parts("isolate"),
+            parts("daemon-stop"),
             kinds("member-kill"),
             kinds("rejoin"),
+            kinds("two-node"),
             self.incarnations.len(),
             clean,
             self.coverage.order_pairs,
@@ -84,7 +160,7 @@ impl Outcome {
             self.unexpected_exits,
             opts.dir.display(),
             self.unreadable.len(),
-            self.violations.len() + self.unreadable.len()
+            counts_text(&self.violations, self.unreadable.len())
         )
     }
 }
@@ -104,6 +180,7 @@ enum Kind {
 struct Slot {
     node: usize,
     kind: Kind,
+    traffic: Traffic,
     index: usize,
     incarnations: usize,
     running: Option<MemberProcess>,
@@ -209,6 +286,8 @@ impl Driver {
             .arg(hex(GROUP))
             .arg(&file)
             .arg(seed)
+            .arg(slot.traffic.pace_text())
+            .arg(slot.traffic.sizes_text())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -314,39 +393,25 @@ impl Driver {
     }
 
     /// Injects one fault chosen by the seed and waits until the cluster
-    /// has re-formed; returns its description.
-    fn fault(&mut self) -> Result<String, HarnessError> {
-        let node = self.rng.range(0, self.cluster.len() as u64 - 1) as usize;
-        let pause = self.rng.range(500, 4000);
-        let what = match self.rng.range(0, 9) {
-            0..=1 => {
-                // Node 1's daemon is never killed (its steady members).
-                let node = if node == 0 {
-                    self.rng.range(1, self.cluster.len() as u64 - 1) as usize
-                } else {
-                    node
-                };
-                self.cluster.kill(node)?;
-                self.calm(pause)?;
-                self.cluster.restart(node)?;
-                format!("daemon-kill node {} for {pause} ms", node + 1)
-            }
-            2..=3 => {
-                self.cluster.isolate(node)?;
-                self.calm(pause + 1000)?;
-                self.cluster.heal(node)?;
-                format!("isolate node {} for {} ms", node + 1, pause + 1000)
-            }
-            4..=5 => {
-                let pid = self.daemon_pid(node)?;
-                signal(pid, libc::SIGSTOP)?;
-                std::thread::sleep(Duration::from_millis(pause));
-                signal(pid, libc::SIGCONT)?;
-                format!("daemon-stop node {} for {pause} ms", node + 1)
+    /// has re-formed; returns its description and how long it was
+    /// planned to last (its part of the run's nominal time). The seed
+    /// alone decides every choice and duration: what depends on timing
+    /// (a member that already exited) changes what a fault finds, never
+    /// the draws.
+    fn fault(&mut self) -> Result<(String, u64), HarnessError> {
+        let what = match self.rng.range(0, 11) {
+            0..=5 => {
+                let node = self.rng.range(0, self.cluster.len() as u64 - 1) as usize;
+                let fault = self.node_fault(node);
+                let pause = self.fault_pause(fault);
+                let active = [self.start(node, fault)?];
+                self.hold(pause, &active)?;
+                self.end(&active[0])?;
+                (format!("{} for {pause} ms", active[0].text()), pause)
             }
             6..=7 => {
                 let s = self.rng.range(STEADY as u64, self.slots.len() as u64 - 1) as usize;
-                match self.slots[s].running.as_mut() {
+                let text = match self.slots[s].running.as_mut() {
                     Some(p) => {
                         // (A member that exited on its own meanwhile is
                         // collected below all the same.)
@@ -356,22 +421,131 @@ impl Driver {
                         format!("member-kill slot {s} on node {}", self.slots[s].node + 1)
                     }
                     None => format!("member-kill slot {s}: not running, nothing done"),
-                }
+                };
+                (text, 0)
             }
-            _ => {
+            8..=9 => {
                 let s = self.rng.range(STEADY as u64, self.slots.len() as u64 - 1) as usize;
-                match self.end_member(s, Duration::from_secs(70)) {
+                let text = match self.end_member(s, Duration::from_secs(70)) {
                     Some(status) => format!(
                         "rejoin slot {s} on node {}: left ({status}), joins again as a new process",
                         self.slots[s].node + 1
                     ),
                     None => format!("rejoin slot {s}: not running, nothing done"),
-                }
+                };
+                (text, 0)
             }
+            _ => self.two_node_fault()?,
         };
         self.cluster.wait_for_membership(&self.all_nodes())?;
         self.respawn()?;
         Ok(what)
+    }
+
+    /// What happens to `node` in a node fault (node 1's daemon is never
+    /// killed: its steady members).
+    fn node_fault(&mut self, node: usize) -> NodeFault {
+        match self.rng.range(0, 2) {
+            0 if node != 0 => NodeFault::DaemonKill,
+            0 | 1 => NodeFault::Isolate,
+            _ => NodeFault::DaemonStop,
+        }
+    }
+
+    /// How long a node fault lasts, in ms: 0.5 to 4 s (isolations 1.5 to
+    /// 5 s, so that most are noticed).
+    fn fault_pause(&mut self, fault: NodeFault) -> u64 {
+        let pause = self.rng.range(500, 4000);
+        match fault {
+            NodeFault::Isolate => pause + 1000,
+            _ => pause,
+        }
+    }
+
+    /// Two node faults on two nodes that overlap: the second starts while
+    /// the first lasts; each ends after its own pause.
+    fn two_node_fault(&mut self) -> Result<(String, u64), HarnessError> {
+        let n = self.cluster.len() as u64;
+        let a = self.rng.range(0, n - 1) as usize;
+        let b = ((a as u64 + self.rng.range(1, n - 1)) % n) as usize;
+        let (fa, fb) = (self.node_fault(a), self.node_fault(b));
+        let (pa, pb) = (self.fault_pause(fa), self.fault_pause(fb));
+        let offset = self.rng.range(0, pa - 1);
+        let first = self.start(a, fa)?;
+        self.hold(offset, std::slice::from_ref(&first))?;
+        let second = self.start(b, fb)?;
+        let both = [first, second];
+        let (end_a, end_b) = (pa, offset + pb);
+        let (early, late, at_early, at_late) = if end_a <= end_b {
+            (&both[0], &both[1], end_a, end_b)
+        } else {
+            (&both[1], &both[0], end_b, end_a)
+        };
+        self.hold(at_early - offset, &both)?;
+        self.end(early)?;
+        self.hold(at_late - at_early, std::slice::from_ref(late))?;
+        self.end(late)?;
+        Ok((
+            format!(
+                "two-node: {} for {pa} ms, and from {offset} ms on {} for {pb} ms",
+                both[0].text(),
+                both[1].text()
+            ),
+            at_late,
+        ))
+    }
+
+    /// Starts `fault` on `node`.
+    fn start(&mut self, node: usize, fault: NodeFault) -> Result<Active, HarnessError> {
+        let mut stopped = None;
+        match fault {
+            NodeFault::DaemonKill => self.cluster.kill(node)?,
+            NodeFault::Isolate => self.cluster.isolate(node)?,
+            NodeFault::DaemonStop => {
+                let pid = self.daemon_pid(node)?;
+                signal(pid, libc::SIGSTOP)?;
+                stopped = Some(pid);
+            }
+        }
+        self.log.push(format!(
+            "{:.1} s: start {} on node {}",
+            self.started.elapsed().as_secs_f64(),
+            fault.name(),
+            node + 1
+        ));
+        Ok(Active {
+            node,
+            fault,
+            stopped,
+        })
+    }
+
+    /// Ends a fault `start` began.
+    fn end(&mut self, active: &Active) -> Result<(), HarnessError> {
+        match (active.fault, active.stopped) {
+            (NodeFault::DaemonKill, _) => self.cluster.restart(active.node)?,
+            (NodeFault::Isolate, _) => self.cluster.heal(active.node)?,
+            (NodeFault::DaemonStop, Some(pid)) => signal(pid, libc::SIGCONT)?,
+            (NodeFault::DaemonStop, None) => {}
+        }
+        self.log.push(format!(
+            "{:.1} s: end {}",
+            self.started.elapsed().as_secs_f64(),
+            active.text()
+        ));
+        Ok(())
+    }
+
+    /// Lets `ms` pass while `active` faults last: with traffic and member
+    /// restarts, unless a daemon is stopped (a member started on its node
+    /// would wait for it to answer).
+    fn hold(&mut self, ms: u64, active: &[Active]) -> Result<(), HarnessError> {
+        if active.iter().any(|a| a.fault == NodeFault::DaemonStop) {
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(())
+        } else {
+            self.calm(ms)
+        }
     }
 
     fn daemon_pid(&self, node: usize) -> Result<i32, HarnessError> {
@@ -413,6 +587,42 @@ impl Driver {
                 self.log.push(format!("slot {s} ended: {status}"));
             }
         }
+    }
+}
+
+/// A fault that takes a node out for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeFault {
+    /// SIGKILL of the daemon; restarted at the end.
+    DaemonKill,
+    /// The node's switch port down; up again at the end.
+    Isolate,
+    /// SIGSTOP of the daemon; SIGCONT at the end.
+    DaemonStop,
+}
+
+impl NodeFault {
+    fn name(self) -> &'static str {
+        match self {
+            NodeFault::DaemonKill => "daemon-kill",
+            NodeFault::Isolate => "isolate",
+            NodeFault::DaemonStop => "daemon-stop",
+        }
+    }
+}
+
+/// A node fault in progress.
+#[derive(Debug)]
+struct Active {
+    node: usize,
+    fault: NodeFault,
+    /// The stopped daemon's pid.
+    stopped: Option<i32>,
+}
+
+impl Active {
+    fn text(&self) -> String {
+        format!("{} node {}", self.fault.name(), self.node + 1)
     }
 }
 
@@ -462,18 +672,32 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         .time_limit(Duration::from_secs(opts.seconds + 900))
         .start()?;
     let mut slots = Vec::new();
-    for node in 0..opts.nodes {
-        for (index, kind) in [Kind::Rust, Kind::Tokio, Kind::C, Kind::Evs]
-            .into_iter()
-            .enumerate()
-        {
-            slots.push(Slot {
-                node,
-                kind,
-                index,
-                incarnations: 0,
-                running: None,
-            });
+    let slot = |node, kind, traffic, index| Slot {
+        node,
+        kind,
+        traffic,
+        index,
+        incarnations: 0,
+        running: None,
+    };
+    match opts.scenario {
+        None => {
+            for node in 0..opts.nodes {
+                for (index, kind) in [Kind::Rust, Kind::Tokio, Kind::C, Kind::Evs]
+                    .into_iter()
+                    .enumerate()
+                {
+                    slots.push(slot(node, kind, opts.traffic, index));
+                }
+            }
+        }
+        Some(Scenario::FragmentsAcrossJoin) => {
+            let quiet = Traffic::parse("50-150", "100,0,0").expect("a valid mix");
+            let flood = Traffic::parse("0-5", "0,0,100").expect("a valid mix");
+            slots.push(slot(0, Kind::C, flood, 0));
+            slots.push(slot(1, Kind::C, quiet, 1));
+            slots.push(slot(1, Kind::C, quiet, 2));
+            slots.push(slot(2, Kind::C, quiet, 3));
         }
     }
     let mut driver = Driver {
@@ -492,16 +716,51 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         unexpected_exits: 0,
     };
     let mut faults = Vec::new();
+    // The seed fixes the schedule: calm periods and faults follow until
+    // their planned durations add up to `seconds`. The waits for the
+    // cluster to re-form come on top; a run that takes more than three
+    // times its planned length plus two minutes stops early (logged).
+    let planned = opts.seconds * 1000;
+    let wall_cap = Duration::from_secs(opts.seconds * 3 + 120);
     let result = (|| -> Result<(), HarnessError> {
         driver.respawn()?;
-        let end = Instant::now() + Duration::from_secs(opts.seconds);
-        while Instant::now() < end {
-            let calm = driver.rng.range(1000, 3000);
-            driver.calm(calm)?;
-            if Instant::now() >= end {
+        let mut elapsed = 0;
+        while elapsed < planned {
+            if driver.started.elapsed() > wall_cap {
+                driver.log.push(format!(
+                    "stopped after {elapsed} of {planned} planned ms: over the wall-time cap of {wall_cap:?}"
+                ));
                 break;
             }
-            faults.push(driver.fault()?);
+            let calm = driver.rng.range(1000, 3000);
+            driver.calm(calm)?;
+            elapsed += calm;
+            if elapsed >= planned {
+                break;
+            }
+            match opts.scenario {
+                None => {
+                    let (what, took) = driver.fault()?;
+                    driver.log.push(format!(
+                        "{:.1} s: done: {what}",
+                        driver.started.elapsed().as_secs_f64()
+                    ));
+                    faults.push(what);
+                    elapsed += took;
+                }
+                Some(Scenario::FragmentsAcrossJoin) => {
+                    // A churning member leaves; the next calm period
+                    // starts its next incarnation.
+                    let s = driver.rng.range(2, 3) as usize;
+                    let stay = driver.rng.range(300, 1200);
+                    if let Some(status) = driver.end_member(s, Duration::from_secs(70)) {
+                        driver.log.push(format!("slot {s} left: {status}"));
+                    }
+                    driver.respawn()?;
+                    driver.calm(stay)?;
+                    elapsed += stay;
+                }
+            }
         }
         driver.cluster.wait_for_membership(&driver.all_nodes())?;
         driver.respawn()?;
@@ -510,7 +769,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     })();
     driver.end_all();
     let mut log = String::new();
-    for line in faults.iter().chain(&driver.log) {
+    for line in &driver.log {
         let _ = writeln!(log, "{line}");
     }
     // (The log is for reading after the run; the summary has the counts.)
