@@ -206,8 +206,9 @@ impl CfgBuilder {
         self
     }
 
-    /// Reconnects from an async stream, not from `dispatch`.
-    #[cfg(feature = "tokio")]
+    /// Reconnects from an async stream, not from `dispatch` (the async
+    /// adapter needs `corosync_cfg_trackstart`).
+    #[cfg(all(feature = "tokio", corosync_has_corosync_cfg_trackstart))]
     pub(crate) fn stream_driven(mut self) -> Self {
         self.ride.stream_driven();
         self
