@@ -317,8 +317,9 @@ fn blocking_member(node: &Node, group: &str, policy: Option<Reconnect>, sending:
 }
 
 /// The member on node 1 and a peer on node 2 in one group; node 1's daemon
-/// is killed and started again; the member's tick after it reaches both.
-fn ride_through(cluster: &mut Cluster, member: &Client, peer: &Client) {
+/// is killed and started again; the member's tick after it reaches both,
+/// nothing fails after it, and the member (`what`) is told once.
+fn ride_through(cluster: &mut Cluster, member: Client, peer: Client, what: &str) {
     let (n1, n2) = (cluster.node(0).nodeid(), cluster.node(1).nodeid());
     let both = |ev: &Ev| matches!(ev, Ev::Members { members, .. } if members.len() == 2);
     member.wait_for("the member's view of both", both);
@@ -370,6 +371,14 @@ fn ride_through(cluster: &mut Cluster, member: &Client, peer: &Client) {
         "a tick of the peer",
         |ev| matches!(ev, Ev::Tick(n, _, _, _) if *n == n2),
     );
+    // Nothing failed since, and it was told once.
+    let rest: Vec<Ev> = member.events.try_iter().collect();
+    assert!(
+        !rest.iter().any(|ev| matches!(ev, Ev::Failed(_))),
+        "{rest:?}"
+    );
+    assert_eq!(member.finish(what), 1, "reconnections");
+    assert_eq!(peer.finish("the peer"), 0);
 }
 
 /// With a patience shorter than the restart ([`impatient`]).
@@ -378,14 +387,7 @@ fn a_blocking_member_rides_through_a_restart_of_its_daemon() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let member = blocking_member(cluster.node(0), "ride", Some(impatient()), true);
     let peer = blocking_member(cluster.node(1), "ride", None, true);
-    ride_through(&mut cluster, &member, &peer);
-    let rest: Vec<Ev> = member.events.try_iter().collect();
-    assert!(
-        !rest.iter().any(|ev| matches!(ev, Ev::Failed(_))),
-        "{rest:?}"
-    );
-    assert_eq!(member.finish("the member"), 1, "reconnections");
-    assert_eq!(peer.finish("the peer"), 0);
+    ride_through(&mut cluster, member, peer, "the member");
 }
 
 /// Handles of every service without a policy: after the restart their
@@ -489,14 +491,7 @@ fn a_tokio_member_rides_through_a_restart_of_its_daemon() {
     let mut cluster = Cluster::new(3).expect("cluster");
     let member = async_member(cluster.node(0), "ride-async", policy());
     let peer = blocking_member(cluster.node(1), "ride-async", None, true);
-    ride_through(&mut cluster, &member, &peer);
-    let rest: Vec<Ev> = member.events.try_iter().collect();
-    assert!(
-        !rest.iter().any(|ev| matches!(ev, Ev::Failed(_))),
-        "{rest:?}"
-    );
-    assert_eq!(member.finish("the tokio member"), 1, "reconnections");
-    assert_eq!(peer.finish("the peer"), 0);
+    ride_through(&mut cluster, member, peer, "the tokio member");
 }
 
 /// Quorum tracking, blocking and tokio, starts again after a restart and
