@@ -60,6 +60,7 @@ pub struct ClusterBuilder {
     nodes: usize,
     token_ms: u32,
     quorum_extra: String,
+    logging_extra: String,
     start_timeout: Duration,
     /// `None`: the default limit; `Some(None)`: no watchdog.
     time_limit: Option<Option<Duration>>,
@@ -92,6 +93,14 @@ impl ClusterBuilder {
         self.quorum_extra.push_str("  ");
         self.quorum_extra.push_str(line);
         self.quorum_extra.push('\n');
+        self
+    }
+
+    /// Extra lines for the `logging { }` section (e.g. `"debug: on"`).
+    pub fn logging_option(mut self, line: &str) -> Self {
+        self.logging_extra.push_str("  ");
+        self.logging_extra.push_str(line);
+        self.logging_extra.push('\n');
         self
     }
 
@@ -191,6 +200,7 @@ impl Cluster {
             nodes,
             token_ms: 1000,
             quorum_extra: String::new(),
+            logging_extra: String::new(),
             start_timeout: DEFAULT_START_TIMEOUT,
             time_limit: None,
             abort_grace: watchdog::DEFAULT_GRACE,
@@ -896,13 +906,14 @@ logging {{
   to_syslog: no
   timestamp: on
   blackbox: off
-}}
+{logging_extra}}}
 system {{
   state_dir: {state}
 }}
 {uidgid}",
         token = opts.token_ms,
         quorum_extra = opts.quorum_extra,
+        logging_extra = opts.logging_extra,
         log = node.dir.join("corosync.log").display(),
         state = node.state_dir().display(),
     )

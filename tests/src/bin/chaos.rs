@@ -12,12 +12,15 @@
 
 use std::path::PathBuf;
 
-use corosync_tests::chaos::check::{check_counted, Violation};
-use corosync_tests::chaos::run::{counts_text, exit_status, read_records, run, Options, Scenario};
+use corosync_tests::chaos::check::{check_with, Violation};
+use corosync_tests::chaos::run::{
+    counts_text, exit_status, read_formed, read_records, run, Options, Scenario,
+};
 use corosync_tests::chaos::Traffic;
 
 const USAGE: &str = "usage: chaos --seconds N --seed S --nodes K(3..5) [--pace MIN-MAX] \
-[--sizes SMALL,MEDIUM,FRAGMENTED] [--scenario fragments-across-join] [--dir D] | chaos --recheck D";
+[--sizes SMALL,MEDIUM,FRAGMENTED] [--scenario fragments-across-join] [--dir D] [--daemon-log info|debug] \
+| chaos --recheck D";
 
 fn main() {
     let mut opts = Options {
@@ -27,6 +30,7 @@ fn main() {
         dir: PathBuf::from("target/chaos"),
         traffic: Traffic::default(),
         scenario: None,
+        daemon_debug: false,
     };
     let (mut pace, mut sizes) = (opts.traffic.pace_text(), opts.traffic.sizes_text());
     let mut args = std::env::args().skip(1);
@@ -44,6 +48,13 @@ fn main() {
             "--seed" => opts.seed = number(),
             "--nodes" => opts.nodes = usize::try_from(number()).unwrap_or(0),
             "--dir" => opts.dir = PathBuf::from(&value),
+            "--daemon-log" => {
+                opts.daemon_debug = match value.as_str() {
+                    "debug" => true,
+                    "info" => false,
+                    _ => usage(&format!("--daemon-log {value}: info or debug")),
+                }
+            }
             "--pace" => pace = value,
             "--sizes" => sizes = value,
             "--scenario" => {
@@ -106,7 +117,7 @@ fn print_all(violations: &[Violation], unreadable: &[String]) {
 
 fn recheck(dir: &std::path::Path) -> ! {
     let (incs, unreadable) = read_records(dir).unwrap_or_else(|e| usage(&e.to_string()));
-    let (violations, coverage) = check_counted(&incs);
+    let (violations, coverage) = check_with(&incs, &read_formed(dir));
     print_all(&violations, &unreadable);
     println!(
         "chaos: recheck of {} incarnations={} compared: {coverage:?} unreadable={} {}",

@@ -1,9 +1,11 @@
 //! The checks of corosync's promises over the records of every member
 //! incarnation of a run. A configuration (view) is what a CPG
 //! configuration change installs: its members, tagged with the totem ring
-//! it came in (the last `ring` before it in the same record; before the
-//! first, the first: corosync can deliver the initial totem configuration
-//! after the member's own join).
+//! it came in. corosync reports a ring to CPG members after the
+//! configuration changes of its synchronisation, so a view followed by a
+//! `ring` with no delivery between them is in that ring; any other view is
+//! in the last `ring` before it (before the first, the first: corosync
+//! delivers the initial totem configuration after the member's own join).
 //!
 //! 1. Agreed order: two members deliver their common messages in the same
 //!    relative order.
@@ -72,12 +74,27 @@ pub enum Break {
     /// shares with the sender to the next, it lacks messages of that
     /// sender that are all fragmented and that it never delivers at all.
     FragmentedAcrossJoin,
+    /// corosync tells CPG members of a totem ring only when its
+    /// synchronisation completes; a ring that the next membership change
+    /// ends before that is never reported, and neither is a partition
+    /// that lasted only such rings. A fragmented message whose first
+    /// fragment was delivered in such a ring on one side only is then
+    /// completed on that side and dropped by libcpg on the other, though
+    /// both members stay in the same CPG view: moving from a view to the
+    /// next, one member lacks messages that are all fragmented and that it
+    /// never delivers at all, and the two members' daemons formed
+    /// different rings (their logs) between the ring reported before the
+    /// view and the ring of the next view.
+    FragmentedAcrossUnreportedRing,
 }
 
 impl fmt::Display for Break {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Break::FragmentedAcrossJoin => f.write_str("fragmented-across-join"),
+            Break::FragmentedAcrossUnreportedRing => {
+                f.write_str("fragmented-across-unreported-ring")
+            }
         }
     }
 }
@@ -135,6 +152,59 @@ impl fmt::Display for Violation {
 /// in (`None` before the member's first ring event).
 type ViewKey = (Option<(u64, u32)>, Vec<Member>);
 
+/// The totem rings each node's daemon formed, read from the daemons'
+/// logs ("A new membership (<representative>.<seq>) was formed", in hex).
+/// CPG members are told only of the rings whose synchronisation completed.
+#[derive(Debug, Default, Clone)]
+pub struct Formed(HashMap<u32, Vec<(u64, u32)>>);
+
+impl Formed {
+    /// Adds the rings that the log `text` of node `nodeid` shows formed.
+    pub fn read_log(&mut self, nodeid: u32, text: &str) {
+        const MARK: &str = "A new membership (";
+        let rings = self.0.entry(nodeid).or_default();
+        for line in text.lines() {
+            let Some(at) = line.find(MARK) else { continue };
+            let rest = &line[at + MARK.len()..];
+            let Some((id, _)) = rest.split_once(')') else {
+                continue;
+            };
+            let Some((rep, seq)) = id.split_once('.') else {
+                continue;
+            };
+            if let (Ok(rep), Ok(seq)) = (u32::from_str_radix(rep, 16), u64::from_str_radix(seq, 16)) {
+                rings.push((seq, rep));
+            }
+        }
+    }
+
+    /// The rings `node` formed with a sequence number in `lo + 1 ..= hi`,
+    /// sorted; `None` without a log of that node.
+    fn between(&self, node: u32, lo: u64, hi: u64) -> Option<Vec<(u64, u32)>> {
+        let mut r: Vec<_> = self
+            .0
+            .get(&node)?
+            .iter()
+            .copied()
+            .filter(|&(seq, _)| seq > lo && seq <= hi)
+            .collect();
+        r.sort_unstable();
+        r.dedup();
+        Some(r)
+    }
+}
+
+fn rings_text(rings: &[(u64, u32)]) -> String {
+    if rings.is_empty() {
+        return "none".to_string();
+    }
+    rings
+        .iter()
+        .map(|(seq, rep)| format!("{seq}/{rep}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One incarnation's views, each with what was delivered until the next.
 struct Views {
     views: Vec<ViewKey>,
@@ -143,20 +213,34 @@ struct Views {
 }
 
 fn views_of(inc: &Incarnation) -> Views {
-    // The initial totem configuration can come after the member's first
-    // configuration change (its own join): views before any ring event
-    // are in the first ring it reports.
+    // corosync tells a CPG member of a new ring after the configuration
+    // changes of that ring's synchronisation (cpg_sync_activate: the
+    // nodes that left, the nodes that joined, then the ring), and a new
+    // member of its initial ring after its own join. So a view followed
+    // by a ring event with no delivery between them belongs to that
+    // ring; any other view to the last ring before it, or to the first
+    // ring when there is none before.
+    let mut next_ring: Vec<Option<(u64, u32)>> = vec![None; inc.events.len()];
+    let mut pending = None;
+    for (i, e) in inc.events.iter().enumerate().rev() {
+        match e {
+            Event::Ring(seq, rep) => pending = Some((*seq, *rep)),
+            Event::Deliver { .. } => pending = None,
+            Event::Conf(_) | Event::Sent(_) => {}
+        }
+        next_ring[i] = pending;
+    }
     let mut ring = inc.events.iter().find_map(|e| match e {
         Event::Ring(seq, rep) => Some((*seq, *rep)),
         _ => None,
     });
     let mut views = Vec::new();
     let mut segments: Vec<Vec<MsgId>> = Vec::new();
-    for e in &inc.events {
+    for (i, e) in inc.events.iter().enumerate() {
         match e {
             Event::Ring(seq, rep) => ring = Some((*seq, *rep)),
             Event::Conf(members) => {
-                views.push((ring, members.clone()));
+                views.push((next_ring[i].or(ring), members.clone()));
                 segments.push(Vec::new());
             }
             Event::Deliver { id, .. } => {
@@ -215,6 +299,12 @@ pub fn check(incs: &[Incarnation]) -> Vec<Violation> {
 
 /// [`check`], and how much it compared.
 pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
+    check_with(incs, &Formed::default())
+}
+
+/// [`check_counted`], with the rings the daemons formed (without them no
+/// violation is found to be [`Break::FragmentedAcrossUnreportedRing`]).
+pub fn check_with(incs: &[Incarnation], formed: &Formed) -> (Vec<Violation>, Coverage) {
     let mut cov = Coverage::default();
     let mut out = Vec::new();
     for inc in incs {
@@ -242,7 +332,13 @@ pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
                 check_order(&incs[a], &all[a].0, &incs[b], &all[b].0, &mut out, &mut cov);
             }
             if seen[a].contains(&incs[b].member) || seen[b].contains(&incs[a].member) {
-                check_views(&incs[a], &all[a].1, &incs[b], &all[b].1, &mut out, &mut cov);
+                let pair = Pair {
+                    a: &incs[a],
+                    va: &all[a].1,
+                    b: &incs[b],
+                    vb: &all[b].1,
+                };
+                check_views(&pair, formed, &mut out, &mut cov);
             }
         }
     }
@@ -368,15 +464,17 @@ fn check_order(
     }
 }
 
+/// Two incarnations and their views.
+struct Pair<'a> {
+    a: &'a Incarnation,
+    va: &'a Views,
+    b: &'a Incarnation,
+    vb: &'a Views,
+}
+
 /// Checks 5 and 6 between two incarnations.
-fn check_views(
-    a: &Incarnation,
-    va: &Views,
-    b: &Incarnation,
-    vb: &Views,
-    out: &mut Vec<Violation>,
-    cov: &mut Coverage,
-) {
+fn check_views(pair: &Pair<'_>, formed: &Formed, out: &mut Vec<Violation>, cov: &mut Coverage) {
+    let &Pair { a, va, b, vb } = pair;
     // Check 6, ring by ring.
     let with = |v: &Views, other: Member| -> Vec<(Option<(u64, u32)>, usize)> {
         v.views
@@ -484,6 +582,7 @@ fn check_views(
                 .take(3)
                 .map(|m| m.to_string())
                 .collect();
+            let mut unreported = None;
             let pattern = if set_b.is_subset(&set_a)
                 && fragmented_across_join(b, vb, j, a, set_a.difference(&set_b))
                 || set_a.is_subset(&set_b)
@@ -491,7 +590,14 @@ fn check_views(
             {
                 Some(Break::FragmentedAcrossJoin)
             } else {
-                None
+                unreported = if set_b.is_subset(&set_a) {
+                    across_unreported_ring((b, vb, j), (a, va, i), set_a.difference(&set_b), formed)
+                } else if set_a.is_subset(&set_b) {
+                    across_unreported_ring((a, va, i), (b, vb, j), set_b.difference(&set_a), formed)
+                } else {
+                    None
+                };
+                unreported.as_ref().map(|_| Break::FragmentedAcrossUnreportedRing)
             };
             out.push(Violation {
                 corosync: None,
@@ -512,7 +618,7 @@ fn check_views(
                     set_b.len(),
                     set_b.difference(&set_a).count(),
                     only_b.join(" "),
-                ),
+                ) + &unreported.map(|u| format!("\n{u}")).unwrap_or_default(),
             });
             return;
         }
@@ -556,6 +662,66 @@ fn fragmented_across_join<'m>(
         }
     }
     any
+}
+
+/// Whether member `lacking` (its views, and the index of the view it
+/// moved from), moving to the next view together with member `other`,
+/// lacks exactly `missing` as [`Break::FragmentedAcrossUnreportedRing`]
+/// has it: every missing message is one
+/// `lacking` never delivered at all and `other` delivered intact and
+/// longer than corosync's largest atomic message; and the two daemons
+/// formed different rings after the last ring either member was told of
+/// before that view, up to the ring of the next view. Returns the rings,
+/// for the trace.
+fn across_unreported_ring<'m>(
+    (lacking, lv, li): (&Incarnation, &Views, usize),
+    (other, ov, oi): (&Incarnation, &Views, usize),
+    missing: impl Iterator<Item = &'m MsgId>,
+    formed: &Formed,
+) -> Option<String> {
+    let (ln, on) = (lacking.member.0, other.member.0);
+    let atomic = other.atomic.or(lacking.atomic)?;
+    let mut any = false;
+    for m in missing {
+        any = true;
+        let never = !lacking
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Deliver { id, .. } if id == m));
+        let fragmented = other.events.iter().any(
+            |e| matches!(e, Event::Deliver { id, len, intact: true } if id == m && *len > atomic),
+        );
+        if !never || !fragmented {
+            return None;
+        }
+    }
+    if !any {
+        return None;
+    }
+    let (from, to) = (lv.views[li].0?, lv.views.get(li + 1)?.0?);
+    if ov.views[oi].0 != Some(from) || ov.views.get(oi + 1)?.0 != Some(to) {
+        return None;
+    }
+    // The last ring either member was told of before the view's ring.
+    let told_before = |inc: &Incarnation| {
+        inc.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Ring(seq, _) if *seq < from.0 => Some(*seq),
+                _ => None,
+            })
+            .max()
+    };
+    let lo = told_before(lacking).max(told_before(other))?;
+    let hi = from.0.max(to.0);
+    let (lr, or) = (formed.between(ln, lo, hi)?, formed.between(on, lo, hi)?);
+    (lr != or).then(|| {
+        format!(
+            "after ring {lo}, up to ring {hi}: node {ln} formed rings {}, node {on} formed {}",
+            rings_text(&lr),
+            rings_text(&or)
+        )
+    })
 }
 
 /// Marks as [`Violation::corosync`] the violations that match a documented
@@ -798,5 +964,95 @@ conf 1:10,2:20,3:30,3:31
         // can explain the lost message.
         let l = L.replace("ring 4 1\n", "ring 2 3\nconf 2:20,3:30\nring 4 1\n");
         assert_eq!(classified(D, &l), [(Kind::VirtualSynchrony, None)]);
+    }
+
+    /// A plain-C member U (node 1) and a Rust member M (node 3) stay in
+    /// one view while rings 8 (formed by node 1 only) and 12 pass; U
+    /// completes S's fragmented #2, M never gets it.
+    const U: &str = "member u c 1 10 1000
+ring 4 1
+conf 1:10,2:20,3:30
+dlv 2 20 1 40 ok
+conf 1:10,2:20,3:30,4:40
+ring 12 1
+dlv 2 20 2 1500 ok
+dlv 2 20 3 40 ok
+conf 1:10,2:20,3:30,3:31,4:40
+";
+    const M: &str = "member m rust 3 30 1000
+ring 4 1
+conf 1:10,2:20,3:30
+dlv 2 20 1 40 ok
+conf 1:10,2:20,3:30,4:40
+ring 12 1
+dlv 2 20 3 40 ok
+conf 1:10,2:20,3:30,3:31,4:40
+";
+
+    fn formed(node1: &str, node3: &str) -> Formed {
+        let line = |id: &str| {
+            format!("Dec 06 15:05:20 [9] vm corosync notice  [TOTEM ] A new membership ({id}) was formed. Members joined: 4\n")
+        };
+        let mut f = Formed::default();
+        f.read_log(1, &node1.split(' ').map(line).collect::<String>());
+        f.read_log(3, &node3.split(' ').map(line).collect::<String>());
+        f
+    }
+
+    fn classified_with(u: &str, m: &str, f: &Formed) -> Vec<(Kind, Option<Break>)> {
+        let incs = [parse("u", u).unwrap(), parse("m", m).unwrap()];
+        check_with(&incs, f)
+            .0
+            .into_iter()
+            .map(|v| (v.kind, v.corosync))
+            .collect()
+    }
+
+    #[test]
+    fn the_daemon_logs_give_the_rings_each_node_formed() {
+        let f = formed("1.8 1.c", "5.4d");
+        assert_eq!(f.between(1, 4, 12), Some(vec![(8, 1), (12, 1)]));
+        assert_eq!(f.between(1, 8, 12), Some(vec![(12, 1)]));
+        assert_eq!(f.between(3, 0, 100), Some(vec![(77, 5)]));
+        assert_eq!(f.between(2, 0, 100), None);
+    }
+
+    #[test]
+    fn a_member_lacking_a_fragmented_message_completed_across_a_ring_its_node_did_not_form_is_the_documented_break(
+    ) {
+        let f = formed("1.8 1.c", "1.c");
+        assert_eq!(
+            classified_with(U, M, &f),
+            [(
+                Kind::VirtualSynchrony,
+                Some(Break::FragmentedAcrossUnreportedRing)
+            )]
+        );
+        let shown = check_with(&[parse("u", U).unwrap(), parse("m", M).unwrap()], &f).0;
+        let text = shown[0].to_string();
+        assert!(text.contains("corosync break fragmented-across-unreported-ring"));
+        assert!(text.contains("after ring 4, up to ring 12: node 3 formed rings 12/1, node 1 formed 8/1 12/1"));
+    }
+
+    #[test]
+    fn the_same_shape_without_a_difference_in_formed_rings_stays_a_violation() {
+        let none = [(Kind::VirtualSynchrony, None)];
+        // Both nodes formed the same rings.
+        assert_eq!(classified_with(U, M, &formed("1.8 1.c", "1.8 1.c")), none);
+        // The difference lies before the last ring the members were told of.
+        assert_eq!(classified_with(U, M, &formed("1.3 1.c", "1.c")), none);
+        // No daemon logs.
+        assert_eq!(classified_with(U, M, &Formed::default()), none);
+        // The lost message was not fragmented.
+        let u = U.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 900 ok");
+        assert_eq!(classified_with(&u, M, &formed("1.8 1.c", "1.c")), none);
+        // Only members of the bindings show it.
+        let u = U.replace("member u c", "member u rust");
+        assert_eq!(classified_with(&u, M, &formed("1.8 1.c", "1.c")), none);
+        // The two members are on one node (one log, the same rings).
+        let m = M.replace("member m rust 3 30", "member m rust 1 30");
+        let m = m.replace("3:30", "1:30");
+        let u = U.replace("3:30", "1:30");
+        assert_eq!(classified_with(&u, &m, &formed("1.8 1.c", "1.c")), none);
     }
 }

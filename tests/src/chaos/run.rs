@@ -34,6 +34,9 @@ pub struct Options {
     pub traffic: Traffic,
     /// A fixed sequence instead of the seed's faults.
     pub scenario: Option<Scenario>,
+    /// Whether the daemons log at debug level (their logs are copied to
+    /// `n<i>-corosync.log` in `dir` at the end either way).
+    pub daemon_debug: bool,
 }
 
 /// A fixed sequence that shows one corosync break with plain-C members
@@ -638,6 +641,9 @@ fn signal(pid: i32, sig: i32) -> Result<(), HarnessError> {
     }
 }
 
+/// How long the cluster may take to start, and to re-form after a fault.
+pub const RE_FORM_WAIT: Duration = Duration::from_secs(180);
+
 /// Runs the checker as `opts` say: every fault, then the checks. An error
 /// when the harness itself fails (a cluster that does not re-form, a
 /// member that cannot start); the cluster is torn down in every case.
@@ -657,7 +663,10 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         let ours = path.extension().is_some_and(|x| x == "rec" || x == "err")
             || path
                 .file_name()
-                .is_some_and(|n| n == "driver.log" || n == "resources.tsv");
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| {
+                    n == "driver.log" || n == "resources.tsv" || n.ends_with("-corosync.log")
+                });
         if ours {
             fs::remove_file(&path)
                 .map_err(|e| HarnessError::new(format!("remove {}: {e}", path.display())))?;
@@ -667,10 +676,17 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         .map_err(|e| HarnessError::new(format!("create {}: {e}", opts.dir.display())))?;
     let dir = fs::canonicalize(&opts.dir)
         .map_err(|e| HarnessError::new(format!("{}: {e}", opts.dir.display())))?;
-    let cluster = Cluster::builder(opts.nodes)
+    let mut builder = Cluster::builder(opts.nodes)
         // The run's own length, plus set-up, re-forming and clean ends.
         .time_limit(Duration::from_secs(opts.seconds + 900))
-        .start()?;
+        // Five daemons sharing two cores under this traffic can take
+        // well over a minute to re-form after a fault (totem recovery
+        // times out while it retransmits the backlog, and starts again).
+        .start_timeout(RE_FORM_WAIT);
+    if opts.daemon_debug {
+        builder = builder.logging_option("debug: on");
+    }
+    let cluster = builder.start()?;
     let mut slots = Vec::new();
     let slot = |node, kind, traffic, index| Slot {
         node,
@@ -768,6 +784,12 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         Ok(())
     })();
     driver.end_all();
+    for node in driver.cluster.nodes() {
+        let _ = fs::write(
+            dir.join(format!("n{}-corosync.log", node.index() + 1)),
+            node.log(),
+        );
+    }
     let mut log = String::new();
     for line in &driver.log {
         let _ = writeln!(log, "{line}");
@@ -783,7 +805,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     let unexpected_exits = driver.unexpected_exits;
     drop(driver);
     let (incarnations, unreadable) = read_records(&dir)?;
-    let (violations, coverage) = check::check_counted(&incarnations);
+    let (violations, coverage) = check::check_with(&incarnations, &read_formed(&dir));
     Ok(Outcome {
         faults,
         incarnations,
@@ -792,6 +814,18 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         coverage,
         unexpected_exits,
     })
+}
+
+/// The rings the daemons formed, from the logs `n<i>-corosync.log` in
+/// `dir` (node `i` has node id `i`); none for a node without its log.
+pub fn read_formed(dir: &Path) -> check::Formed {
+    let mut formed = check::Formed::default();
+    for nodeid in 1..=crate::MAX_NODES as u32 {
+        if let Ok(text) = fs::read_to_string(dir.join(format!("n{nodeid}-corosync.log"))) {
+            formed.read_log(nodeid, &text);
+        }
+    }
+    formed
 }
 
 /// Parses every `.rec` file in `dir`.
