@@ -10,15 +10,18 @@
 # to re-form vary. Records: target/chaos (or --dir).
 #
 #   scripts/chaos.sh --seconds N --seed S --nodes K   (K from 3 to 5)
-#       [--pace MIN-MAX]        ms between two sends of a member (default 20-120)
+#       [--pace MIN-MAX]        ms between two sends of a member (default 20-120
+#                               at 3 nodes, scaled by (K/3)^2: 36-213, 56-333)
 #       [--sizes S,M,F]         percent small (28-512 B), medium (1-64 KiB) and
 #                               fragmented (over corosync's largest atomic
 #                               message) messages, adding up to 100 (default 78,20,2)
-#       [--dir D]               where the records go
+#       [--dir D]               where the records go (with each daemon's log)
+#       [--daemon-log info|debug] corosync's log level (default info)
 #   scripts/chaos.sh --scenario fragments-across-join [--seconds N] [--seed S]
 #       a fixed sequence that shows a break corosync itself makes, with
 #       plain-C members only (RELIABILITY.md)
-#   scripts/chaos.sh --recheck D    check a run's records again
+#   scripts/chaos.sh --recheck D    check a run's records again (and its
+#                                   daemon logs, for corosync's breaks)
 #
 # Prints every violation with its trace, then one summary line ending in
 # "corosync_breaks=<b> violations=<n>". Exit status: 1 on any violation that

@@ -1,6 +1,7 @@
 //! The fault checker (see `corosync_tests::chaos`):
 //! `chaos --seconds N --seed S --nodes K [--pace MIN-MAX] [--sizes S,M,F]
-//! [--dir D]` (defaults 60, 1, 3, 20-120, 78,20,2, `target/chaos`), or
+//! [--dir D]` (defaults 60, 1, 3, 20-120 at 3 nodes (see
+//! `Traffic::for_nodes`), 78,20,2, `target/chaos`), or
 //! `chaos --scenario NAME ...` for a fixed sequence that shows one
 //! corosync break. Prints every violation's trace, then one summary line
 //! ending in `corosync_breaks=<b> violations=<n>`; exits 1 on any
@@ -32,7 +33,7 @@ fn main() {
         scenario: None,
         daemon_debug: false,
     };
-    let (mut pace, mut sizes) = (opts.traffic.pace_text(), opts.traffic.sizes_text());
+    let (mut pace, mut sizes) = (None, opts.traffic.sizes_text());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
@@ -55,7 +56,7 @@ fn main() {
                     _ => usage(&format!("--daemon-log {value}: info or debug")),
                 }
             }
-            "--pace" => pace = value,
+            "--pace" => pace = Some(value),
             "--sizes" => sizes = value,
             "--scenario" => {
                 opts.scenario = Some(
@@ -67,6 +68,7 @@ fn main() {
             _ => usage(&format!("unknown option {flag}")),
         }
     }
+    let pace = pace.unwrap_or_else(|| Traffic::for_nodes(opts.nodes).pace_text());
     opts.traffic = Traffic::parse(&pace, &sizes).unwrap_or_else(|e| usage(&e));
     match run(&opts) {
         Ok(outcome) => {

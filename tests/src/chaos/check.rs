@@ -9,7 +9,9 @@
 //!
 //! 1. Agreed order: two members deliver their common messages in the same
 //!    relative order.
-//! 2. No duplicates (per incarnation) and no corrupted payloads.
+//! 2. No duplicates (per incarnation) and no corrupted payloads. A corrupt
+//!    delivery counts for no other check: its header may name another
+//!    message.
 //! 3. FIFO per sender: a member delivers a sender's messages in the order
 //!    of their sequence numbers.
 //! 4. Self-delivery: a message a member sent comes back to it, unless it
@@ -74,27 +76,26 @@ pub enum Break {
     /// shares with the sender to the next, it lacks messages of that
     /// sender that are all fragmented and that it never delivers at all.
     FragmentedAcrossJoin,
-    /// corosync tells CPG members of a totem ring only when its
-    /// synchronisation completes; a ring that the next membership change
-    /// ends before that is never reported, and neither is a partition
-    /// that lasted only such rings. A fragmented message whose first
-    /// fragment was delivered in such a ring on one side only is then
-    /// completed on that side and dropped by libcpg on the other, though
-    /// both members stay in the same CPG view: moving from a view to the
-    /// next, one member lacks messages that are all fragmented and that it
-    /// never delivers at all, and the two members' daemons formed
-    /// different rings (their logs) between the ring reported before the
-    /// view and the ring of the next view.
-    FragmentedAcrossUnreportedRing,
+    /// totempg packs messages into totem packets and reassembles a
+    /// node's packets in each receiving daemon. A daemon that sees a node
+    /// leave in a totem configuration change discards its partial
+    /// reassembly of that node's packets, reported to CPG members or not
+    /// (corosync reports only the rings whose synchronisation completes).
+    /// When the node comes back and goes on with a message it had begun,
+    /// that daemon throws the rest away, and further packets of that node
+    /// until one ends with a whole message; daemons that did not see the
+    /// node leave deliver them. So moving from a view to the next, one
+    /// member lacks messages, never delivered at all, of senders whose
+    /// node its daemon saw leave (its log) since the last ring both
+    /// members were told of, while the other member's daemon did not.
+    LeaveResetsReassembly,
 }
 
 impl fmt::Display for Break {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Break::FragmentedAcrossJoin => f.write_str("fragmented-across-join"),
-            Break::FragmentedAcrossUnreportedRing => {
-                f.write_str("fragmented-across-unreported-ring")
-            }
+            Break::LeaveResetsReassembly => f.write_str("leave-resets-reassembly"),
         }
     }
 }
@@ -152,11 +153,21 @@ impl fmt::Display for Violation {
 /// in (`None` before the member's first ring event).
 type ViewKey = (Option<(u64, u32)>, Vec<Member>);
 
-/// The totem rings each node's daemon formed, read from the daemons'
-/// logs ("A new membership (<representative>.<seq>) was formed", in hex).
-/// CPG members are told only of the rings whose synchronisation completed.
+/// The totem rings each node's daemon formed and the nodes it saw leave
+/// in each, read from the daemons' logs ("A new membership
+/// (<representative>.<seq>) was formed. Members joined: ... left: ...",
+/// the ring id in hex). CPG members are told only of the rings whose
+/// synchronisation completed.
 #[derive(Debug, Default, Clone)]
-pub struct Formed(HashMap<u32, Vec<(u64, u32)>>);
+pub struct Formed(HashMap<u32, Vec<FormedRing>>);
+
+/// One ring a daemon formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FormedRing {
+    seq: u64,
+    rep: u32,
+    left: Vec<u32>,
+}
 
 impl Formed {
     /// Adds the rings that the log `text` of node `nodeid` shows formed.
@@ -166,43 +177,39 @@ impl Formed {
         for line in text.lines() {
             let Some(at) = line.find(MARK) else { continue };
             let rest = &line[at + MARK.len()..];
-            let Some((id, _)) = rest.split_once(')') else {
+            let Some((id, rest)) = rest.split_once(')') else {
                 continue;
             };
             let Some((rep, seq)) = id.split_once('.') else {
                 continue;
             };
-            if let (Ok(rep), Ok(seq)) = (u32::from_str_radix(rep, 16), u64::from_str_radix(seq, 16)) {
-                rings.push((seq, rep));
-            }
+            let (Ok(rep), Ok(seq)) = (u32::from_str_radix(rep, 16), u64::from_str_radix(seq, 16))
+            else {
+                continue;
+            };
+            let left = rest
+                .split_once(" left:")
+                .map(|(_, l)| {
+                    l.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            rings.push(FormedRing { seq, rep, left });
         }
     }
 
-    /// The rings `node` formed with a sequence number in `lo + 1 ..= hi`,
-    /// sorted; `None` without a log of that node.
-    fn between(&self, node: u32, lo: u64, hi: u64) -> Option<Vec<(u64, u32)>> {
-        let mut r: Vec<_> = self
-            .0
-            .get(&node)?
-            .iter()
-            .copied()
-            .filter(|&(seq, _)| seq > lo && seq <= hi)
-            .collect();
-        r.sort_unstable();
-        r.dedup();
-        Some(r)
+    /// The rings `node` formed with a sequence number in `lo + 1 ..= hi`;
+    /// `None` without a log of that node.
+    fn between(&self, node: u32, lo: u64, hi: u64) -> Option<Vec<&FormedRing>> {
+        Some(
+            self.0
+                .get(&node)?
+                .iter()
+                .filter(|r| r.seq > lo && r.seq <= hi)
+                .collect(),
+        )
     }
-}
-
-fn rings_text(rings: &[(u64, u32)]) -> String {
-    if rings.is_empty() {
-        return "none".to_string();
-    }
-    rings
-        .iter()
-        .map(|(seq, rep)| format!("{seq}/{rep}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// One incarnation's views, each with what was delivered until the next.
@@ -243,8 +250,10 @@ fn views_of(inc: &Incarnation) -> Views {
                 views.push((next_ring[i].or(ring), members.clone()));
                 segments.push(Vec::new());
             }
-            Event::Deliver { id, .. } => {
-                if let Some(seg) = segments.last_mut() {
+            Event::Deliver { id, intact, .. } => {
+                // (A corrupt delivery is check 2's; its header may name
+                // another message.)
+                if let (Some(seg), true) = (segments.last_mut(), *intact) {
                     seg.push(*id);
                 }
             }
@@ -258,7 +267,9 @@ fn deliveries(inc: &Incarnation) -> Vec<MsgId> {
     inc.events
         .iter()
         .filter_map(|e| match e {
-            Event::Deliver { id, .. } => Some(*id),
+            Event::Deliver {
+                id, intact: true, ..
+            } => Some(*id),
             _ => None,
         })
         .collect()
@@ -291,8 +302,9 @@ pub struct Coverage {
 }
 
 /// Checks every promise over `incs`, the records of one run; the
-/// violations found, at most one per kind and pair (or member), those
-/// that are documented corosync breaks marked as such.
+/// violations found, at most one per kind and pair (or member; every
+/// corrupt delivery), those that are documented corosync breaks marked as
+/// such.
 pub fn check(incs: &[Incarnation]) -> Vec<Violation> {
     check_counted(incs).0
 }
@@ -303,12 +315,12 @@ pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
 }
 
 /// [`check_counted`], with the rings the daemons formed (without them no
-/// violation is found to be [`Break::FragmentedAcrossUnreportedRing`]).
+/// violation is found to be [`Break::LeaveResetsReassembly`]).
 pub fn check_with(incs: &[Incarnation], formed: &Formed) -> (Vec<Violation>, Coverage) {
     let mut cov = Coverage::default();
     let mut out = Vec::new();
     for inc in incs {
-        check_one(inc, &mut out);
+        check_one(inc, formed, &mut out);
     }
     let all: Vec<(Vec<MsgId>, Views)> = incs.iter().map(|i| (deliveries(i), views_of(i))).collect();
     // Most pairs of a long run never met: no sender in common, and neither
@@ -347,28 +359,35 @@ pub fn check_with(incs: &[Incarnation], formed: &Formed) -> (Vec<Violation>, Cov
 }
 
 /// Checks 2, 3 and 4 within one incarnation.
-fn check_one(inc: &Incarnation, out: &mut Vec<Violation>) {
+fn check_one(inc: &Incarnation, formed: &Formed, out: &mut Vec<Violation>) {
     let mut seen = HashSet::new();
     let mut last: HashMap<Member, u64> = HashMap::new();
     let mut sent = Vec::new();
     let mut own = HashSet::new();
     let mut flagged = HashSet::new();
-    for e in &inc.events {
+    let mut corrupt = HashSet::new();
+    for (at, e) in inc.events.iter().enumerate() {
         match e {
             Event::Sent(seq) => sent.push(*seq),
             Event::Deliver { id, len, intact } => {
-                if !intact && flagged.insert(Kind::Corrupt) {
-                    out.push(Violation::plain(
+                if !intact && corrupt.insert((*id, *len)) {
+                    let leave = corrupt_after_leave(inc, at, id, *len, formed);
+                    let mut v = Violation::plain(
                         Kind::Corrupt,
                         format!(
                             "{} delivered a {len}-byte message from {}:{} that does not verify \
-                             (its header says seq {})",
+                             (its header says seq {}){}",
                             who(inc),
                             id.nodeid,
                             id.pid,
-                            id.seq
+                            id.seq,
+                            leave.as_ref().map(|l| format!("\n{l}")).unwrap_or_default()
                         ),
-                    ));
+                    );
+                    v.pattern = leave.map(|_| Break::LeaveResetsReassembly);
+                    v.transition = Some(format!("corrupt {id} of {len} bytes"));
+                    v.with_c = inc.kind == "c";
+                    out.push(v);
                 }
                 if !intact {
                     continue;
@@ -591,13 +610,23 @@ fn check_views(pair: &Pair<'_>, formed: &Formed, out: &mut Vec<Violation>, cov: 
                 Some(Break::FragmentedAcrossJoin)
             } else {
                 unreported = if set_b.is_subset(&set_a) {
-                    across_unreported_ring((b, vb, j), (a, va, i), set_a.difference(&set_b), formed)
+                    leave_resets_reassembly(
+                        (b, vb, j),
+                        (a, va, i),
+                        set_a.difference(&set_b),
+                        formed,
+                    )
                 } else if set_a.is_subset(&set_b) {
-                    across_unreported_ring((a, va, i), (b, vb, j), set_b.difference(&set_a), formed)
+                    leave_resets_reassembly(
+                        (a, va, i),
+                        (b, vb, j),
+                        set_b.difference(&set_a),
+                        formed,
+                    )
                 } else {
                     None
                 };
-                unreported.as_ref().map(|_| Break::FragmentedAcrossUnreportedRing)
+                unreported.as_ref().map(|_| Break::LeaveResetsReassembly)
             };
             out.push(Violation {
                 corosync: None,
@@ -666,60 +695,108 @@ fn fragmented_across_join<'m>(
 
 /// Whether member `lacking` (its views, and the index of the view it
 /// moved from), moving to the next view together with member `other`,
-/// lacks exactly `missing` as [`Break::FragmentedAcrossUnreportedRing`]
-/// has it: every missing message is one
-/// `lacking` never delivered at all and `other` delivered intact and
-/// longer than corosync's largest atomic message; and the two daemons
-/// formed different rings after the last ring either member was told of
-/// before that view, up to the ring of the next view. Returns the rings,
-/// for the trace.
-fn across_unreported_ring<'m>(
+/// lacks exactly `missing` as [`Break::LeaveResetsReassembly`] has it:
+/// every missing message is one `lacking` never delivered at all, and
+/// after the last ring both members were told of before that view, up to
+/// the ring of the next view, the daemon of `lacking` saw each missing
+/// message's sender node leave and the daemon of `other` never saw it
+/// leave. Returns those rings, for the trace.
+fn leave_resets_reassembly<'m>(
     (lacking, lv, li): (&Incarnation, &Views, usize),
-    (other, ov, oi): (&Incarnation, &Views, usize),
+    (other, _, _): (&Incarnation, &Views, usize),
     missing: impl Iterator<Item = &'m MsgId>,
     formed: &Formed,
 ) -> Option<String> {
-    let (ln, on) = (lacking.member.0, other.member.0);
-    let atomic = other.atomic.or(lacking.atomic)?;
-    let mut any = false;
-    for m in missing {
-        any = true;
-        let never = !lacking
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Deliver { id, .. } if id == m));
-        let fragmented = other.events.iter().any(
-            |e| matches!(e, Event::Deliver { id, len, intact: true } if id == m && *len > atomic),
-        );
-        if !never || !fragmented {
-            return None;
-        }
-    }
-    if !any {
-        return None;
-    }
     let (from, to) = (lv.views[li].0?, lv.views.get(li + 1)?.0?);
-    if ov.views[oi].0 != Some(from) || ov.views.get(oi + 1)?.0 != Some(to) {
-        return None;
-    }
-    // The last ring either member was told of before the view's ring.
-    let told_before = |inc: &Incarnation| {
+    let told = |inc: &Incarnation| -> HashSet<(u64, u32)> {
         inc.events
             .iter()
             .filter_map(|e| match e {
-                Event::Ring(seq, _) if *seq < from.0 => Some(*seq),
+                Event::Ring(seq, rep) if *seq < from.0 => Some((*seq, *rep)),
                 _ => None,
             })
-            .max()
+            .collect()
     };
-    let lo = told_before(lacking).max(told_before(other))?;
+    let lo = told(lacking)
+        .intersection(&told(other))
+        .map(|r| r.0)
+        .max()?;
     let hi = from.0.max(to.0);
+    let (ln, on) = (lacking.member.0, other.member.0);
     let (lr, or) = (formed.between(ln, lo, hi)?, formed.between(on, lo, hi)?);
-    (lr != or).then(|| {
+    let mut senders = Vec::new();
+    for m in missing {
+        let never = !lacking
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m));
+        let seen_leave = |rings: &[&FormedRing]| rings.iter().any(|r| r.left.contains(&m.nodeid));
+        if !never || !seen_leave(&lr) || seen_leave(&or) {
+            return None;
+        }
+        senders.push(m.nodeid);
+    }
+    if senders.is_empty() {
+        return None;
+    }
+    senders.sort_unstable();
+    senders.dedup();
+    let text = |rings: &[&FormedRing]| {
+        rings
+            .iter()
+            .map(|r| {
+                let left: Vec<String> = r.left.iter().map(u32::to_string).collect();
+                format!("{}/{} (left: {})", r.seq, r.rep, left.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "after ring {lo}, up to ring {hi}, node {ln} saw sender node(s) {senders:?} leave and node {on} did not; \
+         node {ln} formed {}; node {on} formed {}",
+        text(&lr),
+        text(&or)
+    ))
+}
+
+/// Whether a corrupt delivery (event `at` of `inc`) is what
+/// [`Break::LeaveResetsReassembly`] does to libcpg, which appends any
+/// fragment to the message it is assembling for a sender: the message is
+/// longer than corosync's largest atomic message, and while the member
+/// was in the group, up to the first ring it was told of after the
+/// delivery, its daemon saw the sender's node leave. Returns those rings,
+/// for the trace.
+fn corrupt_after_leave(
+    inc: &Incarnation,
+    at: usize,
+    id: &MsgId,
+    len: usize,
+    formed: &Formed,
+) -> Option<String> {
+    if len <= inc.atomic? {
+        return None;
+    }
+    let ring_seq = |e: &Event| match e {
+        Event::Ring(seq, _) => Some(*seq),
+        _ => None,
+    };
+    let lo = inc.events.iter().find_map(ring_seq)?;
+    let hi = inc.events[at..]
+        .iter()
+        .find_map(ring_seq)
+        .unwrap_or(u64::MAX);
+    let node = inc.member.0;
+    let left: Vec<String> = formed
+        .between(node, lo, hi)?
+        .into_iter()
+        .filter(|r| r.left.contains(&id.nodeid))
+        .map(|r| format!("{}/{}", r.seq, r.rep))
+        .collect();
+    (!left.is_empty()).then(|| {
         format!(
-            "after ring {lo}, up to ring {hi}: node {ln} formed rings {}, node {on} formed {}",
-            rings_text(&lr),
-            rings_text(&or)
+            "after ring {lo}, node {node} saw sender node {} leave in ring(s) {}",
+            id.nodeid,
+            left.join(" ")
         )
     })
 }
@@ -967,8 +1044,8 @@ conf 1:10,2:20,3:30,3:31
     }
 
     /// A plain-C member U (node 1) and a Rust member M (node 3) stay in
-    /// one view while rings 8 (formed by node 1 only) and 12 pass; U
-    /// completes S's fragmented #2, M never gets it.
+    /// one view while rings pass that they are not told of; U delivers
+    /// S's (node 2) #2, M never does.
     const U: &str = "member u c 1 10 1000
 ring 4 1
 conf 1:10,2:20,3:30
@@ -989,13 +1066,20 @@ dlv 2 20 3 40 ok
 conf 1:10,2:20,3:30,3:31,4:40
 ";
 
-    fn formed(node1: &str, node3: &str) -> Formed {
-        let line = |id: &str| {
-            format!("Dec 06 15:05:20 [9] vm corosync notice  [TOTEM ] A new membership ({id}) was formed. Members joined: 4\n")
+    /// Node 1's and node 3's logs: rings as `<rep>.<seq hex> <members text>`.
+    fn formed(node1: &[&str], node3: &[&str]) -> Formed {
+        let log = |rings: &[&str]| -> String {
+            rings
+                .iter()
+                .map(|r| {
+                    let (id, members) = r.split_once(' ').unwrap_or((r, ""));
+                    format!("Dec 06 15:05:20 [9] vm corosync notice  [TOTEM ] A new membership ({id}) was formed. Members {members}\n")
+                })
+                .collect()
         };
         let mut f = Formed::default();
-        f.read_log(1, &node1.split(' ').map(line).collect::<String>());
-        f.read_log(3, &node3.split(' ').map(line).collect::<String>());
+        f.read_log(1, &log(node1));
+        f.read_log(3, &log(node3));
         f
     }
 
@@ -1009,50 +1093,120 @@ conf 1:10,2:20,3:30,3:31,4:40
     }
 
     #[test]
-    fn the_daemon_logs_give_the_rings_each_node_formed() {
-        let f = formed("1.8 1.c", "5.4d");
-        assert_eq!(f.between(1, 4, 12), Some(vec![(8, 1), (12, 1)]));
-        assert_eq!(f.between(1, 8, 12), Some(vec![(12, 1)]));
-        assert_eq!(f.between(3, 0, 100), Some(vec![(77, 5)]));
-        assert_eq!(f.between(2, 0, 100), None);
+    fn the_daemon_logs_give_the_rings_each_node_formed_and_who_left() {
+        let f = formed(
+            &["1.8 joined: 2 3 left: 2 3 5", "1.c left: 4"],
+            &["5.4d", "4.51 joined: 4"],
+        );
+        let rings = |node, lo, hi| -> Vec<(u64, u32, Vec<u32>)> {
+            f.between(node, lo, hi)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.seq, r.rep, r.left.clone()))
+                .collect()
+        };
+        assert_eq!(rings(1, 4, 12), [(8, 1, vec![2, 3, 5]), (12, 1, vec![4])]);
+        assert_eq!(rings(1, 8, 12), [(12, 1, vec![4])]);
+        assert_eq!(rings(3, 0, 100), [(77, 5, vec![]), (81, 4, vec![])]);
+        assert!(f.between(2, 0, 100).is_none());
     }
 
     #[test]
-    fn a_member_lacking_a_fragmented_message_completed_across_a_ring_its_node_did_not_form_is_the_documented_break(
+    fn a_member_whose_daemon_saw_the_sender_leave_unreported_lacking_its_messages_is_the_documented_break(
     ) {
-        let f = formed("1.8 1.c", "1.c");
+        let f = formed(&["1.c"], &["3.8 left: 1 2", "1.c joined: 1 2"]);
         assert_eq!(
             classified_with(U, M, &f),
-            [(
-                Kind::VirtualSynchrony,
-                Some(Break::FragmentedAcrossUnreportedRing)
-            )]
+            [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
         );
         let shown = check_with(&[parse("u", U).unwrap(), parse("m", M).unwrap()], &f).0;
         let text = shown[0].to_string();
-        assert!(text.contains("corosync break fragmented-across-unreported-ring"));
-        assert!(text.contains("after ring 4, up to ring 12: node 3 formed rings 12/1, node 1 formed 8/1 12/1"));
+        assert!(
+            text.contains("corosync break leave-resets-reassembly"),
+            "{text}"
+        );
+        assert!(
+            text.contains("after ring 4, up to ring 12, node 3 saw sender node(s) [2] leave and node 1 did not"),
+            "{text}"
+        );
+        // The lost message need not be fragmented.
+        let u = U.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 900 ok");
+        assert_eq!(
+            classified_with(&u, M, &f),
+            [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
+        );
     }
 
     #[test]
-    fn the_same_shape_without_a_difference_in_formed_rings_stays_a_violation() {
+    fn the_same_shape_without_that_leave_stays_a_violation() {
         let none = [(Kind::VirtualSynchrony, None)];
-        // Both nodes formed the same rings.
-        assert_eq!(classified_with(U, M, &formed("1.8 1.c", "1.8 1.c")), none);
-        // The difference lies before the last ring the members were told of.
-        assert_eq!(classified_with(U, M, &formed("1.3 1.c", "1.c")), none);
+        let leave = ["3.8 left: 1 2", "1.c joined: 1 2"];
+        // Neither daemon saw node 2 leave.
+        assert_eq!(
+            classified_with(U, M, &formed(&["1.c"], &["3.8 left: 1", "1.c joined: 1"])),
+            none
+        );
+        // Both did.
+        assert_eq!(
+            classified_with(U, M, &formed(&["1.8 left: 2 3", "1.c joined: 2 3"], &leave)),
+            none
+        );
+        // The leave came before the last ring both were told of.
+        assert_eq!(
+            classified_with(
+                U,
+                M,
+                &formed(&["1.c"], &["3.3 left: 1 2", "1.c joined: 1 2"])
+            ),
+            none
+        );
         // No daemon logs.
         assert_eq!(classified_with(U, M, &Formed::default()), none);
-        // The lost message was not fragmented.
-        let u = U.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 900 ok");
-        assert_eq!(classified_with(&u, M, &formed("1.8 1.c", "1.c")), none);
         // Only members of the bindings show it.
         let u = U.replace("member u c", "member u rust");
-        assert_eq!(classified_with(&u, M, &formed("1.8 1.c", "1.c")), none);
-        // The two members are on one node (one log, the same rings).
-        let m = M.replace("member m rust 3 30", "member m rust 1 30");
-        let m = m.replace("3:30", "1:30");
-        let u = U.replace("3:30", "1:30");
-        assert_eq!(classified_with(&u, &m, &formed("1.8 1.c", "1.c")), none);
+        assert_eq!(classified_with(&u, M, &formed(&["1.c"], &leave)), none);
+        // The member delivers the message later.
+        let m = format!("{M}dlv 2 20 2 1500 ok\n");
+        assert!(classified_with(U, &m, &formed(&["1.c"], &leave))
+            .contains(&(Kind::VirtualSynchrony, None)));
+    }
+
+    #[test]
+    fn a_corrupt_fragmented_message_after_its_senders_node_left_is_the_documented_break() {
+        // U (C, node 1) and M (Rust, node 3) both get S's #2 assembled
+        // from two messages' fragments; node 1 and node 3 saw node 2 leave.
+        let corrupt = |r: &str| r.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 1500 corrupt");
+        let m = M.replace(
+            "dlv 2 20 3 40 ok",
+            "dlv 2 20 2 1500 corrupt\ndlv 2 20 3 40 ok",
+        );
+        let (u, m) = (corrupt(U), m);
+        let leave = ["3.8 left: 1 2", "1.c joined: 1 2"];
+        let f = formed(&leave, &leave);
+        let got = |u: &str, m: &str, f: &Formed| -> Vec<(Kind, Option<Break>)> {
+            let mut v = classified_with(u, m, f);
+            v.sort_by_key(|(k, _)| *k);
+            v
+        };
+        let both = [
+            (Kind::Corrupt, Some(Break::LeaveResetsReassembly)),
+            (Kind::Corrupt, Some(Break::LeaveResetsReassembly)),
+        ];
+        assert_eq!(got(&u, &m, &f), both);
+        let incs = [parse("u", &u).unwrap(), parse("m", &m).unwrap()];
+        let text = check_with(&incs, &f).0[0].to_string();
+        assert!(
+            text.contains("after ring 4, node 1 saw sender node 2 leave in ring(s) 8/3"),
+            "{text}"
+        );
+        // Without the leave, without the C member, or short: violations.
+        let plain = [(Kind::Corrupt, None), (Kind::Corrupt, None)];
+        assert_eq!(got(&u, &m, &formed(&["1.c"], &["1.c"])), plain);
+        assert_eq!(
+            got(&u.replace("member u c", "member u rust"), &m, &f),
+            plain
+        );
+        let short = |r: &str| r.replace("dlv 2 20 2 1500 corrupt", "dlv 2 20 2 900 corrupt");
+        assert_eq!(got(&short(&u), &short(&m), &f), plain);
     }
 }

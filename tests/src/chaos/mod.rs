@@ -73,6 +73,22 @@ impl Default for Traffic {
 }
 
 impl Traffic {
+    /// The default traffic for a cluster of `nodes`: the default pace at 3
+    /// nodes, its pauses scaled by (nodes / 3)² (rounded) for more. Every
+    /// daemon handles every message and every member sends, so the daemons'
+    /// work grows with the square of the cluster size; on two cores, five
+    /// daemons at the 3-node pace use all the CPU, and totem's token times
+    /// out in recovery, again and again.
+    pub fn for_nodes(nodes: usize) -> Traffic {
+        let d = Traffic::default();
+        let n = nodes.max(3) as u64;
+        let scale = |ms: u64| (ms * n * n + 4) / 9;
+        Traffic {
+            pace_ms: (scale(d.pace_ms.0), scale(d.pace_ms.1)),
+            ..d
+        }
+    }
+
     /// Reads `pace` (`MIN-MAX`) and `sizes` (`S,M,F`).
     pub fn parse(pace: &str, sizes: &str) -> Result<Traffic, String> {
         let bad_pace = || format!("pace {pace:?}: want MIN-MAX in ms, MIN <= MAX");
@@ -148,6 +164,14 @@ mod tests {
         assert!(Traffic::parse("5", "78,20,2").is_err());
         assert!(Traffic::parse("20-120", "78,20,3").is_err());
         assert!(Traffic::parse("20-120", "78,22").is_err());
+    }
+
+    #[test]
+    fn the_default_pace_slows_with_the_square_of_the_cluster_size() {
+        assert_eq!(Traffic::for_nodes(3), Traffic::default());
+        assert_eq!(Traffic::for_nodes(4).pace_ms, (36, 213));
+        assert_eq!(Traffic::for_nodes(5).pace_ms, (56, 333));
+        assert_eq!(Traffic::for_nodes(5).sizes, Traffic::default().sizes);
     }
 
     #[test]

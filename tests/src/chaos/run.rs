@@ -661,12 +661,9 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     {
         let path = entry.path();
         let ours = path.extension().is_some_and(|x| x == "rec" || x == "err")
-            || path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| {
-                    n == "driver.log" || n == "resources.tsv" || n.ends_with("-corosync.log")
-                });
+            || path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == "driver.log" || n == "resources.tsv" || n.ends_with("-corosync.log")
+            });
         if ours {
             fs::remove_file(&path)
                 .map_err(|e| HarnessError::new(format!("remove {}: {e}", path.display())))?;
