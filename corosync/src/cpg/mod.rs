@@ -71,6 +71,17 @@
 //!   client's own messages from overflowing it. What the pacing does not
 //!   count can still overflow it: other members' messages and membership
 //!   events, and any single message larger than the ring.
+//!
+//! # Losses corosync does not report
+//!
+//! corosync 3.1.7 can lose or corrupt messages under membership churn
+//! without a configuration change telling the members (RELIABILITY.md,
+//! "Breaks corosync makes"): a daemon that saw a node leave, even in a ring
+//! CPG members are never told of, throws away the rest of a message that
+//! node had begun and more of its messages after it; libcpg then drops a
+//! fragmented message, or hands on one that starts with foreign bytes.
+//! This happens below the bindings, to C clients alike. An application
+//! that must notice numbers and checksums its messages.
 
 use std::cell::Cell;
 use std::io::IoSlice;

@@ -84,11 +84,25 @@ pub enum Break {
     /// When the node comes back and goes on with a message it had begun,
     /// that daemon throws the rest away, and further packets of that node
     /// until one ends with a whole message; daemons that did not see the
-    /// node leave deliver them. So moving from a view to the next, one
-    /// member lacks messages, never delivered at all, of senders whose
-    /// node its daemon saw leave (its log) since the last ring both
-    /// members were told of, while the other member's daemon did not.
+    /// node leave, or had its packets all along since, deliver them. So
+    /// moving from a view to the next, one member lacks messages, never
+    /// delivered intact, of senders whose node its daemon was apart from
+    /// (its log: a ring without that node, or one it saw the node leave)
+    /// since the last ring both members were told of, later than the
+    /// other member's daemon was, if ever.
     LeaveResetsReassembly,
+    /// totem delivers what is left of a broken ring's messages to the
+    /// members of each transitional configuration apart (extended virtual
+    /// synchrony). CPG reports no transitional configuration, and no ring
+    /// whose synchronisation the next membership change ends; the next
+    /// synchronisation that completes compares the members it last reported
+    /// with the latest transitional configuration only. Two daemons that
+    /// went through different configurations in rings nobody was told of
+    /// deliver different sets of the old ring's messages, and their members
+    /// go on in the same views: moving from a view to the next one, in a
+    /// later ring, one member lacks messages, never delivered intact, and
+    /// between the two rings the two daemons formed different rings.
+    UnreportedPartition,
 }
 
 impl fmt::Display for Break {
@@ -96,6 +110,7 @@ impl fmt::Display for Break {
         match self {
             Break::FragmentedAcrossJoin => f.write_str("fragmented-across-join"),
             Break::LeaveResetsReassembly => f.write_str("leave-resets-reassembly"),
+            Break::UnreportedPartition => f.write_str("unreported-partition"),
         }
     }
 }
@@ -114,7 +129,13 @@ pub struct Violation {
     pattern: Option<Break>,
     /// The transition (two views) of a virtual-synchrony violation.
     transition: Option<String>,
-    /// Whether one of its two members is a plain-C member.
+    /// For a break in the daemons ([`Break::LeaveResetsReassembly`],
+    /// [`Break::UnreportedPartition`]): the transition's two views, and
+    /// each lacking member's node with the messages it lacks.
+    lost: Option<(ViewKey, ViewKey, Vec<(u32, Vec<MsgId>)>)>,
+    /// Whether it is shown with plain C: one of its two members is a
+    /// plain-C member (for [`Break::LeaveResetsReassembly`], the one that
+    /// lacks messages), or the member of a corrupt delivery is.
     with_c: bool,
 }
 
@@ -127,6 +148,7 @@ impl Violation {
             corosync: None,
             pattern: None,
             transition: None,
+            lost: None,
             with_c: false,
         }
     }
@@ -166,15 +188,36 @@ pub struct Formed(HashMap<u32, Vec<FormedRing>>);
 struct FormedRing {
     seq: u64,
     rep: u32,
+    /// Its members ("Sync members[n]: ..." before it), when logged.
+    members: Option<Vec<u32>>,
+    /// The nodes the daemon saw leave when it formed it.
     left: Vec<u32>,
+}
+
+impl FormedRing {
+    /// Whether the daemon was without `node`'s packet stream, or lost its
+    /// reassembly of it, in this ring: `node` left, or is not a member.
+    fn apart_from(&self, node: u32) -> bool {
+        self.left.contains(&node) || self.members.as_ref().is_some_and(|m| !m.contains(&node))
+    }
 }
 
 impl Formed {
     /// Adds the rings that the log `text` of node `nodeid` shows formed.
     pub fn read_log(&mut self, nodeid: u32, text: &str) {
         const MARK: &str = "A new membership (";
+        const MEMBERS: &str = "Sync members[";
         let rings = self.0.entry(nodeid).or_default();
+        let mut members = None;
         for line in text.lines() {
+            if let Some(at) = line.find(MEMBERS) {
+                members = line[at..].split_once("]:").map(|(_, list)| {
+                    list.split_whitespace()
+                        .filter_map(|n| n.parse().ok())
+                        .collect()
+                });
+                continue;
+            }
             let Some(at) = line.find(MARK) else { continue };
             let rest = &line[at + MARK.len()..];
             let Some((id, rest)) = rest.split_once(')') else {
@@ -195,7 +238,12 @@ impl Formed {
                         .collect()
                 })
                 .unwrap_or_default();
-            rings.push(FormedRing { seq, rep, left });
+            rings.push(FormedRing {
+                seq,
+                rep,
+                members: members.take(),
+                left,
+            });
         }
     }
 
@@ -354,6 +402,7 @@ pub fn check_with(incs: &[Incarnation], formed: &Formed) -> (Vec<Violation>, Cov
             }
         }
     }
+    same_node(incs, &all, &mut out);
     classify(&mut out);
     (out, cov)
 }
@@ -602,6 +651,7 @@ fn check_views(pair: &Pair<'_>, formed: &Formed, out: &mut Vec<Violation>, cov: 
                 .map(|m| m.to_string())
                 .collect();
             let mut unreported = None;
+            let mut lost = None;
             let pattern = if set_b.is_subset(&set_a)
                 && fragmented_across_join(b, vb, j, a, set_a.difference(&set_b))
                 || set_a.is_subset(&set_b)
@@ -609,27 +659,92 @@ fn check_views(pair: &Pair<'_>, formed: &Formed, out: &mut Vec<Violation>, cov: 
             {
                 Some(Break::FragmentedAcrossJoin)
             } else {
-                unreported = if set_b.is_subset(&set_a) {
-                    leave_resets_reassembly(
-                        (b, vb, j),
-                        (a, va, i),
-                        set_a.difference(&set_b),
-                        formed,
-                    )
-                } else if set_a.is_subset(&set_b) {
-                    leave_resets_reassembly(
-                        (a, va, i),
-                        (b, vb, j),
-                        set_b.difference(&set_a),
-                        formed,
-                    )
-                } else {
-                    None
+                // Each member that lacks messages the other delivered
+                // must lack them the same way.
+                // (A member that joined during the view may lack some of
+                // them as fragmented-across-join too: those are set apart.)
+                let mut joined = 0;
+                let mut rest = |lacking: &Incarnation,
+                                lv,
+                                at,
+                                other,
+                                from: &HashSet<MsgId>,
+                                to: &HashSet<MsgId>| {
+                    let all: Vec<MsgId> = from.difference(to).copied().collect();
+                    let rest: Vec<MsgId> = all
+                        .iter()
+                        .filter(|m| !lost_across_join(lacking, lv, at, other, m))
+                        .copied()
+                        .collect();
+                    joined += all.len() - rest.len();
+                    rest
                 };
-                unreported.as_ref().map(|_| Break::LeaveResetsReassembly)
+                let b_lacks = rest(b, vb, j, a, &set_a, &set_b);
+                let a_lacks = rest(a, va, i, b, &set_b, &set_a);
+                let both = |how: Explain| {
+                    let side = |lacking, other, missing: &[MsgId]| {
+                        if missing.is_empty() {
+                            Some(None)
+                        } else {
+                            how(lacking, other, missing, formed).map(Some)
+                        }
+                    };
+                    match (
+                        side((b, vb, j), (a, va, i), &b_lacks),
+                        side((a, va, i), (b, vb, j), &a_lacks),
+                    ) {
+                        (Some(Some(x)), Some(Some(y))) => Some(format!("{x}\n{y}")),
+                        (Some(x), Some(y)) => x.or(y),
+                        _ => None,
+                    }
+                };
+                let found = if b_lacks.is_empty() && a_lacks.is_empty() {
+                    // Both lack messages, all as fragmented-across-join
+                    // (a merge: each side lacks the other's).
+                    joined = 0;
+                    Some((
+                        Break::FragmentedAcrossJoin,
+                        "each lacks fragmented messages of senders it came together with"
+                            .to_string(),
+                    ))
+                } else {
+                    [
+                        (
+                            Break::LeaveResetsReassembly,
+                            leave_resets_reassembly as Explain,
+                        ),
+                        (Break::UnreportedPartition, unreported_partition),
+                    ]
+                    .into_iter()
+                    .find_map(|(brk, how)| both(how).map(|text| (brk, text)))
+                };
+                lost = Some((
+                    key.0.clone(),
+                    key.1.clone(),
+                    [(b.member.0, b_lacks), (a.member.0, a_lacks)]
+                        .into_iter()
+                        .filter(|(_, m)| !m.is_empty())
+                        .collect(),
+                ));
+                found.map(|(brk, text)| {
+                    unreported = Some(if joined > 0 {
+                        format!(
+                            "{text}\n({joined} more lacked as {})",
+                            Break::FragmentedAcrossJoin
+                        )
+                    } else {
+                        text
+                    });
+                    brk
+                })
             };
             out.push(Violation {
                 corosync: None,
+                lost: if pattern == Some(Break::FragmentedAcrossJoin) {
+                    None
+                } else {
+                    lost
+                },
                 pattern,
                 transition: Some(format!("{} to {}", show_view(&key.0), show_view(&key.1))),
                 with_c: a.kind == "c" || b.kind == "c",
@@ -667,60 +782,145 @@ fn fragmented_across_join<'m>(
     other: &Incarnation,
     missing: impl Iterator<Item = &'m MsgId>,
 ) -> bool {
-    let Some(atomic) = other.atomic.or(lacking.atomic) else {
-        return false;
-    };
     let mut any = false;
     for m in missing {
         any = true;
-        let sender = (m.nodeid, m.pid);
-        let comes_together = views.views[at].1.contains(&sender)
-            && (at == 0 || !views.views[at - 1].1.contains(&sender));
-        if !comes_together {
-            return false;
-        }
-        let never = !lacking
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Deliver { id, .. } if id == m));
-        let fragmented = other.events.iter().any(
-            |e| matches!(e, Event::Deliver { id, len, intact: true } if id == m && *len > atomic),
-        );
-        if !never || !fragmented {
+        if !lost_across_join(lacking, views, at, other, m) {
             return false;
         }
     }
     any
 }
 
-/// Whether member `lacking` (its views, and the index of the view it
-/// moved from), moving to the next view together with member `other`,
-/// lacks exactly `missing` as [`Break::LeaveResetsReassembly`] has it:
-/// every missing message is one `lacking` never delivered at all, and
-/// after the last ring both members were told of before that view, up to
-/// the ring of the next view, the daemon of `lacking` saw each missing
-/// message's sender node leave and the daemon of `other` never saw it
-/// leave. Returns those rings, for the trace.
-fn leave_resets_reassembly<'m>(
-    (lacking, lv, li): (&Incarnation, &Views, usize),
-    (other, _, _): (&Incarnation, &Views, usize),
-    missing: impl Iterator<Item = &'m MsgId>,
-    formed: &Formed,
-) -> Option<String> {
-    let (from, to) = (lv.views[li].0?, lv.views.get(li + 1)?.0?);
+/// Whether `lacking` lacks message `m` as [`Break::FragmentedAcrossJoin`]
+/// has it (see [`fragmented_across_join`]).
+fn lost_across_join(
+    lacking: &Incarnation,
+    views: &Views,
+    at: usize,
+    other: &Incarnation,
+    m: &MsgId,
+) -> bool {
+    let Some(atomic) = other.atomic.or(lacking.atomic) else {
+        return false;
+    };
+    let sender = (m.nodeid, m.pid);
+    let comes_together = views.views[at].1.contains(&sender)
+        && (at == 0 || !views.views[at - 1].1.contains(&sender));
+    let never = !lacking
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Deliver { id, .. } if id == m));
+    let fragmented = other
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Deliver { id, len, intact: true } if id == m && *len > atomic));
+    comes_together && never && fragmented
+}
+
+/// A member, its views, and the index of the view it moved from.
+type Side<'a> = (&'a Incarnation, &'a Views, usize);
+
+/// A test of whether member `lacking`, moving to the next view together
+/// with member `other`, lacks exactly the given messages as one of
+/// corosync's breaks has it; the evidence, for the trace.
+type Explain = fn(Side<'_>, Side<'_>, &[MsgId], &Formed) -> Option<String>;
+
+/// The last ring both members were told of before `from` (or, if one was
+/// told of none, the last the other was told of).
+fn last_told_by_both(a: &Incarnation, b: &Incarnation, from: u64) -> Option<u64> {
     let told = |inc: &Incarnation| -> HashSet<(u64, u32)> {
         inc.events
             .iter()
             .filter_map(|e| match e {
-                Event::Ring(seq, rep) if *seq < from.0 => Some((*seq, *rep)),
+                Event::Ring(seq, rep) if *seq < from => Some((*seq, *rep)),
                 _ => None,
             })
             .collect()
     };
-    let lo = told(lacking)
-        .intersection(&told(other))
-        .map(|r| r.0)
-        .max()?;
+    let (ta, tb) = (told(a), told(b));
+    match ta.intersection(&tb).map(|r| r.0).max() {
+        Some(lo) => Some(lo),
+        None if ta.is_empty() || tb.is_empty() => ta.iter().chain(tb.iter()).map(|r| r.0).max(),
+        None => None,
+    }
+}
+
+/// Whether member `lacking` (see [`Side`]), moving to the next view
+/// together with member `other`, lacks exactly `missing` as
+/// [`Break::UnreportedPartition`] has it: every missing message is one
+/// `lacking` never delivered intact, the next view is in a later ring,
+/// and between the two views' rings the two daemons formed different
+/// rings. Returns those rings, for the trace.
+fn unreported_partition(
+    (lacking, lv, li): Side<'_>,
+    (other, _, _): Side<'_>,
+    missing: &[MsgId],
+    formed: &Formed,
+) -> Option<String> {
+    let (from, to) = (lv.views[li].0?, lv.views.get(li + 1)?.0?);
+    if to.0 <= from.0 {
+        return None;
+    }
+    let never = |m: &MsgId| {
+        !lacking
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m))
+    };
+    if !missing.iter().all(never) {
+        return None;
+    }
+    let (ln, on) = (lacking.member.0, other.member.0);
+    let ids = |node| -> Option<Vec<(u64, u32)>> {
+        Some(
+            formed
+                .between(node, from.0, to.0 - 1)?
+                .into_iter()
+                .map(|r| (r.seq, r.rep))
+                .collect(),
+        )
+    };
+    let (lr, or) = (ids(ln)?, ids(on)?);
+    let text = |r: &[(u64, u32)]| {
+        if r.is_empty() {
+            "none".to_string()
+        } else {
+            r.iter()
+                .map(|(s, p)| format!("{s}/{p}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    (lr != or).then(|| {
+        format!(
+            "between ring {} and ring {}, node {ln} formed {} and node {on} formed {}",
+            from.0,
+            to.0,
+            text(&lr),
+            text(&or)
+        )
+    })
+}
+
+/// Whether member `lacking` (see [`Side`]), moving to the next view
+/// together with member `other`, lacks exactly `missing` as
+/// [`Break::LeaveResetsReassembly`] has it:
+/// every missing message is one `lacking` never delivered intact, and
+/// after the last ring both members were told of before that view (or, if
+/// one was told of none, the other's last), up to the ring of the next
+/// view, the daemon of `lacking` was apart from each
+/// missing message's sender node (formed a ring without it, or saw it
+/// leave) later than the daemon of `other` was, if ever. Returns those
+/// rings, for the trace.
+fn leave_resets_reassembly(
+    (lacking, lv, li): Side<'_>,
+    (other, _, _): Side<'_>,
+    missing: &[MsgId],
+    formed: &Formed,
+) -> Option<String> {
+    let (from, to) = (lv.views[li].0?, lv.views.get(li + 1)?.0?);
+    let lo = last_told_by_both(lacking, other, from.0)?;
     let hi = from.0.max(to.0);
     let (ln, on) = (lacking.member.0, other.member.0);
     let (lr, or) = (formed.between(ln, lo, hi)?, formed.between(on, lo, hi)?);
@@ -730,8 +930,19 @@ fn leave_resets_reassembly<'m>(
             .events
             .iter()
             .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m));
-        let seen_leave = |rings: &[&FormedRing]| rings.iter().any(|r| r.left.contains(&m.nodeid));
-        if !never || !seen_leave(&lr) || seen_leave(&or) {
+        // The last ring in which each daemon was apart from the sender's
+        // node: `lacking`'s must be later than `other`'s (or `other`'s
+        // daemon never apart), so that `other` had the sender's packets
+        // all along when `lacking` met the sender again.
+        let last_apart = |rings: &[&FormedRing]| {
+            rings
+                .iter()
+                .filter(|r| r.apart_from(m.nodeid))
+                .map(|r| r.seq)
+                .max()
+        };
+        let (l_apart, o_apart) = (last_apart(&lr), last_apart(&or));
+        if !never || l_apart.is_none() || o_apart >= l_apart {
             return None;
         }
         senders.push(m.nodeid);
@@ -745,14 +956,15 @@ fn leave_resets_reassembly<'m>(
         rings
             .iter()
             .map(|r| {
-                let left: Vec<String> = r.left.iter().map(u32::to_string).collect();
-                format!("{}/{} (left: {})", r.seq, r.rep, left.join(" "))
+                let list = |l: &[u32]| l.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+                let members = r.members.as_deref().map(list).unwrap_or_else(|| "?".into());
+                format!("{}/{} [{members}] (left: {})", r.seq, r.rep, list(&r.left))
             })
             .collect::<Vec<_>>()
             .join(", ")
     };
     Some(format!(
-        "after ring {lo}, up to ring {hi}, node {ln} saw sender node(s) {senders:?} leave and node {on} did not; \
+        "after ring {lo}, up to ring {hi}, node {ln} was apart from sender node(s) {senders:?} later than node {on}; \
          node {ln} formed {}; node {on} formed {}",
         text(&lr),
         text(&or)
@@ -764,7 +976,8 @@ fn leave_resets_reassembly<'m>(
 /// fragment to the message it is assembling for a sender: the message is
 /// longer than corosync's largest atomic message, and while the member
 /// was in the group, up to the first ring it was told of after the
-/// delivery, its daemon saw the sender's node leave. Returns those rings,
+/// delivery, its daemon was apart from the sender's node (a ring without
+/// it, or one it saw the node leave). Returns those rings,
 /// for the trace.
 fn corrupt_after_leave(
     inc: &Incarnation,
@@ -789,16 +1002,39 @@ fn corrupt_after_leave(
     let left: Vec<String> = formed
         .between(node, lo, hi)?
         .into_iter()
-        .filter(|r| r.left.contains(&id.nodeid))
+        .filter(|r| r.apart_from(id.nodeid))
         .map(|r| format!("{}/{}", r.seq, r.rep))
         .collect();
     (!left.is_empty()).then(|| {
         format!(
-            "after ring {lo}, node {node} saw sender node {} leave in ring(s) {}",
+            "after ring {lo}, node {node} was apart from sender node {} in ring(s) {}",
             id.nodeid,
             left.join(" ")
         )
     })
+}
+
+/// A loss in a daemon is every member's on its node: a violation is not
+/// a break in the daemons when another
+/// member on a lacking member's node that installed the same two views
+/// delivered one of the lost messages.
+fn same_node(incs: &[Incarnation], all: &[(Vec<MsgId>, Views)], out: &mut [Violation]) {
+    for v in out.iter_mut() {
+        let Some((from, to, lost)) = &v.lost else {
+            continue;
+        };
+        let witness = lost.iter().find_map(|(node, msgs)| {
+            incs.iter().zip(all).find_map(|(inc, (delivered, views))| {
+                let moved = views.views.windows(2).any(|w| &w[0] == from && &w[1] == to);
+                let had = msgs.iter().find(|m| delivered.contains(m))?;
+                (inc.member.0 == *node && moved).then(|| format!("{} delivered {had}", who(inc)))
+            })
+        });
+        if let Some(w) = witness {
+            v.pattern = None;
+            v.trace.push_str(&format!("\n(but {w}, on the same node)"));
+        }
+    }
 }
 
 /// Marks as [`Violation::corosync`] the violations that match a documented
@@ -1066,16 +1302,25 @@ dlv 2 20 3 40 ok
 conf 1:10,2:20,3:30,3:31,4:40
 ";
 
-    /// Node 1's and node 3's logs: rings as `<rep>.<seq hex> <members text>`.
+    /// Node 1's and node 3's logs: rings as `<rep>.<seq hex> [<members>]
+    /// <members text>`, the member list optional.
     fn formed(node1: &[&str], node3: &[&str]) -> Formed {
         let log = |rings: &[&str]| -> String {
-            rings
-                .iter()
-                .map(|r| {
-                    let (id, members) = r.split_once(' ').unwrap_or((r, ""));
-                    format!("Dec 06 15:05:20 [9] vm corosync notice  [TOTEM ] A new membership ({id}) was formed. Members {members}\n")
-                })
-                .collect()
+            let mut out = String::new();
+            for r in rings {
+                let (id, rest) = r.split_once(' ').unwrap_or((r, ""));
+                let rest = match rest.strip_prefix('[') {
+                    Some(more) => {
+                        let (members, rest) = more.split_once(']').unwrap();
+                        let n = members.split_whitespace().count();
+                        out += &format!("Dec 06 15:05:20 [9] vm corosync notice  [QUORUM] Sync members[{n}]: {members}\n");
+                        rest.trim_start()
+                    }
+                    None => rest,
+                };
+                out += &format!("Dec 06 15:05:20 [9] vm corosync notice  [TOTEM ] A new membership ({id}) was formed. Members {rest}\n");
+            }
+            out
         };
         let mut f = Formed::default();
         f.read_log(1, &log(node1));
@@ -1115,24 +1360,49 @@ conf 1:10,2:20,3:30,3:31,4:40
     fn a_member_whose_daemon_saw_the_sender_leave_unreported_lacking_its_messages_is_the_documented_break(
     ) {
         let f = formed(&["1.c"], &["3.8 left: 1 2", "1.c joined: 1 2"]);
+        // A plain-C member on either side will do: here U delivered it.
         assert_eq!(
             classified_with(U, M, &f),
             [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
         );
-        let shown = check_with(&[parse("u", U).unwrap(), parse("m", M).unwrap()], &f).0;
+        // Not when a member on M's node that moved the same way delivered
+        // it: the loss was not its daemon's.
+        let n = M
+            .replace("member m rust 3 30", "member n rust 3 32")
+            .replace("dlv 2 20 3 40 ok", "dlv 2 20 2 1500 ok\ndlv 2 20 3 40 ok");
+        let incs = [
+            parse("u", U).unwrap(),
+            parse("m", M).unwrap(),
+            parse("n", &n).unwrap(),
+        ];
+        let v = check_with(&incs, &f).0;
+        assert!(v.iter().all(|v| v.corosync.is_none()), "{v:?}");
+        assert!(
+            v.iter().any(|v| v
+                .trace
+                .contains("(but n (rust 3:32) delivered 2:20#2, on the same node)")),
+            "{v:?}"
+        );
+        let cm = M.replace("member m rust", "member m c");
+        let mc = cm.as_str();
+        assert_eq!(
+            classified_with(U, mc, &f),
+            [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
+        );
+        let shown = check_with(&[parse("u", U).unwrap(), parse("m", mc).unwrap()], &f).0;
         let text = shown[0].to_string();
         assert!(
             text.contains("corosync break leave-resets-reassembly"),
             "{text}"
         );
         assert!(
-            text.contains("after ring 4, up to ring 12, node 3 saw sender node(s) [2] leave and node 1 did not"),
+            text.contains("after ring 4, up to ring 12, node 3 was apart from sender node(s) [2] later than node 1"),
             "{text}"
         );
         // The lost message need not be fragmented.
         let u = U.replace("dlv 2 20 2 1500 ok", "dlv 2 20 2 900 ok");
         assert_eq!(
-            classified_with(&u, M, &f),
+            classified_with(&u, mc, &f),
             [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
         );
     }
@@ -1140,33 +1410,41 @@ conf 1:10,2:20,3:30,3:31,4:40
     #[test]
     fn the_same_shape_without_that_leave_stays_a_violation() {
         let none = [(Kind::VirtualSynchrony, None)];
+        // A plain-C member lacks the message, as the break needs.
+        let cm = M.replace("member m rust", "member m c");
+        let mc = cm.as_str();
         let leave = ["3.8 left: 1 2", "1.c joined: 1 2"];
         // Neither daemon saw node 2 leave.
         assert_eq!(
-            classified_with(U, M, &formed(&["1.c"], &["3.8 left: 1", "1.c joined: 1"])),
+            classified_with(U, mc, &formed(&["1.c"], &["3.8 left: 1", "1.c joined: 1"])),
             none
         );
         // Both did.
         assert_eq!(
-            classified_with(U, M, &formed(&["1.8 left: 2 3", "1.c joined: 2 3"], &leave)),
+            classified_with(
+                U,
+                mc,
+                &formed(&["1.8 left: 2 3", "1.c joined: 2 3"], &leave)
+            ),
             none
         );
         // The leave came before the last ring both were told of.
         assert_eq!(
             classified_with(
                 U,
-                M,
+                mc,
                 &formed(&["1.c"], &["3.3 left: 1 2", "1.c joined: 1 2"])
             ),
             none
         );
         // No daemon logs.
-        assert_eq!(classified_with(U, M, &Formed::default()), none);
-        // Only members of the bindings show it.
+        assert_eq!(classified_with(U, mc, &Formed::default()), none);
+        // Both are members of the bindings.
         let u = U.replace("member u c", "member u rust");
-        assert_eq!(classified_with(&u, M, &formed(&["1.c"], &leave)), none);
+        let m = mc.replace("member m c", "member m rust");
+        assert_eq!(classified_with(&u, &m, &formed(&["1.c"], &leave)), none);
         // The member delivers the message later.
-        let m = format!("{M}dlv 2 20 2 1500 ok\n");
+        let m = format!("{mc}dlv 2 20 2 1500 ok\n");
         assert!(classified_with(U, &m, &formed(&["1.c"], &leave))
             .contains(&(Kind::VirtualSynchrony, None)));
     }
@@ -1196,7 +1474,7 @@ conf 1:10,2:20,3:30,3:31,4:40
         let incs = [parse("u", &u).unwrap(), parse("m", &m).unwrap()];
         let text = check_with(&incs, &f).0[0].to_string();
         assert!(
-            text.contains("after ring 4, node 1 saw sender node 2 leave in ring(s) 8/3"),
+            text.contains("after ring 4, node 1 was apart from sender node 2 in ring(s) 8/3"),
             "{text}"
         );
         // Without the leave, without the C member, or short: violations.
@@ -1208,5 +1486,113 @@ conf 1:10,2:20,3:30,3:31,4:40
         );
         let short = |r: &str| r.replace("dlv 2 20 2 1500 corrupt", "dlv 2 20 2 900 corrupt");
         assert_eq!(got(&short(&u), &short(&m), &f), plain);
+    }
+
+    #[test]
+    fn a_member_whose_daemon_was_without_the_sender_longer_is_the_documented_break() {
+        // Both daemons lost node 2's stream in ring 6; node 3's was
+        // without it again in ring 8, while node 1's had it from ring 6 on.
+        let mc = M.replace("member m rust", "member m c");
+        let o = ["1.6 [1 2] joined: 2 left: 2", "1.c [1 2 3] joined: 3"];
+        let l = ["3.6 [3] left: 1 2", "3.8 [3]", "1.c [1 2 3] joined: 1 2"];
+        assert_eq!(
+            classified_with(U, &mc, &formed(&o, &l)),
+            [(Kind::VirtualSynchrony, Some(Break::LeaveResetsReassembly))]
+        );
+        let shown = check_with(
+            &[parse("u", U).unwrap(), parse("m", &mc).unwrap()],
+            &formed(&o, &l),
+        )
+        .0;
+        assert!(
+            shown[0].to_string().contains("8/3 [3] (left: )"),
+            "{}",
+            shown[0]
+        );
+        // Without the member lists, both were last apart in ring 6.
+        let l = ["3.6 left: 1 2", "3.8", "1.c joined: 1 2"];
+        assert_eq!(
+            classified_with(U, &mc, &formed(&o, &l)),
+            [(Kind::VirtualSynchrony, None)]
+        );
+    }
+
+    /// X (C, node 1) and Y (Rust, node 3) move from a view of ring 4 to
+    /// one of ring 12; X delivered S's #2 in the first, Y never did.
+    const X: &str = "member x c 1 10 1000
+ring 4 1
+conf 1:10,2:20,3:30
+dlv 2 20 1 40 ok
+dlv 2 20 2 40 ok
+conf 1:10,3:30
+ring 12 1
+dlv 1 10 1 40 ok
+";
+
+    #[test]
+    fn members_whose_daemons_formed_different_unreported_rings_between_two_views_are_the_documented_break(
+    ) {
+        let y = X
+            .replace("member x c 1 10", "member y rust 3 30")
+            .replace("dlv 2 20 2 40 ok\n", "");
+        let got = |f: &Formed| classified_with(X, &y, f);
+        let apart = formed(
+            &["1.8 [1 2] left: 3", "1.c [1 3] joined: 3 left: 2"],
+            &["3.8 [3] left: 1 2", "1.c [1 3] joined: 1"],
+        );
+        assert_eq!(
+            got(&apart),
+            [(Kind::VirtualSynchrony, Some(Break::UnreportedPartition))]
+        );
+        let incs = [parse("x", X).unwrap(), parse("y", &y).unwrap()];
+        let text = check_with(&incs, &apart).0[0].to_string();
+        assert!(
+            text.contains("between ring 4 and ring 12, node 3 formed 8/3 and node 1 formed 8/1"),
+            "{text}"
+        );
+        let none = [(Kind::VirtualSynchrony, None)];
+        // The same rings on both nodes.
+        let together = formed(
+            &["1.8 [1 3] left: 2", "1.c [1 3]"],
+            &["1.8 [1 3] left: 2", "1.c [1 3]"],
+        );
+        assert_eq!(got(&together), none);
+        // Both views in one ring.
+        let x1 = X.replace("ring 12 1\n", "");
+        let y1 = y.replace("ring 12 1\n", "");
+        assert_eq!(classified_with(&x1, &y1, &apart), none);
+        // No logs.
+        assert_eq!(got(&Formed::default()), none);
+        // Y, whose first view this is, also lacks a fragmented message
+        // begun before its join: set apart as fragmented-across-join.
+        let x2 = X.replace(
+            "dlv 2 20 2 40 ok\n",
+            "dlv 2 20 2 40 ok\ndlv 2 20 3 1500 ok\n",
+        );
+        let incs = [parse("x", &x2).unwrap(), parse("y", &y).unwrap()];
+        let v = check_with(&incs, &apart).0;
+        assert_eq!(v[0].corosync, Some(Break::UnreportedPartition), "{}", v[0]);
+        assert!(
+            v[0].trace
+                .contains("(1 more lacked as fragmented-across-join)"),
+            "{}",
+            v[0]
+        );
+    }
+
+    #[test]
+    fn two_sides_of_a_merge_each_lacking_the_others_fragmented_message_are_fragmented_across_join()
+    {
+        let p = "member p c 1 10 1000\nring 4 1\nconf 1:10\ndlv 1 10 1 40 ok\nconf 1:10,2:20\nring 8 1\n\
+                 dlv 1 10 2 1500 ok\ndlv 2 20 6 40 ok\nconf 1:10,2:20,3:30\n";
+        let q = "member q rust 2 20 1000\nring 4 2\nconf 2:20\ndlv 2 20 4 40 ok\nconf 1:10,2:20\nring 8 1\n\
+                 dlv 2 20 5 1500 ok\ndlv 2 20 6 40 ok\nconf 1:10,2:20,3:30\n";
+        assert_eq!(
+            classified(p, q),
+            [(Kind::VirtualSynchrony, Some(Break::FragmentedAcrossJoin))]
+        );
+        // Not when one of the lost messages is not fragmented.
+        let q = q.replace("dlv 2 20 5 1500 ok", "dlv 2 20 5 900 ok");
+        assert_eq!(classified(p, &q), [(Kind::VirtualSynchrony, None)]);
     }
 }
