@@ -132,7 +132,7 @@ pub struct Violation {
     /// For a break in the daemons ([`Break::LeaveResetsReassembly`],
     /// [`Break::UnreportedPartition`]): the transition's two views, and
     /// each lacking member's node with the messages it lacks.
-    lost: Option<(ViewKey, ViewKey, Vec<(u32, Vec<MsgId>)>)>,
+    lost: Option<Lost>,
     /// Whether it is shown with plain C: one of its two members is a
     /// plain-C member (for [`Break::LeaveResetsReassembly`], the one that
     /// lacks messages), or the member of a corrupt delivery is.
@@ -170,6 +170,10 @@ impl fmt::Display for Violation {
         Ok(())
     }
 }
+
+/// A transition's two views, and each lacking member's node with the
+/// messages it lacks.
+type Lost = (ViewKey, ViewKey, Vec<(u32, Vec<MsgId>)>);
 
 /// A view: the members after a configuration change and the ring it came
 /// in (`None` before the member's first ring event).
