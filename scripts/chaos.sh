@@ -11,7 +11,7 @@
 #
 #   scripts/chaos.sh --seconds N --seed S --nodes K   (K from 3 to 5)
 #       [--pace MIN-MAX]        ms between two sends of a member (default 20-120
-#                               at 3 nodes, scaled by (K/3)^2: 36-213, 56-333)
+#                               at 3 nodes, scaled by (K/3)^3: 47-284, 93-556)
 #       [--sizes S,M,F]         percent small (28-512 B), medium (1-64 KiB) and
 #                               fragmented (over corosync's largest atomic
 #                               message) messages, adding up to 100 (default 78,20,2)

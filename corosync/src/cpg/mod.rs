@@ -76,12 +76,14 @@
 //!
 //! corosync 3.1.7 can lose or corrupt messages under membership churn
 //! without a configuration change telling the members (RELIABILITY.md,
-//! "Breaks corosync makes"): a daemon that saw a node leave, even in a ring
-//! CPG members are never told of, throws away the rest of a message that
-//! node had begun and more of its messages after it; libcpg then drops a
-//! fragmented message, or hands on one that starts with foreign bytes.
-//! This happens below the bindings, to C clients alike. An application
-//! that must notice numbers and checksums its messages.
+//! "Breaks corosync makes"). CPG reports only the rings whose
+//! synchronisation completes, so a short partition can go unreported while
+//! the two sides deliver different messages of the ring it broke. A daemon
+//! that saw a node leave, even in such a ring, throws away the rest of a
+//! message that node had begun and more of its messages after it; libcpg
+//! then drops a fragmented message, or hands on one that starts with
+//! foreign bytes. This happens below the bindings, to C clients alike. An
+//! application that must notice numbers and checksums its messages.
 
 use std::cell::Cell;
 use std::io::IoSlice;
