@@ -9,8 +9,7 @@
  *           percentages (as chaos::Traffic in tests/src/chaos/mod.rs)
  *   stdout  "ready <nodeid> <pid>" once joined
  *   stdin   "exit": stop sending, wait (up to 60 s) for the last own
- *           message to come back, record "end", leave; "pause" and
- *           "resume": stop and go on sending
+ *           message to come back, record "end", leave
  *   exit 3  after any other error from corosync (recorded as "error");
  *           CS_ERR_INTERRUPT from a send (libqb gave up waiting for a
  *           stalled daemon) is not recorded as sent, and its sequence
@@ -207,7 +206,7 @@ int main(int argc, char **argv)
 	size_t atomic;
 	uint64_t seq = 0, last_sent = 0, next_send, deadline = 0;
 	unsigned char *msg;
-	int fd, ending = 0, paused = 0;
+	int fd, ending = 0;
 	char line[64];
 	unsigned long long low, high, small, medium, fragmented;
 
@@ -278,10 +277,6 @@ int main(int argc, char **argv)
 			if (!fgets(line, sizeof(line), stdin) || strncmp(line, "exit", 4) == 0) {
 				ending = 1;
 				deadline = now_ms() + 60000;
-			} else if (strncmp(line, "pause", 5) == 0) {
-				paused = 1;
-			} else if (strncmp(line, "resume", 6) == 0) {
-				paused = 0;
 			}
 		}
 		if (ending) {
@@ -297,7 +292,7 @@ int main(int argc, char **argv)
 			}
 			continue;
 		}
-		if (!paused && now_ms() >= next_send) {
+		if (now_ms() >= next_send) {
 			size_t len = message_size(atomic);
 			struct iovec iov;
 

@@ -6,7 +6,7 @@
 //! recorded as `ring` lines only (no `conf`).
 //!
 //! Usage: `chaos-member-evs <name> <unused group hex> <record file>
-//! <seed> <pace> <sizes>`; output, `exit`, `pause`, `resume` and errors as for
+//! <seed> <pace> <sizes>`; output, `exit` and errors as for
 //! `chaos-member`. Messages are at most 128 KiB (the sizes' "fragmented"
 //! share is 64 to 128 KiB here).
 
@@ -81,7 +81,6 @@ fn main() {
     let (mut seq, mut last_sent) = (0u64, 0u64);
     let mut next_send = Instant::now();
     let mut ending: Option<Instant> = None;
-    let mut paused = false;
     loop {
         let wait = next_send
             .saturating_duration_since(Instant::now())
@@ -92,15 +91,8 @@ fn main() {
             }
         }
         with(&rec, |r| r.flush());
-        while let Ok(line) = stdin.try_recv() {
-            match line.as_str() {
-                "exit" if ending.is_none() => {
-                    ending = Some(Instant::now() + Duration::from_secs(60))
-                }
-                "pause" => paused = true,
-                "resume" => paused = false,
-                _ => {}
-            }
+        if ending.is_none() && stdin.try_recv().is_ok_and(|l| l == "exit") {
+            ending = Some(Instant::now() + Duration::from_secs(60));
         }
         if let Some(deadline) = ending {
             if own.load(Ordering::Relaxed) >= last_sent {
@@ -115,7 +107,7 @@ fn main() {
             }
             continue;
         }
-        if !paused && Instant::now() >= next_send {
+        if Instant::now() >= next_send {
             let next = seq + 1;
             let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, 64 * 1024));
             let to: &[EvsGroup] = match rng.range(0, 2) {

@@ -89,15 +89,11 @@ async fn main() {
     std::io::stdout().flush().unwrap();
 
     let (exit_tx, mut exit_rx) = tokio::sync::oneshot::channel::<()>();
-    let (pause_tx, pause_rx) = tokio::sync::watch::channel(false);
     std::thread::spawn(move || {
         for line in corosync_tests::lines_of(std::io::stdin()) {
-            match line.as_str() {
-                "exit" => break,
-                "pause" => pause_tx.send_replace(true),
-                "resume" => pause_tx.send_replace(false),
-                _ => false,
-            };
+            if line == "exit" {
+                break;
+            }
         }
         // (The receiver is gone only if the member already ends.)
         let _ = exit_tx.send(());
@@ -109,9 +105,6 @@ async fn main() {
         tokio::select! {
             _ = &mut exit_rx => break,
             () = tokio::time::sleep(pause) => {}
-        }
-        if *pause_rx.borrow() {
-            continue;
         }
         let next = seq + 1;
         let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, atomic));

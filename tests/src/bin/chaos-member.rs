@@ -7,8 +7,7 @@
 //! `Traffic::message_size` after each `Traffic::pause` (skipping a beat on
 //! `TRY_AGAIN`), recording every event to the file (see `chaos::record`).
 //! On `exit` on stdin it stops sending, waits (up to 60 s) for its own
-//! last message to come back, records `end`, and leaves; on `pause` it
-//! stops sending until `resume`. `Interrupt` from
+//! last message to come back, records `end`, and leaves. `Interrupt` from
 //! a send (libqb gave up waiting for a stalled daemon) is not recorded as
 //! sent and its sequence number is not used again; on any other error from
 //! corosync it records `error` and exits with status 3.
@@ -95,7 +94,6 @@ fn main() {
     let mut last_sent = 0;
     let mut next_send = Instant::now();
     let mut ending: Option<Instant> = None;
-    let mut paused = false;
     loop {
         let wait = next_send
             .saturating_duration_since(Instant::now())
@@ -106,15 +104,8 @@ fn main() {
             }
         }
         write(&slot, &mut |rec| rec.flush());
-        while let Ok(line) = stdin.try_recv() {
-            match line.as_str() {
-                "exit" if ending.is_none() => {
-                    ending = Some(Instant::now() + Duration::from_secs(60))
-                }
-                "pause" => paused = true,
-                "resume" => paused = false,
-                _ => {}
-            }
+        if ending.is_none() && stdin.try_recv().is_ok_and(|l| l == "exit") {
+            ending = Some(Instant::now() + Duration::from_secs(60));
         }
         if let Some(deadline) = ending {
             if own.load(Ordering::Relaxed) >= last_sent {
@@ -129,7 +120,7 @@ fn main() {
             }
             continue;
         }
-        if !paused && Instant::now() >= next_send {
+        if Instant::now() >= next_send {
             let next = seq.get() + 1;
             let msg = payload::encode(nodeid, pid, next, traffic.message_size(&mut rng, atomic));
             match cpg.mcast(Guarantee::Agreed, &msg) {
