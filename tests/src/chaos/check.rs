@@ -180,9 +180,9 @@ type Lost = (ViewKey, ViewKey, Vec<(u32, Vec<MsgId>)>);
 type ViewKey = (Option<(u64, u32)>, Vec<Member>);
 
 /// The totem rings each node's daemon formed and the nodes it saw leave
-/// in each, read from the daemons' logs ("A new membership
-/// (<representative>.<seq>) was formed. Members joined: ... left: ...",
-/// the ring id in hex). CPG members are told only of the rings whose
+/// in each, read from the daemons' logs (`A new membership (REP.SEQ) was
+/// formed. Members joined: ... left: ...`, the ring id in hex, after
+/// `Sync members[N]: ...`). CPG members are told only of the rings whose
 /// synchronisation completed.
 #[derive(Debug, Default, Clone)]
 pub struct Formed(HashMap<u32, Vec<FormedRing>>);
