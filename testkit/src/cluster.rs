@@ -53,6 +53,13 @@ const QUERY_WAIT: Duration = Duration::from_secs(15);
 /// namespace, so clusters never see each other's addresses.
 const SUBNET: &str = "10.213.7";
 
+/// Appends `line` to the extra lines of a corosync.conf section, indented.
+fn section_line(section: &mut String, line: &str) {
+    section.push_str("  ");
+    section.push_str(line);
+    section.push('\n');
+}
+
 /// Options for a new [`Cluster`].
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until start() is called"]
@@ -90,17 +97,13 @@ impl ClusterBuilder {
 
     /// Extra lines for the `quorum { }` section (e.g. `"wait_for_all: 1"`).
     pub fn quorum_option(mut self, line: &str) -> Self {
-        self.quorum_extra.push_str("  ");
-        self.quorum_extra.push_str(line);
-        self.quorum_extra.push('\n');
+        section_line(&mut self.quorum_extra, line);
         self
     }
 
     /// Extra lines for the `logging { }` section (e.g. `"debug: on"`).
     pub fn logging_option(mut self, line: &str) -> Self {
-        self.logging_extra.push_str("  ");
-        self.logging_extra.push_str(line);
-        self.logging_extra.push('\n');
+        section_line(&mut self.logging_extra, line);
         self
     }
 

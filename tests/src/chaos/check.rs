@@ -134,8 +134,7 @@ pub struct Violation {
     /// each lacking member's node with the messages it lacks.
     lost: Option<Lost>,
     /// Whether it is shown with plain C: one of its two members is a
-    /// plain-C member (for [`Break::LeaveResetsReassembly`], the one that
-    /// lacks messages), or the member of a corrupt delivery is.
+    /// plain-C member, or the member of a corrupt delivery is.
     with_c: bool,
 }
 
@@ -215,11 +214,7 @@ impl Formed {
         let mut members = None;
         for line in text.lines() {
             if let Some(at) = line.find(MEMBERS) {
-                members = line[at..].split_once("]:").map(|(_, list)| {
-                    list.split_whitespace()
-                        .filter_map(|n| n.parse().ok())
-                        .collect()
-                });
+                members = line[at..].split_once("]:").map(|(_, list)| node_ids(list));
                 continue;
             }
             let Some(at) = line.find(MARK) else { continue };
@@ -236,11 +231,7 @@ impl Formed {
             };
             let left = rest
                 .split_once(" left:")
-                .map(|(_, l)| {
-                    l.split_whitespace()
-                        .filter_map(|n| n.parse().ok())
-                        .collect()
-                })
+                .map(|(_, list)| node_ids(list))
                 .unwrap_or_default();
             rings.push(FormedRing {
                 seq,
@@ -262,6 +253,13 @@ impl Formed {
                 .collect(),
         )
     }
+}
+
+/// The node ids in a log's space-separated list.
+fn node_ids(list: &str) -> Vec<u32> {
+    list.split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// One incarnation's views, each with what was delivered until the next.
@@ -367,7 +365,8 @@ pub fn check_counted(incs: &[Incarnation]) -> (Vec<Violation>, Coverage) {
 }
 
 /// [`check_counted`], with the rings the daemons formed (without them no
-/// violation is found to be [`Break::LeaveResetsReassembly`]).
+/// violation is found to be [`Break::LeaveResetsReassembly`] or
+/// [`Break::UnreportedPartition`]).
 pub fn check_with(incs: &[Incarnation], formed: &Formed) -> (Vec<Violation>, Coverage) {
     let mut cov = Coverage::default();
     let mut out = Vec::new();
@@ -822,6 +821,13 @@ fn lost_across_join(
     comes_together && never && fragmented
 }
 
+/// Whether `inc` delivered message `m` intact, in any view.
+fn delivers_intact(inc: &Incarnation, m: &MsgId) -> bool {
+    inc.events
+        .iter()
+        .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m))
+}
+
 /// A member, its views, and the index of the view it moved from.
 type Side<'a> = (&'a Incarnation, &'a Views, usize);
 
@@ -866,13 +872,7 @@ fn unreported_partition(
     if to.0 <= from.0 {
         return None;
     }
-    let never = |m: &MsgId| {
-        !lacking
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m))
-    };
-    if !missing.iter().all(never) {
+    if missing.iter().any(|m| delivers_intact(lacking, m)) {
         return None;
     }
     let (ln, on) = (lacking.member.0, other.member.0);
@@ -930,10 +930,7 @@ fn leave_resets_reassembly(
     let (lr, or) = (formed.between(ln, lo, hi)?, formed.between(on, lo, hi)?);
     let mut senders = Vec::new();
     for m in missing {
-        let never = !lacking
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::Deliver { id, intact: true, .. } if id == m));
+        let never = !delivers_intact(lacking, m);
         // The last ring in which each daemon was apart from the sender's
         // node: `lacking`'s must be later than `other`'s (or `other`'s
         // daemon never apart), so that `other` had the sender's packets
@@ -1029,9 +1026,13 @@ fn same_node(incs: &[Incarnation], all: &[(Vec<MsgId>, Views)], out: &mut [Viola
         };
         let witness = lost.iter().find_map(|(node, msgs)| {
             incs.iter().zip(all).find_map(|(inc, (delivered, views))| {
-                let moved = views.views.windows(2).any(|w| &w[0] == from && &w[1] == to);
+                if inc.member.0 != *node
+                    || !views.views.windows(2).any(|w| &w[0] == from && &w[1] == to)
+                {
+                    return None;
+                }
                 let had = msgs.iter().find(|m| delivered.contains(m))?;
-                (inc.member.0 == *node && moved).then(|| format!("{} delivered {had}", who(inc)))
+                Some(format!("{} delivered {had}", who(inc)))
             })
         });
         if let Some(w) = witness {

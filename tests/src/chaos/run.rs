@@ -662,7 +662,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
         let path = entry.path();
         let ours = path.extension().is_some_and(|x| x == "rec" || x == "err")
             || path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n == "driver.log" || n == "resources.tsv" || n.ends_with("-corosync.log")
+                n == "driver.log" || n == "resources.tsv" || n.ends_with(DAEMON_LOG)
             });
         if ours {
             fs::remove_file(&path)
@@ -676,9 +676,9 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     let mut builder = Cluster::builder(opts.nodes)
         // The run's own length, plus set-up, re-forming and clean ends.
         .time_limit(Duration::from_secs(opts.seconds + 900))
-        // Five daemons sharing two cores under this traffic can take
-        // well over a minute to re-form after a fault (totem recovery
-        // times out while it retransmits the backlog, and starts again).
+        // Five daemons sharing two cores can take well over a minute to
+        // re-form after a fault (totem's token timing out in recovery,
+        // again and again), or not re-form at all (RELIABILITY.md).
         .start_timeout(RE_FORM_WAIT);
     if opts.daemon_debug {
         builder = builder.logging_option("debug: on");
@@ -782,10 +782,7 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     })();
     driver.end_all();
     for node in driver.cluster.nodes() {
-        let _ = fs::write(
-            dir.join(format!("n{}-corosync.log", node.index() + 1)),
-            node.log(),
-        );
+        let _ = fs::write(daemon_log(&dir, node.nodeid().into()), node.log());
     }
     let mut log = String::new();
     for line in &driver.log {
@@ -813,12 +810,20 @@ pub fn run(opts: &Options) -> Result<Outcome, HarnessError> {
     })
 }
 
+/// Where a run in `dir` keeps the log of node `nodeid`'s daemon.
+fn daemon_log(dir: &Path, nodeid: u32) -> PathBuf {
+    dir.join(format!("n{nodeid}{DAEMON_LOG}"))
+}
+
+/// The ending of the daemon logs' names in a run's folder.
+const DAEMON_LOG: &str = "-corosync.log";
+
 /// The rings the daemons formed, from the logs `n<i>-corosync.log` in
 /// `dir` (node `i` has node id `i`); none for a node without its log.
 pub fn read_formed(dir: &Path) -> check::Formed {
     let mut formed = check::Formed::default();
     for nodeid in 1..=crate::MAX_NODES as u32 {
-        if let Ok(text) = fs::read_to_string(dir.join(format!("n{nodeid}-corosync.log"))) {
+        if let Ok(text) = fs::read_to_string(daemon_log(dir, nodeid)) {
             formed.read_log(nodeid, &text);
         }
     }
